@@ -1,0 +1,32 @@
+"""Courier: the CRM beside every email. `create_app` is the only place that wires things."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from .config import INSTANCE_DIR, load_settings
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment, with `config` overriding settings (tests)."""
+    settings = load_settings(overrides=config)
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.config.update(settings.as_flask_config())
+    app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.MAX_REQUEST_BYTES
+    logging.basicConfig(level=logging.INFO)
+
+    from . import cli, db, errors, health, pages, periodic, queues
+
+    db.init_app(app)
+    queues.init_app(app)
+    periodic.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(pages.bp)
+    return app

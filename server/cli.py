@@ -1,0 +1,11 @@
+"""Flask CLI commands that are not owned by a single module (`flask --app server ...`)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from .demo import seed_demo_command
+
+    app.cli.add_command(seed_demo_command)

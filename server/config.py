@@ -1,0 +1,139 @@
+"""Settings: the only module that reads the environment.
+
+Every setting has a documented default in `.env.example`. A bad value fails at start
+with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message names the variable."""
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name}: expected true/false, got {raw!r}")
+
+
+def _parse_int(name: str, raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+
+
+def _parse_list(_name: str, raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Environment: "development" (embedded defaults, sandbox allowed), "test" or "production".
+    ENV: str = "development"
+    SECRET_KEY: str = "dev-only-secret-key-change-me"
+    # Fernet keys (comma-separated, newest first) encrypting tokens at rest; rotation is
+    # adding a new key in front. Empty in development: a key is derived from SECRET_KEY.
+    ENCRYPTION_KEYS: tuple[str, ...] = ()
+    DATABASE_URL: str = f"sqlite:///{INSTANCE_DIR / 'courier.db'}"
+    # Empty: `make run` starts an embedded Redis server under instance/.
+    REDIS_URL: str = ""
+    PORT: int = 8000
+    # Public base URL of this server, as Outlook and browsers reach it.
+    BASE_URL: str = "http://127.0.0.1:8000"
+    CRM_ADAPTER: str = "builtin"
+    # CA bundle trusted by every outbound HTTP client (sandbox dev CA, TLS-inspecting proxy).
+    CA_BUNDLE: str = ""
+    HTTP_TIMEOUT_SECONDS: int = 20
+    # Microsoft identity platform. The sandbox serves the same endpoints on SANDBOX_PORT.
+    MS_AUTHORITY_HOST: str = "https://127.0.0.1:8010"
+    MS_CLIENT_ID: str = "courier-dev-client"
+    MS_CLIENT_SECRET: str = "courier-dev-secret"
+    MS_API_AUDIENCE: str = "api://courier-dev-client"
+    GRAPH_BASE_URL: str = "https://127.0.0.1:8010/graph/v1.0"
+    ALLOWED_TENANTS: tuple[str, ...] = ()
+    SALESFORCE_LOGIN_URL: str = "https://127.0.0.1:8010/salesforce"
+    SALESFORCE_CLIENT_ID: str = "courier-dev-sf-client"
+    SALESFORCE_CLIENT_SECRET: str = "courier-dev-sf-secret"
+    SANDBOX_ENABLED: bool = True
+    SANDBOX_PORT: int = 8010
+    SESSION_TTL_HOURS: int = 12
+    CORS_ORIGINS: tuple[str, ...] = ()
+    SYNC_INTERVAL_MINUTES: int = 10
+    LOG_JSON: bool = False
+    MAX_REQUEST_BYTES: int = 1_000_000
+
+    @property
+    def is_production(self) -> bool:
+        return self.ENV == "production"
+
+    def as_flask_config(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+_PARSERS = {bool: _parse_bool, int: _parse_int, tuple: _parse_list}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build settings from the environment (COURIER-independent names) plus overrides."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name in environ:
+            kind = type(f.default) if not isinstance(f.default, tuple) else tuple
+            parser = _PARSERS.get(kind)
+            values[f.name] = parser(f.name, environ[f.name]) if parser else environ[f.name]
+    values.update(overrides or {})
+    unknown = set(values) - {f.name for f in fields(Settings)}
+    if unknown:
+        raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    if settings.ENV not in {"development", "test", "production"}:
+        raise ConfigError(f"ENV: expected development, test or production, got {settings.ENV!r}")
+    if not (1 <= settings.PORT <= 65535):
+        raise ConfigError(f"PORT: expected 1-65535, got {settings.PORT}")
+    if not settings.DATABASE_URL.split(":", 1)[0].startswith(("sqlite", "postgresql")):
+        raise ConfigError("DATABASE_URL: expected a sqlite:/// or postgresql:// URL")
+    if settings.REDIS_URL and not settings.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"REDIS_URL: expected redis://, rediss:// or unix://, got {settings.REDIS_URL!r}")
+    if settings.SYNC_INTERVAL_MINUTES < 1:
+        raise ConfigError("SYNC_INTERVAL_MINUTES: must be at least 1")
+    if settings.CA_BUNDLE and not Path(settings.CA_BUNDLE).is_file():
+        raise ConfigError(f"CA_BUNDLE: no such file {settings.CA_BUNDLE!r}")
+    if settings.is_production:
+        if settings.SANDBOX_ENABLED:
+            raise ConfigError("SANDBOX_ENABLED: the sandbox is refused in production")
+        if settings.SECRET_KEY == Settings.SECRET_KEY:
+            raise ConfigError("SECRET_KEY: set a random secret in production")
+        if not settings.ENCRYPTION_KEYS:
+            raise ConfigError("ENCRYPTION_KEYS: required in production (Fernet keys)")
+        if not settings.REDIS_URL:
+            raise ConfigError("REDIS_URL: required in production")
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    prefix = "sqlite:///"
+    return Path(database_url[len(prefix):]) if database_url.startswith(prefix) else None
+
+
+__all__ = ["ConfigError", "Settings", "load_settings", "INSTANCE_DIR", "PROJECT_ROOT"]

@@ -1,0 +1,123 @@
+"""Periodic work, declared as data in one place, and the RQ worker that runs it.
+
+RQ's scheduler process (one holds the lock per cluster) also enqueues the periodic jobs: each
+run of a job gets the id `periodic-<name>-<slot>` with `unique=True`, so however many
+schedulers race, or if Redis was flushed, each slot runs once and the next slot comes anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import click
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue, Worker
+from rq.exceptions import DuplicateJobError
+from rq.scheduler import RQScheduler
+
+from .queues import QUEUE_NAMES, all_queues, get_redis
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_KEY = "courier:heartbeat:tick"
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    func: str  # dotted path, run by a worker inside the app context
+    interval_seconds: int
+    queue: str = "default"
+    timeout: int = 120
+
+
+PERIODIC: tuple[Periodic, ...] = (
+    Periodic("tick", "server.periodic.tick", interval_seconds=60),
+)
+
+
+def enqueue_due(connection: Redis, now: float | None = None) -> list[str]:
+    """Enqueue the current slot of every periodic job; returns the ids that were new."""
+    now = time.time() if now is None else now
+    enqueued = []
+    for spec in PERIODIC:
+        job_id = f"periodic-{spec.name}-{int(now // spec.interval_seconds)}"
+        try:
+            Queue(spec.queue, connection=connection).enqueue_call(
+                spec.func,
+                job_id=job_id,
+                unique=True,
+                timeout=spec.timeout,
+                # The id must stay taken for the whole slot, so a finished job is not re-run.
+                result_ttl=spec.interval_seconds * 2,
+                failure_ttl=spec.interval_seconds * 2,
+            )
+        except DuplicateJobError:
+            continue
+        enqueued.append(job_id)
+    return enqueued
+
+
+def tick() -> None:
+    """Every minute: record the scheduler heartbeat, then run what is due."""
+    get_redis().set(HEARTBEAT_KEY, repr(time.time()))
+    for hook in current_app.extensions.get("tick_hooks", []):
+        try:
+            hook()
+        except Exception:  # one failing hook must not starve the others
+            log.exception("tick hook %s failed", getattr(hook, "__name__", hook))
+
+
+def register_tick_hook(app: Flask, hook) -> None:
+    """Parts of the app add work to the minute tick here (e.g. sync scheduling)."""
+    app.extensions.setdefault("tick_hooks", []).append(hook)
+
+
+class PeriodicScheduler(RQScheduler):
+    def enqueue_scheduled_jobs(self):
+        enqueue_due(self.connection)
+        return super().enqueue_scheduled_jobs()
+
+
+class CourierWorker(Worker):
+    """An RQ worker whose scheduler also enqueues the periodic jobs."""
+
+    def _start_scheduler(self, burst=False, logging_level="INFO", date_format=None, log_format=None):
+        kwargs = {"logging_level": logging_level}
+        if date_format:
+            kwargs["date_format"] = date_format
+        if log_format:
+            kwargs["log_format"] = log_format
+        self.scheduler = PeriodicScheduler(
+            self.queues, connection=self.connection, serializer=self.serializer, **kwargs
+        )
+        self.scheduler.acquire_locks()
+        if self.scheduler.acquired_locks:
+            if burst:
+                try:
+                    self.scheduler.register_birth()
+                    self.scheduler.enqueue_scheduled_jobs()
+                finally:
+                    self.scheduler.release_locks()
+                    self.scheduler.register_death()
+            else:
+                self.scheduler.start()
+
+
+@click.command("worker", help="Run an RQ worker (with the scheduler) inside the app context.")
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@click.option("--no-scheduler", is_flag=True, help="Do not run the scheduler in this worker.")
+@click.option("--name", default=None, help="Worker name (default: RQ's).")
+def worker_command(burst: bool, no_scheduler: bool, name: str | None) -> None:
+    worker = CourierWorker(all_queues(), connection=get_redis(), name=name)
+    worker.work(burst=burst, with_scheduler=not no_scheduler, logging_level="INFO")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(worker_command)
+
+
+__all__ = ["PERIODIC", "Periodic", "QUEUE_NAMES", "enqueue_due", "tick", "register_tick_hook"]

@@ -1,0 +1,36 @@
+"""Idempotency keys for the ledger and the CRM: the same item gets the same key whether the
+pane, a thread rule or the background sync saves it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+
+MAX_KEY_LENGTH = 512
+
+
+def email_key(
+    internet_message_id: str | None,
+    sender: str = "",
+    recipients: Iterable[str] = (),
+    subject: str = "",
+    sent_at: datetime | None = None,
+) -> str:
+    """The internetMessageId; when missing (freshly sent items in the pane), a fingerprint of
+    sender, recipients, subject and the minute it was sent."""
+    mid = (internet_message_id or "").strip()
+    if mid:
+        return mid if len(mid) <= MAX_KEY_LENGTH else "sha256:" + _digest(mid)
+    minute = sent_at.strftime("%Y-%m-%dT%H:%M") if sent_at else ""
+    parts = [sender.lower(), ",".join(sorted(r.lower() for r in recipients)), subject.strip(), minute]
+    return "fp:" + _digest("\n".join(parts))
+
+
+def meeting_key(ical_uid: str) -> str:
+    uid = ical_uid.strip()
+    return uid if len(uid) <= MAX_KEY_LENGTH else "sha256:" + _digest(uid)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", errors="replace")).hexdigest()

