@@ -8,13 +8,13 @@ from typing import Any
 
 from flask import Flask
 
-from .config import INSTANCE_DIR, load_settings
+from .config import load_settings
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, with `config` overriding settings (tests)."""
     settings = load_settings(overrides=config)
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app = Flask(__name__, instance_path=settings.INSTANCE_PATH)
     app.config.update(settings.as_flask_config())
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_REQUEST_BYTES

@@ -48,7 +48,10 @@ class Settings:
     # Fernet keys (comma-separated, newest first) encrypting tokens at rest; rotation is
     # adding a new key in front. Empty in development: a key is derived from SECRET_KEY.
     ENCRYPTION_KEYS: tuple[str, ...] = ()
-    DATABASE_URL: str = f"sqlite:///{INSTANCE_DIR / 'courier.db'}"
+    # Where local state lives: the SQLite file, the embedded Redis, the development CA.
+    INSTANCE_PATH: str = str(INSTANCE_DIR)
+    # Empty: a SQLite file under INSTANCE_PATH.
+    DATABASE_URL: str = ""
     # Empty: `make run` starts an embedded Redis server under instance/.
     REDIS_URL: str = ""
     PORT: int = 8000
@@ -99,6 +102,9 @@ def load_settings(
             parser = _PARSERS.get(kind)
             values[f.name] = parser(f.name, environ[f.name]) if parser else environ[f.name]
     values.update(overrides or {})
+    if not values.get("DATABASE_URL"):
+        instance = Path(values.get("INSTANCE_PATH") or INSTANCE_DIR)
+        values["DATABASE_URL"] = f"sqlite:///{instance / 'courier.db'}"
     unknown = set(values) - {f.name for f in fields(Settings)}
     if unknown:
         raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import time
+
+from rq import SimpleWorker
+
+from server.periodic import HEARTBEAT_KEY, PERIODIC, enqueue_due
+from server.queues import all_queues
+
+
+def test_healthz_answers(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_readyz_is_503_without_worker_and_scheduler(client):
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["redis"]["ok"] is True
+    assert body["checks"]["worker"]["ok"] is False
+    assert body["checks"]["scheduler"]["ok"] is False
+
+
+def test_readyz_is_200_once_a_worker_ran_the_tick(client, redis_client):
+    enqueue_due(redis_client)
+    # A registered (non-burst) worker leaves its heartbeat; the tick job leaves the scheduler's.
+    SimpleWorker(all_queues(), connection=redis_client).work(burst=True)
+    worker = SimpleWorker(all_queues(), connection=redis_client)  # a live, idle worker
+    worker.register_birth()
+    try:
+        worker.heartbeat()
+        body = client.get("/readyz").get_json()
+        assert body["checks"]["scheduler"]["ok"], body
+        assert body["checks"]["worker"]["ok"], body
+        assert client.get("/readyz").status_code == 200
+    finally:
+        worker.register_death()
+
+
+def test_readyz_reports_a_stale_scheduler(client, redis_client):
+    redis_client.set(HEARTBEAT_KEY, repr(time.time() - 3600))
+    body = client.get("/readyz").get_json()
+    assert body["checks"]["scheduler"]["ok"] is False
+    assert body["checks"]["scheduler"]["heartbeat_age_seconds"] >= 3600
+
+
+def test_readyz_reports_unreachable_redis(database_url, tmp_path):
+    from tests.conftest import free_port, make_test_app
+
+    app = make_test_app(database_url, f"redis://127.0.0.1:{free_port()}/0")
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["redis"]["ok"] is False
+
+
+def test_each_periodic_slot_runs_once_even_across_schedulers(app, redis_client):
+    now = 1_800_000_000.0
+    first = enqueue_due(redis_client, now)
+    assert len(first) == len(PERIODIC)
+    assert enqueue_due(redis_client, now + 1) == []  # same slot, another scheduler
+    later = enqueue_due(redis_client, now + 60)
+    assert len(later) == len(PERIODIC)
+
+
+def test_a_flushed_redis_gets_its_periodic_work_back(app, redis_client, run_jobs):
+    enqueue_due(redis_client)
+    redis_client.flushall()
+    assert redis_client.get(HEARTBEAT_KEY) is None
+    enqueue_due(redis_client)
+    run_jobs()
+    assert redis_client.get(HEARTBEAT_KEY) is not None

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+
+from server.config import ConfigError, Settings, load_settings
+
+
+def test_defaults_need_no_environment():
+    settings = load_settings({})
+    assert settings.PORT == 8000
+    assert settings.DATABASE_URL.startswith("sqlite:///")
+    assert settings.CRM_ADAPTER == "builtin"
+
+
+def test_environment_values_are_parsed_by_type():
+    settings = load_settings(
+        {"PORT": "9001", "SANDBOX_ENABLED": "no", "ALLOWED_TENANTS": "a, b,,c"}
+    )
+    assert settings.PORT == 9001
+    assert settings.SANDBOX_ENABLED is False
+    assert settings.ALLOWED_TENANTS == ("a", "b", "c")
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"PORT": "eighty"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"SANDBOX_ENABLED": "maybe"}, "SANDBOX_ENABLED"),
+        ({"ENV": "staging"}, "ENV"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+        ({"CA_BUNDLE": "/nonexistent/ca.pem"}, "CA_BUNDLE"),
+        ({"SYNC_INTERVAL_MINUTES": "0"}, "SYNC_INTERVAL_MINUTES"),
+    ],
+)
+def test_bad_values_fail_naming_the_variable(env, named):
+    with pytest.raises(ConfigError, match=named):
+        load_settings(env)
+
+
+def test_production_refuses_the_sandbox_and_default_secrets():
+    base = {"ENV": "production", "REDIS_URL": "redis://r:6379/0"}
+    with pytest.raises(ConfigError, match="SANDBOX_ENABLED"):
+        load_settings(base)
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load_settings({**base, "SANDBOX_ENABLED": "false"})
+    ok = load_settings(
+        {**base, "SANDBOX_ENABLED": "false", "SECRET_KEY": "s3cret", "ENCRYPTION_KEYS": "k"}
+    )
+    assert ok.is_production
+
+
+def test_every_setting_is_documented_in_env_example():
+    from server.config import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / ".env.example").read_text()
+    documented = {line.split("=", 1)[0].lstrip("# ").strip() for line in text.splitlines() if "=" in line}
+    missing = [f for f in Settings.__dataclass_fields__ if f not in documented]
+    assert not missing, f"settings missing from .env.example: {missing}"
