@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean migration
 
 run: $(STAMP)
 	$(PY) -m server.launcher
@@ -30,3 +30,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 clean:
 	rm -rf $(VENV) instance artifacts .pytest_cache
+
+# A new migration from the models' changes: make migration m="what changed"
+migration: $(STAMP)
+	rm -f instance/migration-base.db
+	DATABASE_URL=sqlite:///$(CURDIR)/instance/migration-base.db REDIS_URL=redis://127.0.0.1:1/0 \
+	  $(VENV)/bin/flask --app server db upgrade
+	DATABASE_URL=sqlite:///$(CURDIR)/instance/migration-base.db REDIS_URL=redis://127.0.0.1:1/0 \
+	  $(VENV)/bin/flask --app server db revision -m "$(m)"
+	rm -f instance/migration-base.db

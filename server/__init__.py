@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,10 +17,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings.as_flask_config())
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_REQUEST_BYTES
-    logging.basicConfig(level=logging.INFO)
+    from . import cli, db, errors, health, logs, pages, periodic, queues
 
-    from . import cli, db, errors, health, pages, periodic, queues
-
+    logs.init_app(app)
     db.init_app(app)
     queues.init_app(app)
     periodic.init_app(app)

@@ -127,3 +127,14 @@ def upgrade_command() -> None:
 
     upgrade_schema(current_app.config["DATABASE_URL"])
     click.echo("database schema is up to date")
+
+
+@db_group.command("revision", help="Write a new migration from the difference to the models.")
+@click.option("-m", "--message", required=True, help="What the migration changes.")
+def revision_command(message: str) -> None:
+    from alembic import command
+
+    import server.models  # noqa: F401
+
+    command.revision(alembic_config(current_app.config["DATABASE_URL"]), message=message,
+                     autogenerate=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import click
 from flask import Flask, current_app
 from redis import Redis
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker, Worker
 from rq.exceptions import DuplicateJobError
 from rq.scheduler import RQScheduler
 
@@ -82,7 +82,20 @@ class PeriodicScheduler(RQScheduler):
         return super().enqueue_scheduled_jobs()
 
 
-class CourierWorker(Worker):
+class AppContextPerJob:
+    """Each job runs in a fresh app context, so nothing (a database session, `g`) leaks from
+    one job into the next when jobs share a process."""
+
+    def perform_job(self, job, queue):
+        with current_app._get_current_object().app_context():
+            return super().perform_job(job, queue)
+
+
+class CourierSimpleWorker(AppContextPerJob, SimpleWorker):
+    """Runs jobs in its own process (tests, benchmarks)."""
+
+
+class CourierWorker(AppContextPerJob, Worker):
     """An RQ worker whose scheduler also enqueues the periodic jobs."""
 
     def _start_scheduler(self, burst=False, logging_level="INFO", date_format=None, log_format=None):

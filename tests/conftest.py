@@ -166,12 +166,11 @@ def db(app):
 @pytest.fixture
 def run_jobs(app, redis_client):
     """Run every queued job (and what they enqueue) with RQ's SimpleWorker in burst mode."""
-    from rq import SimpleWorker
-
+    from server.periodic import CourierSimpleWorker
     from server.queues import all_queues
 
     def run() -> int:
-        worker = SimpleWorker(all_queues(), connection=redis_client)
+        worker = CourierSimpleWorker(all_queues(), connection=redis_client)
         worker.work(burst=True)
         return worker.successful_job_count + worker.failed_job_count
 
