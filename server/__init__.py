@@ -27,4 +27,30 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
+    from .crm.builtin import pages as crm_pages
+
+    app.register_blueprint(crm_pages.bp)
+
+    from . import security
+    from .auth import routes as auth_routes
+
+    security.init_app(app)
+    app.register_blueprint(auth_routes.bp)
+    app.register_blueprint(auth_routes.me_bp)
+
+    from . import addin, preview
+    from .api import pane as pane_api
+
+    addin.init_app(app)
+    preview.init_app(app)
+    app.register_blueprint(pane_api.bp)
+    from .api import policy as policy_api
+
+    app.register_blueprint(policy_api.bp)
+    from . import sync
+
+    sync.init_app(app)
+    from .crm.salesforce import connect as salesforce_connect
+
+    app.register_blueprint(salesforce_connect.bp)
     return app

@@ -6,6 +6,8 @@ with a message that names the variable.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -71,13 +73,53 @@ class Settings:
     SALESFORCE_LOGIN_URL: str = "https://127.0.0.1:8010/salesforce"
     SALESFORCE_CLIENT_ID: str = "courier-dev-sf-client"
     SALESFORCE_CLIENT_SECRET: str = "courier-dev-sf-secret"
+    # Salesforce connector (server/crm/salesforce/): OAuth scopes, REST API version.
+    SALESFORCE_SCOPES: tuple[str, ...] = ("api", "refresh_token")
+    SALESFORCE_API_VERSION: str = "60.0"
+    # "enhanced" (EmailMessage + relations) or "task" (completed Tasks); per-org override in DB.
+    SALESFORCE_EMAIL_MODE: str = "enhanced"
+    # Contact fields holding addresses (Email plus custom/NPSP ones), and Account domain fields.
+    SALESFORCE_CONTACT_EMAIL_FIELDS: tuple[str, ...] = ("Email",)
+    SALESFORCE_ACCOUNT_DOMAIN_FIELDS: tuple[str, ...] = ("Website",)
+    # Our idempotency key on EmailMessage (MessageIdentifier, or a unique external-id field)
+    # and on Task/Event (a unique external-id text field, 255).
+    SALESFORCE_EMAIL_KEY_FIELD: str = "MessageIdentifier"
+    SALESFORCE_ACTIVITY_KEY_FIELD: str = "Courier_Key__c"
+    # Pause an org's writes when its daily API usage reaches this percentage, for this long.
+    SALESFORCE_BUDGET_PAUSE_PERCENT: int = 80
+    SALESFORCE_BUDGET_PAUSE_MINUTES: int = 60
+    # Retries of 5xx/timeouts (exponential backoff from this base, honouring Retry-After).
+    SALESFORCE_MAX_RETRIES: int = 3
+    SALESFORCE_RETRY_BASE_MS: int = 500
+    # Per-organisation cache of address -> contact/lead lookups (Redis), in seconds.
+    SALESFORCE_CACHE_TTL_SECONDS: int = 900
     SANDBOX_ENABLED: bool = True
     SANDBOX_PORT: int = 8010
     SESSION_TTL_HOURS: int = 12
+    # Requests per minute per client address on each sign-in endpoint (start, callback, exchange).
+    SIGNIN_RATE_LIMIT_PER_MINUTE: int = 30
     CORS_ORIGINS: tuple[str, ...] = ()
     SYNC_INTERVAL_MINUTES: int = 10
+    # Background sync (server/sync): Graph page size (Prefer: odata.maxpagesize), retries of
+    # 429/503/resets (backoff base in ms; a Retry-After above the max wait ends the session),
+    # the calendar's rolling window, when a running session counts as dead, the job timeout.
+    GRAPH_PAGE_SIZE: int = 100
+    GRAPH_MAX_RETRIES: int = 6
+    GRAPH_BACKOFF_BASE_MS: int = 500
+    GRAPH_MAX_WAIT_SECONDS: int = 30
+    SYNC_CALENDAR_PAST_DAYS: int = 30
+    SYNC_CALENDAR_FUTURE_DAYS: int = 90
+    SYNC_STALE_SECONDS: int = 300
+    SYNC_JOB_TIMEOUT_SECONDS: int = 3600
+    # Graph change notifications (webhooks) as the fast trigger; polling stays the safety net.
+    SYNC_WEBHOOKS_ENABLED: bool = False
     LOG_JSON: bool = False
     MAX_REQUEST_BYTES: int = 1_000_000
+    # Outlook add-in manifest: its fixed id, the version (bump on every manifest change) and
+    # extra trusted domains for the pane (the base URL is always one).
+    ADDIN_ID: str = "5b1f3c2a-8e47-4d4b-9c1e-7a3f0d2b6c91"
+    ADDIN_VERSION: str = "1.0.0.0"
+    ADDIN_APP_DOMAINS: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -122,8 +164,23 @@ def validate(settings: Settings) -> None:
         raise ConfigError("DATABASE_URL: expected a sqlite:/// or postgresql:// URL")
     if settings.REDIS_URL and not settings.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"REDIS_URL: expected redis://, rediss:// or unix://, got {settings.REDIS_URL!r}")
+    if settings.SALESFORCE_EMAIL_MODE not in {"enhanced", "task"}:
+        raise ConfigError("SALESFORCE_EMAIL_MODE: expected enhanced or task")
+    if not 1 <= settings.SALESFORCE_BUDGET_PAUSE_PERCENT <= 100:
+        raise ConfigError("SALESFORCE_BUDGET_PAUSE_PERCENT: expected 1-100")
     if settings.SYNC_INTERVAL_MINUTES < 1:
         raise ConfigError("SYNC_INTERVAL_MINUTES: must be at least 1")
+    for key in settings.ENCRYPTION_KEYS:
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode())) == 32
+        except (ValueError, binascii.Error):
+            valid = False
+        if not valid:
+            raise ConfigError(
+                "ENCRYPTION_KEYS: each key must be a Fernet key (32 url-safe base64 bytes); "
+                "make one with `python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`"
+            )
     if settings.CA_BUNDLE and not Path(settings.CA_BUNDLE).is_file():
         raise ConfigError(f"CA_BUNDLE: no such file {settings.CA_BUNDLE!r}")
     if settings.is_production:

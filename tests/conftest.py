@@ -20,6 +20,9 @@ from server.db import Base, get_session
 
 BACKENDS = ["sqlite", "postgresql"]
 
+# Fixture modules shared by many tests (additive: one line each).
+pytest_plugins = ["tests.sandbox_fixtures"]
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -13,15 +13,9 @@ if TYPE_CHECKING:
 def adapters() -> dict[str, type[CRM]]:
     """The registry: adapter name -> class. Imported lazily so no adapter loads at import."""
     from .builtin.adapter import BuiltinCRM
+    from .salesforce import SalesforceCRM
 
-    registry: dict[str, type[CRM]] = {"builtin": BuiltinCRM}
-    try:
-        from .salesforce import SalesforceCRM
-    except ImportError:  # the connector is optional until it lands
-        pass
-    else:
-        registry["salesforce"] = SalesforceCRM
-    return registry
+    return {"builtin": BuiltinCRM, "salesforce": SalesforceCRM}
 
 
 def crm_for(user: User, adapter: str | None = None) -> CRM:

@@ -45,7 +45,10 @@ def parse_participant(address: Any, name: Any = "") -> Participant:
     if not raw or len(raw) > MAX_ADDRESS_LENGTH or "\ufffd" in raw:
         return Participant(address=raw[:MAX_ADDRESS_LENGTH], name=display, valid=False)
     try:
-        checked = validate_email(raw, check_deliverability=False, allow_smtputf8=True)
+        # test_environment: accept *.test (RFC 2606) domains, which the sandbox and demo use.
+        checked = validate_email(
+            raw, check_deliverability=False, allow_smtputf8=True, test_environment=True
+        )
     except (EmailNotValidError, UnicodeError, ValueError):
         return Participant(address=raw, name=display, valid=False)
     return Participant(address=checked.normalized.lower(), name=display)

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from ..crm.builtin import models as _builtin_crm_models  # noqa: F401
+from .connections import MicrosoftConnection, OrgAllowedUser
+from .crm_connections import SalesforceConnection, SalesforceOrgState
 from .ledger import LedgerEntry, ThreadRule
+from .policy import OrgPolicy, RememberedChoice, UserPolicy
+from .sessions import ApiSession
+from .sync import GraphSubscription, MeetingSnapshot, SyncSession, SyncState
 from .tenancy import Organisation, OrgDomain, User
 
-__all__ = ["LedgerEntry", "Organisation", "OrgDomain", "ThreadRule", "User"]
+__all__ = [
+    "ApiSession", "MicrosoftConnection", "OrgAllowedUser",
+    "LedgerEntry", "Organisation", "OrgDomain", "OrgPolicy", "RememberedChoice", "ThreadRule",
+    "User", "UserPolicy",
+    "SalesforceConnection", "SalesforceOrgState",
+    "GraphSubscription", "MeetingSnapshot", "SyncSession", "SyncState",
+]

@@ -23,7 +23,12 @@ def email_key(
     if mid:
         return mid if len(mid) <= MAX_KEY_LENGTH else "sha256:" + _digest(mid)
     minute = sent_at.strftime("%Y-%m-%dT%H:%M") if sent_at else ""
-    parts = [sender.lower(), ",".join(sorted(r.lower() for r in recipients)), subject.strip(), minute]
+    parts = [
+        sender.lower(),
+        ",".join(sorted(r.lower() for r in recipients)),
+        subject.strip(),
+        minute,
+    ]
     return "fp:" + _digest("\n".join(parts))
 
 

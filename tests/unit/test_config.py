@@ -4,6 +4,8 @@ import pytest
 
 from server.config import ConfigError, Settings, load_settings
 
+KEY = "x" * 43 + "="  # 32 url-safe base64 bytes
+
 
 def test_defaults_need_no_environment():
     settings = load_settings({})
@@ -32,6 +34,7 @@ def test_environment_values_are_parsed_by_type():
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
         ({"CA_BUNDLE": "/nonexistent/ca.pem"}, "CA_BUNDLE"),
         ({"SYNC_INTERVAL_MINUTES": "0"}, "SYNC_INTERVAL_MINUTES"),
+        ({"ENCRYPTION_KEYS": "not-a-fernet-key"}, "ENCRYPTION_KEYS"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(env, named):
@@ -46,7 +49,7 @@ def test_production_refuses_the_sandbox_and_default_secrets():
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         load_settings({**base, "SANDBOX_ENABLED": "false"})
     ok = load_settings(
-        {**base, "SANDBOX_ENABLED": "false", "SECRET_KEY": "s3cret", "ENCRYPTION_KEYS": "k"}
+        {**base, "SANDBOX_ENABLED": "false", "SECRET_KEY": "s3cret", "ENCRYPTION_KEYS": KEY}
     )
     assert ok.is_production
 

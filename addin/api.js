@@ -1,0 +1,99 @@
+// One function per endpoint of Courier's pane API. Every failure becomes an ApiError with the
+// server's {error, message} shape (or a network/timeout code), so callers handle one thing.
+
+const TOKEN_KEY = "courier.session";
+const TIMEOUT_MS = 15000;
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message || code);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+  }
+  get signedOut() {
+    return this.status === 401;
+  }
+}
+
+let token = null;
+try {
+  token = window.localStorage.getItem(TOKEN_KEY);
+} catch (_err) {
+  token = null; // storage blocked: the user signs in per pane session
+}
+
+export function hasSession() {
+  return !!token;
+}
+
+export function setSession(value) {
+  token = value || null;
+  try {
+    if (token) window.localStorage.setItem(TOKEN_KEY, token);
+    else window.localStorage.removeItem(TOKEN_KEY);
+  } catch (_err) {
+    // storage blocked: keep the token in memory only
+  }
+}
+
+async function request(method, path, body, { signal, auth = true } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (auth && token) headers.Authorization = `Bearer ${token}`;
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), TIMEOUT_MS);
+  const abort = () => timeout.abort();
+  if (signal) signal.addEventListener("abort", abort, { once: true });
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: timeout.signal,
+      credentials: "omit",
+    });
+  } catch (_err) {
+    if (signal && signal.aborted) throw new ApiError(0, "aborted", "Cancelled.");
+    throw new ApiError(0, "network", "Courier could not be reached. Check your connection.");
+  } finally {
+    clearTimeout(timer);
+    if (signal) signal.removeEventListener("abort", abort);
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch (_err) {
+    data = null;
+  }
+  if (!response.ok) {
+    if (response.status === 401) setSession(null);
+    const code = (data && data.error) || `http_${response.status}`;
+    const message = (data && data.message) || "Courier answered with an error.";
+    throw new ApiError(response.status, code, message);
+  }
+  return data;
+}
+
+// The page the sign-in dialog opens: the server's dialog flow, which ends by sending a
+// one-time code to the pane with messageParent.
+export function signInDialogUrl() {
+  return new URL("/auth/signin?mode=dialog", window.location.origin).toString();
+}
+
+export const exchangeCode = (code) =>
+  request("POST", "/auth/api/exchange", { code }, { auth: false });
+export const suggestions = (item, opts) => request("POST", "/api/suggestions", { item }, opts);
+export const savedState = (item, opts) => request("POST", "/api/saves/state", { item }, opts);
+export const save = (item, links, autoSaveThread) =>
+  request("POST", "/api/saves", { item, links, auto_save_thread: !!autoSaveThread });
+export const setThreadAutoSave = (conversationId, enabled, links) =>
+  request("PUT", "/api/threads", { conversation_id: conversationId, enabled: !!enabled, links });
+export const blockEntry = (entry) => request("POST", "/api/blocklist", { entry });
+export const rememberChoice = (address, record) =>
+  request("POST", "/api/choices", { address, record });
+export const createContact = (draft) => request("POST", "/api/contacts", draft);
+export const createLead = (draft) => request("POST", "/api/leads", draft);
+export const search = (text, opts) =>
+  request("GET", `/api/search?q=${encodeURIComponent(text)}`, undefined, opts);

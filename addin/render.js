@@ -1,0 +1,286 @@
+// JSON -> DOM. Every string from an email or the CRM goes in as a text node or a property:
+// this module never assigns innerHTML and never puts data into a URL it did not build.
+
+const CLASS_LABELS = {
+  matched: "In CRM",
+  role: "Role address",
+  tool: "Tool address",
+  internal: "Internal",
+  blocked: "Blocked",
+  personal: "Personal address",
+  not_in_crm: "Not in CRM",
+  invalid: "Invalid address",
+};
+
+/** el("div", {class: "x", "aria-label": "y"}, child, "text", ...) */
+export function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name === "text") node.textContent = String(value);
+    else if (name === "dataset") Object.assign(node.dataset, value);
+    else if (name.startsWith("on") && typeof value === "function") {
+      node.addEventListener(name.slice(2), value);
+    } else if (name === "checked" || name === "disabled" || name === "value") node[name] = value;
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function replace(root, ...children) {
+  root.replaceChildren(...children.filter((c) => c !== null && c !== undefined && c !== false));
+  root.setAttribute("aria-busy", "false");
+}
+
+export function showLoading(root) {
+  root.replaceChildren(
+    el("div", { class: "state state-loading", role: "status" },
+      el("div", { class: "spinner", "aria-hidden": "true" }),
+      el("p", { text: "Looking up the people in this email…" })),
+  );
+  root.setAttribute("aria-busy", "true");
+}
+
+export function showSignedOut(root, onSignIn, message) {
+  replace(root, el("div", { class: "state state-signedout" },
+    el("h2", { text: "Sign in to Courier" }),
+    el("p", { text: "See every person in this email in your CRM, and save emails in one click." }),
+    message ? el("p", { class: "error-text", role: "alert", text: message }) : null,
+    el("button", { class: "btn primary", type: "button", id: "signin", onclick: onSignIn },
+      "Sign in with Microsoft")));
+}
+
+export function showEmpty(root) {
+  replace(root, el("div", { class: "state state-empty" },
+    el("h2", { text: "No email selected" }),
+    el("p", { text: "Select an email to see its people and records in your CRM." })));
+}
+
+export function showError(root, message, onRetry) {
+  replace(root, el("div", { class: "state state-error", role: "alert" },
+    el("h2", { text: "Something went wrong" }),
+    el("p", { text: message || "Courier could not load this email." }),
+    el("button", { class: "btn", type: "button", id: "retry", onclick: onRetry }, "Try again")));
+}
+
+export function renderStatus(node, status) {
+  if (!status) {
+    node.replaceChildren();
+    return;
+  }
+  const user = status.user || {};
+  const crm = status.crm || {};
+  const sync = status.sync || {};
+  const crmText = crm.connected ? `${crm.label || crm.name || "CRM"} connected` : "CRM not connected";
+  node.replaceChildren(
+    el("span", { class: "status-user", title: user.email || "" }, user.name || user.email || ""),
+    el("span", { class: crm.connected ? "dot ok" : "dot bad", "aria-hidden": "true" }),
+    el("span", {}, crmText),
+    sync.label ? el("span", { class: `sync sync-${sync.state || "unknown"}` }, sync.label) : null,
+  );
+}
+
+function recordCheckbox(record, label, sublabel, opts = {}) {
+  const ref = record.ref || record;
+  const id = `pick-${ref.type}-${ref.id}`.replace(/[^A-Za-z0-9_-]/g, "_");
+  const input = el("input", {
+    type: "checkbox", id, class: "pick", checked: !!opts.checked,
+    dataset: { type: ref.type, id: String(ref.id), address: opts.address || "" },
+  });
+  return el("div", { class: "pick-row" },
+    input,
+    el("label", { for: id },
+      el("span", { class: "rec-name" }, label),
+      sublabel ? el("span", { class: "rec-sub" }, sublabel) : null,
+      opts.reason ? el("span", { class: "reason" }, opts.reason) : null));
+}
+
+function typeLabel(type) {
+  return { contact: "Contact", lead: "Lead", account: "Account", opportunity: "Opportunity" }[type]
+    || type;
+}
+
+function participantRow(p, actions) {
+  const shown = p.name ? p.name : p.address;
+  const badge = el("span", { class: `badge badge-${p.class}` }, CLASS_LABELS[p.class] || p.class);
+  const head = el("div", { class: "p-head" },
+    el("div", { class: "p-who" },
+      el("span", { class: "p-name" }, shown),
+      p.name ? el("span", { class: "p-addr" }, p.address) : null),
+    badge);
+  const body = [];
+  if (p.class === "matched") {
+    for (const c of p.candidates || []) {
+      const sub = [typeLabel(c.ref.type), c.account_name || c.company || "", c.title || ""]
+        .filter(Boolean).join(" · ");
+      body.push(recordCheckbox(c, c.name, sub, {
+        checked: !!c.default, address: p.candidates.length > 1 ? p.address : "",
+        reason: (p.candidates.length > 1 && c.default) ? c.reason_text : "",
+      }));
+    }
+  } else if (p.reason_text) {
+    body.push(el("p", { class: "p-reason" }, p.reason_text));
+  }
+  const buttons = [];
+  if (p.class === "not_in_crm") {
+    buttons.push(
+      el("button", { class: "btn small", type: "button", onclick: () => actions.create(p, "contact"),
+        "aria-label": `Create a contact for ${p.address}` }, "Create contact"),
+      el("button", { class: "btn small", type: "button", onclick: () => actions.create(p, "lead"),
+        "aria-label": `Create a lead for ${p.address}` }, "Create lead"));
+  }
+  if (p.class !== "blocked" && p.class !== "internal" && p.class !== "invalid") {
+    buttons.push(el("button", { class: "btn small subtle", type: "button",
+      onclick: () => actions.block(p, p.address), "aria-label": `Do not sync ${p.address}` },
+      "Don't sync"));
+    if (p.domain && p.class !== "personal") {
+      buttons.push(el("button", { class: "btn small subtle", type: "button",
+        onclick: () => actions.block(p, p.domain),
+        "aria-label": `Do not sync anyone at ${p.domain}` }, `Don't sync @${p.domain}`));
+    }
+  }
+  return el("li", { class: `participant p-${p.class}`, dataset: { address: p.address } },
+    head, ...body, buttons.length ? el("div", { class: "p-actions" }, buttons) : null,
+    el("div", { class: "p-form" }));
+}
+
+export function createForm(container, p, kind, onSubmit, onCancel) {
+  const ids = { name: "cf-name", email: "cf-email", company: "cf-company" };
+  const prefill = p.prefill || {};
+  const field = (key, label, value, type = "text") => el("div", { class: "field" },
+    el("label", { for: ids[key] }, label),
+    el("input", { id: ids[key], name: key, type, value: value || "", required: key !== "company" }));
+  const error = el("p", { class: "error-text", role: "alert" });
+  const form = el("form", { class: "create-form", "aria-label": `New ${kind}` },
+    field("name", "Name", prefill.name),
+    field("email", "Email", prefill.email || p.address, "email"),
+    field("company", kind === "lead" ? "Company" : "Company (account)", prefill.company),
+    error,
+    el("div", { class: "row" },
+      el("button", { class: "btn primary small", type: "submit" }, `Create ${kind}`),
+      el("button", { class: "btn small subtle", type: "button", onclick: onCancel }, "Cancel")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(form).entries());
+    onSubmit(data, (message) => { error.textContent = message; });
+  });
+  container.replaceChildren(form);
+  form.querySelector("input").focus();
+}
+
+function savedBanner(saved) {
+  if (!saved || !saved.status) return null;
+  const texts = {
+    saved: ["ok", "Saved to CRM"],
+    pending: ["pending", "Saving… the CRM is busy; this email is queued and will be saved."],
+    failed: ["bad", "Saving failed"],
+  };
+  const [tone, base] = texts[saved.status] || ["pending", saved.status];
+  const by = { thread: " by thread auto-save", auto: " by background sync" }[saved.source];
+  const text = saved.status === "saved" && by ? base + by : base;
+  const links = (saved.links || []).map((l) => el("li", {},
+    el("span", { class: "rec-type" }, typeLabel(l.type)), " ", l.name || `#${l.id}`));
+  return el("section", { class: `banner banner-${tone}`, id: "saved-state", role: "status",
+    dataset: { status: saved.status } },
+  el("strong", {}, text),
+  saved.error ? el("p", { class: "error-text" }, saved.error) : null,
+  links.length ? el("ul", { class: "links", "aria-label": "Saved with links to" }, links) : null);
+}
+
+function whyNote(why) {
+  if (!why) return null;
+  return el("section", { class: "why", id: "why" },
+    el("span", { class: "why-label" }, "Why not saved? "), why.message || why.code);
+}
+
+function section(title, id, ...children) {
+  return el("section", { class: "card", "aria-labelledby": `${id}-h` },
+    el("h3", { id: `${id}-h` }, title), ...children);
+}
+
+export function showSuggestions(root, data, actions) {
+  const saved = data.saved && data.saved.status === "saved";
+  const participants = el("ul", { class: "participants", "aria-label": "People in this email" },
+    (data.participants || []).map((p) => participantRow(p, actions)));
+  const accounts = (data.accounts || []).map((a) =>
+    recordCheckbox(a, a.name, (a.domains || []).join(", "), { checked: !saved && !!a.default }));
+  const opps = (data.opportunities || []).map((o) => recordCheckbox(o, o.name,
+    [o.stage, o.account_name, o.amount != null ? formatAmount(o.amount) : ""]
+      .filter(Boolean).join(" · "),
+    { checked: !saved && !!o.default }));
+  const searchInput = el("input", { type: "search", id: "search-q", placeholder: "Name, email or company",
+    "aria-label": "Search the CRM", autocomplete: "off" });
+  const searchResults = el("ul", { class: "search-results", id: "search-results",
+    "aria-label": "Search results" });
+  const extra = el("div", { class: "extra-links", id: "extra-links" });
+  searchInput.addEventListener("input", () => actions.search(searchInput.value, searchResults, extra));
+  const thread = data.thread || {};
+  const autoSave = el("input", { type: "checkbox", id: "auto-save-thread", checked: !!thread.auto_save });
+  const saveButton = el("button", { class: "btn primary", type: "button", id: "save",
+    onclick: () => actions.save(autoSave.checked) }, saved ? "Save links again" : "Save to CRM");
+  if (saved) {
+    autoSave.addEventListener("change", () => actions.toggleThread(autoSave.checked, autoSave));
+  }
+  replace(root,
+    el("h2", { class: "subject" }, data.item && data.item.subject ? data.item.subject : "(no subject)"),
+    savedBanner(data.saved),
+    whyNote(data.why),
+    section("People", "people", participants),
+    accounts.length ? section("Account", "accounts", accounts) : null,
+    opps.length ? section("Opportunities", "opps", opps) : null,
+    section("Link another record", "search", searchInput, searchResults, extra),
+    el("section", { class: "save-bar" },
+      el("div", { class: "pick-row" }, autoSave,
+        el("label", { for: "auto-save-thread" }, "Auto-save this thread",
+          el("span", { class: "rec-sub" }, "Future emails in this conversation are saved to the same records."))),
+      el("div", { class: "row" }, saveButton, el("span", { id: "save-msg", role: "status" }))),
+  );
+}
+
+export function renderSearchResults(list, extra, hits, onLink) {
+  list.replaceChildren(...hits.map((h) => el("li", {},
+    el("span", { class: "rec-name" }, h.name),
+    el("span", { class: "rec-sub" }, [typeLabel(h.ref.type), h.subtitle].filter(Boolean).join(" · ")),
+    el("button", { class: "btn small", type: "button", "aria-label": `Link ${h.name}`,
+      onclick: () => {
+        if (!extra.querySelector(`[data-id="${CSS.escape(String(h.ref.id))}"][data-type="${CSS.escape(h.ref.type)}"]`)) {
+          extra.append(recordCheckbox(h, h.name, typeLabel(h.ref.type), { checked: true }));
+        }
+        onLink(h);
+      } }, "Link"))));
+  if (!hits.length) list.replaceChildren(el("li", { class: "muted" }, "No records found."));
+}
+
+/** Every ticked record, without repeats: what Save sends. */
+export function chosenLinks(root) {
+  const seen = new Set();
+  const out = [];
+  for (const box of root.querySelectorAll("input.pick:checked")) {
+    const key = `${box.dataset.type}:${box.dataset.id}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ type: box.dataset.type, id: box.dataset.id });
+  }
+  return out;
+}
+
+export function setMessage(root, text, tone = "") {
+  const node = root.querySelector("#save-msg");
+  if (node) {
+    node.textContent = text;
+    node.className = tone;
+  }
+}
+
+function formatAmount(amount) {
+  try {
+    return new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 }).format(amount);
+  } catch (_err) {
+    return String(amount);
+  }
+}

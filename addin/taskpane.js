@@ -1,0 +1,205 @@
+// Wiring only: Office ready -> sign-in state -> load the selected item -> render; handlers for
+// the buttons call api.js and re-render. Stale responses (the user moved on) are discarded.
+
+import * as api from "./api.js";
+import * as mailbox from "./mailbox.js";
+import * as render from "./render.js";
+
+const DEBOUNCE_MS = 80;
+const PENDING_POLL_MS = 2000;
+
+const root = document.getElementById("app");
+const statusLine = document.getElementById("status");
+
+let current = null; // {seq, item, data}
+let seq = 0;
+let inflight = null;
+let debounceTimer = null;
+let pollTimer = null;
+let searchTimer = null;
+
+function signedOut(message) {
+  current = null;
+  render.renderStatus(statusLine, null);
+  render.showSignedOut(root, signIn, message);
+}
+
+function fail(err, retry) {
+  if (err.code === "aborted") return;
+  if (err.signedOut) {
+    signedOut("Your session ended. Please sign in again.");
+    return;
+  }
+  render.showError(root, err.message, retry);
+}
+
+async function signIn() {
+  try {
+    const message = await mailbox.openDialog(api.signInDialogUrl());
+    const result = await api.exchangeCode(oneTimeCode(message));
+    api.setSession(result.token);
+    scheduleLoad(0);
+  } catch (err) {
+    signedOut(err.message || "Sign-in did not finish.");
+  }
+}
+
+// The dialog sends {"type": "courier-signin", "code": ...} as JSON (or the bare code).
+function oneTimeCode(message) {
+  try {
+    const data = JSON.parse(message);
+    if (data && typeof data.code === "string") return data.code;
+  } catch (_err) {
+    // not JSON: the message is the code itself
+  }
+  return message;
+}
+
+function scheduleLoad(delay = DEBOUNCE_MS) {
+  clearTimeout(debounceTimer);
+  debounceTimer = setTimeout(load, delay);
+}
+
+async function load() {
+  clearTimeout(pollTimer);
+  if (inflight) inflight.abort();
+  const mySeq = ++seq;
+  if (!api.hasSession()) {
+    signedOut();
+    return;
+  }
+  const item = await mailbox.currentItem();
+  if (mySeq !== seq) return;
+  if (!item) {
+    current = null;
+    render.showEmpty(root);
+    return;
+  }
+  render.showLoading(root);
+  inflight = new AbortController();
+  try {
+    const data = await api.suggestions(item, { signal: inflight.signal });
+    if (mySeq !== seq) return; // the selection changed while we waited: drop it
+    show(mySeq, item, data);
+  } catch (err) {
+    if (mySeq === seq) fail(err, () => scheduleLoad(0));
+  }
+}
+
+function show(mySeq, item, data) {
+  current = { seq: mySeq, item, data };
+  render.renderStatus(statusLine, data.status);
+  render.showSuggestions(root, data, actions);
+  document.body.dataset.itemKey = data.item ? data.item.key : "";
+  if (data.saved && data.saved.status === "pending") pollPending(mySeq);
+}
+
+function pollPending(mySeq) {
+  clearTimeout(pollTimer);
+  pollTimer = setTimeout(async () => {
+    if (!current || current.seq !== mySeq) return;
+    try {
+      const saved = await api.savedState(current.item);
+      if (!current || current.seq !== mySeq) return;
+      if (saved.status === "pending") pollPending(mySeq);
+      else scheduleLoad(0);
+    } catch (_err) {
+      pollPending(mySeq);
+    }
+  }, PENDING_POLL_MS);
+}
+
+const actions = {
+  async save(autoSaveThread) {
+    if (!current) return;
+    const { seq: mySeq, item } = current;
+    const links = render.chosenLinks(root);
+    if (!links.length) {
+      render.setMessage(root, "Tick at least one record to link.", "error-text");
+      return;
+    }
+    render.setMessage(root, "Saving…");
+    try {
+      const result = await api.save(item, links, autoSaveThread);
+      if (!current || current.seq !== mySeq) return;
+      const note = result.status === "already_saved" ? "Already saved." : "";
+      const data = await api.suggestions(item);
+      if (!current || current.seq !== mySeq) return;
+      show(mySeq, item, data);
+      if (note) render.setMessage(root, note);
+    } catch (err) {
+      if (err.signedOut) fail(err);
+      else render.setMessage(root, err.message, "error-text");
+    }
+  },
+
+  async toggleThread(enabled, box) {
+    if (!current) return;
+    const links = (current.data.saved && current.data.saved.links) || [];
+    try {
+      await api.setThreadAutoSave(current.data.thread.conversation_id, enabled,
+        links.map((l) => ({ type: l.type, id: l.id })));
+      render.setMessage(root, enabled ? "This thread now saves itself." : "Thread auto-save is off.");
+    } catch (err) {
+      box.checked = !enabled;
+      render.setMessage(root, err.message, "error-text");
+    }
+  },
+
+  async block(participant, entry) {
+    try {
+      await api.blockEntry(entry);
+      scheduleLoad(0);
+    } catch (err) {
+      render.setMessage(root, err.message, "error-text");
+    }
+  },
+
+  create(participant, kind) {
+    const row = root.querySelector(`li.participant[data-address="${CSS.escape(participant.address)}"]`);
+    const container = row && row.querySelector(".p-form");
+    if (!container) return;
+    render.createForm(container, participant, kind, async (form, showError) => {
+      const draft = { name: form.name, email: form.email, company: form.company || "" };
+      try {
+        if (kind === "lead") await api.createLead(draft);
+        else await api.createContact(draft);
+        scheduleLoad(0);
+      } catch (err) {
+        showError(err.message);
+      }
+    }, () => container.replaceChildren());
+  },
+
+  search(text, list, extra) {
+    clearTimeout(searchTimer);
+    const query = text.trim();
+    if (query.length < 2) {
+      list.replaceChildren();
+      return;
+    }
+    searchTimer = setTimeout(async () => {
+      try {
+        const result = await api.search(query);
+        render.renderSearchResults(list, extra, result.results || [], () => {});
+      } catch (err) {
+        list.replaceChildren(render.el("li", { class: "error-text" }, err.message));
+      }
+    }, 250);
+  },
+};
+
+// Remember a different pick for an address, so it becomes the default next time.
+root.addEventListener("change", (event) => {
+  const box = event.target;
+  if (!(box instanceof HTMLInputElement) || !box.classList.contains("pick")) return;
+  if (box.checked && box.dataset.address) {
+    api.rememberChoice(box.dataset.address, { type: box.dataset.type, id: box.dataset.id })
+      .catch(() => {});
+  }
+});
+
+mailbox.ready().then(() => {
+  mailbox.onItemChanged(() => scheduleLoad());
+  load();
+});

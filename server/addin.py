@@ -1,0 +1,130 @@
+"""The task pane's static files, the add-in manifest (download + `render-manifest` CLI).
+
+The pane is plain files under addin/ (no build step). HTML is never cached so a deployment
+takes effect at once; images are cacheable, as Outlook requires for icon URLs.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    send_from_directory,
+)
+
+from .config import PROJECT_ROOT
+from .errors import ApiError
+
+ADDIN_DIR = PROJECT_ROOT / "addin"
+bp = Blueprint("addin", __name__)
+
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".json": "application/json",
+}
+IMAGE_MAX_AGE = 7 * 24 * 3600
+# Office.js loads from Microsoft's CDN; nothing else may run script in the pane.
+PANE_CSP = (
+    "script-src 'self' https://appsforoffice.microsoft.com https://ajax.aspnetcdn.com; "
+    "object-src 'none'; base-uri 'self'"
+)
+VERSION_RE = re.compile(r"^[0-9]{1,5}(\.[0-9]{1,5}){0,3}$")
+
+
+@bp.get("/addin/<path:filename>")
+def static_file(filename: str) -> Response:
+    suffix = Path(filename).suffix.lower()
+    if suffix not in CONTENT_TYPES or filename.startswith(".") or "/." in filename:
+        abort(404)
+    is_image = suffix in {".png", ".svg"}
+    response = send_from_directory(
+        ADDIN_DIR,
+        filename,
+        mimetype=CONTENT_TYPES[suffix],
+        max_age=IMAGE_MAX_AGE if is_image else None,
+        conditional=suffix != ".html",
+    )
+    if suffix == ".html":
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Content-Security-Policy"] = PANE_CSP
+    elif not is_image:
+        response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def check_base_url(base_url: str) -> str:
+    """The base URL without a trailing slash; Outlook loads add-ins only over HTTPS."""
+    url = base_url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"base URL must be an https:// URL without query, got {base_url!r}")
+    return url
+
+
+def check_version(version: str) -> str:
+    if not VERSION_RE.match(version):
+        raise ValueError(f"version must look like 1.0.0.0, got {version!r}")
+    return version
+
+
+def render_manifest(base_url: str, version: str | None = None) -> str:
+    settings = current_app.config["SETTINGS"]
+    domains = [check_base_url(d) for d in settings.ADDIN_APP_DOMAINS]
+    return render_template(
+        "manifest.xml",
+        base_url=check_base_url(base_url),
+        version=check_version(version or settings.ADDIN_VERSION),
+        addin_id=settings.ADDIN_ID,
+        app_domains=domains,
+    )
+
+
+@bp.get("/addin/manifest.xml")
+def manifest() -> Response:
+    try:
+        text = render_manifest(current_app.config["BASE_URL"])
+    except ValueError as exc:
+        raise ApiError(
+            409, "base_url_not_https", f"Set BASE_URL to this server's HTTPS URL: {exc}"
+        ) from None
+    return Response(
+        text,
+        mimetype="application/xml",
+        headers={"Content-Disposition": 'attachment; filename="courier-manifest.xml"'},
+    )
+
+
+@click.command("render-manifest", help="Write the add-in manifest for a deployment.")
+@click.option("--base-url", required=True, help="Public HTTPS URL of this server.")
+@click.option("--version", "version", default=None, help="Manifest version, e.g. 1.0.1.0.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default="-", show_default=True)
+def render_manifest_command(base_url: str, version: str | None, output: str) -> None:
+    try:
+        text = render_manifest(base_url, version)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    with click.open_file(output, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    if output != "-":
+        click.echo(f"wrote {output}", err=True)
+
+
+def init_app(app: Flask) -> None:
+    mimetypes.add_type("text/javascript", ".js")
+    app.register_blueprint(bp)
+    app.cli.add_command(render_manifest_command)

@@ -1,0 +1,139 @@
+"""The task pane's JSON API (blueprint "api"): thin views — parse, call a service in
+server/pane, shape the answer. Described in /api/openapi.json (server/api/openapi.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+
+from ..auth.decorators import api_login_required
+from ..crm import crm_for
+from ..crm.base import RecordRef
+from ..errors import ApiError
+from ..pane import records, saves, suggestions
+from ..pane.inputs import email_address, field, record_ref, record_refs, require_object, text
+from ..pane.items import parse_item
+from .openapi import openapi_document
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+MAX_NAME = 255
+
+
+def _body() -> dict[str, Any]:
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "Send a JSON body (application/json).")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ApiError(400, "invalid_json", "The body is not valid JSON.")
+    return dict(require_object(data))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+
+
+@bp.get("/ping")
+@api_login_required
+def ping():
+    """Authenticated no-op: the baseline the suggestions benchmark compares with."""
+    return jsonify({"ok": True})
+
+
+@bp.post("/suggestions")
+@api_login_required
+def suggestions_view():
+    item = parse_item(field(_body(), "item", dict))
+    return jsonify(suggestions.suggestions(g.user, item))
+
+
+@bp.post("/saves")
+@api_login_required
+def save_view():
+    body = _body()
+    item = parse_item(field(body, "item", dict))
+    refs = record_refs(field(body, "links", list))
+    auto_save = field(body, "auto_save_thread", bool, required=False, default=False)
+    result = saves.save_item(g.user, item, refs, auto_save)
+    return jsonify(result), 201 if result["status"] == "saved" else 200
+
+
+@bp.post("/saves/state")
+@api_login_required
+def saved_state_view():
+    item = parse_item(field(_body(), "item", dict))
+    return jsonify(saves.saved_state(g.user, item))
+
+
+@bp.put("/threads")
+@api_login_required
+def thread_view():
+    body = _body()
+    conversation = text(body, "conversation_id", max_length=512)
+    enabled = field(body, "enabled", bool)
+    refs = record_refs(body.get("links", []), allow_empty=True)
+    return jsonify(saves.set_thread_rule(g.user, conversation, refs, enabled))
+
+
+@bp.post("/blocklist")
+@api_login_required
+def blocklist_view():
+    from ..policy import add_to_blocklist
+
+    entry = text(_body(), "entry", max_length=320)
+    return jsonify(add_to_blocklist(g.user, entry)), 201
+
+
+@bp.post("/choices")
+@api_login_required
+def choice_view():
+    body = _body()
+    address = email_address(body, "address")
+    ref = record_ref(field(body, "record", dict))
+    records.remember_pick(g.user, address, ref)
+    return jsonify({"address": address, "record": ref.as_dict()}), 201
+
+
+def _person_input(kind: str) -> dict[str, Any]:
+    body = _body()
+    name = " ".join(text(body, "name", max_length=MAX_NAME).split())
+    email = email_address(body, "email")
+    company = text(body, "company", max_length=MAX_NAME, required=False)
+    title = text(body, "title", max_length=MAX_NAME, required=False)
+    account_id = None
+    if kind == "contact" and body.get("account_id") is not None:
+        account_id = record_ref({"type": "account", "id": field(body, "account_id", (str, int))}).id
+        records.existing_records(crm_for(g.user), [RecordRef("account", account_id)])
+    return {
+        "name": name,
+        "email": email,
+        "company": company.strip(),
+        "title": title.strip(),
+        "account_id": account_id,
+    }
+
+
+@bp.post("/contacts")
+@api_login_required
+def create_contact_view():
+    return jsonify(records.create_person(g.user, "contact", **_person_input("contact"))), 201
+
+
+@bp.post("/leads")
+@api_login_required
+def create_lead_view():
+    data = _person_input("lead")
+    data.pop("account_id")
+    return jsonify(records.create_person(g.user, "lead", **data)), 201
+
+
+@bp.get("/search")
+@api_login_required
+def search_view():
+    query = request.args.get("q", "").strip()
+    if len(query) < 2:
+        raise ApiError(400, "query_too_short", "Type at least 2 characters.", field="q")
+    if len(query) > records.MAX_SEARCH:
+        raise ApiError(400, "too_long", f"q is longer than {records.MAX_SEARCH}", field="q")
+    return jsonify({"query": query, "results": records.search_records(g.user, query)})

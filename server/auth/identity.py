@@ -1,0 +1,170 @@
+"""Identity rules: who may sign in, and the organisation and user a token stands for.
+
+- An organisation is a Microsoft tenant (tid); a user is (tid, oid). Never an email address.
+- Email and aliases come from the token (preferred_username, email); Graph's proxyAddresses
+  join later through `record_aliases`.
+- Admin: a Global Administrator directory role in `wids` makes the user an admin; a role
+  granted by an existing admin is kept even when the token carries no such role.
+- ALLOWED_TENANTS (empty: any) limits which tenants may sign in at all.
+- An organisation's "restrict to these users" list (OrgAllowedUser rows, by object id): while
+  it has any rows, only listed users and admins may sign in.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import current_app
+from sqlalchemy import exists, select
+
+from ..db import get_session
+from ..errors import ApiError
+from ..models.connections import OrgAllowedUser
+from ..models.tenancy import Organisation, OrgDomain, User
+from ..sandbox.directory import GLOBAL_ADMIN_ROLE
+
+log = logging.getLogger(__name__)
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+ADMIN_ROLE_TEMPLATE_IDS = frozenset({GLOBAL_ADMIN_ROLE})
+# The delegated scope our API exposes; Microsoft access tokens for our API must carry it.
+API_SCOPE = "access_as_user"
+
+
+def _is_address(value: object) -> bool:
+    return isinstance(value, str) and "@" in value and " " not in value
+
+
+def addresses_from_claims(claims: dict) -> list[str]:
+    found = [claims.get("preferred_username"), claims.get("email"), claims.get("upn")]
+    seen: list[str] = []
+    for value in found:
+        if _is_address(value) and value.lower() not in seen:
+            seen.append(value.lower())
+    return seen
+
+
+def tenant_allowed(tenant_id: str) -> bool:
+    allowed = tuple(t.lower() for t in current_app.config.get("ALLOWED_TENANTS") or ())
+    return not allowed or tenant_id.lower() in allowed
+
+
+def _user_restricted(org: Organisation, object_id: str, is_admin: bool) -> bool:
+    db = get_session()
+    has_list = db.scalar(select(exists().where(OrgAllowedUser.org_id == org.id)))
+    if not has_list or is_admin:
+        return False
+    listed = db.scalar(
+        select(
+            exists().where(OrgAllowedUser.org_id == org.id, OrgAllowedUser.object_id == object_id)
+        )
+    )
+    return not listed
+
+
+def record_aliases(user: User, addresses: list[str]) -> None:
+    """Add addresses (lower-cased) the user receives mail at; the primary stays `email`."""
+    current = {a.lower() for a in user.aliases or []}
+    extra = [a.lower() for a in addresses if _is_address(a)]
+    merged = sorted((current | set(extra)) - {user.email.lower()})
+    if merged != sorted(user.aliases or []):
+        user.aliases = merged
+
+
+def sign_in_identity(claims: dict) -> User:
+    """Find or create the organisation and user of verified token claims; apply the rules.
+
+    Raises ApiError 403 (tenant_not_allowed / user_not_allowed) or 400 (invalid_identity).
+    Commits.
+    """
+    tid = str(claims.get("tid", "")).lower()
+    oid = str(claims.get("oid", "")).lower()
+    if not GUID.match(tid) or not GUID.match(oid):
+        raise ApiError(400, "invalid_identity", "The sign-in did not identify a work account.")
+    if not tenant_allowed(tid):
+        raise ApiError(
+            403,
+            "tenant_not_allowed",
+            "Your organisation is not allowed to use this Courier server.",
+        )
+    db = get_session()
+    org = db.scalar(select(Organisation).where(Organisation.tenant_id == tid))
+    addresses = addresses_from_claims(claims)
+    if org is None:
+        domain = addresses[0].rpartition("@")[2] if addresses else ""
+        org = Organisation(tenant_id=tid, name=domain or tid)
+        db.add(org)
+        db.flush()
+    is_directory_admin = bool(ADMIN_ROLE_TEMPLATE_IDS & set(claims.get("wids") or []))
+    user = db.scalar(select(User).where(User.tenant_id == tid, User.object_id == oid))
+    already_admin = user is not None and user.is_admin
+    if _user_restricted(org, oid, is_directory_admin or already_admin):
+        db.rollback()
+        raise ApiError(
+            403, "user_not_allowed", "Your administrator has not enabled Courier for your account."
+        )
+    if user is None:
+        user = User(org_id=org.id, tenant_id=tid, object_id=oid, aliases=[])
+        db.add(user)
+    if addresses:
+        user.email = addresses[0]
+    if claims.get("name"):
+        user.display_name = str(claims["name"])[:200]
+    record_aliases(user, addresses[1:])
+    if is_directory_admin:
+        user.role = "admin"
+    for address in addresses:
+        domain = address.rpartition("@")[2]
+        if domain and domain not in org.domain_names:
+            # A user's sign-in name is in one of the tenant's verified domains.
+            org.domains.append(OrgDomain(domain=domain))
+    db.commit()
+    return user
+
+
+def user_from_access_token(token: str) -> User | None:
+    """The user of a valid Microsoft access token for our API (None when invalid)."""
+    from .jwt_validation import InvalidToken, validate_access_token
+
+    try:
+        claims = validate_access_token(token)
+    except InvalidToken as exc:
+        log.info("bearer token refused: %s", exc.reason)
+        return None
+    scopes = str(claims.get("scp", "")).split()
+    if API_SCOPE not in scopes:
+        log.info("bearer token refused: scope %s missing", API_SCOPE)
+        return None
+    return sign_in_identity(claims)
+
+
+def grant_admin(user: User) -> None:
+    """An existing admin makes `user` an admin of the same organisation (caller checks)."""
+    user.role = "admin"
+    get_session().commit()
+
+
+def set_allowed_users(org: Organisation, entries: list[tuple[str, str]]) -> None:
+    """Replace the organisation's "restrict to these users" list with (object id, label)
+    pairs; an empty list lifts the restriction. Commits."""
+    db = get_session()
+    db.query(OrgAllowedUser).filter(OrgAllowedUser.org_id == org.id).delete()
+    seen: set[str] = set()
+    for object_id, label in entries:
+        oid = object_id.lower()
+        if not GUID.match(oid):
+            raise ApiError(400, "invalid_object_id", f"{object_id!r} is not a directory object id.")
+        if oid not in seen:
+            seen.add(oid)
+            db.add(OrgAllowedUser(org_id=org.id, object_id=oid, label=label[:320]))
+    db.commit()
+
+
+def allowed_users(org: Organisation) -> list[OrgAllowedUser]:
+    return list(
+        get_session().scalars(
+            select(OrgAllowedUser)
+            .where(OrgAllowedUser.org_id == org.id)
+            .order_by(OrgAllowedUser.label)
+        )
+    )

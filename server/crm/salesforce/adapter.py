@@ -1,0 +1,411 @@
+"""SalesforceCRM: the CRM interface over one user's Salesforce login.
+
+Reads are batched (one SOQL statement per object per batch of addresses; several statements in
+one Composite call) and cached per organisation; writes live in writes.py; HTTP, budget and
+errors in client.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from flask import current_app
+from sqlalchemy import select
+
+from ...db import get_session
+from ...http import make_http_session
+from ...models.crm_connections import SalesforceConnection
+from ..base import (
+    CRM,
+    ActivityDraft,
+    ContactDraft,
+    CRMAuthError,
+    LeadDraft,
+    LoggedActivity,
+    Opportunity,
+    Person,
+    Record,
+    RecordRef,
+    SearchHit,
+)
+from . import writes
+from .cache import LookupCache
+from .client import SalesforceClient, soql_quote
+from .records import (
+    SOBJECT_OF,
+    SalesforceOptions,
+    account_from,
+    chunks,
+    in_list,
+    normal_address,
+    opportunity_from,
+    person_from,
+    split_name,
+    valid_id,
+)
+
+if TYPE_CHECKING:
+    from ...models.tenancy import User
+
+LEAD_FIELDS = ("Id", "Name", "Email", "Company", "Status", "OwnerId")
+OPPORTUNITY_FIELDS = (
+    "Id",
+    "Name",
+    "AccountId",
+    "OwnerId",
+    "StageName",
+    "IsClosed",
+    "Amount",
+    "CloseDate",
+)
+_SOSL_RESERVED = set("?&|!{}[]()^~*:\\\"'+-")
+
+
+class SalesforceCRM(CRM):
+    name = "salesforce"
+
+    def __init__(
+        self,
+        client: SalesforceClient,
+        options: SalesforceOptions,
+        cache: LookupCache,
+        sf_user_id: str,
+        sf_org_id: str,
+        after_call: Callable[[], None] | None = None,
+    ):
+        self.client, self.options, self.cache = client, options, cache
+        self.sf_user_id = sf_user_id
+        # The ledger's name for this CRM: one Salesforce org, whoever of its users saves.
+        self.ledger_target = f"salesforce:{sf_org_id}"
+        self._after_call = after_call or (lambda: None)
+
+    @classmethod
+    def for_user(cls, user: User) -> SalesforceCRM:
+        from ...queues import get_redis
+        from .budget_store import load_budget, save_budget
+        from .tokens import OAuthSettings, access_token_of, mark_needs_reauth, refresh_access_token
+
+        conn = get_session().scalar(
+            select(SalesforceConnection).where(SalesforceConnection.user_id == user.id)
+        )
+        if conn is None:
+            raise CRMAuthError("Salesforce is not connected for this user")
+        if conn.needs_reauth:
+            raise CRMAuthError("Salesforce needs to be connected again")
+        config = current_app.config
+        budget, mode_override = load_budget(
+            user.org_id,
+            conn.sf_org_id,
+            config["SALESFORCE_BUDGET_PAUSE_PERCENT"],
+            config["SALESFORCE_BUDGET_PAUSE_MINUTES"],
+        )
+        options = options_from_config(mode_override)
+        http = make_http_session()
+        oauth, connection_id = OAuthSettings.from_config(), conn.id
+
+        def on_auth_failure(reason: str) -> None:
+            mark_needs_reauth(connection_id, reason)
+
+        client = SalesforceClient(
+            conn.instance_url,
+            access_token_of(conn),
+            http,
+            budget,
+            refresh=lambda: refresh_access_token(connection_id, oauth, http),
+            on_auth_failure=on_auth_failure,
+            api_version=config["SALESFORCE_API_VERSION"],
+            max_retries=config["SALESFORCE_MAX_RETRIES"],
+            retry_base_ms=config["SALESFORCE_RETRY_BASE_MS"],
+        )
+        cache = LookupCache(
+            get_redis(), f"{user.org_id}:{conn.sf_org_id}", options.cache_ttl_seconds
+        )
+        org_id, sf_org_id = user.org_id, conn.sf_org_id
+        return cls(
+            client,
+            options,
+            cache,
+            conn.sf_user_id,
+            sf_org_id,
+            lambda: save_budget(org_id, sf_org_id, budget),
+        )
+
+    def _done(self):
+        self._after_call()
+
+    def owner_id_for(self, user: User) -> str | None:
+        conn = get_session().scalar(
+            select(SalesforceConnection).where(SalesforceConnection.user_id == user.id)
+        )
+        if conn is not None:
+            return conn.sf_user_id
+        if not user.email:
+            return None
+        rows = self.client.query(
+            f"SELECT Id FROM User WHERE Email = {soql_quote(user.email)} LIMIT 1"
+        )
+        self._done()
+        return rows[0]["Id"] if rows else None
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def _contact_fields(self) -> tuple[str, ...]:
+        return (
+            "Id",
+            "Name",
+            "Title",
+            "AccountId",
+            "Account.Name",
+            "OwnerId",
+            *self.options.contact_email_fields,
+        )
+
+    def _account_fields(self) -> tuple[str, ...]:
+        return ("Id", "Name", "OwnerId", *self.options.account_domain_fields)
+
+    def find_people(self, emails: list[str]) -> dict[str, list[Person]]:
+        wanted = list(dict.fromkeys(a for a in map(normal_address, emails or []) if a))
+        found = self.cache.people(wanted)
+        missing = [a for a in wanted if a not in found]
+        if missing:
+            fresh: dict[str, list[Person]] = {a: [] for a in missing}
+            statements = []
+            for part in chunks(missing):
+                values = in_list(part)
+                where = " OR ".join(f"{f} IN {values}" for f in self.options.contact_email_fields)
+                statements.append(
+                    f"SELECT {', '.join(self._contact_fields())} FROM Contact WHERE {where}"
+                )
+                statements.append(
+                    f"SELECT {', '.join(LEAD_FIELDS)} FROM Lead "
+                    f"WHERE IsConverted = false AND Email IN {values}"
+                )
+            for rows in self.client.queries(statements):
+                for row in rows:
+                    person = person_from(row, self.options.contact_email_fields)
+                    for address in person.emails:
+                        if address in fresh and person.ref not in {p.ref for p in fresh[address]}:
+                            fresh[address].append(person)
+            for people in fresh.values():
+                people.sort(key=lambda p: (p.ref.type != "contact", p.ref.id))
+            self.cache.put_people(fresh)
+            found.update(fresh)
+            self._done()
+        return {a: found[a] for a in wanted if found.get(a)}
+
+    def accounts_by_domains(self, domains: list[str]) -> dict[str, list]:
+        wanted = list(
+            dict.fromkeys(
+                d.strip().lower() for d in domains or [] if isinstance(d, str) and "." in d
+            )
+        )
+        wanted = [d for d in wanted if all(ch.isalnum() or ch in ".-" for ch in d)]
+        found = self.cache.accounts(wanted)
+        missing = [d for d in wanted if d not in found]
+        if missing:
+            fresh: dict[str, list] = {d: [] for d in missing}
+            statements = []
+            for part in chunks(missing, 50):
+                likes = [
+                    f"{f} LIKE {soql_quote('%' + d + '%')}"
+                    for d in part
+                    for f in self.options.account_domain_fields
+                ]
+                statements.append(
+                    f"SELECT {', '.join(self._account_fields())} FROM Account "
+                    f"WHERE {' OR '.join(likes)}"
+                )
+            for rows in self.client.queries(statements):
+                for row in rows:
+                    account = account_from(row, self.options.account_domain_fields)
+                    for domain in account.domains:
+                        if domain in fresh and account.ref not in {a.ref for a in fresh[domain]}:
+                            fresh[domain].append(account)
+            self.cache.put_accounts(fresh)
+            found.update(fresh)
+            self._done()
+        return {d: found[d] for d in wanted if found.get(d)}
+
+    def search(self, text: str, limit: int = 20) -> list[SearchHit]:
+        term = " ".join((text or "").split())
+        if len(term) < 2:
+            return []
+        escaped = "".join("\\" + ch if ch in _SOSL_RESERVED else ch for ch in term)
+        sosl = (
+            f"FIND {{{escaped}}} IN ALL FIELDS RETURNING "
+            "Contact(Id, Name, Email, Account.Name), "
+            "Lead(Id, Name, Email, Company WHERE IsConverted = false), "
+            "Account(Id, Name), Opportunity(Id, Name, Account.Name) LIMIT 200"
+        )
+        rows = self.client.search(sosl)
+        self._done()
+        hits = [_hit(row) for row in rows]
+        lowered = term.lower()
+        hits.sort(key=lambda h: (h.name.lower() != lowered, not h.name.lower().startswith(lowered)))
+        return hits[:limit]
+
+    def opportunities_of(
+        self, account_ids: list[str], owner_id: str | None = None
+    ) -> list[Opportunity]:
+        ids = list(dict.fromkeys(a for a in account_ids or [] if valid_id(a, "account")))
+        if not ids:
+            return []
+        owner = f" AND OwnerId = {soql_quote(owner_id)}" if owner_id else ""
+        statements = [
+            f"SELECT {', '.join(OPPORTUNITY_FIELDS)} FROM Opportunity "
+            f"WHERE AccountId IN {in_list(part)}{owner}"
+            for part in chunks(ids)
+        ]
+        result = [opportunity_from(row) for rows in self.client.queries(statements) for row in rows]
+        self._done()
+        return result
+
+    def get_records(self, refs: list[RecordRef]) -> dict[RecordRef, Record]:
+        by_type: dict[str, list[str]] = {}
+        for ref in refs:
+            if valid_id(ref.id, ref.type):
+                by_type.setdefault(ref.type, []).append(ref.id)
+        fields = {
+            "contact": self._contact_fields(),
+            "lead": LEAD_FIELDS,
+            "account": self._account_fields(),
+            "opportunity": OPPORTUNITY_FIELDS,
+        }
+        plan = [
+            (kind, part)
+            for kind, ids in by_type.items()
+            for part in chunks(list(dict.fromkeys(ids)))
+        ]
+        statements = [
+            f"SELECT {', '.join(fields[kind])} FROM {SOBJECT_OF[kind]} WHERE Id IN {in_list(part)}"  # type: ignore[index]
+            for kind, part in plan
+        ]
+        found: dict[RecordRef, Record] = {}
+        for (kind, _), rows in zip(plan, self.client.queries(statements), strict=True):
+            for row in rows:
+                record = self._record_from(kind, row)
+                found[record.ref] = record
+        self._done()
+        wanted = {RecordRef(r.type, r.id) for r in refs}
+        return {ref: rec for ref, rec in found.items() if ref in wanted or _same_id(ref, wanted)}
+
+    def _record_from(self, kind: str, row: dict) -> Record:
+        if kind in ("contact", "lead"):
+            return person_from(row, self.options.contact_email_fields)
+        if kind == "account":
+            return account_from(row, self.options.account_domain_fields)
+        return opportunity_from(row)
+
+    # --- creates -------------------------------------------------------------------------------
+
+    def _create_person(
+        self, sobject: str, fields: dict, select_fields: tuple[str, ...], address: str
+    ) -> Person:
+        base = self.client.base_path
+        subrequests = [
+            {
+                "method": "POST",
+                "url": f"{base}/sobjects/{sobject}",
+                "referenceId": "created",
+                "body": fields,
+            },
+            {
+                "method": "GET",
+                "referenceId": "row",
+                "url": self.client.query_url(
+                    f"SELECT {', '.join(select_fields)} FROM {sobject} WHERE Id = '@{{created.id}}'"
+                ),
+            },
+        ]
+        answers = self.client.composite(subrequests, write=True)
+        self.client.subresult(answers[0])
+        rows = self.client.subresult(answers[1])["records"]
+        self.cache.forget_addresses([address])
+        self._done()
+        return person_from(rows[0], self.options.contact_email_fields)
+
+    def create_contact(self, draft: ContactDraft) -> Person:
+        first, last = split_name(draft.name)
+        fields = {
+            "FirstName": first,
+            "LastName": last,
+            "Email": draft.email.strip(),
+            "Title": draft.title[:128],
+        }
+        if draft.owner_id:
+            fields["OwnerId"] = draft.owner_id
+        if draft.account_id:
+            fields["AccountId"] = draft.account_id
+        return self._create_person(
+            "Contact", fields, self._contact_fields(), draft.email.strip().lower()
+        )
+
+    def create_lead(self, draft: LeadDraft) -> Person:
+        first, last = split_name(draft.name)
+        fields = {
+            "FirstName": first,
+            "LastName": last,
+            "Email": draft.email.strip(),
+            "Company": (draft.company or "[not provided]")[:255],
+            "Status": draft.status or "Open",
+        }
+        if draft.owner_id:
+            fields["OwnerId"] = draft.owner_id
+        return self._create_person("Lead", fields, LEAD_FIELDS, draft.email.strip().lower())
+
+    # --- activities ------------------------------------------------------------------------------
+
+    def log_emails(self, drafts: list[ActivityDraft]) -> list[LoggedActivity]:
+        try:
+            return writes.log_emails(self.client, self.options, drafts)
+        finally:
+            self._done()
+
+    def log_meetings(self, drafts: list[ActivityDraft]) -> list[LoggedActivity]:
+        try:
+            return writes.log_meetings(self.client, self.options, drafts)
+        finally:
+            self._done()
+
+    def find_activities(self, keys: list[str]) -> dict[str, LoggedActivity]:
+        try:
+            return writes.find_activities(self.client, self.options, keys)
+        finally:
+            self._done()
+
+
+def _same_id(ref: RecordRef, wanted: set[RecordRef]) -> bool:
+    # Callers may hold 15-character ids; Salesforce answers with 18.
+    return any(w.type == ref.type and len(w.id) == 15 and ref.id.startswith(w.id) for w in wanted)
+
+
+def _hit(row: dict) -> SearchHit:
+    sobject = row["attributes"]["type"]
+    kind = {
+        "Contact": "contact",
+        "Lead": "lead",
+        "Account": "account",
+        "Opportunity": "opportunity",
+    }[sobject]
+    account = (row.get("Account") or {}).get("Name") or ""
+    subtitle = {
+        "contact": row.get("Email") or account,
+        "lead": row.get("Company") or "",
+        "opportunity": account,
+    }
+    return SearchHit(
+        RecordRef(kind, row["Id"]), row.get("Name") or "", subtitle.get(kind, "") or ""
+    )
+
+
+def options_from_config(mode_override: str = "") -> SalesforceOptions:
+    config = current_app.config
+    return SalesforceOptions(
+        contact_email_fields=tuple(config["SALESFORCE_CONTACT_EMAIL_FIELDS"]),
+        account_domain_fields=tuple(config["SALESFORCE_ACCOUNT_DOMAIN_FIELDS"]),
+        email_mode=mode_override or config["SALESFORCE_EMAIL_MODE"],
+        email_key_field=config["SALESFORCE_EMAIL_KEY_FIELD"],
+        activity_key_field=config["SALESFORCE_ACTIVITY_KEY_FIELD"],
+        cache_ttl_seconds=config["SALESFORCE_CACHE_TTL_SECONDS"],
+    )

@@ -1,0 +1,136 @@
+"""Connecting a user's Salesforce login: OAuth 2.0 web-server flow with PKCE.
+
+The pane asks POST /api/crm/salesforce/connect for an authorize URL and opens it in a dialog;
+the start page can link to GET /crm/salesforce/connect. Either way the state and PKCE verifier
+are kept server-side in Redis (ten minutes, single use) bound to the Courier user, and
+/crm/salesforce/callback exchanges the code and stores the encrypted tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template_string, request
+from sqlalchemy import select
+
+from ...auth.decorators import api_login_required, login_required
+from ...db import get_session
+from ...errors import ApiError
+from ...models.crm_connections import SalesforceConnection
+from ...models.tenancy import User
+from ...queues import get_redis
+from ..base import CRMError
+from .tokens import OAuthSettings, exchange_code, pkce_pair, revoke_and_delete, store_connection
+
+bp = Blueprint("salesforce_connect", __name__)
+PENDING_SECONDS = 600
+_PENDING_KEY = "courier:sf:oauth:{}"
+_DONE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Salesforce</title></head><body><main>
+<h1>{{ title }}</h1><p>{{ message }}</p><p>You can close this window.</p>
+</main></body></html>"""
+
+
+def redirect_uri() -> str:
+    return current_app.config["BASE_URL"].rstrip("/") + "/crm/salesforce/callback"
+
+
+def authorize_url_for(user: User) -> str:
+    """A fresh authorize URL for this user; the verifier stays on our side."""
+    oauth = OAuthSettings.from_config()
+    verifier, challenge = pkce_pair()
+    state = secrets.token_urlsafe(32)
+    pending = {"user_id": user.id, "verifier": verifier}
+    get_redis().set(_PENDING_KEY.format(state), json.dumps(pending), ex=PENDING_SECONDS)
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": oauth.client_id,
+            "redirect_uri": redirect_uri(),
+            "scope": " ".join(current_app.config["SALESFORCE_SCOPES"]),
+            "state": state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "login_hint": user.email,
+            "prompt": "login consent",
+        }
+    )
+    return f"{oauth.login_url}/services/oauth2/authorize?{query}"
+
+
+@bp.post("/api/crm/salesforce/connect")
+@api_login_required
+def connect_api():
+    return jsonify({"authorize_url": authorize_url_for(g.user)})
+
+
+@bp.get("/crm/salesforce/connect")
+@login_required
+def connect_page():
+    return redirect(authorize_url_for(g.user))
+
+
+def _page(title: str, message: str, status: int = 200):
+    return render_template_string(_DONE_PAGE, title=title, message=message), status
+
+
+@bp.get("/crm/salesforce/callback")
+def callback():
+    state = request.args.get("state", "")
+    raw = get_redis().getdel(_PENDING_KEY.format(state)) if state else None
+    if raw is None:
+        return _page(
+            "Connection failed", "This sign-in link expired or was already used. Try again.", 400
+        )
+    pending = json.loads(raw)
+    if request.args.get("error"):
+        return _page("Not connected", "Salesforce did not grant access.", 400)
+    user = get_session().get(User, pending["user_id"])
+    if user is None:
+        return _page("Connection failed", "Your Courier account no longer exists.", 400)
+    try:
+        tokens = exchange_code(
+            request.args.get("code", ""),
+            pending["verifier"],
+            redirect_uri(),
+            OAuthSettings.from_config(),
+        )
+        store_connection(user, tokens)
+    except CRMError as exc:
+        current_app.logger.warning("Salesforce connection failed: %s", type(exc).__name__)
+        return _page("Connection failed", "Salesforce refused the connection. Try again.", 400)
+    return _page("Salesforce connected", "Courier now saves to your Salesforce as you.")
+
+
+@bp.get("/api/crm/salesforce/status")
+@api_login_required
+def status():
+    return jsonify(connection_status(g.user))
+
+
+@bp.post("/api/crm/salesforce/disconnect")
+@api_login_required
+def disconnect():
+    if not revoke_and_delete(g.user, OAuthSettings.from_config()):
+        raise ApiError(404, "not_connected", "Salesforce is not connected.")
+    return jsonify({"connected": False})
+
+
+def connection_status(user: User) -> dict:
+    """For the pane and health: connected, needs re-auth, and whether writes are paused."""
+    from .budget_store import org_budget_status
+
+    conn = get_session().scalar(
+        select(SalesforceConnection).where(SalesforceConnection.user_id == user.id)
+    )
+    if conn is None:
+        return {"connected": False, "needs_reauth": False}
+    return {
+        "connected": True,
+        "needs_reauth": conn.needs_reauth,
+        "username": conn.sf_username,
+        "instance_url": conn.instance_url,
+        "budget": org_budget_status(user.org_id, conn.sf_org_id),
+    }

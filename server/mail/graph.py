@@ -1,0 +1,387 @@
+"""Microsoft Graph client for the calls the sync uses: user, folders, message and calendar delta.
+
+Retries 429/503 (Retry-After, else exponential backoff with jitter), connection errors and
+timeouts; a lost delta state (410 / syncStateNotFound) raises `DeltaStateLost` so the caller
+re-reads the window. At most 4 requests are in flight per mailbox, in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import requests
+
+from .base import Event, Message
+from .graph_parse import Skipped, parse_event, parse_message
+
+MESSAGE_FIELDS = (
+    "id,internetMessageId,conversationId,parentFolderId,subject,from,sender,toRecipients,"
+    "ccRecipients,bccRecipients,replyTo,receivedDateTime,sentDateTime,isDraft,body,"
+    "internetMessageHeaders"
+)
+WELL_KNOWN_FOLDERS = (
+    "inbox",
+    "sentitems",
+    "archive",
+    "drafts",
+    "deleteditems",
+    "junkemail",
+    "outbox",
+    "clutter",
+    "conversationhistory",
+    "rssfeeds",
+    "scheduled",
+    "searchfolders",
+)
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+MAX_IN_FLIGHT_PER_MAILBOX = 4
+
+_limits_lock = threading.Lock()
+_mailbox_limits: dict[str, threading.BoundedSemaphore] = {}
+
+
+def mailbox_semaphore(mailbox: str) -> threading.BoundedSemaphore:
+    """One semaphore per mailbox, shared by every client in this process."""
+    with _limits_lock:
+        sem = _mailbox_limits.get(mailbox)
+        if sem is None:
+            sem = _mailbox_limits[mailbox] = threading.BoundedSemaphore(MAX_IN_FLIGHT_PER_MAILBOX)
+        return sem
+
+
+class GraphError(Exception):
+    def __init__(self, message: str, status: int = 0, code: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class GraphAuthError(GraphError):
+    """401/403: the token is refused; the user must sign in again (or consent)."""
+
+
+class GraphUnavailable(GraphError):
+    """Throttled or failing after every retry; try again in a later session."""
+
+    def __init__(self, message: str, status: int = 0, code: str = "", retry_after: float = 0.0):
+        super().__init__(message, status, code)
+        self.retry_after = retry_after
+
+
+class DeltaStateLost(GraphError):
+    """The delta token expired or was reset (410, syncStateNotFound): re-read the window."""
+
+
+class FolderNotFound(GraphError):
+    """404: the folder (or subscription, or item) does not exist."""
+
+
+@dataclass(frozen=True)
+class Folder:
+    id: str
+    name: str  # well-known name when it is one, else the display name
+    display_name: str
+    total: int = 0
+
+
+@dataclass
+class DeltaPage:
+    items: list[Any] = field(default_factory=list)  # Message | Event
+    removed: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    next_link: str | None = None
+    delta_link: str | None = None
+
+
+@dataclass
+class GraphStats:
+    requests: int = 0
+    retries: int = 0
+
+
+class GraphClient:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        mailbox: str,
+        *,
+        session: requests.Session | None = None,
+        timeout: float = 20.0,
+        page_size: int = 100,
+        max_retries: int = 6,
+        backoff_base: float = 0.5,
+        max_wait: float = 30.0,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.mailbox = mailbox
+        self.token = token
+        self.timeout = timeout
+        self.page_size = page_size
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.max_wait = max_wait
+        self.stats = GraphStats()
+        self._session = session or _default_session()
+        self._sem = mailbox_semaphore(mailbox)
+
+    # --- transport ---------------------------------------------------------------------
+
+    def _headers(self, extra_prefer: tuple[str, ...] = ()) -> dict[str, str]:
+        prefer = [f"odata.maxpagesize={self.page_size}", 'IdType="ImmutableId"', *extra_prefer]
+        return {
+            "Authorization": f"Bearer {self.token}",
+            "Accept": "application/json",
+            "Prefer": ", ".join(prefer),
+        }
+
+    def get(self, url: str, prefer: tuple[str, ...] = ()) -> dict:
+        """GET a Graph URL (absolute, or relative to the base) with retries; JSON object."""
+        return self.send("GET", url, prefer=prefer)
+
+    def send(
+        self, method: str, url: str, body: dict | None = None, prefer: tuple[str, ...] = ()
+    ) -> dict:
+        """One Graph call with timeouts and retries; the JSON object answered ({} for 204)."""
+        if not url.startswith(("http://", "https://")):
+            url = f"{self.base_url}/{url.lstrip('/')}"
+        attempt = 0
+        while True:
+            try:
+                with self._sem:
+                    self.stats.requests += 1
+                    response = self._session.request(
+                        method, url, json=body, headers=self._headers(prefer), timeout=self.timeout
+                    )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                attempt = self._before_retry(attempt, None, f"connection: {type(exc).__name__}")
+                continue
+            if response.status_code == 204:
+                return {}
+            if response.status_code < 300:
+                return _json(response)
+            code, message = _error_of(response)
+            if response.status_code == 410 or code in {"syncStateNotFound", "resyncRequired"}:
+                raise DeltaStateLost(message or "delta state lost", response.status_code, code)
+            if response.status_code in (401, 403):
+                raise GraphAuthError(message or "unauthorized", response.status_code, code)
+            if response.status_code == 404:
+                raise FolderNotFound(message or "not found", 404, code)
+            if response.status_code in RETRY_STATUSES:
+                attempt = self._before_retry(attempt, response, f"{response.status_code} {code}")
+                continue
+            raise GraphError(message or f"HTTP {response.status_code}", response.status_code, code)
+
+    def _before_retry(self, attempt: int, response: requests.Response | None, why: str) -> int:
+        """Sleep before the next attempt, or give up with GraphUnavailable."""
+        wait = retry_after_seconds(response) if response is not None else None
+        if wait is None:
+            wait = backoff_delay(attempt, self.backoff_base)
+        if attempt >= self.max_retries or wait > self.max_wait:
+            status = response.status_code if response is not None else 0
+            raise GraphUnavailable(
+                f"giving up after {attempt + 1} attempts: {why}", status, retry_after=wait
+            )
+        self.stats.retries += 1
+        time.sleep(wait)
+        return attempt + 1
+
+    # --- user and folders ----------------------------------------------------------------
+
+    def user_path(self) -> str:
+        return f"users/{quote(self.mailbox, safe='')}"
+
+    def get_user(self) -> dict:
+        return self.get(
+            f"{self.user_path()}?$select=id,displayName,mail,userPrincipalName,proxyAddresses"
+        )
+
+    def user_addresses(self) -> list[str]:
+        """The user's primary address and aliases (proxyAddresses 'smtp:'/'SMTP:'), lower-cased."""
+        user = self.get_user()
+        out: list[str] = []
+        for value in [
+            user.get("mail"),
+            user.get("userPrincipalName"),
+            *(user.get("proxyAddresses") or []),
+        ]:
+            if not isinstance(value, str):
+                continue
+            scheme, sep, rest = value.partition(":")
+            address = rest if sep and scheme.lower() == "smtp" else value if not sep else ""
+            address = address.strip().lower()
+            if "@" in address and address not in out:
+                out.append(address)
+        return out
+
+    def well_known_folder(self, name: str) -> Folder:
+        data = self.get(f"{self.user_path()}/mailFolders/{quote(name, safe='')}")
+        return Folder(
+            id=str(data.get("id", "")),
+            name=name,
+            display_name=str(data.get("displayName", "")),
+            total=_int(data.get("totalItemCount")),
+        )
+
+    def list_folders(self) -> list[Folder]:
+        """Every folder, depth first (child folders included), by display name."""
+        out: list[Folder] = []
+        pending = [f"{self.user_path()}/mailFolders?$top=100"]
+        while pending:
+            url: str | None = pending.pop()
+            while url:
+                data = self.get(url)
+                for raw in data.get("value") or []:
+                    if not isinstance(raw, dict) or not raw.get("id"):
+                        continue
+                    name = str(raw.get("displayName", ""))
+                    out.append(Folder(str(raw["id"]), name, name, _int(raw.get("totalItemCount"))))
+                    if _int(raw.get("childFolderCount")):
+                        pending.append(
+                            f"{self.user_path()}/mailFolders/"
+                            f"{quote(str(raw['id']), safe='')}/childFolders?$top=100"
+                        )
+                url = data.get("@odata.nextLink")
+        return out
+
+    def resolve_folders(self, names: list[str]) -> list[Folder]:
+        """Folders by well-known name or by final display name (case-insensitive); names that
+        match nothing are left out."""
+        found: list[Folder] = []
+        custom = [n for n in names if n.strip().lower() not in WELL_KNOWN_FOLDERS]
+        for name in names:
+            key = name.strip().lower()
+            if key in WELL_KNOWN_FOLDERS:
+                try:
+                    found.append(self.well_known_folder(key))
+                except FolderNotFound:
+                    continue
+        if custom:
+            by_name: dict[str, Folder] = {}
+            for folder in self.list_folders():
+                by_name.setdefault(folder.display_name.strip().lower(), folder)
+            for name in custom:
+                final = name.strip().rsplit("/", 1)[-1].strip().lower()
+                if final in by_name:
+                    folder = by_name[final]
+                    found.append(
+                        Folder(folder.id, folder.display_name, folder.display_name, folder.total)
+                    )
+        unique: dict[str, Folder] = {}
+        for folder in found:
+            unique.setdefault(folder.id, folder)
+        return list(unique.values())
+
+    # --- delta ---------------------------------------------------------------------------
+
+    def message_delta_url(self, folder_id: str, since: datetime | None) -> str:
+        params = {"$select": MESSAGE_FIELDS}
+        if since is not None:
+            params["$filter"] = f"receivedDateTime ge {_iso(since)}"
+        folder = quote(folder_id, safe="")
+        return f"{self.base_url}/{self.user_path()}/mailFolders/{folder}/messages/delta?" + (
+            urlencode(params, quote_via=quote)
+        )
+
+    def message_delta_page(self, url: str, folder_name: str) -> DeltaPage:
+        data = self.get(url, prefer=('outlook.body-content-type="text"',))
+        page = _page_links(data)
+        for raw in data.get("value") or []:
+            if isinstance(raw, dict) and "@removed" in raw:
+                page.removed.append(str(raw.get("id", "")))
+                continue
+            parsed = parse_message(raw, folder_name)
+            (page.skipped if isinstance(parsed, Skipped) else page.items).append(parsed)
+        return page
+
+    def calendar_delta_url(self, start: datetime, end: datetime) -> str:
+        params = {"startDateTime": _iso(start), "endDateTime": _iso(end)}
+        return f"{self.base_url}/{self.user_path()}/calendarView/delta?" + urlencode(params)
+
+    def event_delta_page(self, url: str) -> DeltaPage:
+        data = self.get(url, prefer=('outlook.timezone="UTC"', 'outlook.body-content-type="text"'))
+        page = _page_links(data)
+        for raw in data.get("value") or []:
+            if isinstance(raw, dict) and "@removed" in raw:
+                page.removed.append(str(raw.get("id", "")))
+                continue
+            parsed = parse_event(raw)
+            (page.skipped if isinstance(parsed, Skipped) else page.items).append(parsed)
+        return page
+
+
+def calendar_window(now: datetime, past_days: int, future_days: int) -> tuple[datetime, datetime]:
+    """The rolling window, aligned to whole days so it only moves once a day (re-baseline)."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=past_days), day + timedelta(days=future_days)
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    raw = response.headers.get("Retry-After", "").strip()
+    try:
+        return max(0.0, float(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+def backoff_delay(attempt: int, base: float, cap: float = 30.0) -> float:
+    """Exponential backoff with full jitter."""
+    return random.uniform(0, min(cap, base * (2**attempt)))
+
+
+def _default_session() -> requests.Session:
+    from ..http import make_http_session
+
+    return make_http_session()
+
+
+def _json(response: requests.Response) -> dict:
+    # Decode ourselves so a non-UTF-8 byte cannot fail the whole page.
+    try:
+        data = json.loads(response.content.decode("utf-8", errors="replace"))
+    except ValueError as exc:
+        raise GraphUnavailable(f"invalid JSON from Graph: {exc}", response.status_code) from None
+    return data if isinstance(data, dict) else {}
+
+
+def _error_of(response: requests.Response) -> tuple[str, str]:
+    try:
+        error = json.loads(response.content.decode("utf-8", errors="replace")).get("error", {})
+        return str(error.get("code", "")), str(error.get("message", ""))[:300]
+    except (ValueError, AttributeError):
+        return "", ""
+
+
+def _page_links(data: dict) -> DeltaPage:
+    return DeltaPage(next_link=data.get("@odata.nextLink"), delta_link=data.get("@odata.deltaLink"))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+__all__ = [
+    "DeltaPage",
+    "DeltaStateLost",
+    "Event",
+    "Folder",
+    "FolderNotFound",
+    "GraphAuthError",
+    "GraphClient",
+    "GraphError",
+    "GraphUnavailable",
+    "Message",
+    "calendar_window",
+    "mailbox_semaphore",
+]

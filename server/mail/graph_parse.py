@@ -1,0 +1,174 @@
+"""Graph JSON → neutral Message/Event. Pure and forgiving: bad data never raises.
+
+Anything we cannot use (no id, a payload that is not an object) becomes a `Skipped` with a
+reason, so the session records it and carries on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .base import Attendee, Event, Message, Participant, parse_participant
+
+MAX_BODY_CHARS = 32_000
+MAX_HEADER_VALUE_CHARS = 2_000
+MAX_HEADERS = 200
+MAX_RECIPIENTS = 500
+MAX_SUBJECT_CHARS = 500
+
+
+@dataclass(frozen=True)
+class Skipped:
+    id: str
+    reason: str  # invalid_payload | missing_id
+
+
+def _text(value: Any, limit: int) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if not isinstance(value, str):
+        value = str(value)
+    return value[:limit]
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """Graph dates: '2026-01-02T03:04:05Z', with fractions, or dateTimeTimeZone objects (UTC
+    because we ask for UTC)."""
+    if isinstance(value, dict):
+        value = value.get("dateTime")
+    if not isinstance(value, str) or not value:
+        return None
+    raw = value.strip().replace("Z", "+00:00")
+    if "." in raw:  # Graph sends 7 fractional digits; Python takes at most 6
+        head, _, tail = raw.partition(".")
+        digits = "".join(ch for ch in tail if ch.isdigit())
+        zone = tail[len(digits) :]
+        raw = f"{head}.{digits[:6]}{zone}"
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_recipient(value: Any) -> Participant | None:
+    address = _dict(_dict(value).get("emailAddress"))
+    if not address:
+        return None
+    return parse_participant(address.get("address"), address.get("name", ""))
+
+
+def _recipients(value: Any) -> list[Participant]:
+    if not isinstance(value, list):
+        return []
+    out = []
+    for item in value[:MAX_RECIPIENTS]:
+        participant = parse_recipient(item)
+        if participant is not None:
+            out.append(participant)
+    return out
+
+
+def parse_headers(value: Any) -> dict[str, str]:
+    """internetMessageHeaders [{name, value}] → {lower-name: value}; repeats are joined."""
+    headers: dict[str, str] = {}
+    if not isinstance(value, list):
+        return headers
+    for item in value[:MAX_HEADERS]:
+        item = _dict(item)
+        name = _text(item.get("name"), 200).strip().lower()
+        if not name:
+            continue
+        text = _text(item.get("value"), MAX_HEADER_VALUE_CHARS)
+        headers[name] = f"{headers[name]}, {text}" if name in headers else text
+    return headers
+
+
+def parse_message(raw: Any, folder: str) -> Message | Skipped:
+    data = _dict(raw)
+    message_id = _text(data.get("id"), 512)
+    if not data:
+        return Skipped(id="", reason="invalid_payload")
+    if not message_id:
+        return Skipped(id="", reason="missing_id")
+    body = _dict(data.get("body"))
+    body_text = _text(body.get("content"), MAX_BODY_CHARS)
+    return Message(
+        id=message_id,
+        internet_message_id=_text(data.get("internetMessageId"), 998).strip(),
+        conversation_id=_text(data.get("conversationId"), 512),
+        folder=folder,
+        subject=_text(data.get("subject"), MAX_SUBJECT_CHARS),
+        sender=parse_recipient(data.get("sender")),
+        from_=parse_recipient(data.get("from")),
+        to=_recipients(data.get("toRecipients")),
+        cc=_recipients(data.get("ccRecipients")),
+        bcc=_recipients(data.get("bccRecipients")),
+        reply_to=_recipients(data.get("replyTo")),
+        received_at=parse_datetime(data.get("receivedDateTime")),
+        sent_at=parse_datetime(data.get("sentDateTime")),
+        headers=parse_headers(data.get("internetMessageHeaders")),
+        body_text=body_text,
+        size=len(body_text),
+        is_draft=data.get("isDraft") is True,
+        extra={"parent_folder_id": _text(data.get("parentFolderId"), 512)},
+    )
+
+
+_ATTENDEE_TYPES = {"required", "optional", "resource"}
+
+
+def _attendees(value: Any) -> list[Attendee]:
+    if not isinstance(value, list):
+        return []
+    out = []
+    for item in value[:MAX_RECIPIENTS]:
+        item = _dict(item)
+        participant = parse_recipient(item)
+        if participant is None:
+            continue
+        kind = _text(item.get("type"), 20)
+        response = _text(_dict(item.get("status")).get("response"), 40) or "none"
+        out.append(Attendee(participant, kind if kind in _ATTENDEE_TYPES else "required", response))
+    return out
+
+
+def parse_event(raw: Any) -> Event | Skipped:
+    data = _dict(raw)
+    event_id = _text(data.get("id"), 512)
+    if not data:
+        return Skipped(id="", reason="invalid_payload")
+    if not event_id:
+        return Skipped(id="", reason="missing_id")
+    ical_uid = _text(data.get("iCalUId"), 1024).strip()
+    if not ical_uid:
+        return Skipped(id=event_id, reason="missing_ical_uid")
+    body = _dict(data.get("body"))
+    sensitivity = _text(data.get("sensitivity"), 20) or "normal"
+    return Event(
+        id=event_id,
+        ical_uid=ical_uid,
+        subject=_text(data.get("subject"), MAX_SUBJECT_CHARS),
+        organizer=parse_recipient(data.get("organizer")),
+        attendees=_attendees(data.get("attendees")),
+        start=parse_datetime(data.get("start")),
+        end=parse_datetime(data.get("end")),
+        sensitivity=sensitivity.lower(),
+        cancelled=data.get("isCancelled") is True,
+        is_online_meeting=data.get("isOnlineMeeting") is True,
+        body_text=_text(body.get("content"), MAX_BODY_CHARS),
+        series_master_id=_text(data.get("seriesMasterId"), 512),
+        extra={
+            "type": _text(data.get("type"), 20),
+            "is_organizer": data.get("isOrganizer") is True,
+            "last_modified": _text(data.get("lastModifiedDateTime"), 40),
+        },
+    )

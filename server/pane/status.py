@@ -1,0 +1,51 @@
+"""The pane's status line: who is signed in, whether the CRM answers, and background sync
+health (from the sync's own health record; "unknown" until the sync has reported)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from ..models.tenancy import User
+
+log = logging.getLogger(__name__)
+
+CRM_LABELS = {"builtin": "Built-in CRM", "salesforce": "Salesforce"}
+SYNC_LABELS = {
+    "up_to_date": "Sync up to date",
+    "initializing": "First sync running",
+    "not_started": "Sync not started",
+    "delayed": "Sync delayed",
+    "stalled": "Sync stalled",
+    "needs_reauth": "Sign in again to sync",
+    "disabled": "Sync off",
+}
+
+
+def _sync_health(user: User) -> dict[str, Any]:
+    if not user.sync_enabled:
+        return {"state": "disabled", "label": SYNC_LABELS["disabled"]}
+    try:
+        module = importlib.import_module("server.sync.health")
+    except ImportError:
+        return {"state": "unknown", "label": ""}
+    health = module.health_for(user)
+    data = health if isinstance(health, dict) else getattr(health, "__dict__", {})
+    state = str(data.get("state") or data.get("status") or "unknown")
+    out = {k: v for k, v in data.items() if isinstance(v, str | int | float | bool | None)}
+    out["state"] = state
+    out["label"] = SYNC_LABELS.get(state, state.replace("_", " ").capitalize())
+    return out
+
+
+def status_line(user: User, crm_name: str, crm_connected: bool) -> dict[str, Any]:
+    return {
+        "user": {"name": user.display_name, "email": user.email},
+        "crm": {
+            "name": crm_name,
+            "label": CRM_LABELS.get(crm_name, crm_name),
+            "connected": crm_connected,
+        },
+        "sync": _sync_health(user),
+    }

@@ -1,0 +1,187 @@
+"""Loading and saving data-control settings; `effective_policy(user)` for everyone else.
+
+Settings are read fresh from the database on every call, so a change applies at the next
+sync session without anyone signing in again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flask import current_app, has_app_context
+from sqlalchemy import select
+
+from ..db import get_session
+from ..errors import ApiError
+from ..models.policy import OrgPolicy, UserPolicy
+from ..models.tenancy import Organisation, User
+from ..rules.domains import in_domains, registrable_domain, registrable_set
+from ..rules.policy import Policy
+from .merge import build_policy
+from .validation import SettingsError, check_block_entry, validate_settings
+
+log = logging.getLogger(__name__)
+
+
+def _invalid(exc: SettingsError) -> ApiError:
+    return ApiError(400, "invalid_policy", str(exc), errors=exc.errors)
+
+
+def deployment_defaults() -> dict[str, Any]:
+    """Defaults that come from the deployment's settings rather than from rules/defaults."""
+    if not has_app_context():
+        return {}
+    interval = current_app.config.get("SYNC_INTERVAL_MINUTES")
+    return {"sync_interval_minutes": interval} if isinstance(interval, int) else {}
+
+
+def org_settings(org_id: int) -> dict[str, Any]:
+    row = get_session().scalar(select(OrgPolicy).where(OrgPolicy.org_id == org_id))
+    return dict(row.settings or {}) if row else {}
+
+
+def user_settings(user_id: int) -> dict[str, Any]:
+    row = get_session().scalar(select(UserPolicy).where(UserPolicy.user_id == user_id))
+    return dict(row.settings or {}) if row else {}
+
+
+def _org_domains(org_id: int) -> list[str]:
+    org = get_session().get(Organisation, org_id)
+    return org.domain_names if org else []
+
+
+def colleague_addresses(user: User, internal_domains: Iterable[str]) -> set[str]:
+    """Addresses of the user's colleagues that are not on the organisation's domains (aliases
+    elsewhere); those on its domains are internal anyway."""
+    domains = registrable_set(internal_domains)
+    rows = get_session().execute(
+        select(User.email, User.aliases).where(User.org_id == user.org_id, User.id != user.id)
+    )
+    out: set[str] = set()
+    for email, aliases in rows:
+        for raw in [email, *(aliases or [])]:
+            address = (raw or "").strip().lower()
+            domain = address.rpartition("@")[2]
+            if domain and not (
+                in_domains(domain, domains) or registrable_domain(domain) in domains
+            ):
+                out.add(address)
+    return out
+
+
+def effective_policy(
+    user: User,
+    *,
+    org_overrides: Mapping[str, Any] | None = None,
+    user_overrides: Mapping[str, Any] | None = None,
+) -> Policy:
+    """The user's Policy: organisation settings merged with the user's own, the
+    organisation's domains internal, the user's addresses and aliases their own.
+    Overrides (already validated) replace stored values, for previews."""
+    merged = {**org_settings(user.org_id), **(org_overrides or {})}
+    org = {k: v for k, v in merged.items() if v is not None}
+    mine = {**user_settings(user.id), **(user_overrides or {})}
+    org_domains = _org_domains(user.org_id)
+    return build_policy(
+        org,
+        {k: v for k, v in mine.items() if v is not None},
+        org_domains=org_domains,
+        own_addresses=user.own_addresses,
+        colleague_addresses=colleague_addresses(
+            user, [*org_domains, *org.get("internal_domains", ())]
+        ),
+        defaults=deployment_defaults(),
+    )
+
+
+def _apply(stored: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(stored)
+    for name, value in changes.items():
+        if value is None:
+            out.pop(name, None)
+        else:
+            out[name] = value
+    return out
+
+
+def update_org_policy(
+    org: Organisation | int, changes: Mapping[str, Any], actor: User | None
+) -> dict[str, Any]:
+    """Validate and store an administrator's changes (None resets a setting to its
+    default). Returns the organisation's stored settings. Raises ApiError 400 with every
+    bad setting named."""
+    org_id = org if isinstance(org, int) else org.id
+    try:
+        checked = validate_settings(changes, "org")
+    except SettingsError as exc:
+        raise _invalid(exc) from None
+    session = get_session()
+    row = session.scalar(select(OrgPolicy).where(OrgPolicy.org_id == org_id).with_for_update())
+    if row is None:
+        row = OrgPolicy(org_id=org_id, settings={})
+        session.add(row)
+    row.settings = _apply(row.settings or {}, checked)
+    row.updated_by = actor.id if actor is not None else None
+    session.commit()
+    log.info(
+        "org policy changed",
+        extra={"org_id": org_id, "settings": sorted(checked), "actor_id": row.updated_by},
+    )
+    return dict(row.settings)
+
+
+def update_user_policy(user: User, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate and store a user's own settings; returns them."""
+    try:
+        checked = validate_settings(changes, "user")
+    except SettingsError as exc:
+        raise _invalid(exc) from None
+    session = get_session()
+    row = _user_row(user, lock=True)
+    row.settings = _apply(row.settings or {}, checked)
+    session.commit()
+    return dict(row.settings)
+
+
+def _user_row(user: User, lock: bool = False) -> UserPolicy:
+    session = get_session()
+    query = select(UserPolicy).where(UserPolicy.user_id == user.id)
+    row = session.scalar(query.with_for_update() if lock else query)
+    if row is None:
+        row = UserPolicy(org_id=user.org_id, user_id=user.id, settings={})
+        session.add(row)
+    return row
+
+
+def add_to_blocklist(user: User, entry: str) -> dict[str, str]:
+    """ "Do not sync" from the pane: an address (or a whole domain) joins the user's
+    blocklist. Returns {"list": "blocked_addresses" | "blocked_domains", "entry": value}."""
+    try:
+        name, value = check_block_entry(entry)
+    except SettingsError as exc:
+        raise _invalid(exc) from None
+    if name == "blocked_addresses" and value in user.own_addresses:
+        raise ApiError(400, "invalid_policy", f'"{value}" is your own address')
+    row = _user_row(user, lock=True)
+    current = list((row.settings or {}).get(name, []))
+    if value not in current:
+        row.settings = {**(row.settings or {}), name: [*current, value]}
+    get_session().commit()
+    return {"list": name, "entry": value}
+
+
+def remove_from_blocklist(user: User, entry: str) -> bool:
+    """Undo "do not sync" for the user's own list; True when the entry was there."""
+    try:
+        name, value = check_block_entry(entry)
+    except SettingsError as exc:
+        raise _invalid(exc) from None
+    row = _user_row(user, lock=True)
+    current = list((row.settings or {}).get(name, []))
+    found = value in current
+    if found:
+        row.settings = {**row.settings, name: [v for v in current if v != value]}
+    get_session().commit()
+    return found

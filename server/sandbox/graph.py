@@ -1,0 +1,364 @@
+"""The sandbox's Microsoft Graph: users, mail folders, message and calendarView delta, with
+Graph's documented shapes (@odata.nextLink/@odata.deltaLink, error bodies, Retry-After).
+
+Fault switches apply per request (429, 503, connection reset, slow). Controls live under
+/_sandbox/graph (graph_controls.py); subscriptions and notifications in graph_webhooks.py.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import time
+from datetime import datetime
+from urllib.parse import urlencode
+
+import jwt
+from flask import Blueprint, Response, g, request
+
+from . import graph_state
+from .directory import DirectoryUser
+from .graph_state import Mailbox, decode_token, encode_token, state
+from .identity_state import verify_access_token
+from .mailbox import BAD_BYTES_MARK
+
+api = Blueprint("sandbox_graph_api", __name__)
+bp = Blueprint("sandbox_graph", __name__)
+
+DEFAULT_PAGE_SIZE = 10  # Graph's delta default without Prefer: odata.maxpagesize
+MAX_PAGE_SIZE = 1000
+FOLDER_NAMES = {
+    "inbox": "Inbox",
+    "sentitems": "Sent Items",
+    "junkemail": "Junk Email",
+    "drafts": "Drafts",
+    "deleteditems": "Deleted Items",
+    "archive": "Archive",
+    "clients": "Clients",
+}
+
+
+def graph_error(status: int, code: str, message: str, headers: dict | None = None) -> Response:
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "innerError": {
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "request-id": getattr(g, "request_id", ""),
+            },
+        }
+    }
+    return Response(json.dumps(body), status, headers=headers or {}, mimetype="application/json")
+
+
+def json_response(body: dict) -> Response:
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if BAD_BYTES_MARK.encode() in text:
+        text = text.replace(BAD_BYTES_MARK.encode(), b"\xff\xfe")  # non-UTF-8, on purpose
+    return Response(text, 200, mimetype="application/json")
+
+
+def _reset_connection() -> None:
+    sock = request.environ.get("werkzeug.socket")
+    if sock is None:
+        return
+    try:
+        # Linger 0 turns the close into a TCP reset; shutdown acts on the descriptor at once
+        # (the server still holds other references to this socket).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+@api.before_request
+def _faults_and_auth():
+    st = state()
+    st.enter()
+    g.graph_in_flight = st
+    g.request_id = f"sbx-{st.requests + 1}"
+    st.count(request.endpoint.rsplit(".", 1)[-1] if request.endpoint else "unknown")
+    if st.faults.invalidate_after and st.requests == st.faults.invalidate_after:
+        with st.lock:
+            for box in st.mailboxes.values():
+                box.epoch += 1
+    fault = st.fault()
+    if fault:
+        st.note(f"fault_{fault}")
+    if fault == "reset":
+        _reset_connection()
+        return Response(b"", 500)
+    if fault == "throttle":
+        return graph_error(
+            429,
+            "TooManyRequests",
+            "Application is over its MailboxConcurrency limit.",
+            {"Retry-After": st.faults.retry_after},
+        )
+    if fault == "unavailable":
+        return graph_error(
+            503,
+            "ServiceUnavailable",
+            "Service unavailable.",
+            {"Retry-After": st.faults.retry_after},
+        )
+    if fault == "slow":
+        time.sleep(st.faults.slow_ms / 1000)
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return graph_error(401, "InvalidAuthenticationToken", "Access token is empty.")
+    try:
+        g.claims = verify_access_token(header[7:].strip())
+    except jwt.InvalidTokenError as exc:
+        return graph_error(
+            401,
+            "InvalidAuthenticationToken",
+            f"Access token validation failure: {type(exc).__name__}.",
+        )
+    return None
+
+
+@api.teardown_request
+def _left(_exc) -> None:
+    st = g.pop("graph_in_flight", None)
+    if st is not None:
+        st.leave()
+
+
+def _target(user_id: str) -> DirectoryUser | Response:
+    claims = g.claims
+    user = graph_state.user_by_id(claims.get("oid", "") if user_id == "me" else user_id)
+    if user is None:
+        return graph_error(404, "ErrorInvalidUser", f"The requested user '{user_id}' is invalid.")
+    if claims.get("tid") != user.tenant_id:
+        return graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials.")
+    if "roles" not in claims and claims.get("oid") != user.object_id:
+        return graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials.")
+    return user
+
+
+def _page_size() -> int:
+    for part in request.headers.get("Prefer", "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() == "odata.maxpagesize":
+            try:
+                return max(1, min(MAX_PAGE_SIZE, int(value.strip().strip('"'))))
+            except ValueError:
+                return DEFAULT_PAGE_SIZE
+    return DEFAULT_PAGE_SIZE
+
+
+@api.get("/me")
+@api.get("/users/<user_id>")
+def get_user(user_id: str = "me"):
+    user = _target(user_id)
+    if isinstance(user, Response):
+        return user
+    proxies = [f"SMTP:{user.email}", *(f"smtp:{a}" for a in user.aliases)]
+    return json_response(
+        {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
+            "id": user.object_id,
+            "displayName": user.display_name,
+            "mail": user.email,
+            "userPrincipalName": user.email,
+            "proxyAddresses": proxies,
+        }
+    )
+
+
+def _folder_json(box: Mailbox, name: str, parent: str = "msgfolderroot") -> dict:
+    fid = box.generated.folders[name]
+    children = 1 if name == "inbox" else 0
+    return {
+        "id": fid,
+        "displayName": FOLDER_NAMES[name],
+        "parentFolderId": parent,
+        "childFolderCount": children,
+        "totalItemCount": len(box.by_folder.get(fid, [])),
+        "unreadItemCount": 0,
+    }
+
+
+def _folder_name(box: Mailbox, key: str) -> str | None:
+    lowered = key.lower()
+    if lowered in FOLDER_NAMES and lowered != "clients":
+        return lowered
+    return next((n for n, fid in box.generated.folders.items() if fid == key), None)
+
+
+@api.get("/users/<user_id>/mailFolders")
+@api.get("/me/mailFolders", defaults={"user_id": "me"})
+def list_folders(user_id: str):
+    user = _target(user_id)
+    if isinstance(user, Response):
+        return user
+    box = state().mailbox(user)
+    top = [n for n in FOLDER_NAMES if n != "clients"]
+    return json_response({"value": [_folder_json(box, n) for n in top]})
+
+
+@api.get("/users/<user_id>/mailFolders/<folder>/childFolders")
+@api.get("/me/mailFolders/<folder>/childFolders", defaults={"user_id": "me"})
+def child_folders(user_id: str, folder: str):
+    user = _target(user_id)
+    if isinstance(user, Response):
+        return user
+    box = state().mailbox(user)
+    if _folder_name(box, folder) == "inbox":
+        return json_response(
+            {"value": [_folder_json(box, "clients", box.generated.folders["inbox"])]}
+        )
+    return json_response({"value": []})
+
+
+@api.get("/users/<user_id>/mailFolders/<folder>")
+@api.get("/me/mailFolders/<folder>", defaults={"user_id": "me"})
+def get_folder(user_id: str, folder: str):
+    user = _target(user_id)
+    if isinstance(user, Response):
+        return user
+    box = state().mailbox(user)
+    name = _folder_name(box, folder)
+    if name is None:
+        return graph_error(
+            404, "ErrorItemNotFound", "The specified object was not found in the store."
+        )
+    return json_response(_folder_json(box, name))
+
+
+def _select(message: dict, fields: list[str]) -> dict:
+    if not fields:
+        return {k: v for k, v in message.items() if k != "internetMessageHeaders"}
+    return {k: v for k, v in message.items() if k == "id" or k in fields}
+
+
+@api.get("/users/<user_id>/mailFolders/<folder>/messages/delta")
+@api.get("/me/mailFolders/<folder>/messages/delta", defaults={"user_id": "me"})
+def message_delta(user_id: str, folder: str):
+    user = _target(user_id)
+    if isinstance(user, Response):
+        return user
+    st = state()
+    box = st.mailbox(user)
+    name = _folder_name(box, folder)
+    if name is None:
+        return graph_error(404, "ErrorItemNotFound", "The specified folder was not found.")
+    folder_id = box.generated.folders[name]
+    with st.lock:
+        token = _round_token(box, box.message_seq)
+        if isinstance(token, Response):
+            return token
+        if token is None:
+            since = _since(request.args.get("$filter", ""))
+            select = [f.strip() for f in request.args.get("$select", "").split(",") if f.strip()]
+            token = {
+                "s": since.isoformat() if since else None,
+                "sel": select,
+                "p": 0,
+                "h": box.message_seq,
+            }
+        since = datetime.fromisoformat(token["s"]) if token.get("s") else None
+        items, last, more = graph_state.message_page(
+            box, folder_id, since, token["p"], token["h"], _page_size()
+        )
+    base = f"{request.base_url}"
+    body = {
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(message)",
+        "value": [_select(m, token["sel"]) for _, m, _ in items],
+    }
+    token.update(e=box.epoch, p=last)
+    _links(body, base, token, more)
+    return json_response(body)
+
+
+@api.get("/users/<user_id>/calendarView/delta")
+@api.get("/me/calendarView/delta", defaults={"user_id": "me"})
+def calendar_delta(user_id: str):
+    user = _target(user_id)
+    if isinstance(user, Response):
+        return user
+    st = state()
+    box = st.mailbox(user)
+    with st.lock:
+        token = _round_token(box, box.event_seq)
+        if isinstance(token, Response):
+            return token
+        if token is None:
+            start = _date_arg("startDateTime")
+            end = _date_arg("endDateTime")
+            if start is None or end is None:
+                return graph_error(
+                    400, "ErrorInvalidParameter", "startDateTime and endDateTime are required."
+                )
+            token = {"a": start.isoformat(), "b": end.isoformat(), "p": 0, "h": box.event_seq}
+        events, last, more = graph_state.event_page(
+            box,
+            datetime.fromisoformat(token["a"]),
+            datetime.fromisoformat(token["b"]),
+            token["p"],
+            token["h"],
+            _page_size(),
+        )
+    body = {
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(event)",
+        "value": events,
+    }
+    token.update(e=box.epoch, p=last)
+    _links(body, request.base_url, token, more)
+    return json_response(body)
+
+
+def _round_token(box: Mailbox, current_seq: int) -> dict | Response | None:
+    """The token of a continued round (skiptoken) or a new round from a delta token; None for
+    a first request; a 410 when the token was invalidated."""
+    raw = request.args.get("$skiptoken") or request.args.get("$deltatoken")
+    if not raw:
+        return None
+    token = decode_token(raw)
+    if token is None or token.get("e") != box.epoch:
+        return graph_error(
+            410,
+            "syncStateNotFound",
+            "The sync state generation is invalid or has expired. Restart the synchronization.",
+        )
+    if "$deltatoken" in request.args:
+        token["h"] = current_seq  # a new round: what changed since the last one
+    return token
+
+
+def _links(body: dict, base: str, token: dict, more: bool) -> None:
+    if more:
+        body["@odata.nextLink"] = f"{base}?{urlencode({'$skiptoken': encode_token(token)})}"
+    else:
+        body["@odata.deltaLink"] = f"{base}?{urlencode({'$deltatoken': encode_token(token)})}"
+
+
+def _since(filter_text: str) -> datetime | None:
+    parts = filter_text.split()
+    if len(parts) == 3 and parts[0] == "receivedDateTime" and parts[1] in ("ge", "gt"):
+        return _parse_date(parts[2])
+    return None
+
+
+def _date_arg(name: str) -> datetime | None:
+    return _parse_date(request.args.get(name, ""))
+
+
+def _parse_date(value: str) -> datetime | None:
+    from ..mail.graph_parse import parse_datetime
+
+    return parse_datetime(value)
+
+
+def init_state(app) -> None:
+    graph_state.init_state(app)
+
+
+# Routes of the subscriptions and the controls live in their own modules.
+from . import graph_controls, graph_webhooks  # noqa: E402, F401
+
+bp.register_blueprint(api, url_prefix="/graph/v1.0")
+bp.register_blueprint(graph_controls.controls, url_prefix="/_sandbox/graph")

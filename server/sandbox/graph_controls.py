@@ -1,0 +1,207 @@
+"""Controls of the sandbox's Graph under /_sandbox/graph: size, labels, faults, new mail and
+event changes while running, delta-token invalidation, request counters."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, current_app, jsonify, request
+
+from . import graph_state
+from .directory import DEMO_DOMAIN
+from .graph_state import Faults, state
+from .mailbox import account_name, iso, linkable_contacts
+
+controls = Blueprint("sandbox_graph_controls", __name__)
+_added_ids = itertools.count(1)
+
+
+def _user_or_404(identifier: str):
+    user = graph_state.user_by_id(identifier)
+    if user is None:
+        return None, (jsonify({"error": "unknown_user", "message": identifier}), 404)
+    return user, None
+
+
+@controls.post("/configure")
+def configure():
+    body = request.get_json(silent=True) or {}
+    graph_state.init_state(
+        current_app._get_current_object(),
+        seed=body.get("seed"),
+        messages=body.get("messages"),
+        events=body.get("events"),
+    )
+    st = state()
+    return jsonify({"seed": st.seed, "messages": st.messages, "events": st.events})
+
+
+@controls.get("/labels")
+def labels():
+    """Every item's intended outcome: messages by Graph id, events by iCalUId."""
+    user, error = _user_or_404(request.args.get("user", ""))
+    if error:
+        return error
+    st = state()
+    box = st.mailbox(user)
+    with st.lock:
+        messages = {}
+        for index in range(box.generated.count):
+            _, label = box.generated.render(index)
+            messages[label["id"]] = label
+        for _, message, label in box.added:
+            messages[message["id"]] = label
+        events = dict(box.event_labels)
+    return jsonify({"messages": messages, "events": events, "policy": _policy()})
+
+
+def _policy() -> dict:
+    from .mailbox import LABEL_POLICY
+
+    return LABEL_POLICY
+
+
+@controls.post("/faults")
+def set_faults():
+    body = request.get_json(silent=True) or {}
+    known = set(Faults.__dataclass_fields__)
+    faults = Faults(**{k: v for k, v in body.items() if k in known})
+    st = state()
+    with st.lock:
+        st.faults = faults
+        st.rng.seed(faults.seed)
+    return jsonify(faults.__dict__)
+
+
+@controls.get("/stats")
+def stats():
+    st = state()
+    with st.lock:
+        return jsonify(
+            {
+                "requests": st.requests,
+                "by_kind": dict(st.requests_by_kind),
+                "max_in_flight": st.max_in_flight,
+            }
+        )
+
+
+@controls.post("/stats/reset")
+def reset_stats():
+    st = state()
+    with st.lock:
+        st.requests = 0
+        st.requests_by_kind = {}
+        st.max_in_flight = 0
+    return jsonify({"requests": 0})
+
+
+@controls.post("/invalidate")
+def invalidate():
+    """Void every delta and skip token (of one user, or of all): the next request gets 410."""
+    body = request.get_json(silent=True) or {}
+    st = state()
+    with st.lock:
+        for box in st.mailboxes.values():
+            if not body.get("user") or body["user"] in (box.user.object_id, box.user.email):
+                box.epoch += 1
+    return jsonify({"invalidated": True})
+
+
+@controls.post("/users/<user_id>/messages")
+def add_message(user_id: str):
+    """New mail arrives. Without "from", a message from a known customer (labelled save)."""
+    user, error = _user_or_404(user_id)
+    if error:
+        return error
+    body = request.get_json(silent=True) or {}
+    st = state()
+    box = st.mailbox(user)
+    with st.lock:
+        number = next(_added_ids)
+        folder = body.get("folder", "inbox")
+        label = body.get("label")
+        sender = body.get("from")
+        if not sender:
+            contacts = linkable_contacts()
+            contact = contacts[(number * 7919) % len(contacts)]
+            sender = contact.emails[0]
+            label = {
+                "outcome": "save",
+                "people": [contact.emails[0]],
+                "accounts": [account_name(contact)],
+            }
+        now = datetime.now(UTC)
+        mid = f"<added{number}.{user.object_id[-6:]}.{st.seed}@{DEMO_DOMAIN}>"
+        to = body.get("to") or [user.email]
+        message = {
+            "id": f"AAMkN-{user.object_id[-6:]}-{number:06d}",
+            "internetMessageId": mid,
+            "conversationId": body.get("conversationId", f"AAQkN-{number}"),
+            "parentFolderId": box.generated.folders.get(folder, folder),
+            "subject": body.get("subject", f"New message {number}"),
+            "from": {"emailAddress": {"address": sender, "name": ""}},
+            "sender": {"emailAddress": {"address": sender, "name": ""}},
+            "toRecipients": [{"emailAddress": {"address": a, "name": ""}} for a in to],
+            "ccRecipients": [
+                {"emailAddress": {"address": a, "name": ""}} for a in body.get("cc", [])
+            ],
+            "bccRecipients": [],
+            "replyTo": [],
+            "receivedDateTime": iso(now),
+            "sentDateTime": iso(now - timedelta(seconds=3)),
+            "isDraft": False,
+            "body": {"contentType": "text", "content": body.get("body", "Hello")},
+            "internetMessageHeaders": [{"name": "Message-ID", "value": mid}]
+            + [{"name": k, "value": v} for k, v in (body.get("headers") or {}).items()],
+        }
+        label = dict(label or {"outcome": "skip", "reason": "unlabelled"})
+        label.update(id=message["id"], internet_message_id=mid, folder=folder, category="added")
+        box.added.append((box.next_message_seq(), message, label))
+    from .graph_webhooks import notify
+
+    notify(st, user, "created", message["id"])
+    return jsonify({"id": message["id"], "internetMessageId": mid, "label": label}), 201
+
+
+def _event_change(user_id: str, event_id: str, change):
+    user, error = _user_or_404(user_id)
+    if error:
+        return error
+    st = state()
+    box = st.mailbox(user)
+    with st.lock:
+        if event_id not in box.events:
+            return jsonify({"error": "unknown_event", "message": event_id}), 404
+        _, event = box.events[event_id]
+        change(event, box.event_labels.setdefault(event["iCalUId"], {}))
+        event["lastModifiedDateTime"] = iso(datetime.now(UTC))
+        box.events[event_id] = (box.next_event_seq(), event)
+    return jsonify({"event": event, "label": box.event_labels[event["iCalUId"]]})
+
+
+@controls.post("/users/<user_id>/events/<event_id>/move")
+def move_event(user_id: str, event_id: str):
+    hours = float((request.get_json(silent=True) or {}).get("hours", 2))
+
+    def change(event: dict, label: dict) -> None:
+        for edge in ("start", "end"):
+            moment = datetime.fromisoformat(event[edge]["dateTime"][:19]).replace(tzinfo=UTC)
+            event[edge]["dateTime"] = (moment + timedelta(hours=hours)).strftime(
+                "%Y-%m-%dT%H:%M:%S.0000000"
+            )
+        label["start"] = event["start"]["dateTime"][:19] + "Z"
+
+    return _event_change(user_id, event_id, change)
+
+
+@controls.post("/users/<user_id>/events/<event_id>/cancel")
+def cancel_event(user_id: str, event_id: str):
+    def change(event: dict, label: dict) -> None:
+        event["isCancelled"] = True
+        event["subject"] = f"Canceled: {event['subject']}"
+        label["cancelled"] = True
+        label["subject"] = event["subject"]
+
+    return _event_change(user_id, event_id, change)

@@ -1,0 +1,237 @@
+"""In-memory state of the sandbox's Graph: mailboxes, change sequences, delta tokens, faults.
+
+Every change has a sequence number per mailbox (messages and events separately). A delta
+round returns the changes with sequence numbers in (from, high]; its tokens carry the round's
+position and the mailbox's epoch, so "invalidate delta tokens" is bumping the epoch.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import json
+import random
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, current_app
+
+from .calendar_gen import generate_events
+from .directory import DEMO_USERS, DirectoryUser
+from .mailbox import GeneratedMailbox
+
+DEFAULT_MESSAGES = 600
+DEFAULT_EVENTS = 40
+DEFAULT_SEED = 7
+
+
+@dataclass
+class Faults:
+    throttle_rate: float = 0.0  # 429 with Retry-After
+    unavailable_rate: float = 0.0  # 503
+    reset_rate: float = 0.0  # connection reset
+    slow_rate: float = 0.0
+    slow_ms: int = 0
+    retry_after: str = "0.05"
+    seed: int = 1
+    # Void every delta/skip token when the request counter reaches this number (0: never).
+    invalidate_after: int = 0
+
+
+@dataclass
+class Mailbox:
+    user: DirectoryUser
+    generated: GeneratedMailbox
+    by_folder: dict[str, list[int]]  # folder id -> generated indexes (ascending)
+    added: list[tuple[int, dict, dict]] = field(default_factory=list)  # (seq, message, label)
+    events: dict[str, tuple[int, dict]] = field(default_factory=dict)  # id -> (seq, event)
+    event_labels: dict[str, dict] = field(default_factory=dict)  # iCalUId -> label
+    message_seq: int = 0
+    event_seq: int = 0
+    epoch: int = 0
+
+    def next_message_seq(self) -> int:
+        self.message_seq += 1
+        return self.message_seq
+
+    def next_event_seq(self) -> int:
+        self.event_seq += 1
+        return self.event_seq
+
+
+@dataclass
+class GraphState:
+    seed: int
+    messages: int
+    events: int
+    now: datetime
+    mailboxes: dict[str, Mailbox] = field(default_factory=dict)
+    faults: Faults = field(default_factory=Faults)
+    requests: int = 0
+    requests_by_kind: dict[str, int] = field(default_factory=dict)
+    subscriptions: dict[str, dict] = field(default_factory=dict)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    rng: random.Random = field(default_factory=lambda: random.Random(1))
+
+    def mailbox(self, user: DirectoryUser) -> Mailbox:
+        with self.lock:
+            box = self.mailboxes.get(user.object_id)
+            if box is None:
+                box = self.mailboxes[user.object_id] = _build(user, self)
+            return box
+
+    def count(self, kind: str) -> None:
+        with self.lock:
+            self.requests += 1
+            self.requests_by_kind[kind] = self.requests_by_kind.get(kind, 0) + 1
+
+    def enter(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+
+    def note(self, kind: str) -> None:
+        """Count something served (a fault) without counting another request."""
+        with self.lock:
+            self.requests_by_kind[kind] = self.requests_by_kind.get(kind, 0) + 1
+
+    def fault(self) -> str:
+        """The fault to inject into this request ("" for none)."""
+        f = self.faults
+        with self.lock:
+            roll = self.rng.random()
+        for name, rate in (
+            ("reset", f.reset_rate),
+            ("throttle", f.throttle_rate),
+            ("unavailable", f.unavailable_rate),
+            ("slow", f.slow_rate),
+        ):
+            if roll < rate:
+                return name
+            roll -= rate
+        return ""
+
+
+def _build(user: DirectoryUser, st: GraphState) -> Mailbox:
+    generated = GeneratedMailbox(user, st.messages, st.seed, st.now)
+    by_folder: dict[str, list[int]] = {}
+    for index, folder in enumerate(generated.folder_of):
+        by_folder.setdefault(generated.folders[folder], []).append(index)
+    box = Mailbox(user, generated, by_folder, message_seq=st.messages)
+    for event, label in generate_events(user, st.events, st.seed, st.now):
+        box.events[event["id"]] = (box.next_event_seq(), event)
+        box.event_labels[event["iCalUId"]] = label
+    return box
+
+
+def init_state(app: Flask, **options: Any) -> None:
+    previous: GraphState | None = app.extensions.get("sandbox_graph")
+    config = {
+        "seed": app.config.get("SANDBOX_GRAPH_SEED", DEFAULT_SEED),
+        "messages": app.config.get("SANDBOX_GRAPH_MESSAGES", DEFAULT_MESSAGES),
+        "events": app.config.get("SANDBOX_GRAPH_EVENTS", DEFAULT_EVENTS),
+    }
+    if previous is not None and not options:
+        # A reset keeps the size last configured, so a test's setup survives it.
+        config = {"seed": previous.seed, "messages": previous.messages, "events": previous.events}
+    config.update({k: v for k, v in options.items() if v is not None})
+    app.extensions["sandbox_graph"] = GraphState(now=datetime.now(UTC), **config)
+
+
+def state() -> GraphState:
+    return current_app.extensions["sandbox_graph"]
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+def encode_token(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
+
+
+def decode_token(raw: str) -> dict | None:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw.encode()))
+    except (ValueError, TypeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# --- delta rounds ----------------------------------------------------------------------------
+
+
+def message_page(
+    box: Mailbox, folder_id: str, since: datetime | None, pos: int, high: int, size: int
+) -> tuple[list[tuple[int, dict, dict]], int, bool]:
+    """Up to `size` changed messages of a folder with pos < seq <= high: (items, last position,
+    more left). Reads one item ahead so the last page carries the delta link."""
+    found: list[tuple[int, dict, dict]] = []
+    indexes = box.by_folder.get(folder_id, [])
+    generated = box.generated
+    # Generated message i has seq i + 1.
+    for index in indexes[bisect.bisect_right(indexes, pos - 1) :]:
+        seq = index + 1
+        if seq > high or len(found) > size:
+            break
+        if since is not None and generated.received_at(index) < since:
+            continue
+        message, label = generated.render(index) if len(found) < size else ({}, {})
+        found.append((seq, message, label))
+    for seq, message, label in box.added:
+        if len(found) > size:
+            break
+        received = _parse(message.get("receivedDateTime", ""))
+        if (
+            pos < seq <= high
+            and message.get("parentFolderId") == folder_id
+            and (since is None or received is None or received >= since)
+        ):
+            found.append((seq, message, label))
+    if len(found) > size:
+        page = found[:size]
+        return page, page[-1][0], True
+    return found, high, False
+
+
+def event_page(
+    box: Mailbox, start: datetime, end: datetime, pos: int, high: int, size: int
+) -> tuple[list[dict], int, bool]:
+    changed = sorted((seq, event) for seq, event in box.events.values() if pos < seq <= high)
+    out: list[dict] = []
+    last = pos
+    for index, (seq, event) in enumerate(changed):
+        last = seq
+        when = _parse(event["start"]["dateTime"])
+        if when is None or not (start <= when < end):
+            continue
+        out.append(event)
+        if len(out) >= size:
+            more = any(_in_window(e, start, end) for _, e in changed[index + 1 :])
+            return out, last, more
+    return out, high, False
+
+
+def _in_window(event: dict, start: datetime, end: datetime) -> bool:
+    when = _parse(event["start"]["dateTime"])
+    return when is not None and start <= when < end
+
+
+def _parse(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00")[:19])
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC)
+
+
+def user_by_id(identifier: str) -> DirectoryUser | None:
+    key = identifier.lower()
+    return next((u for u in DEMO_USERS if key in (u.object_id, u.email.lower())), None)

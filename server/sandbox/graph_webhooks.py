@@ -1,0 +1,147 @@
+"""Graph change notifications in the sandbox: POST/PATCH/DELETE /subscriptions with the
+validation handshake, and notifications sent (from a background thread) when mail arrives."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from datetime import UTC, datetime, timedelta
+
+import requests
+from flask import Response, request
+
+from .directory import DirectoryUser
+from .graph import _target, api, graph_error, json_response
+from .graph_state import GraphState, state
+
+MAX_LIFETIME = timedelta(minutes=4230)
+VALIDATION_TIMEOUT = 10
+
+
+def _ca_bundle() -> str:
+    from flask import current_app
+
+    return current_app.config.get("SANDBOX_NOTIFY_CA_BUNDLE", "") if current_app else ""
+
+
+def _resource_user(resource: str) -> str:
+    parts = [p for p in resource.strip("/").split("/") if p]
+    if len(parts) >= 2 and parts[0].lower() == "users":
+        return parts[1]
+    return "me"
+
+
+@api.post("/subscriptions")
+def create_subscription():
+    body = request.get_json(silent=True) or {}
+    resource = str(body.get("resource", ""))
+    url = str(body.get("notificationUrl", ""))
+    if not resource or not url.startswith(("https://", "http://")):
+        return graph_error(400, "InvalidRequest", "resource and notificationUrl are required.")
+    user = _target(_resource_user(resource))
+    if isinstance(user, Response):
+        return user
+    client_state = str(body.get("clientState", ""))
+    if len(client_state) > 128:
+        return graph_error(400, "InvalidRequest", "clientState is longer than 128 characters.")
+    token = secrets.token_urlsafe(12)
+    try:
+        answer = requests.post(
+            url,
+            params={"validationToken": token},
+            timeout=VALIDATION_TIMEOUT,
+            verify=_ca_bundle() or False,
+        )
+    except requests.RequestException as exc:
+        return graph_error(
+            400, "ValidationError", f"Subscription validation request failed: {type(exc).__name__}."
+        )
+    if answer.status_code != 200 or answer.text != token:
+        return graph_error(
+            400,
+            "ValidationError",
+            "Subscription validation request failed. "
+            "Response must exactly match validationToken query parameter.",
+        )
+    expiry = _expiry(body.get("expirationDateTime"))
+    subscription = {
+        "id": secrets.token_hex(16),
+        "resource": resource,
+        "changeType": body.get("changeType", "created"),
+        "notificationUrl": url,
+        "lifecycleNotificationUrl": body.get("lifecycleNotificationUrl"),
+        "clientState": client_state,
+        "expirationDateTime": _iso(expiry),
+        "userId": user.object_id,
+    }
+    st = state()
+    with st.lock:
+        st.subscriptions[subscription["id"]] = subscription
+    return json_response({k: v for k, v in subscription.items() if k != "userId"}), 201
+
+
+@api.patch("/subscriptions/<sub_id>")
+def renew_subscription(sub_id: str):
+    st = state()
+    with st.lock:
+        subscription = st.subscriptions.get(sub_id)
+        if subscription is None:
+            return graph_error(404, "ResourceNotFound", "The object was not found.")
+        body = request.get_json(silent=True) or {}
+        subscription["expirationDateTime"] = _iso(_expiry(body.get("expirationDateTime")))
+        return json_response({k: v for k, v in subscription.items() if k != "userId"})
+
+
+@api.delete("/subscriptions/<sub_id>")
+def delete_subscription(sub_id: str):
+    st = state()
+    with st.lock:
+        st.subscriptions.pop(sub_id, None)
+    return Response(b"", 204)
+
+
+def _expiry(value) -> datetime:
+    now = datetime.now(UTC)
+    try:
+        wanted = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        wanted = now + MAX_LIFETIME
+    if wanted.tzinfo is None:
+        wanted = wanted.replace(tzinfo=UTC)
+    return min(wanted, now + MAX_LIFETIME)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+
+def notify(st: GraphState, user: DirectoryUser, change_type: str, item_id: str) -> None:
+    """Send a change notification to every live subscription of the user (in the background,
+    as Graph does: the caller does not wait)."""
+    with st.lock:
+        targets = [s for s in st.subscriptions.values() if s["userId"] == user.object_id]
+    if not targets:
+        return
+    verify = _ca_bundle() or False
+
+    def send() -> None:
+        for sub in targets:
+            payload = {
+                "value": [
+                    {
+                        "subscriptionId": sub["id"],
+                        "clientState": sub["clientState"],
+                        "changeType": change_type,
+                        "resource": f"Users/{user.object_id}/Messages/{item_id}",
+                        "subscriptionExpirationDateTime": sub["expirationDateTime"],
+                        "tenantId": user.tenant_id,
+                        "resourceData": {"@odata.type": "#Microsoft.Graph.Message", "id": item_id},
+                    }
+                ]
+            }
+            try:
+                requests.post(sub["notificationUrl"], json=payload, timeout=10, verify=verify)
+            except requests.RequestException:
+                continue  # Graph would retry for hours; the safety poll covers us here
+
+    threading.Thread(target=send, name="graph-notify", daemon=True).start()

@@ -1,0 +1,466 @@
+"""The sandbox Salesforce's REST resources as plain functions over an org (no Flask here).
+
+`dispatch(state, org, method, path, params, body)` answers one REST request (path relative to
+/services/data/vXX.X/) with (status, body); the HTTP layer and Composite both call it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from .salesforce_seed import computed_fields
+from .salesforce_soql import Query, like_regex, parse_soql, parse_sosl
+from .salesforce_store import (
+    API_VERSION,
+    FIELDS,
+    MAX_LENGTH,
+    PREFIXES,
+    REQUIRED,
+    TYPE_BY_PREFIX,
+    UNIQUE_FIELDS,
+    Org,
+    SalesforceError,
+    SalesforceState,
+)
+
+BASE = f"/services/data/v{API_VERSION}"
+COLLECTION_LIMIT = 200
+COMPOSITE_LIMIT = 25
+COMPOSITE_HEAVY_LIMIT = 5  # query and collection subrequests per Composite request
+REFERENCE_FIELDS = {
+    "AccountId",
+    "OwnerId",
+    "WhoId",
+    "WhatId",
+    "RelatedToId",
+    "RelationId",
+    "EmailMessageId",
+    "TaskId",
+    "EventId",
+}
+RELATION_OF_JUNCTION = {"ToIds": "ToAddress", "CcIds": "CcAddress", "BccIds": "BccAddress"}
+SEARCH_FIELDS = {
+    "NAME": ("Name",),
+    "EMAIL": ("Email", "Alternate_Email__c", "Other_Email__c"),
+    "ALL": ("Name", "Email", "Alternate_Email__c", "Other_Email__c", "Company", "Title", "Website"),
+}
+
+
+def _field_getter(org: Org, record: dict[str, Any]):
+    lowered = {k.lower(): k for k in record}
+
+    def get(name: str) -> Any:
+        if "." in name:
+            relation, rest = name.split(".", 1)
+            parent = _parent(org, record, relation)
+            return _field_getter(org, parent)(rest) if parent else None
+        key = lowered.get(name.lower())
+        return record.get(key) if key else None
+
+    return get
+
+
+def _parent(org: Org, record: dict[str, Any], relation: str) -> dict[str, Any] | None:
+    id_field = next((k for k in record if k.lower() == f"{relation.lower()}id"), None)
+    target = record.get(id_field) if id_field else None
+    found = org.find(target) if target else None
+    return found[1] if found else None
+
+
+def _check_fields(sobject: str, names: list[str]) -> None:
+    allowed = {f.lower() for f in FIELDS.get(sobject, set())} | {"id", "name", "isclosed"}
+    allowed |= {"createddate", "isconverted", "lastactivitydate", "tocontactids"}
+    for name in names:
+        head = name.split(".", 1)[0].lower()
+        if "." in name:
+            if f"{head}id" not in allowed:
+                raise SalesforceError(
+                    400, "INVALID_FIELD", f"Didn't understand relationship '{head}'"
+                )
+        elif head not in allowed:
+            raise SalesforceError(
+                400, "INVALID_FIELD", f"No such column '{name}' on entity '{sobject}'."
+            )
+
+
+def render(org: Org, sobject: str, record: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "attributes": {"type": sobject, "url": f"{BASE}/sobjects/{sobject}/{record['Id']}"}
+    }
+    get = _field_getter(org, record)
+    for name in fields:
+        if "." in name:
+            relation, rest = name.split(".", 1)
+            parent = _parent(org, record, relation)
+            if parent is None:
+                out[relation] = None
+                continue
+            parent_type = TYPE_BY_PREFIX[parent["Id"][:3]]
+            nested = out.get(relation) or render(org, parent_type, parent, [])
+            nested[rest] = _field_getter(org, parent)(rest)
+            out[relation] = nested
+        else:
+            canonical = next((k for k in record if k.lower() == name.lower()), name)
+            out[canonical] = get(name)
+    return out
+
+
+def select(org: Org, query: Query) -> list[dict[str, Any]]:
+    if query.sobject not in PREFIXES or query.sobject in ("Organization",):
+        raise SalesforceError(
+            400, "INVALID_TYPE", f"sObject type '{query.sobject}' is not supported."
+        )
+    _check_fields(query.sobject, query.fields)
+    for sub in query.subqueries:
+        _check_fields(sub.query.sobject, sub.query.fields)
+        sub.values = set()
+        inner_table = org.table(sub.query.sobject)
+        for row in inner_table.values():
+            get = _field_getter(org, row)
+            if sub.query.where is None or sub.query.where(get):
+                value = get(sub.query.fields[0])
+                sub.values.add(value.lower() if isinstance(value, str) else value)
+    table = org.users if query.sobject == "User" else org.table(query.sobject)
+    rows = [r for r in table.values() if query.where is None or query.where(_field_getter(org, r))]
+    for name, descending in reversed(query.order_by):
+        rows.sort(
+            key=lambda r, n=name: (
+                _field_getter(org, r)(n) is None,
+                _field_getter(org, r)(n) or "",
+            ),
+            reverse=descending,
+        )
+    if query.limit is not None:
+        rows = rows[: query.limit]
+    return [render(org, query.sobject, r, query.fields) for r in rows]
+
+
+def run_query(
+    state: SalesforceState, org: Org, soql: str, batch_size: int | None
+) -> dict[str, Any]:
+    records = select(org, parse_soql(soql))
+    return _page(state, org, records, batch_size or state.default_batch_size)
+
+
+def _page(state: SalesforceState, org: Org, records: list[dict], batch: int) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "totalSize": len(records),
+        "done": len(records) <= batch,
+        "records": records[:batch],
+    }
+    if len(records) > batch:
+        locator = "01g" + secrets.token_hex(8)
+        state.cursors[locator] = {
+            "org": org.org_id,
+            "records": records,
+            "batch": batch,
+            "total": len(records),
+        }
+        body["nextRecordsUrl"] = f"{BASE}/query/{locator}-{batch}"
+    return body
+
+
+def query_more(state: SalesforceState, org: Org, locator_and_offset: str) -> dict[str, Any]:
+    locator, _, offset = locator_and_offset.partition("-")
+    cursor = state.cursors.get(locator)
+    if cursor is None or cursor["org"] != org.org_id or not offset.isdigit():
+        raise SalesforceError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+    start, batch = int(offset), cursor["batch"]
+    records = cursor["records"][start : start + batch]
+    done = start + batch >= cursor["total"]
+    body: dict[str, Any] = {"totalSize": cursor["total"], "done": done, "records": records}
+    if not done:
+        body["nextRecordsUrl"] = f"{BASE}/query/{locator}-{start + batch}"
+    else:
+        state.cursors.pop(locator, None)
+    return body
+
+
+def run_search(org: Org, sosl: str) -> dict[str, Any]:
+    search = parse_sosl(sosl)
+    words = [w.replace("*", "") for w in search.text.split() if w.replace("*", "")]
+    patterns = [like_regex(f"%{w}%") for w in words]
+    results: list[dict[str, Any]] = []
+    for query in search.returning:
+        base_where = query.where
+
+        def matches(get, base_where=base_where) -> bool:
+            if base_where is not None and not base_where(get):
+                return False
+            text = " ".join(str(get(f) or "") for f in SEARCH_FIELDS.get(search.scope, ()))
+            return all(p.match(text) for p in patterns)
+
+        scoped = Query(query.sobject, query.fields, matches, query.order_by, query.limit)
+        results.extend(select(org, scoped))
+    if search.limit is not None:
+        results = results[: search.limit]
+    return {"searchRecords": results[:2000]}
+
+
+def _validate(org: Org, sobject: str, values: dict[str, Any], creating: bool) -> None:
+    allowed = FIELDS.get(sobject)
+    if allowed is None or sobject in ("User", "Organization"):
+        raise SalesforceError(400, "INVALID_TYPE", f"sObject type '{sobject}' is not supported.")
+    for name, value in values.items():
+        if name not in allowed:
+            raise SalesforceError(
+                400,
+                "INVALID_FIELD",
+                f"No such column '{name}' on sobject of type {sobject}",
+                [name],
+            )
+        if isinstance(value, str) and len(value) > MAX_LENGTH.get(name, 10**9):
+            raise SalesforceError(
+                400,
+                "STRING_TOO_LONG",
+                f"{name}: data value too large (max length={MAX_LENGTH[name]})",
+                [name],
+            )
+        refs = value if name in RELATION_OF_JUNCTION and isinstance(value, list) else [value]
+        if name in REFERENCE_FIELDS or name in RELATION_OF_JUNCTION:
+            for ref in refs:
+                if ref and org.find(str(ref)) is None:
+                    raise SalesforceError(
+                        400,
+                        "INVALID_CROSS_REFERENCE_KEY",
+                        f"invalid cross reference id: {ref}",
+                        [name],
+                    )
+    if creating:
+        missing = [f for f in REQUIRED.get(sobject, ()) if values.get(f) in (None, "")]
+        if missing:
+            raise SalesforceError(
+                400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: {missing}", missing
+            )
+    for name in UNIQUE_FIELDS & set(values):
+        if not values[name]:
+            continue
+        other = org.unique.get((sobject, name), {}).get(str(values[name]).lower())
+        if other is not None and other != values.get("Id"):
+            raise SalesforceError(
+                400,
+                "DUPLICATE_VALUE",
+                f"duplicate value found: {name} duplicates value on record with id: {other}",
+                [name],
+            )
+
+
+def _index_unique(org: Org, sobject: str, record: dict[str, Any]) -> None:
+    for name in UNIQUE_FIELDS:
+        if record.get(name):
+            org.unique.setdefault((sobject, name), {})[str(record[name]).lower()] = record["Id"]
+
+
+def create(org: Org, sobject: str, values: dict[str, Any]) -> str:
+    values = {k: v for k, v in values.items() if k != "attributes"}
+    _validate(org, sobject, values, creating=True)
+    record_id = org.new_id(sobject)
+    record = {"Id": record_id, **values}
+    computed_fields(sobject, record)
+    org.table(sobject)[record_id] = record
+    _index_unique(org, sobject, record)
+    if sobject == "EmailMessage":
+        for junction, relation_type in RELATION_OF_JUNCTION.items():
+            for related in values.get(junction) or []:
+                found = org.find(related)
+                create(
+                    org,
+                    "EmailMessageRelation",
+                    {
+                        "EmailMessageId": record_id,
+                        "RelationId": related,
+                        "RelationType": relation_type,
+                        "RelationAddress": (found[1].get("Email") if found else None),
+                    },
+                )
+    return record_id
+
+
+def update(org: Org, sobject: str, record_id: str, values: dict[str, Any]) -> None:
+    values = {k: v for k, v in values.items() if k not in ("attributes", "Id", "id")}
+    record = org.table(sobject).get(record_id)
+    if record is None:
+        raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+    if sobject == "EmailMessage" and record.get("Status") != "5":
+        raise SalesforceError(
+            400, "INVALID_OPERATION", "EmailMessage can be updated only as a draft"
+        )
+    _validate(
+        org,
+        sobject,
+        {**values, "Id": record_id} if UNIQUE_FIELDS & set(values) else values,
+        creating=False,
+    )
+    record.update(values)
+    computed_fields(sobject, record)
+    _index_unique(org, sobject, record)
+
+
+def _record_error(error: SalesforceError) -> dict[str, Any]:
+    return {
+        "success": False,
+        "errors": [{"statusCode": error.code, "message": error.message, "fields": error.fields}],
+    }
+
+
+def collection(state: SalesforceState, org: Org, method: str, body: dict[str, Any]) -> list[dict]:
+    records = body.get("records") or []
+    if len(records) > COLLECTION_LIMIT:
+        raise SalesforceError(
+            400,
+            "EXCEEDED_ID_LIMIT",
+            f"record limit reached. cannot submit more than {COLLECTION_LIMIT} records "
+            "into this call",
+        )
+    results: list[dict[str, Any]] = []
+    for record in records:
+        sobject = (record.get("attributes") or {}).get("type", "")
+        try:
+            if state.faults.failing_records > 0:
+                state.faults.failing_records -= 1
+                raise SalesforceError(
+                    400, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record"
+                )
+            if method == "POST":
+                results.append({"id": create(org, sobject, record), "success": True, "errors": []})
+            else:
+                record_id = record.get("id") or record.get("Id")
+                update(org, sobject, record_id, record)
+                results.append({"id": record_id, "success": True, "errors": []})
+        except SalesforceError as error:
+            results.append(_record_error(error))
+    return results
+
+
+_REFERENCE = re.compile(r"@\{([^}]+)\}")
+
+
+def _resolve(path: str, answers: dict[str, Any]) -> Any:
+    parts = re.findall(r"[^.\[\]]+|\[\d+\]", path)
+    ref, rest = parts[0], parts[1:]
+    if ref not in answers:
+        raise KeyError(path)
+    value = answers[ref]
+    for part in rest:
+        value = value[int(part[1:-1])] if part.startswith("[") else value[part]
+    if value is None:
+        raise KeyError(path)
+    return value
+
+
+def _substitute(value: Any, answers: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        whole = _REFERENCE.fullmatch(value)
+        if whole:
+            return _resolve(whole.group(1), answers)
+        return _REFERENCE.sub(lambda m: str(_resolve(m.group(1), answers)), value)
+    if isinstance(value, list):
+        return [_substitute(v, answers) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, answers) for k, v in value.items()}
+    return value
+
+
+def composite(state: SalesforceState, org: Org, body: dict[str, Any]) -> dict[str, Any]:
+    from urllib.parse import parse_qs, urlsplit
+
+    requests_ = body.get("compositeRequest") or []
+    if len(requests_) > COMPOSITE_LIMIT:
+        raise SalesforceError(
+            400, "INVALID_API_INPUT", f"Limit of {COMPOSITE_LIMIT} subrequests exceeded"
+        )
+    heavy = sum(
+        1
+        for r in requests_
+        if "/query" in r.get("url", "") or "/composite/sobjects" in r.get("url", "")
+    )
+    if heavy > COMPOSITE_HEAVY_LIMIT:
+        raise SalesforceError(
+            400,
+            "INVALID_API_INPUT",
+            f"Limit of {COMPOSITE_HEAVY_LIMIT} query or collection subrequests exceeded",
+        )
+    answers: dict[str, Any] = {}
+    responses: list[dict[str, Any]] = []
+    for sub in requests_:
+        ref = sub.get("referenceId", "")
+        try:
+            url = _substitute(sub.get("url", ""), answers)
+            sub_body = _substitute(sub.get("body"), answers)
+        except (KeyError, IndexError, TypeError) as missing:
+            responses.append(
+                {
+                    "body": [
+                        {
+                            "errorCode": "PROCESSING_HALTED",
+                            "message": f"Invalid reference specified. "
+                            f"No value for {missing} found.",
+                        }
+                    ],
+                    "httpHeaders": {},
+                    "httpStatusCode": 400,
+                    "referenceId": ref,
+                }
+            )
+            continue
+        parts = urlsplit(url)
+        if not parts.path.startswith(BASE + "/"):
+            responses.append(
+                {
+                    "body": [{"errorCode": "NOT_FOUND", "message": f"unknown url {parts.path}"}],
+                    "httpHeaders": {},
+                    "httpStatusCode": 404,
+                    "referenceId": ref,
+                }
+            )
+            continue
+        params = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        status, answer = dispatch(
+            state,
+            org,
+            sub.get("method", "GET").upper(),
+            parts.path[len(BASE) + 1 :],
+            params,
+            sub_body,
+        )
+        if status < 300:
+            answers[ref] = answer
+        responses.append(
+            {"body": answer, "httpHeaders": {}, "httpStatusCode": status, "referenceId": ref}
+        )
+    return {"compositeResponse": responses}
+
+
+def dispatch(
+    state: SalesforceState, org: Org, method: str, path: str, params: dict[str, str], body: Any
+) -> tuple[int, Any]:
+    """One REST request → (status, body). Errors come back in Salesforce's error shape."""
+    parts = [p for p in path.split("/") if p]
+    try:
+        if parts == ["query"] and method == "GET":
+            batch = int(params["batchSize"]) if params.get("batchSize") else None
+            return 200, run_query(state, org, params.get("q", ""), batch)
+        if len(parts) == 2 and parts[0] == "query" and method == "GET":
+            return 200, query_more(state, org, parts[1])
+        if parts == ["search"] and method == "GET":
+            return 200, run_search(org, params.get("q", ""))
+        if parts == ["composite", "sobjects"] and method in ("POST", "PATCH"):
+            return 200, collection(state, org, method, body or {})
+        if parts == ["composite"] and method == "POST":
+            return 200, composite(state, org, body or {})
+        if len(parts) == 2 and parts[0] == "sobjects" and method == "POST":
+            return 201, {"id": create(org, parts[1], body or {}), "success": True, "errors": []}
+        if len(parts) == 3 and parts[0] == "sobjects" and method == "PATCH":
+            update(org, parts[1], parts[2], body or {})
+            return 204, None
+        if len(parts) == 3 and parts[0] == "sobjects" and method == "GET":
+            found = org.find(parts[2])
+            if found is None or found[0] != parts[1]:
+                raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+            fields = params.get("fields", "").split(",") if params.get("fields") else list(found[1])
+            return 200, render(org, found[0], found[1], fields)
+        raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+    except SalesforceError as error:
+        return error.status, error.body()

@@ -1,0 +1,193 @@
+"""Security baseline on every response, plus CSRF for form posts and sign-in rate limits.
+
+- CORS: a fixed allowlist (BASE_URL's origin + CORS_ORIGINS) on the JSON paths; an Origin not
+  on the list gets no CORS headers (never reflected). No credentials mode: the API uses
+  bearer tokens, not cookies.
+- CSP with `frame-ancestors` limited to Outlook's web hosts (and 'self' for the preview);
+  pages may load Office.js from Microsoft's CDN and nothing else from elsewhere.
+- nosniff, Referrer-Policy, HSTS when served over HTTPS, Cache-Control: no-store on API and
+  sign-in responses.
+- CSRF: unsafe requests with a form body (what a cross-site form can send) must carry the
+  per-session token (form field `csrf_token` or header X-CSRF-Token); requests carrying an
+  Authorization header are exempt (a cross-site form cannot set one).
+- Rate limit: a fixed window per client address in Redis (`rate_limit` decorator).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from flask import Flask, current_app, request, session
+from flask_cors import CORS
+
+from .errors import ApiError
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Hosts that frame the add-in's task pane: Outlook on the web and the new Outlook for Windows
+# (outlook.office.com / office365.com / cloud.microsoft), Outlook.com (outlook.live.com).
+OUTLOOK_FRAME_ANCESTORS = (
+    "https://outlook.office.com",
+    "https://outlook.office365.com",
+    "https://outlook.live.com",
+    "https://outlook.cloud.microsoft",
+    "https://*.office.com",
+    "https://*.office365.com",
+    "https://*.cloud.microsoft",
+)
+FRAME_ANCESTORS = "frame-ancestors 'self' " + " ".join(OUTLOOK_FRAME_ANCESTORS)
+OFFICE_JS_ORIGIN = "https://appsforoffice.microsoft.com"
+JSON_PATHS = (r"/api/*", r"/auth/api/*", r"/admin/api/*")
+NO_STORE_PREFIXES = ("/api/", "/auth/", "/admin/api/")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_SESSION_KEY = "csrf_token"
+CSRF_EXEMPT_ATTR = "_csrf_exempt"
+
+
+def _origin(url: str) -> str:
+    parsed = urlparse(url)
+    return f"{parsed.scheme}://{parsed.netloc}"
+
+
+def cors_origins(base_url: str, extra: tuple[str, ...]) -> list[str]:
+    origins = [_origin(base_url)]
+    for origin in extra:
+        parsed = urlparse(origin)
+        if (
+            parsed.scheme not in ("http", "https")
+            or not parsed.netloc
+            or any(c in origin for c in "*\\]?$^[]()")
+        ):
+            raise ValueError(f"CORS_ORIGINS: {origin!r} is not a scheme://host[:port] origin")
+        origins.append(_origin(origin))
+    return sorted(set(origins))
+
+
+def content_security_policy(authority_host: str) -> str:
+    directives = {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", OFFICE_JS_ORIGIN],
+        # Our templates carry one <style> block each; no inline scripts anywhere.
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "frame-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        # Chrome applies form-action to a form's redirects: sign-in continues at the authority.
+        "form-action": ["'self'", _origin(authority_host)],
+        "frame-ancestors": ["'self'", *OUTLOOK_FRAME_ANCESTORS],
+    }
+    return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
+
+
+def csrf_token() -> str:
+    """The per-session CSRF token (created on first use); put it in every form."""
+    token = session.get(CSRF_SESSION_KEY)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session[CSRF_SESSION_KEY] = token
+    return token
+
+
+def csrf_exempt(view: F) -> F:
+    setattr(view, CSRF_EXEMPT_ATTR, True)
+    return view
+
+
+def _check_csrf() -> None:
+    if request.method not in UNSAFE_METHODS or "Authorization" in request.headers:
+        return
+    if not (request.mimetype or "").startswith(FORM_TYPES) and request.mimetype:
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is not None and getattr(view, CSRF_EXEMPT_ATTR, False):
+        return
+    expected = session.get(CSRF_SESSION_KEY, "")
+    given = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token", "")
+    if not expected or not given or not hmac.compare_digest(expected, given):
+        raise ApiError(403, "csrf_failed", "The form expired; reload the page and try again.")
+
+
+def rate_limit(bucket: str, per_minute: int | None = None) -> Callable[[F], F]:
+    """At most `per_minute` (default SIGNIN_RATE_LIMIT_PER_MINUTE) requests per client address
+    per minute for this bucket; then 429 with Retry-After. Fails open if Redis is down."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any):
+            limit = per_minute or current_app.config["SIGNIN_RATE_LIMIT_PER_MINUTE"]
+            window = int(time.time() // 60)
+            key = f"ratelimit:{bucket}:{request.remote_addr}:{window}"
+            try:
+                from .queues import get_redis
+
+                redis = get_redis()
+                pipe = redis.pipeline()
+                pipe.incr(key)
+                pipe.expire(key, 120)
+                count = pipe.execute()[0]
+            except Exception as exc:  # Redis unreachable: availability over throttling
+                log.warning("rate limit not applied (%s)", type(exc).__name__)
+                count = 0
+            if count > limit:
+                error = ApiError(429, "rate_limited", "Too many attempts; wait a minute.")
+                error.details["retry_after"] = 60 - int(time.time()) % 60
+                raise error
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def _set_headers(response):
+    headers = response.headers
+    config = current_app.config
+    policy = headers.get("Content-Security-Policy")
+    if policy is None:
+        headers["Content-Security-Policy"] = content_security_policy(config["MS_AUTHORITY_HOST"])
+    elif "frame-ancestors" not in policy:
+        # A view with its own policy (the task pane) still may only be framed by Outlook.
+        headers["Content-Security-Policy"] = f"{policy.rstrip('; ')}; {FRAME_ANCESTORS}"
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    if request.is_secure or config["BASE_URL"].startswith("https://"):
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    if request.path.startswith(NO_STORE_PREFIXES):
+        headers["Cache-Control"] = "no-store"
+        headers.setdefault("Pragma", "no-cache")
+    if response.status_code == 429 and "Retry-After" not in headers:
+        headers["Retry-After"] = str(60 - int(time.time()) % 60)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    # The signed session cookie (sign-in state, browser pages' session token): script cannot
+    # read it, and cross-site subrequests do not carry it. The pane uses bearer tokens instead.
+    app.config["SESSION_COOKIE_NAME"] = "courier_session"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = app.config["BASE_URL"].startswith("https://")
+    origins = cors_origins(app.config["BASE_URL"], tuple(app.config.get("CORS_ORIGINS") or ()))
+    CORS(
+        app,
+        resources={path: {"origins": origins} for path in JSON_PATHS},
+        supports_credentials=False,
+        allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
+        expose_headers=["Retry-After"],
+        max_age=600,
+    )
+    app.before_request(_check_csrf)
+    app.after_request(_set_headers)
+    app.jinja_env.globals["csrf_token"] = csrf_token

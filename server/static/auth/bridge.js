@@ -1,0 +1,22 @@
+// Sign-in dialog bridge: hand the one-time code to the task pane that opened this dialog
+// (Office dialog API). Outside Office the page simply shows "signed in" and a link.
+const root = document.getElementById("signin-bridge");
+const code = root ? root.dataset.code : "";
+
+function sendToPane() {
+  const status = document.getElementById("bridge-status");
+  const office = globalThis.Office;
+  if (!code || !office || !office.context || !office.context.ui ||
+      typeof office.context.ui.messageParent !== "function") {
+    if (status) status.textContent = "";
+    return;
+  }
+  office.context.ui.messageParent(JSON.stringify({ type: "courier-signin", code }));
+  if (status) status.textContent = "You can close this window.";
+}
+
+if (globalThis.Office && typeof globalThis.Office.onReady === "function") {
+  globalThis.Office.onReady(sendToPane);
+} else {
+  sendToPane();
+}

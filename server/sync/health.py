@@ -1,0 +1,136 @@
+"""Sync health per user (PRODUCT §3), computed from the session records; the admin's JSON."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import Blueprint, g, jsonify
+from sqlalchemy import select
+
+from ..auth.decorators import admin_required
+from ..db import get_session, utcnow
+from ..models.connections import MicrosoftConnection
+from ..models.sync import SyncSession, SyncState
+from ..models.tenancy import User
+
+DELAYED_AFTER = timedelta(minutes=30)
+STALLED_AFTER = timedelta(hours=2)
+STALLED_FAILURES = 3
+
+bp = Blueprint("sync_health", __name__)
+
+
+def session_summary(session: SyncSession | None) -> dict | None:
+    if session is None:
+        return None
+    return {
+        "id": session.id,
+        "status": session.status,
+        "trigger": session.trigger,
+        "started_at": _iso(session.started_at),
+        "finished_at": _iso(session.finished_at),
+        "duration_ms": session.duration_ms,
+        "items_read": session.items_read,
+        "estimate": session.estimate,
+        "saved": session.saved,
+        "created": session.created,
+        "skipped": session.skipped,
+        "errors": session.errors,
+        "by_reason": session.counts,
+        "error": session.error,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def classify(
+    user: User,
+    connection: MicrosoftConnection | None,
+    sessions: list[SyncSession],
+    initial_pending: bool,
+    now: datetime,
+) -> str:
+    """The health state, from the newest session first."""
+    if not user.sync_enabled:
+        return "disabled"
+    if connection is None:
+        return "not_started"
+    if connection.needs_reauth or (
+        sessions
+        and sessions[0].status == "needs_reauth"
+        and connection.updated_at <= sessions[0].started_at
+    ):
+        return "needs_reauth"
+    if not sessions:
+        return "not_started"
+    last = sessions[0]
+    if last.status == "running" and (initial_pending or last.initial):
+        return "initializing"
+    success = next((s for s in sessions if s.status == "succeeded"), None)
+    failures = 0
+    for s in sessions:
+        if s.status in ("running",):
+            continue
+        if s.status not in ("failed", "abandoned"):
+            break
+        failures += 1
+    if failures >= STALLED_FAILURES or now - last.started_at > STALLED_AFTER:
+        return "stalled"
+    if success is not None and now - (success.finished_at or success.started_at) <= DELAYED_AFTER:
+        return "up_to_date"
+    if success is None and initial_pending:
+        return "initializing"
+    return "delayed"
+
+
+def health_for(user: User, now: datetime | None = None) -> dict:
+    """What the pane's suggestions and the admin table show about a user's sync."""
+    now = now or utcnow()
+    db = get_session()
+    connection = db.scalar(
+        select(MicrosoftConnection).where(MicrosoftConnection.user_id == user.id)
+    )
+    sessions = list(
+        db.scalars(
+            select(SyncSession)
+            .where(SyncSession.user_id == user.id)
+            .order_by(SyncSession.started_at.desc(), SyncSession.id.desc())
+            .limit(10)
+        )
+    )
+    states = list(db.scalars(select(SyncState).where(SyncState.user_id == user.id)))
+    initial_pending = not states or any(not s.initial_done for s in states)
+    state = classify(user, connection, sessions, initial_pending, now)
+    last = sessions[0] if sessions else None
+    success = next((s for s in sessions if s.status == "succeeded"), None)
+    failed = next(
+        (s for s in sessions if s.status in ("failed", "abandoned", "needs_reauth")), None
+    )
+    out = {
+        "state": state,
+        "last_session": session_summary(last),
+        "last_success_at": _iso(success.finished_at) if success else None,
+        "last_error": (failed.error if failed else "")
+        if state in ("stalled", "delayed", "needs_reauth")
+        else "",
+    }
+    if state == "initializing" and last is not None:
+        out["progress"] = {"read": last.items_read, "estimate": max(last.estimate, last.items_read)}
+    return out
+
+
+@bp.get("/admin/api/sync/health")
+@admin_required
+def admin_sync_health():
+    db = get_session()
+    users = db.scalars(select(User).where(User.org_id == g.user.org_id).order_by(User.id))
+    return jsonify(
+        {
+            "users": [
+                {"id": u.id, "email": u.email, "display_name": u.display_name, **health_for(u)}
+                for u in users
+            ]
+        }
+    )

@@ -1,0 +1,147 @@
+"""Reading and writing the idempotency ledger for the sync (nothing here commits)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ..db import utcnow
+from ..models.ledger import LedgerEntry, ThreadRule
+from ..models.sync import MeetingSnapshot
+
+CHUNK = 500
+
+
+def crm_target(crm) -> str:
+    """The ledger's name for this CRM: "builtin", or the adapter's own target (e.g.
+    "salesforce:<org id>") when it declares one."""
+    return str(getattr(crm, "ledger_target", "") or crm.name)
+
+
+def saved_keys(db: Session, org_id: int, target: str, keys: Iterable[str]) -> set[str]:
+    wanted = sorted(set(keys))
+    found: set[str] = set()
+    for start in range(0, len(wanted), CHUNK):
+        found.update(
+            db.scalars(
+                select(LedgerEntry.item_key).where(
+                    LedgerEntry.org_id == org_id,
+                    LedgerEntry.crm_target == target,
+                    LedgerEntry.status == "saved",
+                    LedgerEntry.item_key.in_(wanted[start : start + CHUNK]),
+                )
+            )
+        )
+    return found
+
+
+def entries(db: Session, org_id: int, target: str, keys: Iterable[str]) -> dict[str, LedgerEntry]:
+    wanted = sorted(set(keys))
+    out: dict[str, LedgerEntry] = {}
+    for start in range(0, len(wanted), CHUNK):
+        for row in db.scalars(
+            select(LedgerEntry).where(
+                LedgerEntry.org_id == org_id,
+                LedgerEntry.crm_target == target,
+                LedgerEntry.item_key.in_(wanted[start : start + CHUNK]),
+            )
+        ):
+            out[row.item_key] = row
+    return out
+
+
+def thread_rules(db: Session, user_id: int, conversation_ids: Iterable[str]) -> dict[str, list]:
+    wanted = sorted({c for c in conversation_ids if c})
+    out: dict[str, list] = {}
+    for start in range(0, len(wanted), CHUNK):
+        for rule in db.scalars(
+            select(ThreadRule).where(
+                ThreadRule.user_id == user_id,
+                ThreadRule.enabled.is_(True),
+                ThreadRule.conversation_id.in_(wanted[start : start + CHUNK]),
+            )
+        ):
+            out[rule.conversation_id] = list(rule.links or [])
+    return out
+
+
+def insert_entries(db: Session, rows: list[dict]) -> None:
+    """Insert ledger rows, leaving alone any (org, key, target) someone claimed meanwhile."""
+    if not rows:
+        return
+    dialect = db.get_bind().dialect.name
+    now = utcnow()
+    for row in rows:
+        row.setdefault("created_at", now)
+        row.setdefault("updated_at", now)
+    module = postgresql if dialect == "postgresql" else sqlite
+    for start in range(0, len(rows), CHUNK):
+        db.execute(
+            module.insert(LedgerEntry).values(rows[start : start + CHUNK]).on_conflict_do_nothing()
+        )
+
+
+def ledger_row(
+    *,
+    org_id: int,
+    user_id: int,
+    key: str,
+    kind: str,
+    target: str,
+    source: str,
+    activity_id: str,
+    conversation_id: str,
+    subject: str,
+    participants: list[str],
+    links: list[dict],
+    item_at: datetime | None,
+) -> dict:
+    return {
+        "org_id": org_id,
+        "user_id": user_id,
+        "item_key": key,
+        "kind": kind,
+        "crm_target": target,
+        "status": "saved",
+        "source": source,
+        "activity_id": activity_id,
+        "conversation_id": conversation_id[:512],
+        "subject": subject[:255],
+        "participants": participants[:200],
+        "links": links,
+        "last_error": "",
+        "item_at": item_at,
+    }
+
+
+def snapshots(db: Session, org_id: int, target: str, keys: Iterable[str]) -> dict[str, str]:
+    wanted = sorted(set(keys))
+    out: dict[str, str] = {}
+    for start in range(0, len(wanted), CHUNK):
+        for key, fingerprint in db.execute(
+            select(MeetingSnapshot.item_key, MeetingSnapshot.fingerprint).where(
+                MeetingSnapshot.org_id == org_id,
+                MeetingSnapshot.crm_target == target,
+                MeetingSnapshot.item_key.in_(wanted[start : start + CHUNK]),
+            )
+        ):
+            out[key] = fingerprint
+    return out
+
+
+def put_snapshot(db: Session, org_id: int, target: str, key: str, fingerprint: str) -> None:
+    dialect = db.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(MeetingSnapshot).values(
+        org_id=org_id, item_key=key, crm_target=target, fingerprint=fingerprint, updated_at=utcnow()
+    )
+    db.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["org_id", "item_key", "crm_target"],
+            set_={"fingerprint": fingerprint, "updated_at": utcnow()},
+        )
+    )

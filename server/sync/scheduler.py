@@ -1,0 +1,158 @@
+"""Which sessions are due, from the database alone (so a flushed Redis loses nothing): the
+minute tick enqueues them; "sync now"; sessions whose worker died are closed and re-run."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import datetime, timedelta
+
+from flask import Flask, current_app
+from sqlalchemy import func, select
+
+from ..db import get_session, utcnow
+from ..models.connections import MicrosoftConnection
+from ..models.sync import SyncSession
+from ..models.tenancy import User
+from ..periodic import register_tick_hook
+from .jobs import enqueue_session, release_dead_job
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = timedelta(hours=2)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def worker_is_dead(session: SyncSession, now: datetime, stale_seconds: int) -> bool:
+    """Stale heartbeat, or a worker process on this host that no longer exists."""
+    if now - session.heartbeat_at > timedelta(seconds=stale_seconds):
+        return True
+    host, _, pid = (session.worker or "").rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+
+
+def _latest_sessions(db, user_ids: list[int]) -> dict[int, list[SyncSession]]:
+    """The last few sessions per user (newest first), for due-ness and back-off."""
+    out: dict[int, list[SyncSession]] = {uid: [] for uid in user_ids}
+    if not user_ids:
+        return out
+    since = utcnow() - timedelta(days=2)
+    rows = db.scalars(
+        select(SyncSession)
+        .where(SyncSession.user_id.in_(user_ids), SyncSession.started_at >= since)
+        .order_by(SyncSession.user_id, SyncSession.started_at.desc(), SyncSession.id.desc())
+    )
+    for row in rows:
+        if len(out[row.user_id]) < 6:
+            out[row.user_id].append(row)
+    missing = [uid for uid, rows in out.items() if not rows]
+    if missing:  # older history: only the very last session matters
+        newest = (
+            select(SyncSession.user_id, func.max(SyncSession.id).label("id"))
+            .where(SyncSession.user_id.in_(missing))
+            .group_by(SyncSession.user_id)
+            .subquery()
+        )
+        for row in db.scalars(select(SyncSession).join(newest, SyncSession.id == newest.c.id)):
+            out[row.user_id].append(row)
+    return out
+
+
+def is_due(sessions: list[SyncSession], now: datetime, interval: timedelta) -> bool:
+    if not sessions:
+        return True
+    last = sessions[0]
+    if last.status == "running":
+        return False
+    if last.status == "needs_reauth":
+        return False
+    finished = last.finished_at or last.started_at
+    failures = 0
+    for session in sessions:
+        if session.status not in ("failed", "abandoned"):
+            break
+        failures += 1
+    wait = interval if failures == 0 else min(interval * (2 ** (failures - 1)), MAX_BACKOFF)
+    return now - finished >= wait
+
+
+def reap_dead_sessions(now: datetime | None = None) -> list[int]:
+    """Close sessions whose worker died (status abandoned) and free their jobs."""
+    now = now or utcnow()
+    db = get_session()
+    stale = current_app.config["SYNC_STALE_SECONDS"]
+    reaped = []
+    for session in db.scalars(select(SyncSession).where(SyncSession.status == "running")):
+        if worker_is_dead(session, now, stale):
+            session.status = "abandoned"
+            session.finished_at = now
+            session.error = "the worker running this session stopped"
+            reaped.append(session.user_id)
+    db.commit()
+    for user_id in reaped:
+        release_dead_job(user_id)
+    return reaped
+
+
+def due_user_ids(now: datetime | None = None) -> list[int]:
+    now = now or utcnow()
+    db = get_session()
+    interval = timedelta(minutes=current_app.config["SYNC_INTERVAL_MINUTES"])
+    user_ids = list(
+        db.scalars(
+            select(User.id)
+            .join(MicrosoftConnection, MicrosoftConnection.user_id == User.id)
+            .where(User.sync_enabled.is_(True), MicrosoftConnection.needs_reauth.is_(False))
+            .order_by(User.id)
+        )
+    )
+    latest = _latest_sessions(db, user_ids)
+    # A re-authorised user's last "needs_reauth" session must not block them forever.
+    reconnected = _reconnected_since(db, latest)
+    return [uid for uid in user_ids if is_due(latest[uid], now, interval) or uid in reconnected]
+
+
+def _reconnected_since(db, latest: dict[int, list[SyncSession]]) -> set[int]:
+    flagged = {
+        uid: rows[0] for uid, rows in latest.items() if rows and rows[0].status == "needs_reauth"
+    }
+    if not flagged:
+        return set()
+    out = set()
+    for conn in db.scalars(
+        select(MicrosoftConnection).where(MicrosoftConnection.user_id.in_(list(flagged)))
+    ):
+        if conn.updated_at and conn.updated_at > (
+            flagged[conn.user_id].finished_at or flagged[conn.user_id].started_at
+        ):
+            out.add(conn.user_id)
+    return out
+
+
+def schedule_tick() -> list[int]:
+    """The tick hook: close dead sessions, then enqueue every due session (unique per user)."""
+    reaped = reap_dead_sessions()
+    enqueued = []
+    # A session whose worker died is re-run at once; the rest when due.
+    for user_id in dict.fromkeys([*reaped, *due_user_ids()]):
+        if enqueue_session(user_id, "schedule") is not None:
+            enqueued.append(user_id)
+    return enqueued
+
+
+def sync_now(user: User) -> bool:
+    """'Sync now': enqueue the user's session at once (False when one is already queued)."""
+    return enqueue_session(user.id, "now") is not None
+
+
+def init_app(app: Flask) -> None:
+    register_tick_hook(app, schedule_tick)

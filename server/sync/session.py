@@ -1,0 +1,266 @@
+"""One user's sync session (the RQ job): token → folders → delta pages → pipeline → commit the
+page with its link; then the calendar. Leaves a SyncSession record whatever happens."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..auth.tokens import NeedsReauth, TokenUnavailable, graph_token_for
+from ..crm import crm_for
+from ..crm.base import CRMAuthError, CRMError
+from ..db import get_session, utcnow
+from ..mail.graph import (
+    DeltaStateLost,
+    GraphAuthError,
+    GraphClient,
+    GraphError,
+    calendar_window,
+)
+from ..models.sync import CALENDAR, SyncSession, SyncState
+from ..models.tenancy import User
+from ..policy import effective_policy, remembered_choices
+from ..rules.defaults import NEVER_READ_FOLDERS
+from ..rules.policy import folder_key
+from .counting import CountingCRM
+from .pipeline import PageResult, Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def worker_label() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_session(user_id: int, trigger: str = "schedule") -> dict:
+    """The job: one sync session for one user. Returns the session's summary."""
+    db = get_session()
+    user = db.get(User, user_id)
+    if user is None:
+        return {"status": "missing"}
+    record = SyncSession(
+        org_id=user.org_id,
+        user_id=user.id,
+        trigger=trigger,
+        worker=worker_label(),
+        status="running",
+    )
+    if not user.sync_enabled:
+        record.status, record.finished_at = "disabled", utcnow()
+        db.add(record)
+        db.commit()
+        return {"status": "disabled"}
+    db.add(record)
+    db.commit()
+    started = time.monotonic()
+    runner = SessionRunner(user, record)
+    status, error = "succeeded", ""
+    try:
+        runner.run()
+    except (NeedsReauth, CRMAuthError) as exc:
+        status, error = "needs_reauth", f"{type(exc).__name__}: {exc}"
+    except (TokenUnavailable, GraphError, CRMError) as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # recorded, so health shows it; the job itself does not retry
+        log.exception("sync session %s failed", record.id)
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+    if status != "succeeded":
+        db.rollback()
+    record = db.get(SyncSession, record.id)
+    runner.flush_counts(record)
+    record.status = status
+    record.error = error[:500]
+    record.finished_at = utcnow()
+    record.duration_ms = int((time.monotonic() - started) * 1000)
+    db.commit()
+    return {
+        "status": status,
+        "session_id": record.id,
+        "saved": record.saved,
+        "read": record.items_read,
+        "error": record.error,
+    }
+
+
+class SessionRunner:
+    def __init__(self, user: User, record: SyncSession):
+        self.db = get_session()
+        self.user = user
+        self.record = record
+        self.config = current_app.config
+        self.totals = PageResult()
+        self.client: GraphClient | None = None
+        self.crm: CountingCRM | None = None
+
+    # --- bookkeeping -------------------------------------------------------------------
+
+    def flush_counts(self, record: SyncSession) -> None:
+        t = self.totals
+        record.items_read, record.saved, record.created = t.read, t.saved, t.created
+        record.errors, record.skipped = t.errors, t.skipped
+        record.counts = dict(sorted(Counter(t.counts).items()))
+        record.graph_requests = self.client.stats.requests if self.client else 0
+        record.crm_calls = self.crm.calls if self.crm else 0
+        record.heartbeat_at = utcnow()
+
+    def _add(self, result: PageResult) -> None:
+        t = self.totals
+        t.read += result.read
+        t.saved += result.saved
+        t.created += result.created
+        t.errors += result.errors
+        t.counts.update(result.counts)
+
+    def _commit_page(self, state: SyncState, result: PageResult, link: str, done: bool) -> None:
+        """The page's saves, its link and the session's progress: one transaction."""
+        self._add(result)
+        state.resume_link = link
+        if done:
+            state.initial_done = True
+        self.flush_counts(self.record)
+        self.db.commit()
+
+    # --- the run -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        cfg = self.config
+        self.client = GraphClient(
+            cfg["GRAPH_BASE_URL"],
+            graph_token_for(self.user),
+            self.user.object_id,
+            timeout=float(cfg["HTTP_TIMEOUT_SECONDS"]),
+            page_size=cfg["GRAPH_PAGE_SIZE"],
+            max_retries=cfg["GRAPH_MAX_RETRIES"],
+            backoff_base=cfg["GRAPH_BACKOFF_BASE_MS"] / 1000,
+            max_wait=float(cfg["GRAPH_MAX_WAIT_SECONDS"]),
+        )
+        states = {
+            s.folder: s
+            for s in self.db.scalars(select(SyncState).where(SyncState.user_id == self.user.id))
+        }
+        if not states:
+            self._learn_aliases()
+        policy = effective_policy(self.user)
+        self.crm = CountingCRM(crm_for(self.user))
+        pipeline = Pipeline(self.db, self.user, self.crm, policy, remembered_choices)
+        folders = self._folders(policy, states)
+        self.record.initial = any(not s.initial_done for s in folders)
+        self.record.estimate = sum(s.estimate for s in folders if not s.initial_done)
+        self.db.commit()
+        since = utcnow() - timedelta(days=policy.history_days)
+        for state in folders:
+            self._sync_folder(state, pipeline, since)
+        if policy.meetings_enabled:
+            self._sync_calendar(states, pipeline)
+        if cfg["SYNC_WEBHOOKS_ENABLED"]:
+            from .webhooks import ensure_subscriptions
+
+            ensure_subscriptions(self.client, self.user)
+
+    def _call(self, fn, *args):
+        """A Graph call; a refused token is refreshed once (it may have been revoked early)."""
+        try:
+            return fn(*args)
+        except GraphAuthError:
+            self.client.token = graph_token_for(self.user, force_refresh=True)
+            return fn(*args)
+
+    def _learn_aliases(self) -> None:
+        addresses = self._call(self.client.user_addresses)
+        aliases = sorted(a for a in addresses if a != (self.user.email or "").lower())
+        if aliases != sorted(self.user.aliases or []):
+            self.user.aliases = aliases
+            self.db.commit()
+
+    def _folders(self, policy, states: dict[str, SyncState]) -> list[SyncState]:
+        wanted = [
+            f
+            for f in dict.fromkeys(folder_key(f) for f in policy.folders)
+            if f not in NEVER_READ_FOLDERS
+        ]
+        missing = [f for f in wanted if f not in states or not states[f].folder_id]
+        if missing:
+            names = {folder_key(f): f for f in policy.folders}
+            for folder in self._call(self.client.resolve_folders, [names[f] for f in missing]):
+                key = folder_key(folder.name)
+                state = states.get(key)
+                if state is None:
+                    state = states[key] = SyncState(
+                        org_id=self.user.org_id, user_id=self.user.id, folder=key
+                    )
+                    self.db.add(state)
+                state.folder_id, state.folder_name, state.estimate = (
+                    folder.id,
+                    folder.name,
+                    folder.total,
+                )
+            self.db.commit()
+        return [states[f] for f in wanted if f in states and states[f].folder_id]
+
+    def _sync_folder(self, state: SyncState, pipeline: Pipeline, since: datetime) -> None:
+        first = self.client.message_delta_url(state.folder_id, since)
+        url = state.resume_link or first
+        restarted = False
+        while url:
+            try:
+                page = self._call(self.client.message_delta_page, url, state.folder_name)
+            except DeltaStateLost:
+                if restarted:
+                    raise
+                restarted = True  # a full re-read of the window; the ledger prevents repeats
+                state.full_reads += 1
+                self.record.full_reads += 1
+                url = first
+                continue
+            result = pipeline.process_messages(page.items, state.folder_id)
+            for skipped in page.skipped:
+                result.counts[f"invalid_{skipped.reason}"] += 1
+            result.read += len(page.skipped)
+            link = page.next_link or page.delta_link or ""
+            self._commit_page(state, result, link, done=bool(page.delta_link))
+            url = page.next_link
+
+    def _sync_calendar(self, states: dict[str, SyncState], pipeline: Pipeline) -> None:
+        cfg = self.config
+        start, end = calendar_window(
+            datetime.now(UTC), cfg["SYNC_CALENDAR_PAST_DAYS"], cfg["SYNC_CALENDAR_FUTURE_DAYS"]
+        )
+        state = states.get(CALENDAR)
+        if state is None:
+            state = SyncState(
+                org_id=self.user.org_id, user_id=self.user.id, folder=CALENDAR, folder_name=CALENDAR
+            )
+            self.db.add(state)
+        if state.window_start != start or state.window_end != end:
+            # The window is frozen into the delta link: moving it is a new baseline.
+            state.window_start, state.window_end, state.resume_link = start, end, ""
+        first = self.client.calendar_delta_url(start, end)
+        url = state.resume_link or first
+        restarted = False
+        while url:
+            try:
+                page = self._call(self.client.event_delta_page, url)
+            except DeltaStateLost:
+                if restarted:
+                    raise
+                restarted = True
+                state.full_reads += 1
+                self.record.full_reads += 1
+                url = first
+                continue
+            result = pipeline.process_events(page.items)
+            for skipped in page.skipped:
+                result.counts[f"invalid_{skipped.reason}"] += 1
+            result.read += len(page.skipped)
+            if page.removed:
+                result.counts["removed_in_calendar"] += len(page.removed)
+            link = page.next_link or page.delta_link or ""
+            self._commit_page(state, result, link, done=bool(page.delta_link))
+            url = page.next_link

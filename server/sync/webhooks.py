@@ -1,0 +1,195 @@
+"""Graph change notifications as the fast trigger (polling stays the safety net).
+
+Subscriptions are created and renewed (at half their lifetime) by the user's session. The
+endpoints answer the validation handshake, check clientState in constant time, and only
+enqueue the mailbox's unique session before answering 202.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, Response, current_app, request
+from sqlalchemy import select
+
+from ..db import get_session, utcnow
+from ..mail.graph import FolderNotFound, GraphClient, GraphError
+from ..models.sync import GraphSubscription
+from ..models.tenancy import User
+from ..security import csrf_exempt
+from .jobs import enqueue_session
+
+log = logging.getLogger(__name__)
+bp = Blueprint("graph_webhooks", __name__)
+
+NOTIFY_PATH = "/api/graph/notifications"
+LIFECYCLE_PATH = "/api/graph/lifecycle"
+# Outlook's documented maximum (4,230 minutes); Graph may return less, so we renew at half of
+# what it actually granted.
+REQUESTED_LIFETIME = timedelta(minutes=4230)
+RESYNC_EVENTS = {"missed", "subscriptionRemoved"}
+
+
+def resources_for(user: User) -> dict[str, str]:
+    return {
+        f"/users/{user.object_id}/messages": "created",
+        f"/users/{user.object_id}/events": "created,updated,deleted",
+    }
+
+
+def ensure_subscriptions(client: GraphClient, user: User, now: datetime | None = None) -> int:
+    """Create missing subscriptions and renew those past half their lifetime; returns how
+    many Graph calls were made. Failures are logged: polling still covers the mailbox."""
+    now = now or utcnow()
+    db = get_session()
+    base = current_app.config["BASE_URL"].rstrip("/")
+    existing = {
+        s.resource: s
+        for s in db.scalars(select(GraphSubscription).where(GraphSubscription.user_id == user.id))
+    }
+    calls = 0
+    for resource, change_type in resources_for(user).items():
+        sub = existing.get(resource)
+        if sub is not None and now < sub.renew_at:
+            continue
+        calls += 1
+        try:
+            if sub is not None and now < sub.expires_at:
+                answer = client.send(
+                    "PATCH",
+                    f"subscriptions/{sub.subscription_id}",
+                    {"expirationDateTime": _iso(now + REQUESTED_LIFETIME)},
+                )
+            else:
+                answer = _create(client, user, base, resource, change_type, now, sub)
+        except FolderNotFound:
+            if sub is not None:
+                db.delete(sub)  # gone on Graph's side: create it again next session
+            continue
+        except GraphError as exc:
+            log.warning("subscription for user %s failed: %s", user.id, exc)
+            continue
+        sub = existing.get(resource) or db.scalar(
+            select(GraphSubscription).where(
+                GraphSubscription.user_id == user.id, GraphSubscription.resource == resource
+            )
+        )
+        _apply(sub, answer, now)
+    db.commit()
+    return calls
+
+
+def _create(
+    client: GraphClient,
+    user: User,
+    base: str,
+    resource: str,
+    change_type: str,
+    now: datetime,
+    old: GraphSubscription | None,
+) -> dict:
+    db = get_session()
+    state = secrets.token_urlsafe(32)
+    answer = client.send(
+        "POST",
+        "subscriptions",
+        {
+            "changeType": change_type,
+            "resource": resource,
+            "notificationUrl": base + NOTIFY_PATH,
+            "lifecycleNotificationUrl": base + LIFECYCLE_PATH,
+            "expirationDateTime": _iso(now + REQUESTED_LIFETIME),
+            "clientState": state,
+        },
+    )
+    if old is not None:
+        db.delete(old)
+        db.flush()
+    db.add(
+        GraphSubscription(
+            org_id=user.org_id,
+            user_id=user.id,
+            resource=resource,
+            subscription_id=str(answer.get("id", "")),
+            client_state=state,
+            expires_at=now,
+            renew_at=now,
+        )
+    )
+    db.flush()
+    return answer
+
+
+def _apply(sub: GraphSubscription, answer: dict, now: datetime) -> None:
+    expires = _parse(answer.get("expirationDateTime")) or now + timedelta(hours=1)
+    sub.expires_at = expires
+    sub.renew_at = now + (expires - now) / 2
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+
+def _parse(value) -> datetime | None:
+    from ..mail.graph_parse import parse_datetime
+
+    return parse_datetime(value)
+
+
+def _validation() -> Response | None:
+    token = request.args.get("validationToken")
+    if token is None:
+        return None
+    return Response(token, 200, mimetype="text/plain")
+
+
+def _verified(item: dict) -> GraphSubscription | None:
+    sub_id = str(item.get("subscriptionId", ""))
+    sub = get_session().scalar(
+        select(GraphSubscription).where(GraphSubscription.subscription_id == sub_id)
+    )
+    given = str(item.get("clientState", "")).encode()
+    if sub is None or not hmac.compare_digest(given, sub.client_state.encode()):
+        return None
+    return sub
+
+
+@bp.post(NOTIFY_PATH)
+@csrf_exempt
+def notifications():
+    handshake = _validation()
+    if handshake is not None:
+        return handshake
+    users: set[int] = set()
+    for item in (request.get_json(silent=True) or {}).get("value", [])[:100]:
+        sub = _verified(item) if isinstance(item, dict) else None
+        if sub is not None:
+            users.add(sub.user_id)
+    for user_id in users:
+        enqueue_session(user_id, "webhook")
+    return Response(b"", 202)
+
+
+@bp.post(LIFECYCLE_PATH)
+@csrf_exempt
+def lifecycle():
+    handshake = _validation()
+    if handshake is not None:
+        return handshake
+    db = get_session()
+    for item in (request.get_json(silent=True) or {}).get("value", [])[:100]:
+        sub = _verified(item) if isinstance(item, dict) else None
+        if sub is None:
+            continue
+        event = str(item.get("lifecycleEvent", ""))
+        if event == "reauthorizationRequired":
+            sub.renew_at = utcnow()  # the next session renews it
+        elif event == "subscriptionRemoved":
+            sub.renew_at = sub.expires_at = utcnow()  # recreated by the next session
+        if event in RESYNC_EVENTS or event == "reauthorizationRequired":
+            enqueue_session(sub.user_id, "webhook")
+    db.commit()
+    return Response(b"", 202)

@@ -1,0 +1,292 @@
+"""The pane in a real browser: sign-in, suggestions, save, reopen, follow the selection,
+thread auto-save, do-not-sync, create a lead, hostile content. Each test saves screenshots
+of the pane to artifacts/."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from server.crm.builtin.models import CrmActivity, CrmActivityLink, CrmLead
+from server.models.ledger import LedgerEntry
+
+from .conftest import DEMO_EMAIL, Pane, known_contact, sign_in_by_token
+
+pytestmark = pytest.mark.e2e
+
+
+def email_from(sender: str, name: str, **extra) -> dict:
+    unique = uuid.uuid4().hex[:10]
+    return {
+        "id": f"AAMk-test-{unique}",
+        "internetMessageId": f"<{unique}@e2e.test>",
+        "conversationId": extra.pop("conversationId", f"AAQk-test-{unique}"),
+        "subject": extra.pop("subject", "Quarterly review"),
+        "from": {"address": sender, "name": name},
+        "to": [{"address": DEMO_EMAIL, "name": "Alex Morgan"}],
+        "cc": extra.pop("cc", []),
+        "body": extra.pop("body", "Hello Alex,\n\nCan we meet next week?\n\nThanks"),
+        **extra,
+    }
+
+
+def activity_links(pane: Pane, key: str) -> set[tuple[str, str]] | None:
+    def read(db):
+        activity = db.scalar(select(CrmActivity).where(CrmActivity.key == key))
+        if activity is None:
+            return None
+        links = db.scalars(select(CrmActivityLink).where(CrmActivityLink.activity_id == activity.id))
+        return {(link.record_type, str(link.record_id)) for link in links}
+
+    return pane.server.run(read)
+
+
+def sign_in_with_dialog(pane: Pane, screenshot: bool = False) -> None:
+    """Click "Sign in", pick the demo user on the sandbox's Microsoft page; the dialog hands
+    the one-time code to the pane and closes."""
+    pane.open_preview()
+    signin = pane.frame.locator("#signin")
+    signin.wait_for()
+    if screenshot:
+        pane.screenshot("signed-out")
+    with pane.context.expect_page() as popup_info:
+        signin.click()
+    popup = popup_info.value
+    popup.locator(f'button[data-email="{DEMO_EMAIL}"]').click()
+    popup.wait_for_event("close", timeout=15_000)
+    pane.frame.locator(".state-empty, .state-loading, .subject").first.wait_for()
+
+
+def test_sign_in_through_the_office_dialog(pane):
+    sign_in_with_dialog(pane, screenshot=True)
+    contact = known_contact(pane.server)
+    message = email_from(contact.email, contact.name)
+    pane.add_message(message)
+    pane.select(message["id"])
+    pane.wait_for_item(message["internetMessageId"])
+    status = pane.page.frame_locator("#pane").locator("#status")
+    assert "Alex Morgan" in status.inner_text()
+    pane.screenshot("signed-in")
+    assert not pane.errors
+
+
+def test_known_contact_shows_contact_account_and_opportunities(pane):
+    sign_in_by_token(pane)
+    contact = known_contact(pane.server)
+    pane.open_preview()
+    message = email_from(contact.email, contact.name)
+    pane.add_message(message)
+    pane.select(message["id"])
+    pane.wait_for_item(message["internetMessageId"])
+    frame = pane.frame
+    person = frame.locator(f'#pick-contact-{contact.id}')
+    assert person.is_checked()
+    assert frame.locator(f'#pick-account-{contact.account_id}').is_checked()
+    assert frame.locator(f'#pick-opportunity-{contact.opportunity_id}').count() == 1
+    text = frame.locator("#app").inner_text()
+    assert contact.name in text and contact.account_name in text
+    assert contact.opportunity_name in text
+    pane.screenshot("known-contact")
+    assert not pane.errors
+
+
+def test_save_then_reopen_and_follow_the_selection(pane):
+    sign_in_by_token(pane)
+    contact = known_contact(pane.server)
+    pane.open_preview()
+    first = email_from(contact.email, contact.name, subject="Pricing for next year")
+    second = email_from("someone@unknown-prospect.test", "Nina Unknown", subject="Hello there")
+    pane.add_message(second)
+    pane.add_message(first)
+    pane.select(first["id"])
+    pane.wait_for_item(first["internetMessageId"])
+    frame = pane.frame
+    chosen = {("contact", contact.id), ("account", contact.account_id)}
+    opportunity = frame.locator(f"#pick-opportunity-{contact.opportunity_id}")
+    if not opportunity.is_checked():
+        opportunity.check()
+    chosen.add(("opportunity", contact.opportunity_id))
+    frame.locator("#save").click()
+    frame.locator('#saved-state[data-status="saved"]').wait_for()
+    pane.screenshot("saved")
+    assert activity_links(pane, first["internetMessageId"]) == chosen
+
+    pane.select(second["id"])  # the pinned pane follows
+    pane.wait_for_item(second["internetMessageId"])
+    assert "Nina Unknown" in frame.locator("#app").inner_text()
+    assert frame.locator("#saved-state").count() == 0
+    pane.screenshot("followed")
+
+    pane.select(first["id"])  # reopened: shown as saved, with its links
+    pane.wait_for_item(first["internetMessageId"])
+    banner = frame.locator('#saved-state[data-status="saved"]')
+    banner.wait_for()
+    assert contact.name in banner.inner_text() and contact.account_name in banner.inner_text()
+    pane.screenshot("reopened")
+    assert not pane.errors
+
+
+def test_nothing_selected_and_stale_answers_are_dropped(pane):
+    sign_in_by_token(pane)
+    contact = known_contact(pane.server)
+    pane.open_preview()
+    a = email_from(contact.email, contact.name, subject="First")
+    b = email_from("x@unknown-prospect.test", "Xavier", subject="Second")
+    pane.add_message(a)
+    pane.add_message(b)
+    # Select quickly one after the other: only the last selection may be shown.
+    pane.page.evaluate("([a, b]) => { CourierPreviewHost.select(a); CourierPreviewHost.select(b); }",
+                       [a["id"], b["id"]])
+    pane.wait_for_item(b["internetMessageId"])
+    time.sleep(0.5)
+    assert pane.frame.locator("body").get_attribute("data-item-key") == b["internetMessageId"]
+    pane.page.evaluate("() => CourierPreviewHost.select(null)")
+    pane.frame.locator(".state-empty").wait_for()
+    pane.screenshot("nothing-selected")
+
+
+def run_background_jobs(pane: Pane) -> None:
+    from rq import SimpleWorker
+
+    from server.queues import all_queues, get_redis
+
+    with pane.server.app.app_context():
+        SimpleWorker(all_queues(), connection=get_redis()).work(burst=True)
+
+
+def test_thread_auto_save_saves_a_newer_email_in_the_background(pane):
+    sandbox = pane.server.sandbox
+    sandbox.control("/_sandbox/graph/configure", {"messages": 12, "events": 0})
+    sign_in_with_dialog(pane)
+    contact = known_contact(pane.server)
+    conversation = f"AAQk-thread-{uuid.uuid4().hex[:8]}"
+    message = email_from(contact.email, contact.name, subject="Contract review",
+                         conversationId=conversation)
+    pane.add_message(message)
+    pane.select(message["id"])
+    pane.wait_for_item(message["internetMessageId"])
+    frame = pane.frame
+    frame.locator("#auto-save-thread").check()
+    frame.locator("#save").click()
+    frame.locator('#saved-state[data-status="saved"]').wait_for()
+    assert frame.locator("#auto-save-thread").is_checked()
+    pane.screenshot("thread-on")
+    chosen = activity_links(pane, message["internetMessageId"])
+
+    user = pane.server.user()
+    newer = sandbox.control(f"/_sandbox/graph/users/{user.object_id}/messages", {
+        "from": contact.email, "conversationId": conversation,
+        "subject": "RE: Contract review", "body": "Signed copy attached."})
+    from server.sync.jobs import enqueue_session
+
+    pane.server.run(lambda _db: enqueue_session(user.id, "test"))
+    run_background_jobs(pane)
+
+    def entry(db):
+        row = db.scalar(select(LedgerEntry).where(
+            LedgerEntry.item_key == newer["internetMessageId"]))
+        return None if row is None else (row.status, row.source)
+
+    assert pane.server.run(entry) == ("saved", "thread")
+    assert activity_links(pane, newer["internetMessageId"]) == chosen
+
+    # The newer email, opened in Outlook, shows as saved by the thread rule.
+    reply = email_from(contact.email, contact.name, subject="RE: Contract review",
+                       conversationId=conversation)
+    reply["internetMessageId"] = newer["internetMessageId"]
+    pane.add_message(reply)
+    pane.select(reply["id"])
+    pane.wait_for_item(newer["internetMessageId"])
+    frame.locator('#saved-state[data-status="saved"]').wait_for()
+    pane.screenshot("thread-reply-saved")
+
+    frame.locator("#auto-save-thread").uncheck()  # and it can be switched off
+    frame.locator("#save-msg", has_text="off").wait_for()
+    assert not pane.errors
+
+
+def test_do_not_sync_a_participant(pane):
+    sign_in_by_token(pane)
+    contact = known_contact(pane.server)
+    pane.open_preview()
+    message = email_from(contact.email, contact.name, subject="Catch-up")
+    pane.add_message(message)
+    pane.select(message["id"])
+    pane.wait_for_item(message["internetMessageId"])
+    frame = pane.frame
+    frame.get_by_role("button", name=f"Do not sync {contact.email}").click()
+    row = frame.locator(f'li.participant[data-address="{contact.email}"]')
+    row.locator(".badge-blocked").wait_for()
+    assert row.locator("input.pick").count() == 0
+    pane.screenshot("blocked")
+    if frame.locator("input.pick:checked").count():
+        frame.locator("#save").click()
+        frame.locator("#saved-state").wait_for()
+    links = activity_links(pane, message["internetMessageId"]) or set()
+    assert ("contact", contact.id) not in links
+    assert not pane.errors
+
+
+def test_create_a_lead_for_an_unknown_address_and_link_it(pane):
+    sign_in_by_token(pane)
+    pane.open_preview()
+    address = f"nora.new{uuid.uuid4().hex[:6]}@fresh-prospect.test"
+    message = email_from(address, "Nora New", subject="Interested in a demo")
+    pane.add_message(message)
+    pane.select(message["id"])
+    pane.wait_for_item(message["internetMessageId"])
+    frame = pane.frame
+    frame.get_by_role("button", name=f"Create a lead for {address}").click()
+    form = frame.locator("form.create-form")
+    assert form.locator("#cf-name").input_value() == "Nora New"
+    assert form.locator("#cf-company").input_value() == "Fresh Prospect"
+    pane.screenshot("create-lead-form")
+    form.get_by_role("button", name="Create lead").click()
+    row = frame.locator(f'li.participant[data-address="{address}"]')
+    row.locator(".badge-matched").wait_for()
+    lead_id = pane.server.run(lambda db: str(db.scalar(
+        select(CrmLead.id).where(CrmLead.email == address))))
+    assert frame.locator(f"#pick-lead-{lead_id}").is_checked()
+    frame.locator("#save").click()
+    frame.locator('#saved-state[data-status="saved"]').wait_for()
+    pane.screenshot("lead-linked")
+    assert ("lead", lead_id) in activity_links(pane, message["internetMessageId"])
+    assert not pane.errors
+
+
+HOSTILE = {
+    "subject": '<script>window.top.__pwned = "subject"</script> Invoice javascript:alert(1)',
+    "name": '<img src=x onerror="window.top.__pwned=\'name\'">Mallory',
+    "body": ('<svg onload="window.top.__pwned=\'body\'"></svg><a href="javascript:'
+             'window.top.__pwned=1">click</a><script>window.top.__pwned="body"</script>'),
+}
+
+
+def test_hostile_content_renders_as_text_and_runs_nothing(pane):
+    sign_in_by_token(pane)
+    pane.open_preview()
+    address = "mallory@evil-corp.test"
+    message = email_from(address, HOSTILE["name"], subject=HOSTILE["subject"],
+                         body=HOSTILE["body"],
+                         cc=[{"address": "javascript:alert(1)", "name": "<b onmouseover=x>"}])
+    pane.add_message(message)
+    pane.select(message["id"])
+    pane.wait_for_item(message["internetMessageId"])
+    frame = pane.frame
+    text = frame.locator("#app").inner_text()
+    assert "<script>" in text and "onerror=" in text and "javascript:" in text
+    assert frame.locator("#app script, #app img[src='x'], #app svg, #app a[href^='javascript']"
+                         ).count() == 0
+    frame.get_by_role("button", name=f"Create a lead for {address}").click()
+    assert "onerror" in frame.locator("#cf-name").input_value()
+    frame.locator("#cf-name").hover()
+    pane.screenshot("hostile")
+    pane.page.click("#reading-pane")  # the preview's reading pane shows the body as text too
+    time.sleep(0.3)
+    flags = [pane.page.evaluate("() => window.__pwned"),
+             pane.page.frame_locator("#pane").locator("body").evaluate("() => window.__pwned")]
+    assert flags == [None, None]
+    assert not pane.errors

@@ -1,0 +1,227 @@
+"""POST /api/saves, /api/saves/state and PUT /api/threads: saved once with every chosen link,
+"already saved" on repeat, thread auto-save rules, queued (pending) when the CRM is down."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from server.crm.builtin.models import CrmActivity, CrmActivityLink
+from server.models.ledger import LedgerEntry, ThreadRule
+
+from .pane_fixtures import item, world  # noqa: F401
+
+
+def _links(world, *names):
+    kinds = {"alice": "contact", "acme": "account", "renewal": "opportunity", "lee": "lead",
+             "foreign_contact": "contact", "sam_mine": "contact"}
+    return [{"type": kinds[n], "id": world.ids[n]} for n in names]
+
+
+def _save(client, world, links, **extra):
+    body = {"item": item(), "links": links, **extra}
+    return client.post("/api/saves", json=body, headers=world.headers)
+
+
+def _activity_links(db, key):
+    activity = db.scalar(select(CrmActivity).where(CrmActivity.key == key))
+    if activity is None:
+        return None
+    rows = db.scalars(select(CrmActivityLink).where(CrmActivityLink.activity_id == activity.id))
+    return {(r.record_type, str(r.record_id), r.role) for r in rows}
+
+
+def test_save_links_every_chosen_record_once(client, world, db):
+    response = _save(client, world, _links(world, "alice", "acme", "renewal"))
+    assert response.status_code == 201
+    assert response.get_json()["status"] == "saved"
+    db.expire_all()
+    assert _activity_links(db, "<renewal-1@acme.test>") == {
+        ("contact", world.ids["alice"], "from"),
+        ("account", world.ids["acme"], "related"),
+        ("opportunity", world.ids["renewal"], "related"),
+    }
+    entry = db.scalar(select(LedgerEntry))
+    assert (entry.status, entry.source, entry.item_key) == ("saved", "manual",
+                                                            "<renewal-1@acme.test>")
+    activity = db.scalar(select(CrmActivity))
+    assert activity.body_text.startswith("Hello Alex")
+
+    again = _save(client, world, _links(world, "alice", "acme", "renewal"))
+    assert again.status_code == 200
+    assert again.get_json()["status"] == "already_saved"
+    assert len(db.scalars(select(CrmActivity)).all()) == 1
+
+    shown = client.post("/api/suggestions", json={"item": item()}, headers=world.headers)
+    saved = shown.get_json()["saved"]
+    assert saved["status"] == "saved"
+    assert {(link["type"], link["name"]) for link in saved["links"]} == {
+        ("contact", "Alice Archer"), ("account", "Acme Corp"), ("opportunity", "Acme renewal")}
+    assert shown.get_json()["why"] is None
+
+
+def test_saving_more_links_later_adds_them(client, world, db):
+    _save(client, world, _links(world, "alice"))
+    response = _save(client, world, _links(world, "alice", "renewal"))
+    assert response.get_json()["status"] == "saved"
+    db.expire_all()
+    assert ("opportunity", world.ids["renewal"], "related") in _activity_links(
+        db, "<renewal-1@acme.test>")
+    entry = db.scalar(select(LedgerEntry))
+    assert {(d["type"], d["id"]) for d in entry.links} == {
+        ("contact", world.ids["alice"]), ("opportunity", world.ids["renewal"])}
+
+
+def test_html_body_is_stored_as_text(client, world, db):
+    body = {"item": item(body="<p>Hi <b>there</b></p><script>alert(1)</script>&amp; bye"),
+            "links": _links(world, "alice")}
+    assert client.post("/api/saves", json=body, headers=world.headers).status_code == 201
+    activity = db.scalar(select(CrmActivity))
+    assert activity.body_text == "Hi there& bye"
+
+
+def test_auto_save_thread_creates_the_rule_and_can_be_switched_off(client, world, db):
+    response = _save(client, world, _links(world, "alice", "renewal"), auto_save_thread=True)
+    assert response.status_code == 201
+    rule = db.scalar(select(ThreadRule))
+    assert (rule.conversation_id, rule.enabled) == ("conv-renewal", True)
+    assert {(d["type"], d["id"]) for d in rule.links} == {
+        ("contact", world.ids["alice"]), ("opportunity", world.ids["renewal"])}
+    shown = client.post("/api/suggestions", json={"item": item()}, headers=world.headers)
+    assert shown.get_json()["thread"]["auto_save"] is True
+
+    off = client.put("/api/threads", headers=world.headers,
+                     json={"conversation_id": "conv-renewal", "enabled": False})
+    assert off.status_code == 200 and off.get_json()["auto_save"] is False
+    db.expire_all()
+    assert db.scalar(select(ThreadRule)).enabled is False
+    on = client.put("/api/threads", headers=world.headers,
+                    json={"conversation_id": "conv-renewal", "enabled": True})
+    assert on.get_json()["auto_save"] is True
+
+
+def test_thread_rule_needs_records_the_first_time(client, world):
+    response = client.put("/api/threads", headers=world.headers,
+                          json={"conversation_id": "conv-new", "enabled": True, "links": []})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "missing_field"
+
+
+def test_blocked_person_is_never_linked(client, world, db):
+    client.post("/api/blocklist", json={"entry": "alice@acme.test"}, headers=world.headers)
+    response = _save(client, world, _links(world, "alice"))
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "blocked_record"
+    assert db.scalar(select(CrmActivity)) is None
+
+
+def test_saved_state(client, world):
+    state = client.post("/api/saves/state", json={"item": item()}, headers=world.headers)
+    assert state.get_json()["status"] is None
+    _save(client, world, _links(world, "alice"))
+    state = client.post("/api/saves/state", json={"item": item()}, headers=world.headers)
+    assert state.get_json()["status"] == "saved"
+
+
+@pytest.mark.parametrize(
+    ("links", "status", "code"),
+    [
+        ("alice", 400, "wrong_type"),
+        ([], 400, "missing_field"),
+        ([{"type": "contact"}], 400, "missing_field"),
+        ([{"type": "planet", "id": "1"}], 400, "invalid_record_type"),
+        ([{"type": "contact", "id": True}], 400, "wrong_type"),
+        ([{"type": "contact", "id": "x" * 65}], 400, "invalid_record_id"),
+        ([{"type": "contact", "id": "999999"}], 404, "unknown_record"),
+        ([{"type": "contact", "id": f"{n}"} for n in range(51)], 413, "too_large"),
+    ],
+)
+def test_save_bad_links(client, world, links, status, code):
+    response = _save(client, world, links)
+    assert response.status_code == status
+    assert response.get_json()["error"] == code
+
+
+def test_save_refuses_another_orgs_record(client, world, db):
+    response = _save(client, world, _links(world, "foreign_contact"))
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "unknown_record"
+    assert db.scalar(select(CrmActivity)) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"links": []}, 400, "missing_field"),
+        ({"item": item(), "links": [{"type": "contact", "id": "1"}], "auto_save_thread": "yes"},
+         400, "wrong_type"),
+        ({"item": item(**{"from": {"address": "@@"}}), "links": [{"type": "contact", "id": "1"}]},
+         400, "invalid_address"),
+    ],
+)
+def test_save_bad_body(client, world, body, status, code):
+    response = client.post("/api/saves", json=body, headers=world.headers)
+    assert response.status_code == status
+    assert response.get_json()["error"] == code
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"enabled": True}, 400, "missing_field"),
+        ({"conversation_id": "c", "enabled": "on"}, 400, "wrong_type"),
+        ({"conversation_id": "c" * 513, "enabled": True}, 400, "too_long"),
+        ({"conversation_id": "c", "enabled": True, "links": [{"type": "contact", "id": "424242"}]},
+         404, "unknown_record"),
+    ],
+)
+def test_thread_bad_input(client, world, body, status, code):
+    response = client.put("/api/threads", json=body, headers=world.headers)
+    assert response.status_code == status
+    assert response.get_json()["error"] == code
+
+
+def test_thread_refuses_another_orgs_record(client, world):
+    response = client.put("/api/threads", headers=world.headers, json={
+        "conversation_id": "c", "enabled": True, "links": _links(world, "foreign_contact")})
+    assert response.status_code == 404
+
+
+def test_save_is_queued_when_the_crm_cannot_be_reached(client, world, db, database_url,
+                                                      run_jobs):
+    """A real outage of the built-in CRM's tables: another connection holds an exclusive lock
+    and the database gives up waiting after 200 ms (PostgreSQL lock_timeout)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs PostgreSQL's lock_timeout to make the CRM tables unreachable")
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        name = conn.execute(text("select current_database()")).scalar()
+        conn.execute(text(f'ALTER DATABASE "{name}" SET lock_timeout = 300'))
+    from flask import current_app
+
+    current_app.extensions["db_engine"].dispose()  # new connections pick up the setting
+    locking = create_engine(database_url)
+    blocker = locking.connect()
+    holder = blocker.begin()
+    try:
+        blocker.execute(text("LOCK TABLE crm_activities IN ACCESS EXCLUSIVE MODE"))
+        response = _save(client, world, _links(world, "alice", "renewal"))
+        assert response.status_code == 200
+        assert response.get_json()["status"] == "pending"
+        state = client.post("/api/saves/state", json={"item": item()}, headers=world.headers)
+        assert state.get_json()["status"] == "pending"
+    finally:
+        holder.rollback()
+        blocker.close()
+        locking.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" RESET lock_timeout'))
+        admin.dispose()
+    run_jobs()
+    db.expire_all()
+    entry = db.scalar(select(LedgerEntry))
+    assert entry.status == "saved"
+    assert _activity_links(db, "<renewal-1@acme.test>") == {
+        ("contact", world.ids["alice"], "from"), ("opportunity", world.ids["renewal"], "related")}
+    state = client.post("/api/saves/state", json={"item": item()}, headers=world.headers)
+    assert state.get_json()["status"] == "saved"

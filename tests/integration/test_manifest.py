@@ -1,0 +1,186 @@
+"""The add-in manifest: valid against the mail add-in XSDs (checked-in and freshly rendered),
+shaped as Outlook needs it, and every URL in it served by our app with the right type."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from lxml import etree
+
+from server.config import PROJECT_ROOT
+
+SCHEMA_DIR = PROJECT_ROOT.parent / "shared" / "reference" / "schemas"
+CHECKED_IN = PROJECT_ROOT / "manifest.xml"
+DEV_BASE_URL = "https://localhost:3000"
+NS = {
+    "o": "http://schemas.microsoft.com/office/appforoffice/1.1",
+    "v10": "http://schemas.microsoft.com/office/mailappversionoverrides",
+    "v11": "http://schemas.microsoft.com/office/mailappversionoverrides/1.1",
+    "bt": "http://schemas.microsoft.com/office/officeappbasictypes/1.0",
+}
+EXPECTED_TYPES = {".html": "text/html", ".png": "image/png", "": "text/html"}
+
+
+@pytest.fixture(scope="module")
+def schema():
+    entry = SCHEMA_DIR / "OfficeAppManifestV1_1.xsd"
+    if not entry.is_file():
+        message = (
+            f"manifest XSDs not found at {SCHEMA_DIR} (expected ../shared/reference/schemas "
+            "next to the repository); schema validation skipped"
+        )
+        if os.environ.get("REQUIRE_MANIFEST_SCHEMAS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return etree.XMLSchema(etree.parse(str(entry)))
+
+
+def _validate(schema, text: bytes) -> etree._ElementTree:
+    doc = etree.ElementTree(etree.fromstring(text))
+    if not schema.validate(doc):
+        errors = "\n".join(f"line {e.line}: {e.message}" for e in schema.error_log)
+        pytest.fail(f"manifest does not validate:\n{errors}")
+    return doc
+
+
+def _render(app, tmp_path: Path, *args: str) -> tuple[int, str]:
+    out = tmp_path / "manifest.xml"
+    result = app.test_cli_runner().invoke(args=["render-manifest", *args, "-o", str(out)])
+    return result.exit_code, out.read_text() if out.exists() else result.output
+
+
+def test_checked_in_manifest_is_valid(schema):
+    _validate(schema, CHECKED_IN.read_bytes())
+
+
+def test_rendered_manifest_is_valid_and_matches_checked_in(app, schema, tmp_path):
+    code, text = _render(app, tmp_path, "--base-url", DEV_BASE_URL, "--version", "1.0.0.0")
+    assert code == 0, text
+    _validate(schema, text.encode())
+    assert text.strip() == CHECKED_IN.read_text().strip(), "re-render manifest.xml and commit it"
+
+
+def test_rendered_for_another_deployment(app, schema, tmp_path):
+    code, text = _render(
+        app, tmp_path, "--base-url", "https://crm.example.com/", "--version", "2.3.1.0"
+    )
+    assert code == 0, text
+    doc = _validate(schema, text.encode())
+    assert doc.findtext("o:Version", namespaces=NS) == "2.3.1.0"
+    urls = [u for u in _urls(doc) if u.startswith("http")]
+    assert urls and all(
+        u.startswith("https://crm.example.com/") or u == "https://crm.example.com" for u in urls
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--base-url", "http://crm.example.com"],
+        ["--base-url", "https://crm.example.com?x=1"],
+        ["--base-url", "https://crm.example.com", "--version", "one"],
+    ],
+)
+def test_render_refuses_bad_input(app, tmp_path, args):
+    code, _ = _render(app, tmp_path, *args)
+    assert code != 0
+
+
+def test_manifest_shape():
+    doc = etree.parse(str(CHECKED_IN))
+    root = doc.getroot()
+    assert root.get("{http://www.w3.org/2001/XMLSchema-instance}type") == "MailApp"
+    assert doc.findtext("o:Permissions", namespaces=NS) == "ReadItem"
+    sets = doc.find("o:Requirements/o:Sets/o:Set", NS)
+    assert (sets.get("Name"), sets.get("MinVersion")) == ("Mailbox", "1.1")
+    v10 = doc.find("v10:VersionOverrides", NS)
+    v11 = v10.find("v11:VersionOverrides", NS)
+    assert v11 is not None, "VersionOverrides 1.1 must be nested in 1.0"
+    point = v11.find(".//v11:ExtensionPoint", NS)
+    assert (
+        point.get("{http://www.w3.org/2001/XMLSchema-instance}type") == "MessageReadCommandSurface"
+    )
+    assert v11.findtext(".//v11:Action/v11:SupportsPinning", namespaces=NS) == "true"
+    sizes = {img.get("size") for img in v11.findall(".//v11:Icon/bt:Image", NS)}
+    assert {"16", "32", "80"} <= sizes
+    assert all(u.startswith("https://") for u in _urls(doc))
+    assert doc.findtext("o:AppDomains/o:AppDomain", namespaces=NS) == DEV_BASE_URL
+
+
+def _urls(doc) -> list[str]:
+    found = []
+    for node in doc.iter():
+        value = node.get("DefaultValue") or ""
+        if value.startswith("http"):
+            found.append(value)
+        if isinstance(node.tag, str) and node.tag.endswith("AppDomain"):
+            found.append(node.text.strip())
+    return found
+
+
+def test_every_manifest_url_is_served(client):
+    doc = etree.parse(str(CHECKED_IN))
+    for url in _urls(doc):
+        path = urlsplit(url).path
+        if url.rstrip("/") == DEV_BASE_URL and not url.endswith("/"):
+            continue  # an AppDomain names an origin, not a document
+        response = client.get(path or "/")
+        assert response.status_code == 200, url
+        expected = EXPECTED_TYPES[Path(path).suffix]
+        assert response.mimetype == expected, (url, response.mimetype)
+        if expected.startswith("image/"):
+            cache = response.headers.get("Cache-Control", "")
+            assert "no-store" not in cache and "no-cache" not in cache, "icons must be cacheable"
+            assert response.data.startswith(b"\x89PNG")
+
+
+def test_manifest_download(client, app):
+    app.config["BASE_URL"] = "https://courier.example.org"
+    response = client.get("/addin/manifest.xml")
+    assert response.status_code == 200
+    assert response.mimetype == "application/xml"
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert b"https://courier.example.org/addin/taskpane.html" in response.data
+
+
+def test_manifest_download_needs_https_base_url(client, app):
+    app.config["BASE_URL"] = "http://127.0.0.1:8000"
+    response = client.get("/addin/manifest.xml")
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "base_url_not_https"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/addin/../server/config.py", "/addin/.hidden.js", "/addin/nothing.js", "/addin/taskpane.py"],
+)
+def test_addin_static_refuses_other_files(client, path):
+    assert client.get(path).status_code == 404
+
+
+def test_pane_assets_have_types_and_size_budget(client):
+    total = 0
+    for name, mimetype in [
+        ("taskpane.html", "text/html"),
+        ("taskpane.css", "text/css"),
+        ("taskpane.js", "text/javascript"),
+        ("api.js", "text/javascript"),
+        ("mailbox.js", "text/javascript"),
+        ("render.js", "text/javascript"),
+    ]:
+        response = client.get(f"/addin/{name}")
+        assert response.status_code == 200, name
+        assert response.mimetype == mimetype
+        if not name.endswith(".html"):
+            total += len(response.data)
+    assert total < 60_000, f"pane JS + CSS is {total} bytes (budget 60 KB)"
+    assert "script-src" in client.get("/addin/taskpane.html").headers["Content-Security-Policy"]
+
+
+@pytest.fixture
+def database_url(sqlite_url):
+    """Nothing here is backend-specific: one database is enough."""
+    return sqlite_url

@@ -1,0 +1,161 @@
+"""Connecting Salesforce: OAuth web-server flow with PKCE against the sandbox, tokens encrypted
+at rest, refresh on expiry, revoked grant → needs re-auth, disconnect."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from lxml import html
+from sqlalchemy import select
+
+from server.auth.sessions import issue_session
+from server.crm import crm_for
+from server.crm.base import CRMAuthError
+from server.crm.salesforce import SalesforceCRM
+from server.models.crm_connections import SalesforceConnection
+from server.models.tenancy import Organisation, User
+from server.sandbox.directory import DEMO_DOMAIN, DEMO_TENANT_ID
+
+from .salesforce_harness import USER_A, connect_user, salesforce_settings
+
+
+@pytest.fixture
+def app_config(sandbox):
+    return salesforce_settings(sandbox)
+
+
+@pytest.fixture
+def courier_user(db):
+    org = Organisation(tenant_id=DEMO_TENANT_ID, name="Courier Demo")
+    db.add(org)
+    db.flush()
+    user = User(org_id=org.id, tenant_id=DEMO_TENANT_ID, object_id="oid-alex", email=USER_A)
+    db.add(user)
+    db.commit()
+    return user
+
+
+def _approve(sandbox, authorize_url: str, decision: str = "allow") -> str:
+    """Play the user's browser on the sandbox's authorize page; returns the redirect."""
+    page = sandbox.http.get(authorize_url)
+    assert page.status_code == 200
+    form = html.fromstring(page.text).forms[0]
+    fields = dict(form.fields)
+    assert fields["username"] == USER_A  # login_hint pre-selects the user
+    fields["decision"] = decision
+    answer = sandbox.http.post(authorize_url.split("?")[0], data=fields, allow_redirects=False)
+    assert answer.status_code == 302
+    return answer.headers["Location"]
+
+
+def test_connect_flow_with_pkce_stores_encrypted_tokens(sandbox, client, db, courier_user):
+    token = issue_session(courier_user)
+    answer = client.post(
+        "/api/crm/salesforce/connect", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 200
+    url = answer.get_json()["authorize_url"]
+    query = parse_qs(urlsplit(url).query)
+    assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
+    assert "code_verifier" not in url
+
+    location = _approve(sandbox, url)
+    callback = urlsplit(location)
+    assert callback.path == "/crm/salesforce/callback"
+    page = client.get(f"{callback.path}?{callback.query}")
+    assert page.status_code == 200 and b"Salesforce connected" in page.data
+
+    conn = db.scalar(
+        select(SalesforceConnection).where(SalesforceConnection.user_id == courier_user.id)
+    )
+    assert conn.sf_org_id.startswith("00D") and conn.sf_user_id.startswith("005")
+    assert conn.instance_url == sandbox.url and not conn.needs_reauth
+    # Encrypted at rest: nothing in the row looks like a Salesforce token.
+    assert "!AQ" not in conn.access_token_encrypted and not conn.refresh_token_encrypted.startswith(
+        "5Aep"
+    )
+
+    # The state is single use: replaying the callback fails.
+    assert client.get(f"{callback.path}?{callback.query}").status_code == 400
+    # And the connection works.
+    crm = crm_for(courier_user, "salesforce")
+    assert isinstance(crm, SalesforceCRM)
+    assert crm.find_people(["nobody@nowhere.test"]) == {}
+
+    status = client.get("/api/crm/salesforce/status", headers={"Authorization": f"Bearer {token}"})
+    assert status.get_json()["connected"] is True and status.get_json()["needs_reauth"] is False
+
+
+def test_the_code_is_useless_without_the_verifier(sandbox, client, courier_user):
+    token = issue_session(courier_user)
+    url = client.post(
+        "/api/crm/salesforce/connect", headers={"Authorization": f"Bearer {token}"}
+    ).get_json()["authorize_url"]
+    code = parse_qs(urlsplit(_approve(sandbox, url)).query)["code"][0]
+    answer = sandbox.http.post(
+        f"{sandbox.url}/salesforce/services/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": "courier-dev-sf-client",
+            "client_secret": "courier-dev-sf-secret",
+            "redirect_uri": "http://127.0.0.1:8000/crm/salesforce/callback",
+        },
+    )
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+    assert answer.json()["error_description"] == "invalid code verifier"
+
+
+def test_denied_consent_stores_nothing(sandbox, client, db, courier_user):
+    token = issue_session(courier_user)
+    url = client.post(
+        "/api/crm/salesforce/connect", headers={"Authorization": f"Bearer {token}"}
+    ).get_json()["authorize_url"]
+    callback = urlsplit(_approve(sandbox, url, decision="deny"))
+    assert client.get(f"{callback.path}?{callback.query}").status_code == 400
+    assert db.scalar(select(SalesforceConnection)) is None
+
+
+def test_an_expired_session_is_refreshed_once_and_the_call_succeeds(sandbox, db):
+    user = connect_user(sandbox, db, seed_demo=True)
+    crm = SalesforceCRM.for_user(user)
+    before = db.scalar(select(SalesforceConnection)).access_token_encrypted
+    sandbox.control("/_sandbox/salesforce/sessions/expire")
+    found = crm.find_people([f"alex@{DEMO_DOMAIN}", "nobody@nowhere.test"])
+    assert found == {}
+    db.expire_all()
+    conn = db.scalar(select(SalesforceConnection))
+    assert (
+        conn.access_token_encrypted != before
+        and conn.refreshed_at is not None
+        and not conn.needs_reauth
+    )
+
+
+def test_a_revoked_grant_marks_the_connection_needs_reauth(sandbox, db):
+    user = connect_user(sandbox, db)
+    crm = SalesforceCRM.for_user(user)
+    sandbox.control("/_sandbox/salesforce/grants/revoke", {"username": USER_A})
+    with pytest.raises(CRMAuthError):
+        crm.find_people(["someone@acme.test"])
+    db.expire_all()
+    conn = db.scalar(select(SalesforceConnection))
+    assert conn.needs_reauth and conn.needs_reauth_since is not None
+    assert "invalid_grant" in conn.last_error
+    with pytest.raises(CRMAuthError):
+        SalesforceCRM.for_user(user)
+
+
+def test_disconnect_revokes_and_forgets(sandbox, client, db):
+    user = connect_user(sandbox, db)
+    token = issue_session(user)
+    answer = client.post(
+        "/api/crm/salesforce/disconnect", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 200 and answer.get_json() == {"connected": False}
+    db.expire_all()
+    assert db.scalar(select(SalesforceConnection)) is None
+    # The refresh token no longer works at Salesforce.
+    grants = sandbox.control("/_sandbox/salesforce/grants/revoke", {"username": USER_A})
+    assert grants["revoked"] == 0

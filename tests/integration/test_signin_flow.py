@@ -1,0 +1,251 @@
+"""Sign-in with Microsoft end to end, against the sandbox identity provider over HTTPS."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from server.auth.tokens import NeedsReauth, graph_token_for
+from server.models.connections import MicrosoftConnection
+from server.models.tenancy import Organisation, User
+from server.sandbox.directory import DEMO_TENANT_ID, DEMO_USERS, OTHER_TENANT_ID
+from server.sandbox.identity_state import verify_access_token
+from tests.integration.signin_helpers import (
+    browser_sign_in,
+    one_time_code,
+    pick_user_on_authorize_page,
+    sign_in_for_token,
+)
+
+ALEX, BIANCA = DEMO_USERS[0], DEMO_USERS[1]
+OLGA = next(u for u in DEMO_USERS if u.tenant_id == OTHER_TENANT_ID)
+
+
+@pytest.fixture
+def app_config(sandbox):
+    return sandbox.settings()
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_sign_in_creates_org_and_user_and_calls_the_api(client, sandbox, db):
+    token = sign_in_for_token(client, sandbox, BIANCA)
+
+    me = client.get("/api/me", headers=bearer(token))
+    assert me.status_code == 200
+    assert me.json["email"] == BIANCA.email
+    assert me.json["organisation"]["tenant_id"] == DEMO_TENANT_ID
+    assert me.json["role"] == "user"
+    assert me.json["microsoft"] == {"connected": True, "needs_reauth": False}
+    user = db.scalar(select(User).where(User.object_id == BIANCA.object_id))
+    assert user.tenant_id == DEMO_TENANT_ID
+    assert db.scalar(select(Organisation).where(Organisation.tenant_id == DEMO_TENANT_ID))
+
+
+def test_directory_admin_role_comes_from_wids(client, sandbox):
+    token = sign_in_for_token(client, sandbox, ALEX)
+    assert client.get("/api/me", headers=bearer(token)).json["role"] == "admin"
+
+
+def test_signing_in_again_keeps_the_same_user(client, sandbox, db):
+    sign_in_for_token(client, sandbox, BIANCA)
+    sign_in_for_token(client, sandbox, BIANCA)
+    assert len(db.scalars(select(User)).all()) == 1
+
+
+def test_graph_token_is_valid_for_the_sandbox_graph(app, client, sandbox, db):
+    sign_in_for_token(client, sandbox, BIANCA)
+    user = db.scalar(select(User).where(User.object_id == BIANCA.object_id))
+    token = graph_token_for(user)
+    with sandbox.app.app_context():
+        claims = verify_access_token(token)
+    assert claims["oid"] == BIANCA.object_id
+    assert set(claims["scp"].split()) >= {"Mail.Read", "Calendars.Read"}
+
+
+def test_refresh_after_the_access_token_expires(app, client, sandbox, db):
+    # Tokens live 60 s: MSAL treats a token with under 5 minutes left as expired.
+    sandbox.control("/_sandbox/identity/settings", {"access_token_lifetime": 60})
+    sign_in_for_token(client, sandbox, BIANCA)
+    user = db.scalar(select(User).where(User.object_id == BIANCA.object_id))
+    before = sandbox.control("/_sandbox/identity/stats", method="GET")["grant_counts"]
+
+    first = graph_token_for(user)
+    second = graph_token_for(user)
+
+    after = sandbox.control("/_sandbox/identity/stats", method="GET")["grant_counts"]
+    assert after.get("refresh_token", 0) - before.get("refresh_token", 0) == 2
+    assert first != second
+
+
+def test_expired_token_switch_then_forced_refresh(app, client, sandbox, db):
+    sign_in_for_token(client, sandbox, BIANCA)
+    user = db.scalar(select(User).where(User.object_id == BIANCA.object_id))
+    cached = graph_token_for(user)
+    assert graph_token_for(user) == cached  # served from the cache
+    sandbox.control("/_sandbox/identity/expire-access-tokens")
+    with sandbox.app.app_context(), pytest.raises(Exception, match="expired"):
+        verify_access_token(cached)
+    fresh = graph_token_for(user, force_refresh=True)
+    assert fresh != cached
+    with sandbox.app.app_context():
+        assert verify_access_token(fresh)["oid"] == BIANCA.object_id
+
+
+def test_revoked_grant_raises_needs_reauth_and_flags_the_connection(app, client, sandbox, db):
+    sandbox.control("/_sandbox/identity/settings", {"access_token_lifetime": 60})
+    token = sign_in_for_token(client, sandbox, BIANCA)
+    user = db.scalar(select(User).where(User.object_id == BIANCA.object_id))
+    sandbox.control(
+        "/_sandbox/identity/revoke-grant",
+        {"tenant_id": BIANCA.tenant_id, "object_id": BIANCA.object_id},
+    )
+
+    with pytest.raises(NeedsReauth) as raised:
+        graph_token_for(user)
+    assert raised.value.reason == "invalid_grant"
+    db.expire_all()
+    connection = db.scalar(
+        select(MicrosoftConnection).where(MicrosoftConnection.user_id == user.id)
+    )
+    assert connection.needs_reauth and connection.needs_reauth_since is not None
+    assert "invalid_grant" in connection.last_error
+    with pytest.raises(NeedsReauth):
+        graph_token_for(user)  # stays flagged until the user signs in again
+    assert client.get("/api/me", headers=bearer(token)).json["microsoft"]["needs_reauth"] is True
+
+    sign_in_for_token(client, sandbox, BIANCA)  # signing in again clears it
+    assert graph_token_for(user)
+
+
+def test_sign_out_revokes_the_session(client, sandbox):
+    token = sign_in_for_token(client, sandbox, BIANCA)
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+    out = client.post("/auth/api/signout", headers=bearer(token))
+    assert out.status_code == 200
+    after = client.get("/api/me", headers=bearer(token))
+    assert after.status_code == 401
+    assert after.json["error"] == "unauthorized" and after.json["message"]
+
+
+def test_one_time_code_is_single_use(client, sandbox):
+    bridge = browser_sign_in(client, sandbox, BIANCA)
+    code = one_time_code(bridge.text)
+    assert client.post("/auth/api/exchange", json={"code": code}).status_code == 200
+    again = client.post("/auth/api/exchange", json={"code": code})
+    assert again.status_code == 400 and again.json["error"] == "invalid_code"
+
+
+def test_bridge_page_hands_the_code_to_the_pane(client, sandbox):
+    bridge = browser_sign_in(client, sandbox, BIANCA)
+    assert bridge.status_code == 200
+    assert "auth/bridge.js" in bridge.text and "Signed in" in bridge.text
+
+
+def test_web_sign_in_sets_a_cookie_session_and_follows_next(client, sandbox):
+    start = client.get("/auth/signin?mode=web&next=/somewhere")
+    callback = pick_user_on_authorize_page(sandbox, start.headers["Location"], BIANCA)
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(callback)
+    answer = client.get(f"{parts.path}?{parts.query}")
+    assert answer.status_code == 302 and answer.headers["Location"] == "/somewhere"
+
+
+def test_next_cannot_redirect_off_site(client, sandbox):
+    start = client.get("/auth/signin?mode=web&next=//evil.example/")
+    callback = pick_user_on_authorize_page(sandbox, start.headers["Location"], BIANCA)
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(callback)
+    answer = client.get(f"{parts.path}?{parts.query}")
+    assert answer.status_code == 200  # the bridge page, not a redirect to evil.example
+
+
+def test_callback_from_another_browser_is_refused(app, client, sandbox):
+    start = client.get("/auth/signin?mode=dialog")
+    callback = pick_user_on_authorize_page(sandbox, start.headers["Location"], BIANCA)
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(callback)
+    other_browser = app.test_client()
+    answer = other_browser.get(f"{parts.path}?{parts.query}")
+    assert answer.status_code == 400
+
+
+def test_cancel_on_the_authorize_page(client, sandbox):
+    start = client.get("/auth/signin?mode=dialog")
+    page = sandbox.http.get(start.headers["Location"])
+    from tests.integration.signin_helpers import parse_forms
+
+    cancel = next(f for f in parse_forms(page.text) if f["fields"].get("action") == "cancel")
+    answer = sandbox.http.post(
+        start.headers["Location"].split("?")[0], data=cancel["fields"], allow_redirects=False
+    )
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(answer.headers["Location"])
+    result = client.get(f"{parts.path}?{parts.query}")
+    assert result.status_code == 400 and b"cancelled" in result.data
+
+
+def test_allowed_tenants_refuses_other_tenants(app, client, sandbox, db):
+    # Two tenants allowed, so the authority stays "organizations" and Olga can try.
+    app.config["ALLOWED_TENANTS"] = (DEMO_TENANT_ID, "11111111-2222-4333-8444-555555555555")
+    bridge = browser_sign_in(client, sandbox, OLGA)
+    assert bridge.status_code == 403
+    assert db.scalar(select(Organisation).where(Organisation.tenant_id == OTHER_TENANT_ID)) is None
+
+
+def test_a_single_allowed_tenant_becomes_the_authority(app, client, sandbox):
+    app.config["ALLOWED_TENANTS"] = (DEMO_TENANT_ID,)
+    start = client.get("/auth/signin")
+    assert f"/{DEMO_TENANT_ID}/oauth2/v2.0/authorize" in start.headers["Location"]
+    assert sign_in_for_token(client, sandbox, BIANCA)
+
+
+def test_org_restriction_list_is_honoured(app, client, sandbox, db):
+    from server.models.connections import OrgAllowedUser
+
+    sign_in_for_token(client, sandbox, ALEX)  # creates the organisation; Alex is an admin
+    org = db.scalar(select(Organisation).where(Organisation.tenant_id == DEMO_TENANT_ID))
+    db.add(OrgAllowedUser(org_id=org.id, object_id=DEMO_USERS[2].object_id, label="Chen"))
+    db.commit()
+
+    assert browser_sign_in(client, sandbox, BIANCA).status_code == 403
+    assert browser_sign_in(client, sandbox, DEMO_USERS[2]).status_code == 200  # listed
+    assert browser_sign_in(client, sandbox, ALEX).status_code == 200  # admins always
+
+
+def test_sign_in_is_rate_limited(app, client, sandbox):
+    app.config["SIGNIN_RATE_LIMIT_PER_MINUTE"] = 3
+    codes = [client.get("/auth/signin").status_code for _ in range(5)]
+    assert codes[:3] == [302, 302, 302]
+    assert codes[3] == 429
+    limited = client.get("/auth/signin")
+    assert limited.headers.get("Retry-After")
+
+
+def test_disconnect_forgets_tokens_and_ends_sessions(app, client, sandbox, db):
+    token = sign_in_for_token(client, sandbox, BIANCA)
+    user = db.scalar(select(User).where(User.object_id == BIANCA.object_id))
+    answer = client.post("/auth/api/disconnect", headers=bearer(token))
+    assert answer.status_code == 200 and answer.json == {"disconnected": True}
+    assert client.get("/api/me", headers=bearer(token)).status_code == 401
+    with pytest.raises(NeedsReauth) as raised:
+        graph_token_for(user)
+    assert raised.value.reason == "not_connected"
+
+
+def test_set_allowed_users_replaces_the_list(app, client, sandbox, db):
+    from server.auth.identity import allowed_users, set_allowed_users
+
+    sign_in_for_token(client, sandbox, ALEX)
+    org = db.scalar(select(Organisation).where(Organisation.tenant_id == DEMO_TENANT_ID))
+    set_allowed_users(org, [(BIANCA.object_id, "Bianca"), (BIANCA.object_id.upper(), "dup")])
+    assert [u.object_id for u in allowed_users(org)] == [BIANCA.object_id]
+    assert browser_sign_in(client, sandbox, DEMO_USERS[2]).status_code == 403
+    set_allowed_users(org, [])
+    assert browser_sign_in(client, sandbox, DEMO_USERS[2]).status_code == 200

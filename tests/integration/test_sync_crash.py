@@ -1,0 +1,147 @@
+"""Crash safety: a real RQ worker process is SIGKILLed at random moments of a 5,000-message
+initial sync and restarted; Redis is flushed mid-run. The CRM's end state always equals the
+labelled set, with zero duplicates."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from server.models.sync import SyncSession
+from server.sandbox.directory import DEMO_USERS
+from server.sync.jobs import enqueue_session
+from server.sync.scheduler import schedule_tick
+from tests.integration.sync_helpers import (
+    FAST_RETRIES,
+    assert_crm_matches,
+    configure_mailboxes,
+    expected_from,
+    labels_of,
+    signed_in_user,
+)
+
+ALEX, BIANCA = DEMO_USERS[0], DEMO_USERS[1]
+ROOT = Path(__file__).resolve().parents[2]
+PASSED_SETTINGS = (
+    "ENV",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "GRAPH_BASE_URL",
+    "MS_AUTHORITY_HOST",
+    "CA_BUNDLE",
+    "SALESFORCE_LOGIN_URL",
+    "MS_CLIENT_ID",
+    "MS_CLIENT_SECRET",
+    "BASE_URL",
+    "GRAPH_BACKOFF_BASE_MS",
+    "GRAPH_MAX_RETRIES",
+    "GRAPH_PAGE_SIZE",
+    "SYNC_STALE_SECONDS",
+)
+
+
+@pytest.fixture
+def app_config(sandbox):
+    return {**sandbox.settings(), **FAST_RETRIES, "GRAPH_PAGE_SIZE": 50}
+
+
+def _worker_env(app, tmp_path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "SYNC_"))}
+    for name in PASSED_SETTINGS:
+        value = app.config[name]
+        env[name] = ",".join(value) if isinstance(value, tuple) else str(value)
+    env["INSTANCE_PATH"] = str(tmp_path / "worker-instance")
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def _start_worker(env, burst: bool = False) -> subprocess.Popen:
+    args = [sys.executable, "-m", "tests.integration.sync_worker_process"]
+    return subprocess.Popen(
+        args + (["--burst"] if burst else []),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _finish(env) -> None:
+    """Re-enqueue what the database says is due or dead, then run the queue dry."""
+    schedule_tick()
+    worker = _start_worker(env, burst=True)
+    _, err = worker.communicate(timeout=240)
+    assert worker.returncode == 0, err.decode()[-2000:]
+
+
+def _wait_for_running_session(db, user, pid: int, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if any(s.status == "running" and s.worker.endswith(f":{pid}") for s in _sessions(db, user)):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the worker did not start the session")
+
+
+def _sessions(db, user) -> list[SyncSession]:
+    db.expire_all()
+    return list(db.scalars(select(SyncSession).where(SyncSession.user_id == user.id)))
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_5000_message_initial_sync_20_times(app, client, sandbox, db, tmp_path):
+    configure_mailboxes(sandbox, messages=5000, events=40)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    env = _worker_env(app, tmp_path)
+    rng = random.Random(20261123)
+    enqueue_session(user.id)
+    kills = 0
+    for _ in range(20):
+        worker = _start_worker(env)
+        _wait_for_running_session(db, user, worker.pid)
+        time.sleep(rng.uniform(0.0, 1.5))  # a random moment of the session
+        finished = worker.poll() is not None
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+        kills += not finished
+        db.expire_all()
+        schedule_tick()  # notices the dead worker (its pid is gone) and re-enqueues
+    _finish(env)
+    sessions = _sessions(db, user)
+    assert kills == 20
+    assert sum(s.status == "abandoned" for s in sessions) == 20  # each killed mid-session
+    assert sessions[-1].status == "succeeded"
+    assert_crm_matches(db, user.org_id, expected_from(labels_of(sandbox, ALEX)))
+
+
+def test_redis_flushed_mid_run_the_next_tick_rebuilds_from_the_database(
+    app, client, sandbox, db, tmp_path, redis_client
+):
+    configure_mailboxes(sandbox, messages=1500, events=20)
+    alex = signed_in_user(client, sandbox, db, ALEX)
+    client.get("/auth/signout")
+    bianca = signed_in_user(client, sandbox, db, BIANCA)
+    env = _worker_env(app, tmp_path)
+    enqueue_session(alex.id)
+    enqueue_session(bianca.id)
+    worker = _start_worker(env)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(s.items_read for s in _sessions(db, alex)):
+        time.sleep(0.1)
+    redis_client.flushall()  # both jobs, the queue and the worker's registrations are gone
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=30)
+    _finish(env)
+    assert _sessions(db, alex)[-1].status == "succeeded"
+    assert _sessions(db, bianca)[-1].status == "succeeded"
+    expected = expected_from(labels_of(sandbox, ALEX), labels_of(sandbox, BIANCA))
+    assert_crm_matches(db, alex.org_id, expected)

@@ -1,0 +1,146 @@
+"""Sync sessions over HTTPS against the sandbox's Graph, run by RQ workers on a real Redis:
+the CRM's end state equals the generator's labels."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from server.models.sync import SyncSession
+from server.sandbox.directory import DEMO_USERS
+from server.sync.health import health_for
+from server.sync.jobs import enqueue_session
+from server.sync.scheduler import schedule_tick
+from tests.integration.sync_helpers import (
+    FAST_RETRIES,
+    assert_crm_matches,
+    configure_mailboxes,
+    expected_from,
+    labels_of,
+    signed_in_user,
+)
+
+ALEX, BIANCA = DEMO_USERS[0], DEMO_USERS[1]
+
+
+@pytest.fixture
+def app_config(sandbox):
+    return {**sandbox.settings(), **FAST_RETRIES}
+
+
+def _sessions(db, user):
+    db.expire_all()
+    return list(
+        db.scalars(
+            select(SyncSession).where(SyncSession.user_id == user.id).order_by(SyncSession.id)
+        )
+    )
+
+
+def test_initial_sync_saves_exactly_the_labelled_set_and_then_nothing(
+    app, client, sandbox, db, run_jobs
+):
+    configure_mailboxes(sandbox, messages=400, events=30)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    assert health_for(user)["state"] == "not_started"
+
+    assert enqueue_session(user.id) is not None
+    assert enqueue_session(user.id) is None  # one session per mailbox
+    run_jobs()
+    first = _sessions(db, user)[-1]
+    assert first.status == "succeeded", first.error
+    labels = labels_of(sandbox, ALEX)
+    expected = expected_from(labels)
+    assert_crm_matches(db, user.org_id, expected)
+    assert first.saved == len(expected.emails) + len(expected.meetings)
+    assert first.counts.get("automated_header", 0) + first.counts.get("automated_sender", 0) > 0
+    assert first.counts.get("internal_only", 0) > 0
+    assert health_for(user)["state"] == "up_to_date"
+
+    # A second session reads only changes: one request per folder and one for the calendar,
+    # no CRM call, nothing saved.
+    sandbox.control("/_sandbox/graph/stats/reset")
+    enqueue_session(user.id, "now")
+    run_jobs()
+    second = _sessions(db, user)[-1]
+    assert second.status == "succeeded", second.error
+    assert second.saved == 0 and second.crm_calls == 0
+    assert second.graph_requests == 4  # inbox, sent items, Clients, calendar
+    assert sandbox.control("/_sandbox/graph/stats", method="GET")["requests"] == 4
+    assert_crm_matches(db, user.org_id, expected)
+
+
+def test_new_mail_and_event_changes_reach_the_crm_in_the_next_session(
+    app, client, sandbox, db, run_jobs
+):
+    configure_mailboxes(sandbox, messages=120, events=12)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    enqueue_session(user.id)
+    run_jobs()
+    labels = labels_of(sandbox, ALEX)
+    meeting = next(
+        e for e in labels["events"].values() if e["outcome"] == "save" and e["kind"] == "external"
+    )
+    event_id = next(eid for eid in _event_ids(sandbox, ALEX) if eid[1] == meeting)[0]
+
+    sandbox.control(f"/_sandbox/graph/users/{ALEX.object_id}/messages", {})
+    sandbox.control(
+        f"/_sandbox/graph/users/{ALEX.object_id}/messages",
+        {
+            "from": "news@offers.test",
+            "subject": "Deals",
+            "headers": {"List-Unsubscribe": "<mailto:x@offers.test>"},
+            "label": {"outcome": "skip", "reason": "automated"},
+        },
+    )
+    sandbox.control(f"/_sandbox/graph/users/{ALEX.object_id}/events/{event_id}/move", {"hours": 3})
+    enqueue_session(user.id, "now")
+    run_jobs()
+    last = _sessions(db, user)[-1]
+    assert last.status == "succeeded", last.error
+    assert last.saved == 2  # the new customer email and the moved meeting
+    assert_crm_matches(db, user.org_id, expected_from(labels_of(sandbox, ALEX)))
+
+    sandbox.control(f"/_sandbox/graph/users/{ALEX.object_id}/events/{event_id}/cancel")
+    enqueue_session(user.id, "now")
+    run_jobs()
+    assert_crm_matches(db, user.org_id, expected_from(labels_of(sandbox, ALEX)))
+
+
+def _event_ids(sandbox, person):
+    """(event id, label) pairs, read from the sandbox's state (the test's own knowledge)."""
+    from server.sandbox.graph_state import state
+
+    with sandbox.app.app_context():
+        box = state().mailbox(_directory(person))
+        return [(eid, box.event_labels[event["iCalUId"]]) for eid, (_, event) in box.events.items()]
+
+
+def _directory(person):
+    return person
+
+
+def test_a_meeting_of_two_users_is_one_crm_meeting(app, client, sandbox, db, run_jobs):
+    configure_mailboxes(sandbox, messages=60, events=8)
+    alex = signed_in_user(client, sandbox, db, ALEX)
+    client.get("/auth/signout")
+    bianca = signed_in_user(client, sandbox, db, BIANCA)
+    enqueue_session(alex.id)
+    enqueue_session(bianca.id)
+    run_jobs()
+    expected = expected_from(labels_of(sandbox, ALEX), labels_of(sandbox, BIANCA))
+    shared = [uid for uid, label in expected.meetings.items() if label["kind"] == "shared"]
+    assert shared
+    assert_crm_matches(db, alex.org_id, expected)
+
+
+def test_the_tick_enqueues_due_sessions_only(app, client, sandbox, db, run_jobs):
+    configure_mailboxes(sandbox, messages=30, events=4)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    assert schedule_tick() == [user.id]
+    assert schedule_tick() == []  # already queued
+    run_jobs()
+    assert schedule_tick() == []  # ran just now: not due for SYNC_INTERVAL_MINUTES
+    user.sync_enabled = False
+    db.commit()
+    assert health_for(user)["state"] == "disabled"
