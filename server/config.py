@@ -81,9 +81,10 @@ class Settings:
     # Contact fields holding addresses (Email plus custom/NPSP ones), and Account domain fields.
     SALESFORCE_CONTACT_EMAIL_FIELDS: tuple[str, ...] = ("Email",)
     SALESFORCE_ACCOUNT_DOMAIN_FIELDS: tuple[str, ...] = ("Website",)
-    # Our idempotency key on EmailMessage (MessageIdentifier, or a unique external-id field)
-    # and on Task/Event (a unique external-id text field, 255).
-    SALESFORCE_EMAIL_KEY_FIELD: str = "MessageIdentifier"
+    # Our idempotency key on EmailMessage and on Task/Event: a unique external-id text field
+    # (255) — Salesforce itself then refuses a second write, no look-up call needed; or
+    # MessageIdentifier on EmailMessage (no custom field; one look-up call per batch).
+    SALESFORCE_EMAIL_KEY_FIELD: str = "Courier_Key__c"
     SALESFORCE_ACTIVITY_KEY_FIELD: str = "Courier_Key__c"
     # Pause an org's writes when its daily API usage reaches this percentage, for this long.
     SALESFORCE_BUDGET_PAUSE_PERCENT: int = 80
@@ -98,12 +99,15 @@ class Settings:
     SESSION_TTL_HOURS: int = 12
     # Requests per minute per client address on each sign-in endpoint (start, callback, exchange).
     SIGNIN_RATE_LIMIT_PER_MINUTE: int = 30
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none,
+    # so the client address and scheme are the socket's and cannot be spoofed).
+    TRUSTED_PROXY_HOPS: int = 0
     CORS_ORIGINS: tuple[str, ...] = ()
     SYNC_INTERVAL_MINUTES: int = 10
     # Background sync (server/sync): Graph page size (Prefer: odata.maxpagesize), retries of
     # 429/503/resets (backoff base in ms; a Retry-After above the max wait ends the session),
     # the calendar's rolling window, when a running session counts as dead, the job timeout.
-    GRAPH_PAGE_SIZE: int = 100
+    GRAPH_PAGE_SIZE: int = 200
     GRAPH_MAX_RETRIES: int = 6
     GRAPH_BACKOFF_BASE_MS: int = 500
     GRAPH_MAX_WAIT_SECONDS: int = 30

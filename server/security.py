@@ -10,7 +10,9 @@
 - CSRF: unsafe requests with a form body (what a cross-site form can send) must carry the
   per-session token (form field `csrf_token` or header X-CSRF-Token); requests carrying an
   Authorization header are exempt (a cross-site form cannot set one).
-- Rate limit: a fixed window per client address in Redis (`rate_limit` decorator).
+- Rate limit: a fixed window per client address in Redis (`rate_limit` decorator). Behind
+  reverse proxies (TRUSTED_PROXY_HOPS) the client address and scheme come from their
+  X-Forwarded-* headers; otherwise every user would share the proxy's address and limit.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from urllib.parse import urlparse
 
 from flask import Flask, current_app, request, session
 from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .errors import ApiError
 
@@ -188,6 +191,9 @@ def init_app(app: Flask) -> None:
         expose_headers=["Retry-After"],
         max_age=600,
     )
+    hops = int(app.config.get("TRUSTED_PROXY_HOPS") or 0)
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.before_request(_check_csrf)
     app.after_request(_set_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token

@@ -1,9 +1,9 @@
 """Who is calling: one decorator per kind of caller, each setting flask.g.user and flask.g.org.
 
 - `api_login_required`: JSON API. `Authorization: Bearer <token>` where the token is either our
-  session token (from sign-in) or a Microsoft-issued access token for our API (audience
-  MS_API_AUDIENCE; validated in jwt_validation.py — the path nested app authentication will
-  use). Never a cookie, so cross-site requests carry no ambient credential (no CSRF on the API).
+  session token (from sign-in) or a Microsoft-issued access token for our API (validated in
+  jwt_validation.py — the path nested app authentication will use). Never a cookie, so
+  cross-site requests carry no ambient credential (no CSRF on the API).
 - `login_required`: browser pages; the session token in Flask's signed session cookie,
   redirecting to sign-in when absent.
 - `admin_required`: either of the above, then the admin role (403 otherwise).

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from flask import current_app
 from sqlalchemy import exists, select
@@ -22,11 +21,13 @@ from ..db import get_session
 from ..errors import ApiError
 from ..models.connections import OrgAllowedUser
 from ..models.tenancy import Organisation, OrgDomain, User
-from ..sandbox.directory import GLOBAL_ADMIN_ROLE
+from .jwt_validation import GUID, InvalidToken, validate_access_token
 
 log = logging.getLogger(__name__)
-GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-ADMIN_ROLE_TEMPLATE_IDS = frozenset({GLOBAL_ADMIN_ROLE})
+# Entra directory role template ids (the `wids` claim) that make a user a Courier admin:
+# Global Administrator. The id is the same in every tenant.
+GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
+ADMIN_ROLE_TEMPLATE_IDS = frozenset({GLOBAL_ADMINISTRATOR})
 # The delegated scope our API exposes; Microsoft access tokens for our API must carry it.
 API_SCOPE = "access_as_user"
 
@@ -124,8 +125,6 @@ def sign_in_identity(claims: dict) -> User:
 
 def user_from_access_token(token: str) -> User | None:
     """The user of a valid Microsoft access token for our API (None when invalid)."""
-    from .jwt_validation import InvalidToken, validate_access_token
-
     try:
         claims = validate_access_token(token)
     except InvalidToken as exc:

@@ -7,7 +7,9 @@ What is checked, following Microsoft's guidance for multi-tenant APIs:
   at most once a minute;
 - `tid` must be a GUID; the issuer must equal the configuration's issuer template with
   `{tenantid}` replaced by that tid — exactly;
-- audience = MS_API_AUDIENCE; `exp` and `nbf` with a small clock skew;
+- audience: our API's application (client) id MS_CLIENT_ID, which is what Microsoft puts in
+  v2.0 access tokens, or its Application ID URI MS_API_AUDIENCE (api://...);
+  `exp` and `nbf` with a small clock skew;
 - a key whose own `issuer` is tenant-specific is only valid for that tenant.
 The metadata document is the "organizations" one of MS_AUTHORITY_HOST (the sandbox in
 development, login.microsoftonline.com in production).
@@ -102,6 +104,11 @@ def _unverified(token: str) -> tuple[dict, dict]:
     return header, claims
 
 
+def _our_audiences() -> list[str]:
+    config = current_app.config
+    return [a for a in dict.fromkeys((config["MS_CLIENT_ID"], config["MS_API_AUDIENCE"])) if a]
+
+
 def validate_access_token(token: str, audience: str | None = None) -> dict:
     """The verified claims of a Microsoft access token for our API, or InvalidToken."""
     header, unverified = _unverified(token)
@@ -124,7 +131,7 @@ def validate_access_token(token: str, audience: str | None = None) -> dict:
             token,
             public_key,
             algorithms=["RS256"],
-            audience=audience or current_app.config["MS_API_AUDIENCE"],
+            audience=audience or _our_audiences(),
             issuer=expected_issuer,
             leeway=CLOCK_SKEW_SECONDS,
             options={"require": ["exp", "nbf", "iat", "iss", "aud", "tid", "oid"]},

@@ -41,7 +41,13 @@ from ..security import rate_limit
 from .decorators import COOKIE_TOKEN_KEY, api_login_required, bearer_token
 from .identity import sign_in_identity
 from .msal_client import GRAPH_SCOPES, build_msal_app
-from .sessions import issue_session, revoke_session, revoke_user_sessions, session_expiry
+from .sessions import (
+    is_session_token,
+    issue_session,
+    revoke_session,
+    revoke_user_sessions,
+    session_expiry,
+)
 from .tokens import disconnect, store_connection
 
 log = logging.getLogger(__name__)
@@ -193,7 +199,7 @@ def exchange():
 @api_login_required
 def api_signout():
     token = bearer_token() or ""
-    revoked = revoke_session(token) if token.startswith("cs_") else False
+    revoked = revoke_session(token) if is_session_token(token) else False
     return jsonify({"signed_out": True, "revoked": revoked})
 
 

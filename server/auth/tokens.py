@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ..db import utcnow
 from ..models.connections import MicrosoftConnection
 from ..models.tenancy import User
-from .crypto import decrypt_text, encrypt_text
+from .crypto import DecryptionError, decrypt_text, encrypt_text
 from .msal_client import GRAPH_SCOPES, build_msal_app
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,13 @@ def graph_token_for(user: User, force_refresh: bool = False) -> str:
             raise NeedsReauth("not_connected", "the user has not connected Microsoft 365")
         if connection.needs_reauth:
             raise NeedsReauth("needs_reauth", connection.last_error)
-        cache = load_cache(connection)
+        try:
+            cache = load_cache(connection)
+        except DecryptionError:
+            # The key it was written with is gone from ENCRYPTION_KEYS: only a new sign-in
+            # can give us tokens again, so say so instead of failing every session.
+            _mark_needs_reauth(db, connection, "cache_unreadable: encryption key not configured")
+            raise NeedsReauth("cache_unreadable") from None
         app = build_msal_app(cache)
         account = _pick_account(app, connection, user)
         if account is None:

@@ -7,8 +7,6 @@ re-reads the window. At most 4 requests are in flight per mailbox, in this proce
 
 from __future__ import annotations
 
-import json
-import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +17,17 @@ from urllib.parse import quote, urlencode
 import requests
 
 from .base import Event, Message
+from .graph_errors import (
+    DeltaStateLost,
+    FolderNotFound,
+    GraphAuthError,
+    GraphError,
+    GraphUnavailable,
+    backoff_delay,
+    decode_json,
+    error_of,
+    retry_after_seconds,
+)
 from .graph_parse import Skipped, parse_event, parse_message
 
 MESSAGE_FIELDS = (
@@ -54,33 +63,6 @@ def mailbox_semaphore(mailbox: str) -> threading.BoundedSemaphore:
         if sem is None:
             sem = _mailbox_limits[mailbox] = threading.BoundedSemaphore(MAX_IN_FLIGHT_PER_MAILBOX)
         return sem
-
-
-class GraphError(Exception):
-    def __init__(self, message: str, status: int = 0, code: str = ""):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-class GraphAuthError(GraphError):
-    """401/403: the token is refused; the user must sign in again (or consent)."""
-
-
-class GraphUnavailable(GraphError):
-    """Throttled or failing after every retry; try again in a later session."""
-
-    def __init__(self, message: str, status: int = 0, code: str = "", retry_after: float = 0.0):
-        super().__init__(message, status, code)
-        self.retry_after = retry_after
-
-
-class DeltaStateLost(GraphError):
-    """The delta token expired or was reset (410, syncStateNotFound): re-read the window."""
-
-
-class FolderNotFound(GraphError):
-    """404: the folder (or subscription, or item) does not exist."""
 
 
 @dataclass(frozen=True)
@@ -166,8 +148,8 @@ class GraphClient:
             if response.status_code == 204:
                 return {}
             if response.status_code < 300:
-                return _json(response)
-            code, message = _error_of(response)
+                return decode_json(response)
+            code, message = error_of(response)
             if response.status_code == 410 or code in {"syncStateNotFound", "resyncRequired"}:
                 raise DeltaStateLost(message or "delta state lost", response.status_code, code)
             if response.status_code in (401, 403):
@@ -323,40 +305,10 @@ def calendar_window(now: datetime, past_days: int, future_days: int) -> tuple[da
     return day - timedelta(days=past_days), day + timedelta(days=future_days)
 
 
-def retry_after_seconds(response: requests.Response) -> float | None:
-    raw = response.headers.get("Retry-After", "").strip()
-    try:
-        return max(0.0, float(raw)) if raw else None
-    except ValueError:
-        return None
-
-
-def backoff_delay(attempt: int, base: float, cap: float = 30.0) -> float:
-    """Exponential backoff with full jitter."""
-    return random.uniform(0, min(cap, base * (2**attempt)))
-
-
 def _default_session() -> requests.Session:
     from ..http import make_http_session
 
     return make_http_session()
-
-
-def _json(response: requests.Response) -> dict:
-    # Decode ourselves so a non-UTF-8 byte cannot fail the whole page.
-    try:
-        data = json.loads(response.content.decode("utf-8", errors="replace"))
-    except ValueError as exc:
-        raise GraphUnavailable(f"invalid JSON from Graph: {exc}", response.status_code) from None
-    return data if isinstance(data, dict) else {}
-
-
-def _error_of(response: requests.Response) -> tuple[str, str]:
-    try:
-        error = json.loads(response.content.decode("utf-8", errors="replace")).get("error", {})
-        return str(error.get("code", "")), str(error.get("message", ""))[:300]
-    except (ValueError, AttributeError):
-        return "", ""
 
 
 def _page_links(data: dict) -> DeltaPage:

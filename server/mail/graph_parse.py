@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from .base import Attendee, Event, Message, Participant, parse_participant
@@ -59,11 +60,20 @@ def parse_datetime(value: Any) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+@lru_cache(maxsize=8192)
+def _participant(address: str, name: str) -> Participant:
+    # A mailbox repeats the same people endlessly; Participant is immutable, so share it.
+    return parse_participant(address, name)
+
+
 def parse_recipient(value: Any) -> Participant | None:
     address = _dict(_dict(value).get("emailAddress"))
     if not address:
         return None
-    return parse_participant(address.get("address"), address.get("name", ""))
+    raw, name = address.get("address"), address.get("name", "")
+    if isinstance(raw, str) and isinstance(name, str) and len(raw) + len(name) < 1000:
+        return _participant(raw, name)
+    return parse_participant(raw, name)
 
 
 def _recipients(value: Any) -> list[Participant]:

@@ -7,6 +7,7 @@ import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import nh3
@@ -50,11 +51,18 @@ def body_text(raw: str) -> str:
     return tidy[:MAX_BODY_STORED]
 
 
+@lru_cache(maxsize=8192)
+def _parsed(address: str, display: str) -> Participant:
+    # Address validation is the costliest step of a suggestions call, and a mailbox sees the
+    # same people again and again; Participant is immutable, so sharing it is safe.
+    return parse_participant(address, display)
+
+
 def _participant(value: Any, name: str, *, strict: bool) -> Participant:
     data = require_object(value, name)
     address = field(data, "address", str, max_length=320)
     display = field(data, "name", str, required=False, default="", max_length=500)
-    found = parse_participant(address, display)
+    found = _parsed(address, display)
     if strict and not found.valid:
         raise ApiError(
             400,

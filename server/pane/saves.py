@@ -153,8 +153,11 @@ def save_item(user: User, item: PaneItem, refs: list[RecordRef], auto_save_threa
     draft = build_draft(user, crm, item, links)
     session = get_session()
     entry = ledger_entry(user, crm, item.key)
-    before = {(d["type"], str(d["id"])) for d in (entry.links if entry else [])}
-    if entry is not None and entry.status == "pending":
+    before = {(d["type"], str(d["id"])) for d in ((entry.links or []) if entry else [])}
+    chosen = {(link.ref.type, link.ref.id) for link in links}
+    if entry is not None and entry.status == "saved" and chosen <= before:
+        result = {"status": "already_saved", "key": item.key, "activity_id": entry.activity_id}
+    elif entry is not None and entry.status == "pending":
         entry.links = _merge_links(entry.links or [], links)
         session.commit()
         result = {"status": "pending", "key": item.key}
@@ -162,9 +165,6 @@ def save_item(user: User, item: PaneItem, refs: list[RecordRef], auto_save_threa
         result = _write(user, crm, item, draft, entry)
     if auto_save_thread:
         set_thread_rule(user, item.conversation_id, refs, True)
-    after = {(link.ref.type, link.ref.id) for link in links}
-    if entry is not None and entry.status == "saved" and after <= before:
-        result["status"] = "already_saved"
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from typing import Any
 
 from ..models.tenancy import User
@@ -23,7 +24,25 @@ SYNC_LABELS = {
 }
 
 
+HEALTH_TTL_SECONDS = 15.0
+_health_cache: dict[int, tuple[float, dict[str, Any]]] = {}
+
+
 def _sync_health(user: User) -> dict[str, Any]:
+    """Cached per process for a few seconds: the pane asks on every selection, while sync
+    health changes at most once per session."""
+    now = time.monotonic()
+    cached = _health_cache.get(user.id)
+    if cached is not None and now - cached[0] < HEALTH_TTL_SECONDS:
+        return cached[1]
+    health = _read_sync_health(user)
+    if len(_health_cache) > 10_000:
+        _health_cache.clear()
+    _health_cache[user.id] = (now, health)
+    return health
+
+
+def _read_sync_health(user: User) -> dict[str, Any]:
     if not user.sync_enabled:
         return {"state": "disabled", "label": SYNC_LABELS["disabled"]}
     try:

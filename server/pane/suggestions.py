@@ -215,7 +215,11 @@ def suggestions(user: User, item: PaneItem) -> dict[str, Any]:
     try:
         owner_id = crm.owner_id_for(user)
         found = crm.find_people(lookup) if lookup else {}
-        chosen = remembered_choices(user, lookup)
+        # A remembered pick only matters where there is a choice (or where "only my
+        # records" would otherwise refuse the one match), so most emails skip the query.
+        minimum = 1 if policy.only_my_records else 2
+        ambiguous = [a for a in lookup if len({p.ref for p in found.get(a, [])}) >= minimum]
+        chosen = remembered_choices(user, ambiguous) if ambiguous else {}
         matches = matching.match(lookup, found, policy=policy, owner_id=owner_id, remembered=chosen)
         wanted_domains = matching.domains_to_look_up(matches) if policy.match_by_domain else []
         if wanted_domains:
@@ -281,22 +285,27 @@ def _accounts_and_opportunities(
     owner_id: str | None,
     policy: Policy,
 ):
-    account_ids: list[str] = []
+    # The accounts come with the people (id and name), so no extra lookup is needed for them.
+    known: dict[str, Account] = {}
     for found in matches.values():
         for candidate in found.candidates:
-            account = candidate.person.account_id
-            if candidate.person.ref.type == "contact" and account and account not in account_ids:
-                account_ids.append(account)
+            person = candidate.person
+            if (
+                person.ref.type == "contact"
+                and person.account_id
+                and person.account_id not in known
+            ):
+                ref = RecordRef("account", person.account_id)
+                known[person.account_id] = Account(ref=ref, name=person.account_name, domains=[])
     for account in domain_accounts:
-        if account.ref.id not in account_ids:
-            account_ids.append(account.ref.id)
+        known[account.ref.id] = account
+    account_ids = list(known)
     if not account_ids:
         outcome = choose_opportunity(
             picked, [], owner_id=owner_id, link_to_opportunities=policy.link_to_opportunities
         )
         return [], [], outcome
-    records = crm.get_records([RecordRef("account", a) for a in account_ids])
-    accounts = [r for r in records.values() if isinstance(r, Account)]
+    accounts = list(known.values())
     opportunities: list[Opportunity] = crm.opportunities_of(account_ids)
     outcome = choose_opportunity(
         picked,

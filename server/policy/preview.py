@@ -21,7 +21,7 @@ from ..models.tenancy import User
 from ..rules.policy import BLOCKED, Policy
 from ..rules.screening import screen
 from .merge import build_policy
-from .store import deployment_defaults, effective_policy, org_settings
+from .store import deployment_defaults, effective_policy, org_domains, org_settings
 from .validation import SettingsError, validate_settings
 
 
@@ -60,11 +60,16 @@ class _Policies:
         if user_id not in self.cache:
             user = get_session().get(User, user_id) if user_id is not None else None
             if user is None or user.org_id != self.org_id:
+                # The item's user is gone: the organisation's settings alone.
                 settings = org_settings(self.org_id)
                 proposed = {**settings, **self.org_changes}
-                current_policy = build_policy(settings, defaults=deployment_defaults())
+                domains = org_domains(self.org_id)
+                current_policy = build_policy(
+                    settings, org_domains=domains, defaults=deployment_defaults()
+                )
                 proposed_policy = build_policy(
                     {k: v for k, v in proposed.items() if v is not None},
+                    org_domains=domains,
                     defaults=deployment_defaults(),
                 )
             else:

@@ -47,7 +47,8 @@ def user_settings(user_id: int) -> dict[str, Any]:
     return dict(row.settings or {}) if row else {}
 
 
-def _org_domains(org_id: int) -> list[str]:
+def org_domains(org_id: int) -> list[str]:
+    """The organisation's verified domains (always internal)."""
     org = get_session().get(Organisation, org_id)
     return org.domain_names if org else []
 
@@ -83,15 +84,13 @@ def effective_policy(
     merged = {**org_settings(user.org_id), **(org_overrides or {})}
     org = {k: v for k, v in merged.items() if v is not None}
     mine = {**user_settings(user.id), **(user_overrides or {})}
-    org_domains = _org_domains(user.org_id)
+    domains = org_domains(user.org_id)
     return build_policy(
         org,
         {k: v for k, v in mine.items() if v is not None},
-        org_domains=org_domains,
+        org_domains=domains,
         own_addresses=user.own_addresses,
-        colleague_addresses=colleague_addresses(
-            user, [*org_domains, *org.get("internal_domains", ())]
-        ),
+        colleague_addresses=colleague_addresses(user, [*domains, *org.get("internal_domains", ())]),
         defaults=deployment_defaults(),
     )
 

@@ -156,9 +156,6 @@ class Policy:
 
     # --- questions the rules ask ---------------------------------------------------------
 
-    def reads_folder(self, folder: str) -> bool:
-        return folder_key(folder) in self.folder_keys
-
     def is_internal_domain(self, domain: str) -> bool:
         if not self.internal_domains or not domain:
             return False

@@ -210,12 +210,13 @@ def screen_event(event: Event, policy: Policy) -> Decision:
         address = attendee.participant.address
         if policy.rule_tools and attendee.type == "resource" and classes.get(address) == EXTERNAL:
             classes[address] = TOOL
-    invitees = [a for a in classes if a != organizer]
-    if not invitees:
-        if policy.appointments_enabled:
-            return Decision(True, KEEP_APPOINTMENT, classes)
-        return Decision(False, SKIP_APPOINTMENT, classes)
-    return _decide_by_people(people, classes, policy)
+    has_invitees = any(a != organizer for a in classes)
+    # The exclusion list drops every item, appointments included.
+    if has_invitees or EXCLUDED in classes.values():
+        return _decide_by_people(people, classes, policy)
+    if policy.appointments_enabled:
+        return Decision(True, KEEP_APPOINTMENT, classes)
+    return Decision(False, SKIP_APPOINTMENT, classes)
 
 
 def screen(item: Message | Event, policy: Policy) -> Decision:

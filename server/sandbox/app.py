@@ -23,6 +23,7 @@ from ..config import Settings
 # One line per part of the sandbox (additive edits).
 SANDBOX_MODULES: list[str] = [
     "server.sandbox.identity",
+    "server.sandbox.identity_token",
     "server.sandbox.identity_switches",
     "server.sandbox.graph",
     "server.sandbox.salesforce",

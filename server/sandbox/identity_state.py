@@ -198,11 +198,14 @@ def access_token(
     client_id: str,
     resource: str,
     permissions: list[str],
+    audience: str | None = None,
 ) -> tuple[str, int]:
+    """A delegated access token for `resource`; `audience` (default: the resource) is its
+    `aud` claim."""
     now = int(time.time())
     lifetime = st.access_token_lifetime
     claims = {
-        "aud": resource,
+        "aud": audience or resource,
         "iss": issuer_for(base_url, user.tenant_id),
         "iat": now,
         "nbf": now,

@@ -13,24 +13,13 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from . import identity_state as ids
 from .directory import DEMO_USERS, find_user
+from .identity_http import api_audiences, audience_of, base_url, clients
 
 bp = Blueprint("sandbox_identity_switches", __name__)
-
-
-def _base_url() -> str:
-    return request.host_url.rstrip("/")
-
-
-def _clients() -> dict[str, dict]:
-    return current_app.config["SANDBOX_CLIENTS"]
-
-
-def _api_audiences() -> set[str]:
-    return {c["api_audience"] for c in _clients().values() if c.get("api_audience")}
 
 
 @bp.post("/_sandbox/identity/expire-access-tokens")
@@ -74,14 +63,14 @@ def mint():
     user = find_user(body.get("tenant_id", ""), body.get("object_id", "")) or DEMO_USERS[0]
     now = int(time.time())
     claims = {
-        "aud": body.get("audience") or next(iter(_api_audiences()), ""),
-        "iss": ids.issuer_for(_base_url(), user.tenant_id),
+        "aud": body.get("audience") or audience_of(next(iter(api_audiences()), "")),
+        "iss": ids.issuer_for(base_url(), user.tenant_id),
         "iat": now,
         "nbf": now,
         "exp": now + 3600,
         "scp": "access_as_user",
         "ver": "2.0",
-        "azp": next(iter(_clients())),
+        "azp": next(iter(clients())),
         "sub": ids.pairwise_sub(user, "mint"),
         "wids": list(user.wids),
         **ids.user_claims(user),

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any
 
@@ -26,9 +25,6 @@ from .salesforce_store import (
 )
 
 BASE = f"/services/data/v{API_VERSION}"
-COLLECTION_LIMIT = 200
-COMPOSITE_LIMIT = 25
-COMPOSITE_HEAVY_LIMIT = 5  # query and collection subrequests per Composite request
 REFERENCE_FIELDS = {
     "AccountId",
     "OwnerId",
@@ -49,21 +45,25 @@ SEARCH_FIELDS = {
 
 
 def _field_getter(org: Org, record: dict[str, Any]):
-    lowered = {k.lower(): k for k in record}
-
     def get(name: str) -> Any:
+        if name in record:  # the usual case: the name as the schema spells it
+            return record[name]
         if "." in name:
             relation, rest = name.split(".", 1)
             parent = _parent(org, record, relation)
             return _field_getter(org, parent)(rest) if parent else None
-        key = lowered.get(name.lower())
-        return record.get(key) if key else None
+        lowered = name.lower()  # SOQL names are case-insensitive
+        return next((v for k, v in record.items() if k.lower() == lowered), None)
 
     return get
 
 
 def _parent(org: Org, record: dict[str, Any], relation: str) -> dict[str, Any] | None:
-    id_field = next((k for k in record if k.lower() == f"{relation.lower()}id"), None)
+    exact = f"{relation}Id"
+    if exact in record:
+        id_field: str | None = exact
+    else:
+        id_field = next((k for k in record if k.lower() == exact.lower()), None)
     target = record.get(id_field) if id_field else None
     found = org.find(target) if target else None
     return found[1] if found else None
@@ -298,145 +298,12 @@ def update(org: Org, sobject: str, record_id: str, values: dict[str, Any]) -> No
     _index_unique(org, sobject, record)
 
 
-def _record_error(error: SalesforceError) -> dict[str, Any]:
-    return {
-        "success": False,
-        "errors": [{"statusCode": error.code, "message": error.message, "fields": error.fields}],
-    }
-
-
-def collection(state: SalesforceState, org: Org, method: str, body: dict[str, Any]) -> list[dict]:
-    records = body.get("records") or []
-    if len(records) > COLLECTION_LIMIT:
-        raise SalesforceError(
-            400,
-            "EXCEEDED_ID_LIMIT",
-            f"record limit reached. cannot submit more than {COLLECTION_LIMIT} records "
-            "into this call",
-        )
-    results: list[dict[str, Any]] = []
-    for record in records:
-        sobject = (record.get("attributes") or {}).get("type", "")
-        try:
-            if state.faults.failing_records > 0:
-                state.faults.failing_records -= 1
-                raise SalesforceError(
-                    400, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record"
-                )
-            if method == "POST":
-                results.append({"id": create(org, sobject, record), "success": True, "errors": []})
-            else:
-                record_id = record.get("id") or record.get("Id")
-                update(org, sobject, record_id, record)
-                results.append({"id": record_id, "success": True, "errors": []})
-        except SalesforceError as error:
-            results.append(_record_error(error))
-    return results
-
-
-_REFERENCE = re.compile(r"@\{([^}]+)\}")
-
-
-def _resolve(path: str, answers: dict[str, Any]) -> Any:
-    parts = re.findall(r"[^.\[\]]+|\[\d+\]", path)
-    ref, rest = parts[0], parts[1:]
-    if ref not in answers:
-        raise KeyError(path)
-    value = answers[ref]
-    for part in rest:
-        value = value[int(part[1:-1])] if part.startswith("[") else value[part]
-    if value is None:
-        raise KeyError(path)
-    return value
-
-
-def _substitute(value: Any, answers: dict[str, Any]) -> Any:
-    if isinstance(value, str):
-        whole = _REFERENCE.fullmatch(value)
-        if whole:
-            return _resolve(whole.group(1), answers)
-        return _REFERENCE.sub(lambda m: str(_resolve(m.group(1), answers)), value)
-    if isinstance(value, list):
-        return [_substitute(v, answers) for v in value]
-    if isinstance(value, dict):
-        return {k: _substitute(v, answers) for k, v in value.items()}
-    return value
-
-
-def composite(state: SalesforceState, org: Org, body: dict[str, Any]) -> dict[str, Any]:
-    from urllib.parse import parse_qs, urlsplit
-
-    requests_ = body.get("compositeRequest") or []
-    if len(requests_) > COMPOSITE_LIMIT:
-        raise SalesforceError(
-            400, "INVALID_API_INPUT", f"Limit of {COMPOSITE_LIMIT} subrequests exceeded"
-        )
-    heavy = sum(
-        1
-        for r in requests_
-        if "/query" in r.get("url", "") or "/composite/sobjects" in r.get("url", "")
-    )
-    if heavy > COMPOSITE_HEAVY_LIMIT:
-        raise SalesforceError(
-            400,
-            "INVALID_API_INPUT",
-            f"Limit of {COMPOSITE_HEAVY_LIMIT} query or collection subrequests exceeded",
-        )
-    answers: dict[str, Any] = {}
-    responses: list[dict[str, Any]] = []
-    for sub in requests_:
-        ref = sub.get("referenceId", "")
-        try:
-            url = _substitute(sub.get("url", ""), answers)
-            sub_body = _substitute(sub.get("body"), answers)
-        except (KeyError, IndexError, TypeError) as missing:
-            responses.append(
-                {
-                    "body": [
-                        {
-                            "errorCode": "PROCESSING_HALTED",
-                            "message": f"Invalid reference specified. "
-                            f"No value for {missing} found.",
-                        }
-                    ],
-                    "httpHeaders": {},
-                    "httpStatusCode": 400,
-                    "referenceId": ref,
-                }
-            )
-            continue
-        parts = urlsplit(url)
-        if not parts.path.startswith(BASE + "/"):
-            responses.append(
-                {
-                    "body": [{"errorCode": "NOT_FOUND", "message": f"unknown url {parts.path}"}],
-                    "httpHeaders": {},
-                    "httpStatusCode": 404,
-                    "referenceId": ref,
-                }
-            )
-            continue
-        params = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        status, answer = dispatch(
-            state,
-            org,
-            sub.get("method", "GET").upper(),
-            parts.path[len(BASE) + 1 :],
-            params,
-            sub_body,
-        )
-        if status < 300:
-            answers[ref] = answer
-        responses.append(
-            {"body": answer, "httpHeaders": {}, "httpStatusCode": status, "referenceId": ref}
-        )
-    return {"compositeResponse": responses}
-
-
 def dispatch(
     state: SalesforceState, org: Org, method: str, path: str, params: dict[str, str], body: Any
 ) -> tuple[int, Any]:
     """One REST request → (status, body). Errors come back in Salesforce's error shape."""
+    from .salesforce_composite import collection, composite
+
     parts = [p for p in path.split("/") if p]
     try:
         if parts == ["query"] and method == "GET":

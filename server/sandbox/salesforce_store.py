@@ -92,6 +92,7 @@ FIELDS: dict[str, set[str]] = {
         "Headers",
         "Courier_Key__c",
     },
+    "User": {"Username", "Email", "Name"},  # readable only
     "EmailMessageRelation": {"EmailMessageId", "RelationId", "RelationType", "RelationAddress"},
     "TaskRelation": {"TaskId", "RelationId", "IsWhat"},
     "EventRelation": {"EventId", "RelationId", "IsParent", "IsInvitee", "IsWhat"},

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from flask import Blueprint, g, jsonify
 from sqlalchemy import select
 
-from ..auth.decorators import admin_required
+from ..auth.decorators import admin_required, api_login_required
 from ..db import get_session, utcnow
 from ..models.connections import MicrosoftConnection
 from ..models.sync import SyncSession, SyncState
@@ -134,3 +134,18 @@ def admin_sync_health():
             ]
         }
     )
+
+
+@bp.get("/api/sync/health")
+@api_login_required
+def my_sync_health():
+    return jsonify(health_for(g.user))
+
+
+@bp.post("/api/sync/now")
+@api_login_required
+def sync_now_endpoint():
+    """'Sync now' from the pane: the user's session is enqueued unless one is waiting."""
+    from .scheduler import sync_now
+
+    return jsonify({"enqueued": sync_now(g.user), **health_for(g.user)}), 202

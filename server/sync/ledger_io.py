@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -79,9 +79,21 @@ def insert_entries(db: Session, rows: list[dict]) -> None:
         row.setdefault("created_at", now)
         row.setdefault("updated_at", now)
     module = postgresql if dialect == "postgresql" else sqlite
-    for start in range(0, len(rows), CHUNK):
+    # executemany of one cached statement: a multi-row VALUES would be compiled anew for
+    # every batch size.
+    db.execute(module.insert(LedgerEntry).on_conflict_do_nothing(), rows)
+    # A row the pane left "pending" or "failed" for one of these items is now saved.
+    keys = [row["item_key"] for row in rows]
+    for start in range(0, len(keys), CHUNK):
         db.execute(
-            module.insert(LedgerEntry).values(rows[start : start + CHUNK]).on_conflict_do_nothing()
+            update(LedgerEntry)
+            .where(
+                LedgerEntry.org_id == rows[0]["org_id"],
+                LedgerEntry.crm_target == rows[0]["crm_target"],
+                LedgerEntry.item_key.in_(keys[start : start + CHUNK]),
+                LedgerEntry.status != "saved",
+            )
+            .values(status="saved", last_error="", updated_at=now)
         )
 
 

@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
@@ -18,6 +19,7 @@ from ..crm import crm_for
 from ..crm.base import CRMAuthError, CRMError
 from ..db import get_session, utcnow
 from ..mail.graph import (
+    DeltaPage,
     DeltaStateLost,
     GraphAuthError,
     GraphClient,
@@ -206,26 +208,14 @@ class SessionRunner:
 
     def _sync_folder(self, state: SyncState, pipeline: Pipeline, since: datetime) -> None:
         first = self.client.message_delta_url(state.folder_id, since)
-        url = state.resume_link or first
-        restarted = False
-        while url:
-            try:
-                page = self._call(self.client.message_delta_page, url, state.folder_name)
-            except DeltaStateLost:
-                if restarted:
-                    raise
-                restarted = True  # a full re-read of the window; the ledger prevents repeats
-                state.full_reads += 1
-                self.record.full_reads += 1
-                url = first
-                continue
-            result = pipeline.process_messages(page.items, state.folder_id)
-            for skipped in page.skipped:
-                result.counts[f"invalid_{skipped.reason}"] += 1
-            result.read += len(page.skipped)
-            link = page.next_link or page.delta_link or ""
-            self._commit_page(state, result, link, done=bool(page.delta_link))
-            url = page.next_link
+
+        def fetch(url: str) -> DeltaPage:
+            return self.client.message_delta_page(url, state.folder_name)
+
+        def process(page: DeltaPage) -> PageResult:
+            return pipeline.process_messages(page.items, state.folder_id)
+
+        self._read_rounds(state, first, fetch, process)
 
     def _sync_calendar(self, states: dict[str, SyncState], pipeline: Pipeline) -> None:
         cfg = self.config
@@ -241,26 +231,48 @@ class SessionRunner:
         if state.window_start != start or state.window_end != end:
             # The window is frozen into the delta link: moving it is a new baseline.
             state.window_start, state.window_end, state.resume_link = start, end, ""
-        first = self.client.calendar_delta_url(start, end)
-        url = state.resume_link or first
-        restarted = False
-        while url:
-            try:
-                page = self._call(self.client.event_delta_page, url)
-            except DeltaStateLost:
-                if restarted:
-                    raise
-                restarted = True
-                state.full_reads += 1
-                self.record.full_reads += 1
-                url = first
-                continue
+
+        def process(page: DeltaPage) -> PageResult:
             result = pipeline.process_events(page.items)
-            for skipped in page.skipped:
-                result.counts[f"invalid_{skipped.reason}"] += 1
-            result.read += len(page.skipped)
             if page.removed:
                 result.counts["removed_in_calendar"] += len(page.removed)
-            link = page.next_link or page.delta_link or ""
-            self._commit_page(state, result, link, done=bool(page.delta_link))
-            url = page.next_link
+            return result
+
+        self._read_rounds(
+            state, self.client.calendar_delta_url(start, end), self.client.event_delta_page, process
+        )
+
+    def _read_rounds(self, state: SyncState, first: str, fetch, process) -> None:
+        """Pages from the stored link (or `first`) to the round's delta link. The next page is
+        fetched while this one is saved (2 of the mailbox's 4 requests in flight); each page
+        is committed with its link. A lost delta state restarts once from `first`."""
+        url = state.resume_link or first
+        restarted = refreshed = False
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-prefetch") as pool:
+            pending = pool.submit(fetch, url)
+            while pending is not None:
+                try:
+                    page = pending.result()
+                except DeltaStateLost:
+                    if restarted:
+                        raise
+                    restarted = True  # a full re-read of the window; the ledger stops repeats
+                    state.full_reads += 1
+                    self.record.full_reads += 1
+                    url, pending = first, pool.submit(fetch, first)
+                    continue
+                except GraphAuthError:
+                    if refreshed:
+                        raise
+                    refreshed = True  # the token may have been revoked early: refresh once
+                    self.client.token = graph_token_for(self.user, force_refresh=True)
+                    pending = pool.submit(fetch, url)
+                    continue
+                url = page.next_link or ""
+                pending = pool.submit(fetch, url) if url else None
+                result = process(page)
+                for skipped in page.skipped:
+                    result.counts[f"invalid_{skipped.reason}"] += 1
+                result.read += len(page.skipped)
+                link = page.next_link or page.delta_link or ""
+                self._commit_page(state, result, link, done=bool(page.delta_link))

@@ -50,7 +50,9 @@ class PaneServer:
         return self.run(lambda db: db.scalar(select(User).where(User.email == email)))
 
     def token(self, email: str = DEMO_EMAIL) -> str:
-        return self.run(lambda db: issue_session(db.scalar(select(User).where(User.email == email))))
+        return self.run(
+            lambda db: issue_session(db.scalar(select(User).where(User.email == email)))
+        )
 
 
 @pytest.fixture
@@ -99,8 +101,15 @@ def known_contact(server: PaneServer) -> KnownContact:
             .limit(1)
         ).first()
         contact, email, account, opp = row
-        return KnownContact(str(contact.id), contact.name, email, str(account.id), account.name,
-                            str(opp.id), opp.name)
+        return KnownContact(
+            str(contact.id),
+            contact.name,
+            email,
+            str(account.id),
+            account.name,
+            str(opp.id),
+            opp.name,
+        )
 
     return server.run(find)
 

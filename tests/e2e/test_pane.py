@@ -38,7 +38,9 @@ def activity_links(pane: Pane, key: str) -> set[tuple[str, str]] | None:
         activity = db.scalar(select(CrmActivity).where(CrmActivity.key == key))
         if activity is None:
             return None
-        links = db.scalars(select(CrmActivityLink).where(CrmActivityLink.activity_id == activity.id))
+        links = db.scalars(
+            select(CrmActivityLink).where(CrmActivityLink.activity_id == activity.id)
+        )
         return {(link.record_type, str(link.record_id)) for link in links}
 
     return pane.server.run(read)
@@ -82,14 +84,15 @@ def test_known_contact_shows_contact_account_and_opportunities(pane):
     pane.select(message["id"])
     pane.wait_for_item(message["internetMessageId"])
     frame = pane.frame
-    person = frame.locator(f'#pick-contact-{contact.id}')
+    person = frame.locator(f"#pick-contact-{contact.id}")
     assert person.is_checked()
-    assert frame.locator(f'#pick-account-{contact.account_id}').is_checked()
-    assert frame.locator(f'#pick-opportunity-{contact.opportunity_id}').count() == 1
+    assert frame.locator(f"#pick-account-{contact.account_id}").is_checked()
+    assert frame.locator(f"#pick-opportunity-{contact.opportunity_id}").count() == 1
     text = frame.locator("#app").inner_text()
     assert contact.name in text and contact.account_name in text
     assert contact.opportunity_name in text
     pane.screenshot("known-contact")
+    pane.page.screenshot(path=str(pane.shots / "preview-known-contact.png"))
     assert not pane.errors
 
 
@@ -138,8 +141,10 @@ def test_nothing_selected_and_stale_answers_are_dropped(pane):
     pane.add_message(a)
     pane.add_message(b)
     # Select quickly one after the other: only the last selection may be shown.
-    pane.page.evaluate("([a, b]) => { CourierPreviewHost.select(a); CourierPreviewHost.select(b); }",
-                       [a["id"], b["id"]])
+    pane.page.evaluate(
+        "([a, b]) => { CourierPreviewHost.select(a); CourierPreviewHost.select(b); }",
+        [a["id"], b["id"]],
+    )
     pane.wait_for_item(b["internetMessageId"])
     time.sleep(0.5)
     assert pane.frame.locator("body").get_attribute("data-item-key") == b["internetMessageId"]
@@ -163,8 +168,9 @@ def test_thread_auto_save_saves_a_newer_email_in_the_background(pane):
     sign_in_with_dialog(pane)
     contact = known_contact(pane.server)
     conversation = f"AAQk-thread-{uuid.uuid4().hex[:8]}"
-    message = email_from(contact.email, contact.name, subject="Contract review",
-                         conversationId=conversation)
+    message = email_from(
+        contact.email, contact.name, subject="Contract review", conversationId=conversation
+    )
     pane.add_message(message)
     pane.select(message["id"])
     pane.wait_for_item(message["internetMessageId"])
@@ -177,25 +183,33 @@ def test_thread_auto_save_saves_a_newer_email_in_the_background(pane):
     chosen = activity_links(pane, message["internetMessageId"])
 
     user = pane.server.user()
-    newer = sandbox.control(f"/_sandbox/graph/users/{user.object_id}/messages", {
-        "from": contact.email, "conversationId": conversation,
-        "subject": "RE: Contract review", "body": "Signed copy attached."})
+    newer = sandbox.control(
+        f"/_sandbox/graph/users/{user.object_id}/messages",
+        {
+            "from": contact.email,
+            "conversationId": conversation,
+            "subject": "RE: Contract review",
+            "body": "Signed copy attached.",
+        },
+    )
     from server.sync.jobs import enqueue_session
 
     pane.server.run(lambda _db: enqueue_session(user.id, "test"))
     run_background_jobs(pane)
 
     def entry(db):
-        row = db.scalar(select(LedgerEntry).where(
-            LedgerEntry.item_key == newer["internetMessageId"]))
+        row = db.scalar(
+            select(LedgerEntry).where(LedgerEntry.item_key == newer["internetMessageId"])
+        )
         return None if row is None else (row.status, row.source)
 
     assert pane.server.run(entry) == ("saved", "thread")
     assert activity_links(pane, newer["internetMessageId"]) == chosen
 
     # The newer email, opened in Outlook, shows as saved by the thread rule.
-    reply = email_from(contact.email, contact.name, subject="RE: Contract review",
-                       conversationId=conversation)
+    reply = email_from(
+        contact.email, contact.name, subject="RE: Contract review", conversationId=conversation
+    )
     reply["internetMessageId"] = newer["internetMessageId"]
     pane.add_message(reply)
     pane.select(reply["id"])
@@ -247,8 +261,9 @@ def test_create_a_lead_for_an_unknown_address_and_link_it(pane):
     form.get_by_role("button", name="Create lead").click()
     row = frame.locator(f'li.participant[data-address="{address}"]')
     row.locator(".badge-matched").wait_for()
-    lead_id = pane.server.run(lambda db: str(db.scalar(
-        select(CrmLead.id).where(CrmLead.email == address))))
+    lead_id = pane.server.run(
+        lambda db: str(db.scalar(select(CrmLead.id).where(CrmLead.email == address)))
+    )
     assert frame.locator(f"#pick-lead-{lead_id}").is_checked()
     frame.locator("#save").click()
     frame.locator('#saved-state[data-status="saved"]').wait_for()
@@ -259,9 +274,11 @@ def test_create_a_lead_for_an_unknown_address_and_link_it(pane):
 
 HOSTILE = {
     "subject": '<script>window.top.__pwned = "subject"</script> Invoice javascript:alert(1)',
-    "name": '<img src=x onerror="window.top.__pwned=\'name\'">Mallory',
-    "body": ('<svg onload="window.top.__pwned=\'body\'"></svg><a href="javascript:'
-             'window.top.__pwned=1">click</a><script>window.top.__pwned="body"</script>'),
+    "name": "<img src=x onerror=\"window.top.__pwned='name'\">Mallory",
+    "body": (
+        '<svg onload="window.top.__pwned=\'body\'"></svg><a href="javascript:'
+        'window.top.__pwned=1">click</a><script>window.top.__pwned="body"</script>'
+    ),
 }
 
 
@@ -269,24 +286,82 @@ def test_hostile_content_renders_as_text_and_runs_nothing(pane):
     sign_in_by_token(pane)
     pane.open_preview()
     address = "mallory@evil-corp.test"
-    message = email_from(address, HOSTILE["name"], subject=HOSTILE["subject"],
-                         body=HOSTILE["body"],
-                         cc=[{"address": "javascript:alert(1)", "name": "<b onmouseover=x>"}])
+    message = email_from(
+        address,
+        HOSTILE["name"],
+        subject=HOSTILE["subject"],
+        body=HOSTILE["body"],
+        cc=[{"address": "javascript:alert(1)", "name": "<b onmouseover=x>"}],
+    )
     pane.add_message(message)
     pane.select(message["id"])
     pane.wait_for_item(message["internetMessageId"])
     frame = pane.frame
     text = frame.locator("#app").inner_text()
     assert "<script>" in text and "onerror=" in text and "javascript:" in text
-    assert frame.locator("#app script, #app img[src='x'], #app svg, #app a[href^='javascript']"
-                         ).count() == 0
+    assert (
+        frame.locator(
+            "#app script, #app img[src='x'], #app svg, #app a[href^='javascript']"
+        ).count()
+        == 0
+    )
     frame.get_by_role("button", name=f"Create a lead for {address}").click()
     assert "onerror" in frame.locator("#cf-name").input_value()
     frame.locator("#cf-name").hover()
     pane.screenshot("hostile")
     pane.page.click("#reading-pane")  # the preview's reading pane shows the body as text too
     time.sleep(0.3)
-    flags = [pane.page.evaluate("() => window.__pwned"),
-             pane.page.frame_locator("#pane").locator("body").evaluate("() => window.__pwned")]
+    flags = [
+        pane.page.evaluate("() => window.__pwned"),
+        pane.page.frame_locator("#pane").locator("body").evaluate("() => window.__pwned"),
+    ]
     assert flags == [None, None]
+    assert not pane.errors
+
+
+def test_error_state_with_retry_and_an_ended_session(pane):
+    sign_in_by_token(pane)
+    pane.open_preview()
+    contact = known_contact(pane.server)
+    broken = email_from(contact.email, contact.name, subject="x" * 2500)  # the API refuses it
+    pane.add_message(broken)
+    pane.select(broken["id"])
+    retry = pane.frame.locator("#retry")
+    retry.wait_for()
+    assert "subject" in pane.frame.locator(".state-error").inner_text()
+    pane.screenshot("error")
+    retry.focus()
+    pane.page.keyboard.press("Enter")  # keyboard operable: the retry asks again
+    pane.frame.locator("#retry").wait_for()
+
+    from server.auth.sessions import revoke_user_sessions
+
+    user_id = pane.server.user().id
+    pane.server.run(lambda _db: revoke_user_sessions(user_id))
+    fine = email_from(contact.email, contact.name)
+    pane.add_message(fine)
+    pane.select(fine["id"])
+    pane.frame.locator("#signin").wait_for()
+    assert "sign in again" in pane.frame.locator(".state-signedout").inner_text().lower()
+    pane.screenshot("session-ended")
+    assert not pane.errors
+
+
+def test_search_links_a_record_the_matching_did_not_find(pane):
+    sign_in_by_token(pane)
+    contact = known_contact(pane.server)
+    pane.open_preview()
+    message = email_from("buyer@unknown-prospect.test", "Bo Buyer", subject="Referral")
+    pane.add_message(message)
+    pane.select(message["id"])
+    pane.wait_for_item(message["internetMessageId"])
+    frame = pane.frame
+    frame.locator("#search-q").fill(contact.account_name)
+    frame.get_by_role("button", name=f"Link {contact.account_name}").first.click()
+    box = frame.locator(f"#extra-links #pick-account-{contact.account_id}")
+    assert box.is_checked()
+    pane.screenshot("search")
+    frame.locator("#save").click()
+    frame.locator('#saved-state[data-status="saved"]').wait_for()
+    assert ("account", contact.account_id) in activity_links(pane, message["internetMessageId"])
     assert not pane.errors

@@ -7,8 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from server.auth.sessions import issue_session
 from server.crm.builtin.models import (
     CrmAccount,
@@ -41,17 +39,36 @@ def _org(db, tenant: str, domain: str, name: str) -> Organisation:
 
 
 def _user(db, org: Organisation, email: str, name: str, object_id: str) -> User:
-    user = User(org_id=org.id, tenant_id=org.tenant_id, object_id=object_id, email=email,
-                display_name=name, aliases=[])
+    user = User(
+        org_id=org.id,
+        tenant_id=org.tenant_id,
+        object_id=object_id,
+        email=email,
+        display_name=name,
+        aliases=[],
+    )
     db.add(user)
     db.flush()
     return user
 
 
-def _contact(db, org_id: int, name: str, emails: list[str], account_id: int | None,
-             owner: str | None, last: datetime | None = None) -> CrmContact:
-    contact = CrmContact(org_id=org_id, name=name, account_id=account_id, owner_id=owner,
-                         title="Buyer", last_activity_at=last)
+def _contact(
+    db,
+    org_id: int,
+    name: str,
+    emails: list[str],
+    account_id: int | None,
+    owner: str | None,
+    last: datetime | None = None,
+) -> CrmContact:
+    contact = CrmContact(
+        org_id=org_id,
+        name=name,
+        account_id=account_id,
+        owner_id=owner,
+        title="Buyer",
+        last_activity_at=last,
+    )
     db.add(contact)
     db.flush()
     for email in emails:
@@ -69,26 +86,44 @@ def build_world(db) -> World:
     db.add(acme)
     db.flush()
     db.add(CrmAccountDomain(org_id=org.id, account_id=acme.id, domain="acme.test"))
-    renewal = CrmOpportunity(org_id=org.id, name="Acme renewal", account_id=acme.id,
-                             owner_id=owner, stage="Proposal", is_closed=False, amount=48000,
-                             last_activity_at=NOW - timedelta(days=2))
-    old = CrmOpportunity(org_id=org.id, name="Acme pilot", account_id=acme.id, owner_id=owner,
-                         stage="Closed Won", is_closed=True, amount=5000)
+    renewal = CrmOpportunity(
+        org_id=org.id,
+        name="Acme renewal",
+        account_id=acme.id,
+        owner_id=owner,
+        stage="Proposal",
+        is_closed=False,
+        amount=48000,
+        last_activity_at=NOW - timedelta(days=2),
+    )
+    old = CrmOpportunity(
+        org_id=org.id,
+        name="Acme pilot",
+        account_id=acme.id,
+        owner_id=owner,
+        stage="Closed Won",
+        is_closed=True,
+        amount=5000,
+    )
     db.add_all([renewal, old])
-    alice = _contact(db, org.id, "Alice Archer", ["alice@acme.test"], acme.id, owner,
-                     NOW - timedelta(days=1))
+    alice = _contact(
+        db, org.id, "Alice Archer", ["alice@acme.test"], acme.id, owner, NOW - timedelta(days=1)
+    )
     # Two contacts share one address: the owned one is the default pick.
     shared_mine = _contact(db, org.id, "Sam Shared (mine)", ["sam@acme.test"], acme.id, owner)
-    shared_other = _contact(db, org.id, "Sam Shared (theirs)", ["sam@acme.test"], acme.id,
-                            "someone-else", NOW)
-    lead = CrmLead(org_id=org.id, name="Lee Lead", email="lee@leadco.test", company="LeadCo",
-                   owner_id=owner)
+    shared_other = _contact(
+        db, org.id, "Sam Shared (theirs)", ["sam@acme.test"], acme.id, "someone-else", NOW
+    )
+    lead = CrmLead(
+        org_id=org.id, name="Lee Lead", email="lee@leadco.test", company="LeadCo", owner_id=owner
+    )
     db.add(lead)
     foreign_account = CrmAccount(org_id=other.id, name="Other Account")
     db.add(foreign_account)
     db.flush()
-    foreign = _contact(db, other.id, "Foreign Person", ["alice@acme.test"], foreign_account.id,
-                       None)
+    foreign = _contact(
+        db, other.id, "Foreign Person", ["alice@acme.test"], foreign_account.id, None
+    )
     db.commit()
     world = World(
         user=user,
@@ -97,17 +132,17 @@ def build_world(db) -> World:
         other_headers={"Authorization": f"Bearer {issue_session(other_user)}"},
     )
     world.ids = {
-        "acme": str(acme.id), "renewal": str(renewal.id), "pilot": str(old.id),
-        "alice": str(alice.id), "sam_mine": str(shared_mine.id),
-        "sam_other": str(shared_other.id), "lee": str(lead.id),
-        "foreign_contact": str(foreign.id), "foreign_account": str(foreign_account.id),
+        "acme": str(acme.id),
+        "renewal": str(renewal.id),
+        "pilot": str(old.id),
+        "alice": str(alice.id),
+        "sam_mine": str(shared_mine.id),
+        "sam_other": str(shared_other.id),
+        "lee": str(lead.id),
+        "foreign_contact": str(foreign.id),
+        "foreign_account": str(foreign_account.id),
     }
     return world
-
-
-@pytest.fixture
-def world(db) -> World:
-    return build_world(db)
 
 
 def item(**overrides) -> dict:

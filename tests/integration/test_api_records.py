@@ -8,7 +8,12 @@ from sqlalchemy import select
 from server.crm.builtin.models import CrmContact, CrmLead
 from server.models.policy import RememberedChoice, UserPolicy
 
-from .pane_fixtures import item, world  # noqa: F401
+from .pane_fixtures import build_world, item
+
+
+@pytest.fixture
+def world(db):
+    return build_world(db)
 
 
 def _post(client, world, path, body, other=False):
@@ -18,11 +23,14 @@ def _post(client, world, path, body, other=False):
 # --- blocklist -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("entry", "kind", "value"), [
-    ("Alice@Acme.test", "blocked_addresses", "alice@acme.test"),
-    ("acme.test", "blocked_domains", "acme.test"),
-    ("@acme.test", "blocked_domains", "acme.test"),
-])
+@pytest.mark.parametrize(
+    ("entry", "kind", "value"),
+    [
+        ("Alice@Acme.test", "blocked_addresses", "alice@acme.test"),
+        ("acme.test", "blocked_domains", "acme.test"),
+        ("@acme.test", "blocked_domains", "acme.test"),
+    ],
+)
 def test_blocklist_adds_address_or_domain(client, world, db, entry, kind, value):
     response = _post(client, world, "/api/blocklist", {"entry": entry})
     assert response.status_code == 201
@@ -31,14 +39,17 @@ def test_blocklist_adds_address_or_domain(client, world, db, entry, kind, value)
     assert settings[kind] == [value]
 
 
-@pytest.mark.parametrize(("body", "status", "code"), [
-    ({}, 400, "missing_field"),
-    ({"entry": 7}, 400, "wrong_type"),
-    ({"entry": "   "}, 400, "missing_field"),
-    ({"entry": "x" * 321}, 400, "too_long"),
-    ({"entry": "not an address@@"}, 400, "invalid_policy"),
-    ({"entry": "alex@courier-demo.test"}, 400, "invalid_policy"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({}, 400, "missing_field"),
+        ({"entry": 7}, 400, "wrong_type"),
+        ({"entry": "   "}, 400, "missing_field"),
+        ({"entry": "x" * 321}, 400, "too_long"),
+        ({"entry": "not an address@@"}, 400, "invalid_policy"),
+        ({"entry": "alex@courier-demo.test"}, 400, "invalid_policy"),
+    ],
+)
 def test_blocklist_bad_input(client, world, body, status, code):
     response = _post(client, world, "/api/blocklist", body)
     assert response.status_code == status
@@ -53,19 +64,31 @@ def test_choice_is_stored(client, world, db):
     response = _post(client, world, "/api/choices", body)
     assert response.status_code == 201
     row = db.scalar(select(RememberedChoice))
-    assert (row.address, row.record_type, row.record_id) == ("sam@acme.test", "contact",
-                                                            world.ids["sam_other"])
+    assert (row.address, row.record_type, row.record_id) == (
+        "sam@acme.test",
+        "contact",
+        world.ids["sam_other"],
+    )
 
 
-@pytest.mark.parametrize(("body", "status", "code"), [
-    ({"record": {"type": "contact", "id": "1"}}, 400, "missing_field"),
-    ({"address": "nope", "record": {"type": "contact", "id": "1"}}, 400, "invalid_address"),
-    ({"address": "a@b.test", "record": "contact:1"}, 400, "wrong_type"),
-    ({"address": "a@b.test", "record": {"type": "opportunity", "id": "1"}}, 400,
-     "invalid_record_type"),
-    ({"address": "a@b.test", "record": {"type": "contact", "id": "98765"}}, 404,
-     "unknown_record"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"record": {"type": "contact", "id": "1"}}, 400, "missing_field"),
+        ({"address": "nope", "record": {"type": "contact", "id": "1"}}, 400, "invalid_address"),
+        ({"address": "a@b.test", "record": "contact:1"}, 400, "wrong_type"),
+        (
+            {"address": "a@b.test", "record": {"type": "opportunity", "id": "1"}},
+            400,
+            "invalid_record_type",
+        ),
+        (
+            {"address": "a@b.test", "record": {"type": "contact", "id": "98765"}},
+            404,
+            "unknown_record",
+        ),
+    ],
+)
 def test_choice_bad_input(client, world, body, status, code):
     response = _post(client, world, "/api/choices", body)
     assert response.status_code == status
@@ -73,8 +96,10 @@ def test_choice_bad_input(client, world, body, status, code):
 
 
 def test_choice_of_another_orgs_record_is_not_found(client, world):
-    body = {"address": "alice@acme.test",
-            "record": {"type": "contact", "id": world.ids["foreign_contact"]}}
+    body = {
+        "address": "alice@acme.test",
+        "record": {"type": "contact", "id": world.ids["foreign_contact"]},
+    }
     assert _post(client, world, "/api/choices", body).status_code == 404
 
 
@@ -88,10 +113,17 @@ def test_create_lead_then_it_is_the_pick(client, world, db):
     created = response.get_json()
     assert created["ref"]["type"] == "lead" and created["name"] == "Nora New"
     lead = db.scalar(select(CrmLead).where(CrmLead.email == "nora@unknown-prospect.test"))
-    assert (lead.company, lead.owner_id, lead.org_id) == ("Prospect Ltd", str(world.user.id),
-                                                        world.user.org_id)
-    shown = _post(client, world, "/api/suggestions", {"item": item(**{
-        "from": {"address": "nora@unknown-prospect.test", "name": "Nora New"}})}).get_json()
+    assert (lead.company, lead.owner_id, lead.org_id) == (
+        "Prospect Ltd",
+        str(world.user.id),
+        world.user.org_id,
+    )
+    shown = _post(
+        client,
+        world,
+        "/api/suggestions",
+        {"item": item(**{"from": {"address": "nora@unknown-prospect.test", "name": "Nora New"}})},
+    ).get_json()
     nora = shown["participants"][0]
     assert nora["class"] == "matched"
     assert nora["candidates"][0]["ref"] == created["ref"]
@@ -113,15 +145,18 @@ def test_create_contact_with_another_orgs_account_is_not_found(client, world):
 
 
 @pytest.mark.parametrize("path", ["/api/contacts", "/api/leads"])
-@pytest.mark.parametrize(("body", "status", "code"), [
-    ({"email": "a@b.test"}, 400, "missing_field"),
-    ({"name": "A"}, 400, "missing_field"),
-    ({"name": "  ", "email": "a@b.test"}, 400, "missing_field"),
-    ({"name": ["A"], "email": "a@b.test"}, 400, "wrong_type"),
-    ({"name": "A", "email": "a at b"}, 400, "invalid_address"),
-    ({"name": "A" * 256, "email": "a@b.test"}, 400, "too_long"),
-    ({"name": "A", "email": "a@b.test", "company": 3}, 400, "wrong_type"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"email": "a@b.test"}, 400, "missing_field"),
+        ({"name": "A"}, 400, "missing_field"),
+        ({"name": "  ", "email": "a@b.test"}, 400, "missing_field"),
+        ({"name": ["A"], "email": "a@b.test"}, 400, "wrong_type"),
+        ({"name": "A", "email": "a at b"}, 400, "invalid_address"),
+        ({"name": "A" * 256, "email": "a@b.test"}, 400, "too_long"),
+        ({"name": "A", "email": "a@b.test", "company": 3}, 400, "wrong_type"),
+    ],
+)
 def test_create_bad_input(client, world, path, body, status, code):
     response = _post(client, world, path, body)
     assert response.status_code == status
@@ -145,8 +180,9 @@ def test_search_finds_records_of_the_own_org_only(client, world):
     assert [r["name"] for r in other["results"]] == ["Foreign Person"]
 
 
-@pytest.mark.parametrize(("query", "code"), [("", "query_too_short"), ("a", "query_too_short"),
-                                             ("x" * 101, "too_long")])
+@pytest.mark.parametrize(
+    ("query", "code"), [("", "query_too_short"), ("a", "query_too_short"), ("x" * 101, "too_long")]
+)
 def test_search_bad_input(client, world, query, code):
     response = client.get(f"/api/search?q={query}", headers=world.headers)
     assert response.status_code == 400
@@ -154,11 +190,17 @@ def test_search_bad_input(client, world, query, code):
 
 
 def test_every_endpoint_needs_a_session(client, world):
-    for method, path in [("post", "/api/blocklist"), ("post", "/api/choices"),
-                         ("post", "/api/contacts"), ("post", "/api/leads"),
-                         ("get", "/api/search?q=ac"), ("post", "/api/saves"),
-                         ("put", "/api/threads"), ("post", "/api/saves/state"),
-                         ("get", "/api/ping")]:
+    for method, path in [
+        ("post", "/api/blocklist"),
+        ("post", "/api/choices"),
+        ("post", "/api/contacts"),
+        ("post", "/api/leads"),
+        ("get", "/api/search?q=ac"),
+        ("post", "/api/saves"),
+        ("put", "/api/threads"),
+        ("post", "/api/saves/state"),
+        ("get", "/api/ping"),
+    ]:
         response = getattr(client, method)(path, json={})
         assert response.status_code == 401, path
         assert response.get_json()["error"] == "unauthorized"

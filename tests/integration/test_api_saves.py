@@ -9,12 +9,23 @@ from sqlalchemy import create_engine, select, text
 from server.crm.builtin.models import CrmActivity, CrmActivityLink
 from server.models.ledger import LedgerEntry, ThreadRule
 
-from .pane_fixtures import item, world  # noqa: F401
+from .pane_fixtures import build_world, item
+
+
+@pytest.fixture
+def world(db):
+    return build_world(db)
 
 
 def _links(world, *names):
-    kinds = {"alice": "contact", "acme": "account", "renewal": "opportunity", "lee": "lead",
-             "foreign_contact": "contact", "sam_mine": "contact"}
+    kinds = {
+        "alice": "contact",
+        "acme": "account",
+        "renewal": "opportunity",
+        "lee": "lead",
+        "foreign_contact": "contact",
+        "sam_mine": "contact",
+    }
     return [{"type": kinds[n], "id": world.ids[n]} for n in names]
 
 
@@ -42,8 +53,11 @@ def test_save_links_every_chosen_record_once(client, world, db):
         ("opportunity", world.ids["renewal"], "related"),
     }
     entry = db.scalar(select(LedgerEntry))
-    assert (entry.status, entry.source, entry.item_key) == ("saved", "manual",
-                                                            "<renewal-1@acme.test>")
+    assert (entry.status, entry.source, entry.item_key) == (
+        "saved",
+        "manual",
+        "<renewal-1@acme.test>",
+    )
     activity = db.scalar(select(CrmActivity))
     assert activity.body_text.startswith("Hello Alex")
 
@@ -56,7 +70,10 @@ def test_save_links_every_chosen_record_once(client, world, db):
     saved = shown.get_json()["saved"]
     assert saved["status"] == "saved"
     assert {(link["type"], link["name"]) for link in saved["links"]} == {
-        ("contact", "Alice Archer"), ("account", "Acme Corp"), ("opportunity", "Acme renewal")}
+        ("contact", "Alice Archer"),
+        ("account", "Acme Corp"),
+        ("opportunity", "Acme renewal"),
+    }
     assert shown.get_json()["why"] is None
 
 
@@ -66,15 +83,20 @@ def test_saving_more_links_later_adds_them(client, world, db):
     assert response.get_json()["status"] == "saved"
     db.expire_all()
     assert ("opportunity", world.ids["renewal"], "related") in _activity_links(
-        db, "<renewal-1@acme.test>")
+        db, "<renewal-1@acme.test>"
+    )
     entry = db.scalar(select(LedgerEntry))
     assert {(d["type"], d["id"]) for d in entry.links} == {
-        ("contact", world.ids["alice"]), ("opportunity", world.ids["renewal"])}
+        ("contact", world.ids["alice"]),
+        ("opportunity", world.ids["renewal"]),
+    }
 
 
 def test_html_body_is_stored_as_text(client, world, db):
-    body = {"item": item(body="<p>Hi <b>there</b></p><script>alert(1)</script>&amp; bye"),
-            "links": _links(world, "alice")}
+    body = {
+        "item": item(body="<p>Hi <b>there</b></p><script>alert(1)</script>&amp; bye"),
+        "links": _links(world, "alice"),
+    }
     assert client.post("/api/saves", json=body, headers=world.headers).status_code == 201
     activity = db.scalar(select(CrmActivity))
     assert activity.body_text == "Hi there& bye"
@@ -86,23 +108,34 @@ def test_auto_save_thread_creates_the_rule_and_can_be_switched_off(client, world
     rule = db.scalar(select(ThreadRule))
     assert (rule.conversation_id, rule.enabled) == ("conv-renewal", True)
     assert {(d["type"], d["id"]) for d in rule.links} == {
-        ("contact", world.ids["alice"]), ("opportunity", world.ids["renewal"])}
+        ("contact", world.ids["alice"]),
+        ("opportunity", world.ids["renewal"]),
+    }
     shown = client.post("/api/suggestions", json={"item": item()}, headers=world.headers)
     assert shown.get_json()["thread"]["auto_save"] is True
 
-    off = client.put("/api/threads", headers=world.headers,
-                     json={"conversation_id": "conv-renewal", "enabled": False})
+    off = client.put(
+        "/api/threads",
+        headers=world.headers,
+        json={"conversation_id": "conv-renewal", "enabled": False},
+    )
     assert off.status_code == 200 and off.get_json()["auto_save"] is False
     db.expire_all()
     assert db.scalar(select(ThreadRule)).enabled is False
-    on = client.put("/api/threads", headers=world.headers,
-                    json={"conversation_id": "conv-renewal", "enabled": True})
+    on = client.put(
+        "/api/threads",
+        headers=world.headers,
+        json={"conversation_id": "conv-renewal", "enabled": True},
+    )
     assert on.get_json()["auto_save"] is True
 
 
 def test_thread_rule_needs_records_the_first_time(client, world):
-    response = client.put("/api/threads", headers=world.headers,
-                          json={"conversation_id": "conv-new", "enabled": True, "links": []})
+    response = client.put(
+        "/api/threads",
+        headers=world.headers,
+        json={"conversation_id": "conv-new", "enabled": True, "links": []},
+    )
     assert response.status_code == 400
     assert response.get_json()["error"] == "missing_field"
 
@@ -153,10 +186,19 @@ def test_save_refuses_another_orgs_record(client, world, db):
     ("body", "status", "code"),
     [
         ({"links": []}, 400, "missing_field"),
-        ({"item": item(), "links": [{"type": "contact", "id": "1"}], "auto_save_thread": "yes"},
-         400, "wrong_type"),
-        ({"item": item(**{"from": {"address": "@@"}}), "links": [{"type": "contact", "id": "1"}]},
-         400, "invalid_address"),
+        (
+            {"item": item(), "links": [{"type": "contact", "id": "1"}], "auto_save_thread": "yes"},
+            400,
+            "wrong_type",
+        ),
+        (
+            {
+                "item": item(**{"from": {"address": "@@"}}),
+                "links": [{"type": "contact", "id": "1"}],
+            },
+            400,
+            "invalid_address",
+        ),
     ],
 )
 def test_save_bad_body(client, world, body, status, code):
@@ -171,8 +213,15 @@ def test_save_bad_body(client, world, body, status, code):
         ({"enabled": True}, 400, "missing_field"),
         ({"conversation_id": "c", "enabled": "on"}, 400, "wrong_type"),
         ({"conversation_id": "c" * 513, "enabled": True}, 400, "too_long"),
-        ({"conversation_id": "c", "enabled": True, "links": [{"type": "contact", "id": "424242"}]},
-         404, "unknown_record"),
+        (
+            {
+                "conversation_id": "c",
+                "enabled": True,
+                "links": [{"type": "contact", "id": "424242"}],
+            },
+            404,
+            "unknown_record",
+        ),
     ],
 )
 def test_thread_bad_input(client, world, body, status, code):
@@ -182,13 +231,15 @@ def test_thread_bad_input(client, world, body, status, code):
 
 
 def test_thread_refuses_another_orgs_record(client, world):
-    response = client.put("/api/threads", headers=world.headers, json={
-        "conversation_id": "c", "enabled": True, "links": _links(world, "foreign_contact")})
+    response = client.put(
+        "/api/threads",
+        headers=world.headers,
+        json={"conversation_id": "c", "enabled": True, "links": _links(world, "foreign_contact")},
+    )
     assert response.status_code == 404
 
 
-def test_save_is_queued_when_the_crm_cannot_be_reached(client, world, db, database_url,
-                                                      run_jobs):
+def test_save_is_queued_when_the_crm_cannot_be_reached(client, world, db, database_url, run_jobs):
     """A real outage of the built-in CRM's tables: another connection holds an exclusive lock
     and the database gives up waiting after 200 ms (PostgreSQL lock_timeout)."""
     if not database_url.startswith("postgresql"):
@@ -222,6 +273,8 @@ def test_save_is_queued_when_the_crm_cannot_be_reached(client, world, db, databa
     entry = db.scalar(select(LedgerEntry))
     assert entry.status == "saved"
     assert _activity_links(db, "<renewal-1@acme.test>") == {
-        ("contact", world.ids["alice"], "from"), ("opportunity", world.ids["renewal"], "related")}
+        ("contact", world.ids["alice"], "from"),
+        ("opportunity", world.ids["renewal"], "related"),
+    }
     state = client.post("/api/saves/state", json={"item": item()}, headers=world.headers)
     assert state.get_json()["status"] == "saved"

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from .pane_fixtures import item, world  # noqa: F401
+from .pane_fixtures import build_world, item
+
+
+@pytest.fixture
+def world(db):
+    return build_world(db)
 
 
 def _suggest(client, world, **overrides):
-    response = client.post("/api/suggestions", json={"item": item(**overrides)},
-                           headers=world.headers)
+    response = client.post(
+        "/api/suggestions", json={"item": item(**overrides)}, headers=world.headers
+    )
     assert response.status_code == 200, response.get_json()
     return response.get_json()
 
@@ -51,8 +57,14 @@ def test_several_matches_show_all_with_the_reason_for_the_default(client, world)
 
 
 def test_remembered_choice_becomes_the_default(client, world):
-    response = client.post("/api/choices", headers=world.headers, json={
-        "address": "sam@acme.test", "record": {"type": "contact", "id": world.ids["sam_other"]}})
+    response = client.post(
+        "/api/choices",
+        headers=world.headers,
+        json={
+            "address": "sam@acme.test",
+            "record": {"type": "contact", "id": world.ids["sam_other"]},
+        },
+    )
     assert response.status_code == 201
     data = _suggest(client, world, **{"from": {"address": "sam@acme.test", "name": "Sam"}})
     default = [c for c in _participant(data, "sam@acme.test")["candidates"] if c["default"]]
@@ -61,13 +73,17 @@ def test_remembered_choice_becomes_the_default(client, world):
 
 
 def test_classes_of_other_participants(client, world):
-    data = _suggest(client, world, cc=[
-        {"address": "bianca@courier-demo.test", "name": "Bianca"},
-        {"address": "friend@gmail.com", "name": "A Friend"},
-        {"address": "new.person@unknown-prospect.test", "name": ""},
-        {"address": "not an address", "name": "Broken"},
-        {"address": "lee@leadco.test", "name": "Lee"},
-    ])
+    data = _suggest(
+        client,
+        world,
+        cc=[
+            {"address": "bianca@courier-demo.test", "name": "Bianca"},
+            {"address": "friend@gmail.com", "name": "A Friend"},
+            {"address": "new.person@unknown-prospect.test", "name": ""},
+            {"address": "not an address", "name": "Broken"},
+            {"address": "lee@leadco.test", "name": "Lee"},
+        ],
+    )
     classes = {p["address"]: p["class"] for p in data["participants"]}
     assert classes["bianca@courier-demo.test"] == "internal"
     assert classes["friend@gmail.com"] == "personal"
@@ -75,8 +91,11 @@ def test_classes_of_other_participants(client, world):
     assert classes["not an address"] == "invalid"
     assert classes["lee@leadco.test"] == "matched"
     unknown = _participant(data, "new.person@unknown-prospect.test")
-    assert unknown["prefill"] == {"name": "New Person", "email": "new.person@unknown-prospect.test",
-                                  "company": "Unknown Prospect"}
+    assert unknown["prefill"] == {
+        "name": "New Person",
+        "email": "new.person@unknown-prospect.test",
+        "company": "Unknown Prospect",
+    }
     lee = _participant(data, "lee@leadco.test")
     assert lee["candidates"][0]["ref"]["type"] == "lead"
 
@@ -137,8 +156,9 @@ def test_bad_input(client, world, payload, status, code):
 
 def test_oversize_body_is_refused_with_413(client, world, app):
     app.config["MAX_CONTENT_LENGTH"] = 10_000
-    response = client.post("/api/suggestions", json={"item": item(body="x" * 20_000)},
-                           headers=world.headers)
+    response = client.post(
+        "/api/suggestions", json={"item": item(body="x" * 20_000)}, headers=world.headers
+    )
     assert response.status_code == 413
     assert response.get_json()["error"]
 

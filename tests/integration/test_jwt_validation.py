@@ -73,11 +73,28 @@ def signed_in(client, sandbox, db):
     return db.scalar(select(User).where(User.object_id == BIANCA.object_id))
 
 
-def test_msal_issued_token_for_our_api_is_accepted(client, sandbox, db, signed_in):
+def test_msal_issued_token_for_our_api_is_accepted(app, client, sandbox, db, signed_in):
     token = api_token_through_msal(db, signed_in)
+    # As in Microsoft's v2.0 tokens, the audience is our application id, not the api:// URI.
+    unverified = jwt.decode(token, options={"verify_signature": False})
+    assert unverified["aud"] == app.config["MS_CLIENT_ID"]
     me = call_me(client, token)
     assert me.status_code == 200
     assert me.json["id"] == signed_in.id
+
+
+def test_the_application_id_uri_is_accepted_as_audience(client, sandbox):
+    assert call_me(client, mint(sandbox, {"aud": API_AUDIENCE})).status_code == 200
+
+
+def test_an_id_token_is_not_an_access_token(client, sandbox, db, signed_in):
+    # Same issuer, keys and audience (our client id) as an access token, but no `scp`.
+    connection = db.scalar(
+        select(MicrosoftConnection).where(MicrosoftConnection.user_id == signed_in.id)
+    )
+    cache = json.loads(load_cache(connection).serialize())
+    id_token = next(iter(cache["IdToken"].values()))["secret"]
+    assert_refused(call_me(client, id_token))
 
 
 def test_minted_valid_token_is_accepted_and_creates_the_user(client, sandbox, db):

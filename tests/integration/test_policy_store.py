@@ -241,3 +241,12 @@ def test_colleagues_aliases_on_other_domains_are_internal(db, org, alice, bob):
     decision = screen(email_to("bob@acme-subsidiary.com"), policy)
     assert decision.participants["bob@acme-subsidiary.com"] == "internal"
     assert decision.reason == "internal_only"
+
+
+def test_preview_of_items_whose_user_is_gone_knows_the_organisations_domains(db, org):
+    # A saved item outlives its user (ledger user_id SET NULL): the organisation's own
+    # domains must still count as internal in the preview.
+    ledger(db, org, None, "1", "carl@acme-corp.com", "x@customer.com")
+    result = preview_org_policy(org.id, {"blocked_domains": ["customer.com"]})
+    assert (result["total"], result["would_skip"], result["newly_skipped"]) == (1, 1, 1)
+    assert result["by_reason"] == {"only_blocked": 1}

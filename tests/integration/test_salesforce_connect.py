@@ -71,6 +71,7 @@ def test_connect_flow_with_pkce_stores_encrypted_tokens(sandbox, client, db, cou
     )
     assert conn.sf_org_id.startswith("00D") and conn.sf_user_id.startswith("005")
     assert conn.instance_url == sandbox.url and not conn.needs_reauth
+    assert conn.sf_username == USER_A
     # Encrypted at rest: nothing in the row looks like a Salesforce token.
     assert "!AQ" not in conn.access_token_encrypted and not conn.refresh_token_encrypted.startswith(
         "5Aep"
@@ -159,3 +160,20 @@ def test_disconnect_revokes_and_forgets(sandbox, client, db):
     # The refresh token no longer works at Salesforce.
     grants = sandbox.control("/_sandbox/salesforce/grants/revoke", {"username": USER_A})
     assert grants["revoked"] == 0
+
+
+def test_owner_ids_are_salesforce_user_ids(sandbox, db):
+    alex = connect_user(sandbox, db)
+    crm = SalesforceCRM.for_user(alex)
+    users = sandbox.control("/_sandbox/salesforce/org", {})["users"]
+    bianca = User(
+        org_id=alex.org_id,
+        tenant_id=DEMO_TENANT_ID,
+        object_id="oid-b",
+        email=f"bianca@{DEMO_DOMAIN}",
+    )
+    db.add(bianca)
+    db.commit()
+    assert crm.owner_id_for(alex) == users[USER_A]
+    assert crm.owner_id_for(bianca) == users[f"bianca@{DEMO_DOMAIN}"]  # found by address
+    assert crm.ledger_target.startswith("salesforce:00D")

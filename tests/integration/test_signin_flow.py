@@ -249,3 +249,63 @@ def test_set_allowed_users_replaces_the_list(app, client, sandbox, db):
     assert browser_sign_in(client, sandbox, DEMO_USERS[2]).status_code == 403
     set_allowed_users(org, [])
     assert browser_sign_in(client, sandbox, DEMO_USERS[2]).status_code == 200
+
+
+def test_sign_in_uses_pkce_with_s256(client, sandbox):
+    from urllib.parse import parse_qs, urlsplit
+
+    query = parse_qs(urlsplit(client.get("/auth/signin").headers["Location"]).query)
+    assert query["code_challenge_method"] == ["S256"]
+    assert len(query["code_challenge"][0]) >= 43 and query["state"][0]
+
+
+def test_a_code_issued_for_another_sign_in_is_refused(client, sandbox, db):
+    """Code injection: a code obtained for one sign-in (its PKCE challenge) delivered to the
+    callback of another sign-in, with that sign-in's valid state. The verifier of the second
+    flow does not match the first challenge, so the identity platform refuses the code."""
+    from urllib.parse import parse_qs, urlsplit
+
+    first = client.get("/auth/signin?mode=dialog")
+    stolen = parse_qs(
+        urlsplit(pick_user_on_authorize_page(sandbox, first.headers["Location"], BIANCA)).query
+    )
+    second = client.get("/auth/signin?mode=dialog")
+    state = parse_qs(urlsplit(second.headers["Location"]).query)["state"][0]
+    answer = client.get(f"/auth/callback?code={stolen['code'][0]}&state={state}")
+    assert answer.status_code == 400
+    assert db.scalar(select(User).where(User.object_id == BIANCA.object_id)) is None
+
+
+def test_forged_state_is_refused(client, sandbox, db):
+    from urllib.parse import parse_qs, urlsplit
+
+    start = client.get("/auth/signin?mode=dialog")
+    callback = urlsplit(pick_user_on_authorize_page(sandbox, start.headers["Location"], BIANCA))
+    code = parse_qs(callback.query)["code"][0]
+    answer = client.get(f"/auth/callback?code={code}&state=forged-state")
+    assert answer.status_code == 400
+    assert db.scalar(select(User).where(User.object_id == BIANCA.object_id)) is None
+
+
+def test_admin_granted_by_an_admin_is_kept_without_a_directory_role(app, client, sandbox, db):
+    from server.auth.identity import grant_admin
+
+    token = sign_in_for_token(client, sandbox, BIANCA)
+    assert client.get("/api/me", headers=bearer(token)).json["role"] == "user"
+    grant_admin(db.scalar(select(User).where(User.object_id == BIANCA.object_id)))
+    token = sign_in_for_token(client, sandbox, BIANCA)  # her token carries no admin `wids`
+    assert client.get("/api/me", headers=bearer(token)).json["role"] == "admin"
+
+
+def test_an_expired_session_is_refused(app, client, sandbox, db):
+    from datetime import timedelta
+
+    from server.auth.sessions import hash_token
+    from server.models.sessions import ApiSession
+
+    token = sign_in_for_token(client, sandbox, BIANCA)
+    row = db.scalar(select(ApiSession).where(ApiSession.token_hash == hash_token(token)))
+    row.expires_at = row.expires_at - timedelta(hours=app.config["SESSION_TTL_HOURS"], seconds=1)
+    db.commit()
+    after = client.get("/api/me", headers=bearer(token))
+    assert after.status_code == 401 and after.json["error"] == "unauthorized"

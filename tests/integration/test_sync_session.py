@@ -144,3 +144,89 @@ def test_the_tick_enqueues_due_sessions_only(app, client, sandbox, db, run_jobs)
     user.sync_enabled = False
     db.commit()
     assert health_for(user)["state"] == "disabled"
+
+
+def test_a_revoked_grant_stops_the_schedule_and_health_says_needs_reauth(
+    app, client, sandbox, db, run_jobs
+):
+    configure_mailboxes(sandbox, messages=30, events=4)
+    sandbox.control("/_sandbox/identity/settings", {"access_token_lifetime": 60})
+    user = signed_in_user(client, sandbox, db, ALEX)
+    enqueue_session(user.id)
+    run_jobs()
+    # The cached access token is still valid for a minute: expire it, then revoke the grant.
+    sandbox.control("/_sandbox/identity/expire-access-tokens")
+    sandbox.control(
+        "/_sandbox/identity/revoke-grant",
+        {"tenant_id": ALEX.tenant_id, "object_id": ALEX.object_id},
+    )
+    enqueue_session(user.id, "now")
+    run_jobs()
+    last = _sessions(db, user)[-1]
+    assert last.status == "needs_reauth", last.error
+    assert health_for(user)["state"] == "needs_reauth"
+    assert schedule_tick() == []  # the schedule stops until the user signs in again
+
+
+def test_the_admin_sees_every_users_health(app, client, sandbox, db, run_jobs):
+    from tests.integration.signin_helpers import sign_in_for_token
+
+    configure_mailboxes(sandbox, messages=30, events=4)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    enqueue_session(user.id)
+    run_jobs()
+    token = sign_in_for_token(client, sandbox, ALEX)  # Alex is a directory admin
+    answer = client.get("/admin/api/sync/health", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.json
+    rows = {row["email"]: row for row in answer.json["users"]}
+    assert rows[ALEX.email]["state"] == "up_to_date"
+    assert rows[ALEX.email]["last_session"]["saved"] > 0
+
+
+def test_auto_create_only_for_addresses_the_user_wrote_to(app, client, sandbox, db, run_jobs):
+    from server.policy import update_org_policy
+
+    configure_mailboxes(sandbox, messages=40, events=2)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    update_org_policy(user.org_id, {"auto_create": True}, user)
+    new = "dana.buyer@fresh-prospect.test"
+    sandbox.control(
+        f"/_sandbox/graph/users/{ALEX.object_id}/messages",
+        {
+            "from": ALEX.email,
+            "to": [new],
+            "folder": "sentitems",
+            "subject": "Intro",
+            "label": {"outcome": "save", "people": [new], "accounts": []},
+        },
+    )
+    sandbox.control(
+        f"/_sandbox/graph/users/{ALEX.object_id}/messages",
+        {
+            "from": "stranger@cold-outreach.test",
+            "subject": "Buy our stuff",
+            "label": {"outcome": "skip", "reason": "never written to"},
+        },
+    )
+    enqueue_session(user.id)
+    run_jobs()
+    last = _sessions(db, user)[-1]
+    assert last.status == "succeeded", last.error
+    assert last.created == 1
+    assert_crm_matches(db, user.org_id, expected_from(labels_of(sandbox, ALEX)))
+
+
+def test_the_pane_can_sync_now_and_read_its_health(app, client, sandbox, db, run_jobs):
+    from tests.integration.signin_helpers import sign_in_for_token
+
+    configure_mailboxes(sandbox, messages=20, events=2)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    headers = {"Authorization": f"Bearer {sign_in_for_token(client, sandbox, ALEX)}"}
+    answer = client.post("/api/sync/now", headers=headers)
+    assert answer.status_code == 202 and answer.json["enqueued"] is True
+    assert client.post("/api/sync/now", headers=headers).json["enqueued"] is False
+    run_jobs()
+    health = client.get("/api/sync/health", headers=headers).json
+    assert health["state"] == "up_to_date"
+    assert health["last_session"]["trigger"] == "now"
+    assert user.id

@@ -148,3 +148,19 @@ def test_production_requires_encryption_keys():
                 "REDIS_URL": "redis://127.0.0.1:1/0",
             },
         )
+
+
+def test_a_cache_no_configured_key_can_read_means_sign_in_again(app, client, sandbox, db):
+    from server.auth.tokens import NeedsReauth
+
+    sign_in_for_token(client, sandbox, BIANCA)
+    user = db.scalar(select(User).where(User.object_id == BIANCA.object_id))
+    app.config["ENCRYPTION_KEYS"] = (Fernet.generate_key().decode(),)  # old key dropped
+    with pytest.raises(NeedsReauth) as raised:
+        graph_token_for(user)
+    assert raised.value.reason == "cache_unreadable"
+    db.expire_all()
+    connection = db.scalar(
+        select(MicrosoftConnection).where(MicrosoftConnection.user_id == user.id)
+    )
+    assert connection.needs_reauth and "cache_unreadable" in connection.last_error

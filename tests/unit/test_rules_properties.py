@@ -247,3 +247,13 @@ def test_the_rules_pull_in_no_database_or_queue_library_transitively():
         check=True,
     )
     assert out.stdout.strip() == "[]"
+
+
+@FAST
+@given(items, policies, entries)
+def test_an_excluded_participant_always_drops_the_item(item, policy, entry):
+    # Appointments (no invitees) included: the exclusion list drops every kind of item.
+    decision = screen(item, with_entry(policy, "excluded", entry))
+    if "excluded" in decision.participants.values():
+        assert not decision.keep
+        assert decision.reason == "excluded_participant"

@@ -487,6 +487,14 @@ EVENT_CASES = [
         "",
     ),
     (
+        "appointment organised by an excluded address",
+        lambda: event(organizer="lawyer@counsel.com"),
+        {"appointments_enabled": True},
+        False,
+        s.SKIP_EXCLUDED,
+        "lawyer@counsel.com",
+    ),
+    (
         "internal meeting",
         lambda: event("colleague@acme-corp.com"),
         {},

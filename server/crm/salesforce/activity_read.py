@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..base import Link, RecordRef
 from .records import SalesforceOptions, chunks, in_list, type_of_id
+
+if TYPE_CHECKING:
+    from .client import SalesforceClient
 
 KEY_LIMIT = 255
 CANCELLED_PREFIX = "Cancelled: "
@@ -150,3 +154,20 @@ def shape(
             if link not in item.links:
                 item.links.append(link)
     return stored
+
+
+def fetch_stored(
+    client: SalesforceClient,
+    options: SalesforceOptions,
+    kind: str,
+    keys: list[str],
+    opportunity_ids: list[str],
+) -> tuple[dict[str, Stored], dict[str, str]]:
+    """Stored activities by key and the accounts of opportunities: one Composite call."""
+    statements = activity_statements(options, kind, keys)
+    opp_statement = opportunity_accounts_statement(opportunity_ids)
+    results = client.queries(statements + ([opp_statement] if opp_statement else []))
+    opp_accounts = {row["Id"]: row.get("AccountId") for row in results[-1]} if opp_statement else {}
+    rows = results[: len(statements)]
+    # The opportunities the stored activities relate to, when not asked already.
+    return shape(options, kind, rows, opp_accounts), opp_accounts

@@ -18,6 +18,7 @@ from ...http import make_http_session
 from ...models.crm_connections import SalesforceConnection
 from ..base import (
     CRM,
+    Account,
     ActivityDraft,
     ContactDraft,
     CRMAuthError,
@@ -29,16 +30,16 @@ from ..base import (
     RecordRef,
     SearchHit,
 )
-from . import writes
+from . import lookups, writes
 from .cache import LookupCache
 from .client import SalesforceClient, soql_quote
+from .lookups import LEAD_FIELDS
 from .records import (
     SOBJECT_OF,
     SalesforceOptions,
     account_from,
     chunks,
     in_list,
-    normal_address,
     opportunity_from,
     person_from,
     split_name,
@@ -48,7 +49,6 @@ from .records import (
 if TYPE_CHECKING:
     from ...models.tenancy import User
 
-LEAD_FIELDS = ("Id", "Name", "Email", "Company", "Status", "OwnerId")
 OPPORTUNITY_FIELDS = (
     "Id",
     "Name",
@@ -59,7 +59,6 @@ OPPORTUNITY_FIELDS = (
     "Amount",
     "CloseDate",
 )
-_SOSL_RESERVED = set("?&|!{}[]()^~*:\\\"'+-")
 
 
 class SalesforceCRM(CRM):
@@ -151,99 +150,28 @@ class SalesforceCRM(CRM):
     # --- reads -------------------------------------------------------------------------------
 
     def _contact_fields(self) -> tuple[str, ...]:
-        return (
-            "Id",
-            "Name",
-            "Title",
-            "AccountId",
-            "Account.Name",
-            "OwnerId",
-            *self.options.contact_email_fields,
-        )
+        return lookups.contact_fields(self.options)
 
     def _account_fields(self) -> tuple[str, ...]:
-        return ("Id", "Name", "OwnerId", *self.options.account_domain_fields)
+        return lookups.account_fields(self.options)
 
     def find_people(self, emails: list[str]) -> dict[str, list[Person]]:
-        wanted = list(dict.fromkeys(a for a in map(normal_address, emails or []) if a))
-        found = self.cache.people(wanted)
-        missing = [a for a in wanted if a not in found]
-        if missing:
-            fresh: dict[str, list[Person]] = {a: [] for a in missing}
-            statements = []
-            for part in chunks(missing):
-                values = in_list(part)
-                where = " OR ".join(f"{f} IN {values}" for f in self.options.contact_email_fields)
-                statements.append(
-                    f"SELECT {', '.join(self._contact_fields())} FROM Contact WHERE {where}"
-                )
-                statements.append(
-                    f"SELECT {', '.join(LEAD_FIELDS)} FROM Lead "
-                    f"WHERE IsConverted = false AND Email IN {values}"
-                )
-            for rows in self.client.queries(statements):
-                for row in rows:
-                    person = person_from(row, self.options.contact_email_fields)
-                    for address in person.emails:
-                        if address in fresh and person.ref not in {p.ref for p in fresh[address]}:
-                            fresh[address].append(person)
-            for people in fresh.values():
-                people.sort(key=lambda p: (p.ref.type != "contact", p.ref.id))
-            self.cache.put_people(fresh)
-            found.update(fresh)
+        found, called = lookups.find_people(self.client, self.options, self.cache, emails)
+        if called:
             self._done()
-        return {a: found[a] for a in wanted if found.get(a)}
+        return found
 
-    def accounts_by_domains(self, domains: list[str]) -> dict[str, list]:
-        wanted = list(
-            dict.fromkeys(
-                d.strip().lower() for d in domains or [] if isinstance(d, str) and "." in d
-            )
-        )
-        wanted = [d for d in wanted if all(ch.isalnum() or ch in ".-" for ch in d)]
-        found = self.cache.accounts(wanted)
-        missing = [d for d in wanted if d not in found]
-        if missing:
-            fresh: dict[str, list] = {d: [] for d in missing}
-            statements = []
-            for part in chunks(missing, 50):
-                likes = [
-                    f"{f} LIKE {soql_quote('%' + d + '%')}"
-                    for d in part
-                    for f in self.options.account_domain_fields
-                ]
-                statements.append(
-                    f"SELECT {', '.join(self._account_fields())} FROM Account "
-                    f"WHERE {' OR '.join(likes)}"
-                )
-            for rows in self.client.queries(statements):
-                for row in rows:
-                    account = account_from(row, self.options.account_domain_fields)
-                    for domain in account.domains:
-                        if domain in fresh and account.ref not in {a.ref for a in fresh[domain]}:
-                            fresh[domain].append(account)
-            self.cache.put_accounts(fresh)
-            found.update(fresh)
+    def accounts_by_domains(self, domains: list[str]) -> dict[str, list[Account]]:
+        found, called = lookups.accounts_by_domains(self.client, self.options, self.cache, domains)
+        if called:
             self._done()
-        return {d: found[d] for d in wanted if found.get(d)}
+        return found
 
     def search(self, text: str, limit: int = 20) -> list[SearchHit]:
-        term = " ".join((text or "").split())
-        if len(term) < 2:
-            return []
-        escaped = "".join("\\" + ch if ch in _SOSL_RESERVED else ch for ch in term)
-        sosl = (
-            f"FIND {{{escaped}}} IN ALL FIELDS RETURNING "
-            "Contact(Id, Name, Email, Account.Name), "
-            "Lead(Id, Name, Email, Company WHERE IsConverted = false), "
-            "Account(Id, Name), Opportunity(Id, Name, Account.Name) LIMIT 200"
-        )
-        rows = self.client.search(sosl)
-        self._done()
-        hits = [_hit(row) for row in rows]
-        lowered = term.lower()
-        hits.sort(key=lambda h: (h.name.lower() != lowered, not h.name.lower().startswith(lowered)))
-        return hits[:limit]
+        hits, called = lookups.search(self.client, text, limit)
+        if called:
+            self._done()
+        return hits
 
     def opportunities_of(
         self, account_ids: list[str], owner_id: str | None = None
@@ -378,25 +306,6 @@ class SalesforceCRM(CRM):
 def _same_id(ref: RecordRef, wanted: set[RecordRef]) -> bool:
     # Callers may hold 15-character ids; Salesforce answers with 18.
     return any(w.type == ref.type and len(w.id) == 15 and ref.id.startswith(w.id) for w in wanted)
-
-
-def _hit(row: dict) -> SearchHit:
-    sobject = row["attributes"]["type"]
-    kind = {
-        "Contact": "contact",
-        "Lead": "lead",
-        "Account": "account",
-        "Opportunity": "opportunity",
-    }[sobject]
-    account = (row.get("Account") or {}).get("Name") or ""
-    subtitle = {
-        "contact": row.get("Email") or account,
-        "lead": row.get("Company") or "",
-        "opportunity": account,
-    }
-    return SearchHit(
-        RecordRef(kind, row["Id"]), row.get("Name") or "", subtitle.get(kind, "") or ""
-    )
 
 
 def options_from_config(mode_override: str = "") -> SalesforceOptions:

@@ -77,6 +77,24 @@ class LookupCache:
     def put_accounts(self, found: dict[str, list[Account]]) -> None:
         self._put("domain", {d: [_account_to(a) for a in acs] for d, acs in found.items()})
 
+    def complete_domains(self, domains: list[str]) -> set[str]:
+        """Domains whose every contact and lead address is in the cache."""
+        if self.redis is None or not domains or self.ttl <= 0:
+            return set()
+        raw = self.redis.mget([self._key("domain_complete", d) for d in domains])
+        return {d for d, r in zip(domains, raw, strict=True) if r is not None}
+
+    def mark_complete_domains(self, domains: list[str]) -> None:
+        if self.redis is None or not domains or self.ttl <= 0:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for domain in domains:
+            pipe.set(self._key("domain_complete", domain), "1", ex=max(1, self.ttl // 3))
+        pipe.execute()
+
     def forget_addresses(self, addresses: list[str]) -> None:
+        """After we create a person: their address (and its domain's completeness) is stale."""
         if self.redis is not None and addresses:
-            self.redis.delete(*[self._key("addr", a) for a in addresses])
+            keys = [self._key("addr", a) for a in addresses]
+            keys += [self._key("domain_complete", a.rsplit("@", 1)[-1]) for a in addresses]
+            self.redis.delete(*keys)

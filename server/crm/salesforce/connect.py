@@ -22,7 +22,14 @@ from ...models.crm_connections import SalesforceConnection
 from ...models.tenancy import User
 from ...queues import get_redis
 from ..base import CRMError
-from .tokens import OAuthSettings, exchange_code, pkce_pair, revoke_and_delete, store_connection
+from .tokens import (
+    OAuthSettings,
+    exchange_code,
+    pkce_pair,
+    revoke_and_delete,
+    store_connection,
+    username_of,
+)
 
 bp = Blueprint("salesforce_connect", __name__)
 PENDING_SECONDS = 600
@@ -97,7 +104,7 @@ def callback():
             redirect_uri(),
             OAuthSettings.from_config(),
         )
-        store_connection(user, tokens)
+        store_connection(user, tokens, username_of(tokens))
     except CRMError as exc:
         current_app.logger.warning("Salesforce connection failed: %s", type(exc).__name__)
         return _page("Connection failed", "Salesforce refused the connection. Try again.", 400)

@@ -37,7 +37,7 @@ class SalesforceOptions:
     contact_email_fields: tuple[str, ...] = ("Email",)
     account_domain_fields: tuple[str, ...] = ("Website",)
     email_mode: str = "enhanced"  # enhanced | task
-    email_key_field: str = "MessageIdentifier"
+    email_key_field: str = "Courier_Key__c"
     activity_key_field: str = "Courier_Key__c"
     cache_ttl_seconds: int = 900
 

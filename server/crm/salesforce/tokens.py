@@ -89,6 +89,18 @@ def exchange_code(
     return _post_token(form, oauth, http)
 
 
+def username_of(token_response: dict[str, Any], http: requests.Session | None = None) -> str:
+    """The Salesforce username, from the identity URL (best effort: "" when unavailable)."""
+    try:
+        answer = (http or make_http_session()).get(
+            token_response["id"],
+            headers={"Authorization": f"Bearer {token_response['access_token']}"},
+        )
+        return str(answer.json().get("username", "")) if answer.status_code == 200 else ""
+    except (requests.RequestException, ValueError, KeyError):
+        return ""
+
+
 def identity_from(token_response: dict[str, Any]) -> tuple[str, str]:
     """(org id, user id) from the token response's identity URL (…/id/00D…/005…)."""
     parts = token_response.get("id", "").rstrip("/").split("/")

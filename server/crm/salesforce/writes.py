@@ -18,27 +18,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..base import ActivityDraft, CRMUnavailable, CRMValidationError, Link, LoggedActivity
-from .activity_read import (
-    Stored,
-    activity_statements,
-    opportunity_accounts_statement,
-    sf_key,
-    shape,
-)
+from .activity_read import Stored, fetch_stored, opportunity_accounts_statement, sf_key
 from .client import SalesforceClient, WriteOutcomeUnknown
+from .existing import COLLECTION_SIZE, MAX_ROUNDS, RETRYABLE, ensure_links, update_meetings
 from .records import SalesforceOptions, chunks
 from .shapes import Plan, Spec, plans_of, spec_for
 
-MAX_ROUNDS = 4
-COLLECTION_SIZE = 200
 HEAVY_SUBREQUESTS = 5
-RETRYABLE = {
-    "UNABLE_TO_LOCK_ROW",
-    "SERVER_UNAVAILABLE",
-    "REQUEST_RUNNING_TOO_LONG",
-    "PROCESSING_HALTED",
-    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-}
 _DUPLICATE_ID = re.compile(r"record with id: ([a-zA-Z0-9]{15,18})")
 
 
@@ -62,7 +48,7 @@ def find_activities(
     if not wanted:
         return found
     for kind in ("email", "meeting"):
-        stored, _ = _fetch(client, options, kind, list(wanted), [])
+        stored, _ = fetch_stored(client, options, kind, list(wanted), [])
         for key, item in stored.items():
             if key in wanted and wanted[key] not in found:
                 found[wanted[key]] = LoggedActivity(
@@ -75,23 +61,6 @@ def find_activities(
                     cancelled=item.cancelled,
                 )
     return {k: found[k] for k in keys if k in found}
-
-
-def _fetch(
-    client: SalesforceClient,
-    options: SalesforceOptions,
-    kind: str,
-    keys: list[str],
-    opportunity_ids: list[str],
-) -> tuple[dict[str, Stored], dict[str, str]]:
-    """Stored activities by key and the accounts of opportunities: one Composite call."""
-    statements = activity_statements(options, kind, keys)
-    opp_statement = opportunity_accounts_statement(opportunity_ids)
-    results = client.queries(statements + ([opp_statement] if opp_statement else []))
-    opp_accounts = {row["Id"]: row.get("AccountId") for row in results[-1]} if opp_statement else {}
-    rows = results[: len(statements)]
-    # The opportunities the stored activities relate to, when not asked already.
-    return shape(options, kind, rows, opp_accounts), opp_accounts
 
 
 def _log(
@@ -112,7 +81,7 @@ def _log(
     stored: dict[str, Stored] = {}
     opp_accounts: dict[str, str] = {}
     if kind == "meeting" or not unique_key:
-        stored, opp_accounts = _fetch(client, options, kind, list(plans), opp_ids)
+        stored, opp_accounts = fetch_stored(client, options, kind, list(plans), opp_ids)
         opp_ids = []
     before = {key: list(item.links) for key, item in stored.items()}
     created = _create(
@@ -129,8 +98,8 @@ def _log(
     for plan in existing:
         before.setdefault(plan.key, list(stored[plan.key].links))
     if kind == "meeting":
-        _update_meetings(client, spec, existing, stored)
-    _ensure_links(client, options, kind, spec, [p for p in plans.values()], stored)
+        update_meetings(client, spec, existing, stored)
+    ensure_links(client, options, kind, spec, [p for p in plans.values()], stored)
     return _results(drafts, plans, stored, created, before)
 
 
@@ -182,7 +151,7 @@ def _create(
             try:
                 answers = client.composite(subrequests, write=True)
             except WriteOutcomeUnknown:
-                found, _ = _fetch(client, options, kind, [p.key for p in chunk], [])
+                found, _ = fetch_stored(client, options, kind, [p.key for p in chunk], [])
                 stored.update(found)
                 created.update(p.key for p in chunk if p.key in found)
                 retry.extend(p for p in chunk if p.key not in found)
@@ -230,7 +199,7 @@ def _create(
             f"{len(pending)} {spec.sobject} records could not be written; they will be retried"
         )
     if duplicates:  # written earlier (another worker, or a run that crashed before our ledger)
-        found, _ = _fetch(client, options, kind, duplicates, [])
+        found, _ = fetch_stored(client, options, kind, duplicates, [])
         stored.update(found)
     for item in stored.values():
         for link in _what_links(item, opp_accounts):
@@ -261,87 +230,6 @@ def _record_relation_results(
             item = stored.get(chunk[i].key)
             if result.get("success") and item is not None and link not in item.links:
                 item.links.append(link)
-
-
-def _ensure_links(
-    client, options, kind, spec: Spec, plans: list[Plan], stored: dict[str, Stored]
-) -> None:
-    """Add the person links an activity lacks; after an unknown outcome, look before retrying."""
-    for round_number in range(MAX_ROUNDS):
-        missing = [
-            (stored[p.key], link)
-            for p in plans
-            for link in p.persons
-            if link not in stored[p.key].links
-        ]
-        if not missing:
-            return
-        retry = False
-        for part in chunks(missing, COLLECTION_SIZE):
-            records = [spec.relation(item.id, link) for item, link in part]
-            body = {"allOrNone": False, "records": records}
-            try:
-                results = client.call(
-                    lambda sf, b=body: sf.restful("composite/sobjects", method="POST", json=b),
-                    write=True,
-                )
-            except WriteOutcomeUnknown:
-                found, _ = _fetch(client, options, kind, list({item.key for item, _ in part}), [])
-                for key, fresh in found.items():
-                    stored[key].links = fresh.links + [
-                        x for x in stored[key].links if x not in fresh.links
-                    ]
-                retry = True
-                continue
-            for (item, link), result in zip(part, results, strict=True):
-                if result.get("success"):
-                    item.links.append(link)
-                elif (result.get("errors") or [{}])[0].get("statusCode") in RETRYABLE:
-                    retry = True
-                else:
-                    code = (result.get("errors") or [{}])[0].get("statusCode")
-                    raise CRMValidationError(
-                        f"Salesforce refused a {spec.relation_sobject} ({code})"
-                    )
-        if retry:
-            time.sleep(min(2.0, client.retry_base_ms / 1000 * (2**round_number)))
-    raise CRMUnavailable("some activity links could not be written; they will be retried")
-
-
-def _update_meetings(client, spec: Spec, plans: list[Plan], stored: dict[str, Stored]) -> None:
-    """A repeat of a meeting carries its latest subject, times and cancellation (idempotent)."""
-    records = []
-    for plan in plans:
-        item = stored[plan.key]
-        fields = spec.meeting_fields(plan.draft)
-        if not item.what_id and plan.what_id:
-            fields["WhatId"] = item.what_id = plan.what_id
-        records.append({"attributes": {"type": "Event"}, "id": item.id, **fields})
-        item.subject, item.cancelled = plan.draft.subject, plan.draft.cancelled
-    for part in chunks(records, COLLECTION_SIZE):
-        body = {"allOrNone": False, "records": part}
-        for attempt in range(MAX_ROUNDS):
-            try:
-                results = client.call(
-                    lambda sf, b=body: sf.restful("composite/sobjects", method="PATCH", json=b),
-                    write=True,
-                )
-            except WriteOutcomeUnknown:
-                time.sleep(client.retry_base_ms / 1000 * (2**attempt))
-                continue
-            failed = [r for r in results if not r.get("success")]
-            if not failed:
-                break
-            body = {
-                "allOrNone": False,
-                "records": [
-                    rec
-                    for rec, r in zip(body["records"], results, strict=True)
-                    if not r.get("success")
-                ],
-            }
-        else:
-            raise CRMUnavailable("meeting updates could not be written; they will be retried")
 
 
 def _results(

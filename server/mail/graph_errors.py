@@ -1,0 +1,66 @@
+"""Graph errors (one small tree) and the HTTP helpers of retries: Retry-After, backoff with
+jitter, error bodies, forgiving JSON decoding."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import requests
+
+
+class GraphError(Exception):
+    def __init__(self, message: str, status: int = 0, code: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class GraphAuthError(GraphError):
+    """401/403: the token is refused; the user must sign in again (or consent)."""
+
+
+class GraphUnavailable(GraphError):
+    """Throttled or failing after every retry; try again in a later session."""
+
+    def __init__(self, message: str, status: int = 0, code: str = "", retry_after: float = 0.0):
+        super().__init__(message, status, code)
+        self.retry_after = retry_after
+
+
+class DeltaStateLost(GraphError):
+    """The delta token expired or was reset (410, syncStateNotFound): re-read the window."""
+
+
+class FolderNotFound(GraphError):
+    """404: the folder (or subscription, or item) does not exist."""
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    raw = response.headers.get("Retry-After", "").strip()
+    try:
+        return max(0.0, float(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+def backoff_delay(attempt: int, base: float, cap: float = 30.0) -> float:
+    """Exponential backoff with full jitter."""
+    return random.uniform(0, min(cap, base * (2**attempt)))
+
+
+def decode_json(response: requests.Response) -> dict:
+    # Decode ourselves so a non-UTF-8 byte cannot fail the whole page.
+    try:
+        data = json.loads(response.content.decode("utf-8", errors="replace"))
+    except ValueError as exc:
+        raise GraphUnavailable(f"invalid JSON from Graph: {exc}", response.status_code) from None
+    return data if isinstance(data, dict) else {}
+
+
+def error_of(response: requests.Response) -> tuple[str, str]:
+    try:
+        error = json.loads(response.content.decode("utf-8", errors="replace")).get("error", {})
+        return str(error.get("code", "")), str(error.get("message", ""))[:300]
+    except (ValueError, AttributeError):
+        return "", ""

@@ -1,0 +1,153 @@
+"""The sandbox Salesforce's sObject Collections and Composite resources (no Flask here).
+
+Collections: up to 200 records, each succeeding or failing on its own (allOrNone false).
+Composite: up to 25 subrequests (at most 5 queries or collections), run in order, later ones
+referring to earlier results with @{referenceId.path}.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .salesforce_rest import BASE, create, dispatch, update
+from .salesforce_store import Org, SalesforceError, SalesforceState
+
+COLLECTION_LIMIT = 200
+COMPOSITE_LIMIT = 25
+COMPOSITE_HEAVY_LIMIT = 5  # query and collection subrequests per Composite request
+
+
+def _record_error(error: SalesforceError) -> dict[str, Any]:
+    return {
+        "success": False,
+        "errors": [{"statusCode": error.code, "message": error.message, "fields": error.fields}],
+    }
+
+
+def collection(state: SalesforceState, org: Org, method: str, body: dict[str, Any]) -> list[dict]:
+    records = body.get("records") or []
+    if len(records) > COLLECTION_LIMIT:
+        raise SalesforceError(
+            400,
+            "EXCEEDED_ID_LIMIT",
+            f"record limit reached. cannot submit more than {COLLECTION_LIMIT} records "
+            "into this call",
+        )
+    results: list[dict[str, Any]] = []
+    for record in records:
+        sobject = (record.get("attributes") or {}).get("type", "")
+        try:
+            if state.faults.failing_records > 0:
+                state.faults.failing_records -= 1
+                raise SalesforceError(
+                    400, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record"
+                )
+            if method == "POST":
+                results.append({"id": create(org, sobject, record), "success": True, "errors": []})
+            else:
+                record_id = record.get("id") or record.get("Id")
+                update(org, sobject, record_id, record)
+                results.append({"id": record_id, "success": True, "errors": []})
+        except SalesforceError as error:
+            results.append(_record_error(error))
+    return results
+
+
+_REFERENCE = re.compile(r"@\{([^}]+)\}")
+
+
+def _resolve(path: str, answers: dict[str, Any]) -> Any:
+    parts = re.findall(r"[^.\[\]]+|\[\d+\]", path)
+    ref, rest = parts[0], parts[1:]
+    if ref not in answers:
+        raise KeyError(path)
+    value = answers[ref]
+    for part in rest:
+        value = value[int(part[1:-1])] if part.startswith("[") else value[part]
+    if value is None:
+        raise KeyError(path)
+    return value
+
+
+def _substitute(value: Any, answers: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        whole = _REFERENCE.fullmatch(value)
+        if whole:
+            return _resolve(whole.group(1), answers)
+        return _REFERENCE.sub(lambda m: str(_resolve(m.group(1), answers)), value)
+    if isinstance(value, list):
+        return [_substitute(v, answers) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, answers) for k, v in value.items()}
+    return value
+
+
+def composite(state: SalesforceState, org: Org, body: dict[str, Any]) -> dict[str, Any]:
+    from urllib.parse import parse_qs, urlsplit
+
+    requests_ = body.get("compositeRequest") or []
+    if len(requests_) > COMPOSITE_LIMIT:
+        raise SalesforceError(
+            400, "INVALID_API_INPUT", f"Limit of {COMPOSITE_LIMIT} subrequests exceeded"
+        )
+    heavy = sum(
+        1
+        for r in requests_
+        if "/query" in r.get("url", "") or "/composite/sobjects" in r.get("url", "")
+    )
+    if heavy > COMPOSITE_HEAVY_LIMIT:
+        raise SalesforceError(
+            400,
+            "INVALID_API_INPUT",
+            f"Limit of {COMPOSITE_HEAVY_LIMIT} query or collection subrequests exceeded",
+        )
+    answers: dict[str, Any] = {}
+    responses: list[dict[str, Any]] = []
+    for sub in requests_:
+        ref = sub.get("referenceId", "")
+        try:
+            url = _substitute(sub.get("url", ""), answers)
+            sub_body = _substitute(sub.get("body"), answers)
+        except (KeyError, IndexError, TypeError) as missing:
+            responses.append(
+                {
+                    "body": [
+                        {
+                            "errorCode": "PROCESSING_HALTED",
+                            "message": f"Invalid reference specified. "
+                            f"No value for {missing} found.",
+                        }
+                    ],
+                    "httpHeaders": {},
+                    "httpStatusCode": 400,
+                    "referenceId": ref,
+                }
+            )
+            continue
+        parts = urlsplit(url)
+        if not parts.path.startswith(BASE + "/"):
+            responses.append(
+                {
+                    "body": [{"errorCode": "NOT_FOUND", "message": f"unknown url {parts.path}"}],
+                    "httpHeaders": {},
+                    "httpStatusCode": 404,
+                    "referenceId": ref,
+                }
+            )
+            continue
+        params = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        status, answer = dispatch(
+            state,
+            org,
+            sub.get("method", "GET").upper(),
+            parts.path[len(BASE) + 1 :],
+            params,
+            sub_body,
+        )
+        if status < 300:
+            answers[ref] = answer
+        responses.append(
+            {"body": answer, "httpHeaders": {}, "httpStatusCode": status, "referenceId": ref}
+        )
+    return {"compositeResponse": responses}

@@ -1,0 +1,70 @@
+"""/preview: the demo mailbox beside the pane, and Office.js swapped for the simulation only
+for browsers that opened the preview."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from server.preview import OFFICE_CDN_TAG, PREVIEW_COOKIE, SIM_PATH
+
+
+@pytest.fixture
+def database_url(sqlite_url):
+    return sqlite_url
+
+
+def _preview_data(html: str) -> dict:
+    match = re.search(r'<script type="application/json" id="preview-data">(.*?)</script>', html,
+                      re.S)
+    assert match
+    return json.loads(match.group(1))
+
+
+def test_preview_lists_the_demo_mailbox_and_sets_the_cookie(client):
+    response = client.get("/preview")
+    assert response.status_code == 200
+    assert f"{PREVIEW_COOKIE}=1" in response.headers["Set-Cookie"]
+    data = _preview_data(response.get_data(as_text=True))
+    assert data["user"]["email"] == "alex@courier-demo.test"
+    messages = data["messages"]
+    assert 10 <= len(messages) <= 40
+    for message in messages:
+        assert message["id"] and message["from"] is not None
+        assert message["folder"] not in ("junkemail", "deleteditems")
+    assert any(m["internetMessageId"] for m in messages)
+
+
+def test_preview_of_another_demo_user(client):
+    html = client.get("/preview?user=bianca@courier-demo.test").get_data(as_text=True)
+    assert _preview_data(html)["user"]["email"] == "bianca@courier-demo.test"
+
+
+def test_message_data_cannot_break_out_of_the_json_block(client):
+    html = client.get("/preview").get_data(as_text=True)
+    block = html.split('id="preview-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in block  # tojson escapes <, > and & inside the data
+
+
+def test_office_js_is_swapped_only_inside_the_preview(client):
+    plain = client.get("/addin/taskpane.html").get_data(as_text=True)
+    assert OFFICE_CDN_TAG in plain and SIM_PATH not in plain
+    client.get("/preview")  # the browser now carries the preview cookie
+    swapped = client.get("/addin/taskpane.html")
+    text = swapped.get_data(as_text=True)
+    assert SIM_PATH in text and OFFICE_CDN_TAG not in text
+    assert swapped.headers["Cache-Control"] == "no-store"
+    assert client.get(SIM_PATH).mimetype == "text/javascript"
+
+
+def test_no_preview_without_the_sandbox(sqlite_url, redis_url, redis_client):
+    from tests.conftest import make_test_app
+
+    app = make_test_app(sqlite_url, redis_url, SANDBOX_ENABLED=False)
+    client = app.test_client()
+    assert client.get("/preview").status_code == 404
+    client.set_cookie(PREVIEW_COOKIE, "1")
+    assert OFFICE_CDN_TAG in client.get("/addin/taskpane.html").get_data(as_text=True)
+    app.extensions["db_engine"].dispose()
