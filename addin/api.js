@@ -84,6 +84,7 @@ export function signInDialogUrl() {
 
 export const exchangeCode = (code) =>
   request("POST", "/auth/api/exchange", { code }, { auth: false });
+export const signOut = () => request("POST", "/auth/api/signout", {});
 export const suggestions = (item, opts) => request("POST", "/api/suggestions", { item }, opts);
 export const savedState = (item, opts) => request("POST", "/api/saves/state", { item }, opts);
 export const save = (item, links, autoSaveThread) =>

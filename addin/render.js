@@ -68,7 +68,7 @@ export function showError(root, message, onRetry) {
     el("button", { class: "btn", type: "button", id: "retry", onclick: onRetry }, "Try again")));
 }
 
-export function renderStatus(node, status) {
+export function renderStatus(node, status, onSignOut) {
   if (!status) {
     node.replaceChildren();
     return;
@@ -82,6 +82,8 @@ export function renderStatus(node, status) {
     el("span", { class: crm.connected ? "dot ok" : "dot bad", "aria-hidden": "true" }),
     el("span", {}, crmText),
     sync.label ? el("span", { class: `sync sync-${sync.state || "unknown"}` }, sync.label) : null,
+    onSignOut ? el("button", { class: "btn small subtle signout", type: "button", id: "signout",
+      onclick: onSignOut }, "Sign out") : null,
   );
 }
 

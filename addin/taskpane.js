@@ -44,6 +44,16 @@ async function signIn() {
   }
 }
 
+async function signOut() {
+  try {
+    await api.signOut();
+  } catch (_err) {
+    // the session is dropped locally whatever the server answered
+  }
+  api.setSession(null);
+  signedOut();
+}
+
 // The dialog sends {"type": "courier-signin", "code": ...} as JSON (or the bare code).
 function oneTimeCode(message) {
   try {
@@ -88,7 +98,7 @@ async function load() {
 
 function show(mySeq, item, data) {
   current = { seq: mySeq, item, data };
-  render.renderStatus(statusLine, data.status);
+  render.renderStatus(statusLine, data.status, signOut);
   render.showSuggestions(root, data, actions);
   document.body.dataset.itemKey = data.item ? data.item.key : "";
   if (data.saved && data.saved.status === "pending") pollPending(mySeq);

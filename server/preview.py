@@ -23,7 +23,6 @@ OFFICE_CDN_TAG = (
 )
 SIM_PATH = "/addin/preview/office-sim.js"
 PREVIEW_COOKIE = "courier_preview"
-MAILBOX_SIZE = 400  # enough conversations of every kind; rendered on demand
 LIST_LIMIT = 40
 SKIPPED_FOLDERS = {"junkemail", "deleteditems", "drafts"}
 BODY_PREVIEW_CHARS = 8000
@@ -59,11 +58,13 @@ def as_office_message(graph: dict[str, Any], folder: str) -> dict[str, Any]:
 
 def demo_messages(user: DirectoryUser, limit: int = LIST_LIMIT) -> list[dict[str, Any]]:
     """The newest messages of the user's generated sandbox mailbox, newest first."""
-    from .crm.builtin.demo_data import DEFAULT_SEED
+    from .sandbox.graph_state import DEFAULT_MESSAGES, DEFAULT_SEED
     from .sandbox.mailbox import BAD_BYTES_MARK, GeneratedMailbox
 
+    # The same size and seed as the sandbox's Graph mailbox, so the preview's messages carry
+    # the internetMessageIds the background sync sees.
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    box = GeneratedMailbox(user, MAILBOX_SIZE, DEFAULT_SEED, now)
+    box = GeneratedMailbox(user, DEFAULT_MESSAGES, DEFAULT_SEED, now)
     out: list[dict[str, Any]] = []
     for index in range(box.count - 1, -1, -1):
         folder = box.folder_of[index]

@@ -60,14 +60,15 @@ function renderReading() {
     return;
   }
   const m = selected;
-  reading.replaceChildren(
+  const parts = [
     el("h2", { class: "olk-read-subject" }, m.subject || "(no subject)"),
     el("p", { class: "olk-read-meta" }, el("strong", {}, "From: "), who(m.from)),
     el("p", { class: "olk-read-meta" }, el("strong", {}, "To: "), m.to.map(who).join("; ")),
     m.cc.length ? el("p", { class: "olk-read-meta" }, el("strong", {}, "Cc: "), m.cc.map(who).join("; ")) : null,
     el("p", { class: "olk-read-meta" }, shortDate(m.date)),
     el("pre", { class: "olk-read-body" }, m.body || ""),
-  );
+  ];
+  reading.replaceChildren(...parts.filter(Boolean));
 }
 
 function select(message) {

@@ -8,8 +8,6 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 
 from ..auth.decorators import api_login_required
-from ..crm import crm_for
-from ..crm.base import RecordRef
 from ..errors import ApiError
 from ..pane import records, saves, suggestions
 from ..pane.inputs import email_address, field, record_ref, record_refs, require_object, text
@@ -104,7 +102,6 @@ def _person_input(kind: str) -> dict[str, Any]:
     account_id = None
     if kind == "contact" and body.get("account_id") is not None:
         account_id = record_ref({"type": "account", "id": field(body, "account_id", (str, int))}).id
-        records.existing_records(crm_for(g.user), [RecordRef("account", account_id)])
     return {
         "name": name,
         "email": email,

@@ -21,7 +21,8 @@ from ..db import get_session
 from ..errors import ApiError
 from ..models.connections import OrgAllowedUser
 from ..models.tenancy import Organisation, OrgDomain, User
-from .jwt_validation import GUID, InvalidToken, validate_access_token
+from ..rules.defaults import PERSONAL_DOMAINS
+from .jwt_validation import GUID, InvalidToken, SigningKeysUnavailable, validate_access_token
 
 log = logging.getLogger(__name__)
 # Entra directory role template ids (the `wids` claim) that make a user a Courier admin:
@@ -114,19 +115,35 @@ def sign_in_identity(claims: dict) -> User:
     record_aliases(user, addresses[1:])
     if is_directory_admin:
         user.role = "admin"
-    for address in addresses:
-        domain = address.rpartition("@")[2]
-        if domain and domain not in org.domain_names:
-            # A user's sign-in name is in one of the tenant's verified domains.
+    for domain in tenant_domains(claims, addresses):
+        if domain not in org.domain_names:
             org.domains.append(OrgDomain(domain=domain))
     db.commit()
     return user
+
+
+def tenant_domains(claims: dict, addresses: list[str]) -> list[str]:
+    """Domains a sign-in shows to belong to the tenant: a member's sign-in name is in one of
+    its verified domains. Not a guest's (B2B): they sign in with their home organisation's
+    address — a customer's domain, which must never become internal — and their token's
+    `idp` names that home identity provider instead of the issuer. Never a consumer domain."""
+    idp = claims.get("idp")
+    if idp and idp != claims.get("iss"):
+        return []
+    domains = dict.fromkeys(a.rpartition("@")[2] for a in addresses)
+    return [d for d in domains if d and d not in PERSONAL_DOMAINS]
 
 
 def user_from_access_token(token: str) -> User | None:
     """The user of a valid Microsoft access token for our API (None when invalid)."""
     try:
         claims = validate_access_token(token)
+    except SigningKeysUnavailable as exc:
+        log.warning("bearer token not checked: %s", exc.reason)
+        # Not the caller's fault: a 401 would send the pane to sign in again for nothing.
+        raise ApiError(
+            503, "identity_unavailable", "Microsoft sign-in is unreachable; try again shortly."
+        ) from None
     except InvalidToken as exc:
         log.info("bearer token refused: %s", exc.reason)
         return None

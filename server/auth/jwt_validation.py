@@ -42,6 +42,10 @@ class InvalidToken(Exception):
         self.reason = reason
 
 
+class SigningKeysUnavailable(InvalidToken):
+    """The identity platform's keys could not be fetched: we cannot tell, so not a 401."""
+
+
 @dataclass
 class _KeySet:
     issuer_template: str = ""
@@ -73,7 +77,7 @@ def _fetch(keyset: _KeySet) -> None:
         response.raise_for_status()
         keys = response.json().get("keys", [])
     except (OSError, ValueError, KeyError) as exc:
-        raise InvalidToken(f"signing keys unavailable: {type(exc).__name__}") from exc
+        raise SigningKeysUnavailable(f"signing keys unavailable: {type(exc).__name__}") from exc
     finally:
         http.close()
     keyset.issuer_template = config["issuer"]

@@ -157,6 +157,9 @@ def callback():
         f"{user.object_id}.{user.tenant_id}",
     )
     store_connection(user, cache, home_account_id, GRAPH_SCOPES)
+    previous = session.get(COOKIE_TOKEN_KEY)
+    if previous:
+        revoke_session(previous)  # signing in again (maybe as someone else) ends the old one
     session[COOKIE_TOKEN_KEY] = issue_session(user)
     if record["mode"] == "web" and record["next"]:
         return redirect(record["next"], code=302)

@@ -120,6 +120,8 @@ def create_person(
     account_id: str | None = None,
 ) -> dict[str, Any]:
     crm = crm_for(user)
+    if account_id is not None:
+        existing_records(crm, [RecordRef("account", account_id)])
     owner = crm.owner_id_for(user)
     session = get_session()
     try:

@@ -151,7 +151,15 @@ class _Parser:
                 sub = self.subquery()
                 return lambda get: _norm(get(name)) in sub.values
             values = self.value_list()
-            return lambda get: any(equal(get(name), v) for v in values)
+            texts = {v.lower() for v in values if isinstance(v, str)}  # a set: IN lists are long
+
+            def member(get) -> bool:
+                value = get(name)
+                if isinstance(value, str):
+                    return value.lower() in texts
+                return any(equal(value, v) for v in values)
+
+            return member
         if self.keyword("LIKE"):
             pattern = like_regex(str(self.value()))
             return lambda get: get(name) is not None and bool(pattern.match(str(get(name))))

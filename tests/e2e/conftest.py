@@ -58,7 +58,10 @@ class PaneServer:
 @pytest.fixture
 def pane_server(sqlite_url, redis_url, redis_client, sandbox) -> Iterator[PaneServer]:  # noqa: F811
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (Debian package chromium)")
+        message = f"browser tests need Chromium at {CHROMIUM} (Debian package chromium)"
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     app = make_test_app(sqlite_url, redis_url, BASE_URL=url, **sandbox.settings())

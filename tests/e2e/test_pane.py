@@ -72,6 +72,15 @@ def test_sign_in_through_the_office_dialog(pane):
     status = pane.page.frame_locator("#pane").locator("#status")
     assert "Alex Morgan" in status.inner_text()
     pane.screenshot("signed-in")
+    pane.frame.locator("#signout").click()  # and out again: the session is revoked
+    pane.frame.locator("#signin").wait_for()
+    assert (
+        pane.page.evaluate(
+            "() => document.getElementById('pane').contentWindow"
+            ".localStorage.getItem('courier.session')"
+        )
+        is None
+    )
     assert not pane.errors
 
 
@@ -364,4 +373,20 @@ def test_search_links_a_record_the_matching_did_not_find(pane):
     frame.locator("#save").click()
     frame.locator('#saved-state[data-status="saved"]').wait_for()
     assert ("account", contact.account_id) in activity_links(pane, message["internetMessageId"])
+    assert not pane.errors
+
+
+def test_demo_mailbox_messages_open_in_the_pane(pane):
+    sign_in_by_token(pane)
+    pane.open_preview()
+    messages = pane.page.evaluate("() => CourierPreviewHost.messages()")
+    with_ids = [m for m in messages if m["internetMessageId"]][:4]
+    assert len(with_ids) == 4
+    for message in with_ids:
+        pane.select(message["id"])  # a click in the message list
+        pane.wait_for_item(message["internetMessageId"])
+        assert pane.frame.locator("h2.subject").inner_text() == (
+            message["subject"] or "(no subject)"
+        )
+    pane.screenshot("demo-mailbox")
     assert not pane.errors

@@ -204,3 +204,46 @@ def test_every_endpoint_needs_a_session(client, world):
         response = getattr(client, method)(path, json={})
         assert response.status_code == 401, path
         assert response.get_json()["error"] == "unauthorized"
+
+
+JSON_ENDPOINTS = [
+    ("post", "/api/suggestions"),
+    ("post", "/api/saves"),
+    ("post", "/api/saves/state"),
+    ("put", "/api/threads"),
+    ("post", "/api/blocklist"),
+    ("post", "/api/choices"),
+    ("post", "/api/contacts"),
+    ("post", "/api/leads"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), JSON_ENDPOINTS)
+def test_every_json_endpoint_refuses_bad_bodies(client, world, app, method, path):
+    send = getattr(client, method)
+    not_json = send(path, data="entry=x", headers=world.headers)
+    assert not_json.status_code == 415 and not_json.get_json()["error"]
+    broken = send(
+        path, data="{not json", headers={**world.headers, "Content-Type": "application/json"}
+    )
+    assert broken.status_code == 400 and broken.get_json()["error"] == "invalid_json"
+    array = send(path, json=["not", "an", "object"], headers=world.headers)
+    assert array.status_code == 400 and array.get_json()["error"] == "invalid_json"
+    app.config["MAX_CONTENT_LENGTH"] = 2_000
+    huge = send(path, json={"entry": "x" * 5_000}, headers=world.headers)
+    assert huge.status_code == 413 and huge.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({}, 400, "missing_field"),
+        ({"item": []}, 400, "wrong_type"),
+        ({"item": item(**{"from": {"address": "nobody"}})}, 400, "invalid_address"),
+        ({"item": item(internet_message_id=5)}, 400, "wrong_type"),
+    ],
+)
+def test_saved_state_bad_input(client, world, body, status, code):
+    response = _post(client, world, "/api/saves/state", body)
+    assert response.status_code == status
+    assert response.get_json()["error"] == code

@@ -241,3 +241,13 @@ def test_allowed_tenants_applies_to_bearer_tokens(app, client, sandbox):
     app.config["ALLOWED_TENANTS"] = (OTHER_TENANT_ID, "11111111-2222-4333-8444-555555555555")
     response = call_me(client, mint(sandbox))
     assert response.status_code == 403 and response.json["error"] == "tenant_not_allowed"
+
+
+def test_unreachable_signing_keys_are_not_a_401(app, client, sandbox):
+    from tests.conftest import free_port
+
+    token = mint(sandbox)
+    app.config["MS_AUTHORITY_HOST"] = f"https://127.0.0.1:{free_port()}"  # nothing listens
+    response = call_me(client, token)
+    assert response.status_code == 503
+    assert response.json["error"] == "identity_unavailable" and response.json["message"]

@@ -17,8 +17,9 @@ def database_url(sqlite_url):
 
 
 def _preview_data(html: str) -> dict:
-    match = re.search(r'<script type="application/json" id="preview-data">(.*?)</script>', html,
-                      re.S)
+    match = re.search(
+        r'<script type="application/json" id="preview-data">(.*?)</script>', html, re.S
+    )
     assert match
     return json.loads(match.group(1))
 

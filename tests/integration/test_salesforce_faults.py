@@ -255,3 +255,16 @@ def test_task_mode_writes_completed_email_tasks_with_relations(sandbox, sf):
         Link(RecordRef("contact", sf.fixture["ben"])),
         Link(RecordRef("account", sf.fixture["account"])),
     }
+
+
+def test_timeouts_are_retried_for_reads_and_looked_up_for_writes(sandbox, sf):
+    current_app.config["HTTP_TIMEOUT_SECONDS"] = 1
+    crm = SalesforceCRM.for_user(sf.fixture["user"])
+    crm.fixture = sf.fixture
+    _faults(sandbox, slow_calls=1, slow_ms=1_500)
+    assert crm.find_people(["ana@acme.test"])  # the first try timed out, the retry answered
+    drafts = _emails(crm, 20)
+    _faults(sandbox, slow_calls=1, slow_ms=1_500)  # the write lands, its answer comes too late
+    logged = crm.log_emails(drafts)
+    assert [item.key for item in logged] == [d.key for d in drafts]
+    _assert_exactly_once(sandbox, drafts)

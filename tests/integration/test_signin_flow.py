@@ -309,3 +309,45 @@ def test_an_expired_session_is_refused(app, client, sandbox, db):
     db.commit()
     after = client.get("/api/me", headers=bearer(token))
     assert after.status_code == 401 and after.json["error"] == "unauthorized"
+
+
+def test_signing_in_again_in_the_same_browser_ends_the_previous_cookie_session(client, sandbox, db):
+    from server.auth.decorators import COOKIE_TOKEN_KEY
+    from server.auth.sessions import user_for_session
+
+    browser_sign_in(client, sandbox, BIANCA)
+    with client.session_transaction() as cookie:
+        first = cookie[COOKIE_TOKEN_KEY]
+    browser_sign_in(client, sandbox, ALEX)
+    with client.session_transaction() as cookie:
+        second = cookie[COOKIE_TOKEN_KEY]
+    assert second != first
+    assert user_for_session(first) is None
+    assert user_for_session(second).object_id == ALEX.object_id
+
+
+def test_a_guests_home_domain_never_becomes_internal(app, client, sandbox, db):
+    from server.auth.identity import sign_in_identity
+
+    sign_in_for_token(client, sandbox, BIANCA)
+    org = db.scalar(select(Organisation).where(Organisation.tenant_id == DEMO_TENANT_ID))
+    before = sorted(org.domain_names)
+    iss = f"{sandbox.url}/{DEMO_TENANT_ID}/v2.0"
+    guest = {
+        "tid": DEMO_TENANT_ID,
+        "oid": "0a1b2c3d-0000-4000-8000-0000000000ee",
+        "iss": iss,
+        "idp": "https://sts.windows.net/11111111-2222-4333-8444-555555555555/",
+        "preferred_username": "jane@customer.example",
+    }
+    consumer = {
+        "tid": DEMO_TENANT_ID,
+        "oid": "0a1b2c3d-0000-4000-8000-0000000000ef",
+        "iss": iss,
+        "preferred_username": "someone@gmail.com",
+    }
+    assert sign_in_identity(guest).email == "jane@customer.example"
+    sign_in_identity(consumer)
+    db.expire_all()
+    assert sorted(org.domain_names) == before
+    assert "customer.example" not in before and "gmail.com" not in before

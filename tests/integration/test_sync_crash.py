@@ -83,13 +83,23 @@ def _finish(env) -> None:
     assert worker.returncode == 0, err.decode()[-2000:]
 
 
-def _wait_for_running_session(db, user, pid: int, timeout: float = 60) -> None:
+def _wait_for_running_session(db, user, pid: int, timeout: float = 60) -> int:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if any(s.status == "running" and s.worker.endswith(f":{pid}") for s in _sessions(db, user)):
-            return
+        for session in _sessions(db, user):
+            if session.status == "running" and session.worker.endswith(f":{pid}"):
+                return session.id
         time.sleep(0.05)
     raise AssertionError("the worker did not start the session")
+
+
+def _wait_for_progress(db, session_id: int, items: int, timeout: float = 5) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        db.expire_all()
+        if db.get(SyncSession, session_id).items_read >= items:
+            return
+        time.sleep(0.02)
 
 
 def _sessions(db, user) -> list[SyncSession]:
@@ -107,8 +117,11 @@ def test_sigkill_during_a_5000_message_initial_sync_20_times(app, client, sandbo
     kills = 0
     for _ in range(20):
         worker = _start_worker(env)
-        _wait_for_running_session(db, user, worker.pid)
-        time.sleep(rng.uniform(0.0, 1.5))  # a random moment of the session
+        session_id = _wait_for_running_session(db, user, worker.pid)
+        # A random moment: after a random number of committed items (at most ~200 a run, so
+        # twenty runs cannot finish the 5,000 messages), then somewhere inside a page.
+        _wait_for_progress(db, session_id, rng.randint(0, 150))
+        time.sleep(rng.uniform(0.0, 0.3))
         finished = worker.poll() is not None
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)

@@ -112,12 +112,8 @@ def _event_ids(sandbox, person):
     from server.sandbox.graph_state import state
 
     with sandbox.app.app_context():
-        box = state().mailbox(_directory(person))
+        box = state().mailbox(person)
         return [(eid, box.event_labels[event["iCalUId"]]) for eid, (_, event) in box.events.items()]
-
-
-def _directory(person):
-    return person
 
 
 def test_a_meeting_of_two_users_is_one_crm_meeting(app, client, sandbox, db, run_jobs):
@@ -220,7 +216,7 @@ def test_the_pane_can_sync_now_and_read_its_health(app, client, sandbox, db, run
     from tests.integration.signin_helpers import sign_in_for_token
 
     configure_mailboxes(sandbox, messages=20, events=2)
-    user = signed_in_user(client, sandbox, db, ALEX)
+    signed_in_user(client, sandbox, db, ALEX)
     headers = {"Authorization": f"Bearer {sign_in_for_token(client, sandbox, ALEX)}"}
     answer = client.post("/api/sync/now", headers=headers)
     assert answer.status_code == 202 and answer.json["enqueued"] is True
@@ -229,4 +225,3 @@ def test_the_pane_can_sync_now_and_read_its_health(app, client, sandbox, db, run
     health = client.get("/api/sync/health", headers=headers).json
     assert health["state"] == "up_to_date"
     assert health["last_session"]["trigger"] == "now"
-    assert user.id

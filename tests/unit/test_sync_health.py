@@ -18,8 +18,14 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 def _session(status: str, minutes_ago: float, initial: bool = False, **extra) -> SyncSession:
     started = NOW - timedelta(minutes=minutes_ago)
     finished = None if status == "running" else started + timedelta(seconds=30)
-    return SyncSession(status=status, started_at=started, finished_at=finished,
-                       heartbeat_at=started, initial=initial, **extra)
+    return SyncSession(
+        status=status,
+        started_at=started,
+        finished_at=finished,
+        heartbeat_at=started,
+        initial=initial,
+        **extra,
+    )
 
 
 def _user(enabled: bool = True) -> User:
@@ -30,18 +36,24 @@ def _connection(needs_reauth: bool = False) -> MicrosoftConnection:
     return MicrosoftConnection(needs_reauth=needs_reauth, updated_at=NOW - timedelta(days=1))
 
 
-@pytest.mark.parametrize("sessions, initial_pending, expected", [
-    ([], True, "not_started"),
-    ([_session("running", 1, initial=True)], True, "initializing"),
-    ([_session("succeeded", 5)], False, "up_to_date"),
-    ([_session("succeeded", 45)], False, "delayed"),
-    ([_session("failed", 5), _session("succeeded", 40)], False, "delayed"),
-    ([_session("failed", 5), _session("failed", 15), _session("abandoned", 25)], False,
-     "stalled"),
-    ([_session("succeeded", 180)], False, "stalled"),
-    ([_session("needs_reauth", 5)], False, "needs_reauth"),
-    ([_session("running", 1), _session("succeeded", 11)], False, "up_to_date"),
-])
+@pytest.mark.parametrize(
+    "sessions, initial_pending, expected",
+    [
+        ([], True, "not_started"),
+        ([_session("running", 1, initial=True)], True, "initializing"),
+        ([_session("succeeded", 5)], False, "up_to_date"),
+        ([_session("succeeded", 45)], False, "delayed"),
+        ([_session("failed", 5), _session("succeeded", 40)], False, "delayed"),
+        (
+            [_session("failed", 5), _session("failed", 15), _session("abandoned", 25)],
+            False,
+            "stalled",
+        ),
+        ([_session("succeeded", 180)], False, "stalled"),
+        ([_session("needs_reauth", 5)], False, "needs_reauth"),
+        ([_session("running", 1), _session("succeeded", 11)], False, "up_to_date"),
+    ],
+)
 def test_health_states(sessions, initial_pending, expected):
     assert classify(_user(), _connection(), sessions, initial_pending, NOW) == expected
 
@@ -49,23 +61,28 @@ def test_health_states(sessions, initial_pending, expected):
 def test_disabled_and_not_connected_and_revoked():
     assert classify(_user(enabled=False), _connection(), [], False, NOW) == "disabled"
     assert classify(_user(), None, [], True, NOW) == "not_started"
-    assert classify(_user(), _connection(needs_reauth=True), [_session("succeeded", 1)], False,
-                    NOW) == "needs_reauth"
+    assert (
+        classify(_user(), _connection(needs_reauth=True), [_session("succeeded", 1)], False, NOW)
+        == "needs_reauth"
+    )
 
 
 INTERVAL = timedelta(minutes=10)
 
 
-@pytest.mark.parametrize("sessions, due", [
-    ([], True),
-    ([_session("running", 1)], False),
-    ([_session("succeeded", 5)], False),
-    ([_session("succeeded", 11)], True),
-    ([_session("failed", 11)], True),  # first failure: the normal interval
-    ([_session("failed", 11), _session("failed", 30)], False),  # then doubling back-off
-    ([_session("failed", 21), _session("failed", 40)], True),
-    ([_session("needs_reauth", 60)], False),  # stopped until the user signs in again
-])
+@pytest.mark.parametrize(
+    "sessions, due",
+    [
+        ([], True),
+        ([_session("running", 1)], False),
+        ([_session("succeeded", 5)], False),
+        ([_session("succeeded", 11)], True),
+        ([_session("failed", 11)], True),  # first failure: the normal interval
+        ([_session("failed", 11), _session("failed", 30)], False),  # then doubling back-off
+        ([_session("failed", 21), _session("failed", 40)], True),
+        ([_session("needs_reauth", 60)], False),  # stopped until the user signs in again
+    ],
+)
 def test_due(sessions, due):
     assert is_due(sessions, NOW, INTERVAL) is due
 
