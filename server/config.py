@@ -166,8 +166,12 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"PORT: expected 1-65535, got {settings.PORT}")
     if not settings.DATABASE_URL.split(":", 1)[0].startswith(("sqlite", "postgresql")):
         raise ConfigError("DATABASE_URL: expected a sqlite:/// or postgresql:// URL")
-    if settings.REDIS_URL and not settings.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"REDIS_URL: expected redis://, rediss:// or unix://, got {settings.REDIS_URL!r}")
+    if settings.REDIS_URL and not settings.REDIS_URL.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        raise ConfigError(
+            f"REDIS_URL: expected redis://, rediss:// or unix://, got {settings.REDIS_URL!r}"
+        )
     if settings.SALESFORCE_EMAIL_MODE not in {"enhanced", "task"}:
         raise ConfigError("SALESFORCE_EMAIL_MODE: expected enhanced or task")
     if not 1 <= settings.SALESFORCE_BUDGET_PAUSE_PERCENT <= 100:
@@ -200,7 +204,7 @@ def validate(settings: Settings) -> None:
 
 def sqlite_path(database_url: str) -> Path | None:
     prefix = "sqlite:///"
-    return Path(database_url[len(prefix):]) if database_url.startswith(prefix) else None
+    return Path(database_url[len(prefix) :]) if database_url.startswith(prefix) else None
 
 
 __all__ = ["ConfigError", "Settings", "load_settings", "INSTANCE_DIR", "PROJECT_ROOT"]

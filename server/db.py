@@ -136,5 +136,6 @@ def revision_command(message: str) -> None:
 
     import server.models  # noqa: F401
 
-    command.revision(alembic_config(current_app.config["DATABASE_URL"]), message=message,
-                     autogenerate=True)
+    command.revision(
+        alembic_config(current_app.config["DATABASE_URL"]), message=message, autogenerate=True
+    )

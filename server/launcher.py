@@ -29,9 +29,23 @@ def start_embedded_redis(directory: Path) -> tuple[subprocess.Popen, str]:
     directory.mkdir(parents=True, exist_ok=True)
     socket_path = directory / "redis.sock"
     proc = subprocess.Popen(
-        [__redis_executable__, "--port", "0", "--unixsocket", str(socket_path),
-         "--unixsocketperm", "700", "--dir", str(directory), "--save", "60 1",
-         "--appendonly", "no", "--logfile", str(directory / "redis.log")],
+        [
+            __redis_executable__,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket_path),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(directory),
+            "--save",
+            "60 1",
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(directory / "redis.log"),
+        ],
         start_new_session=True,
     )
     url = f"unix://{socket_path}"
@@ -69,10 +83,40 @@ def prepare_database(env: dict[str, str]) -> None:
 def child_commands(settings, python: str) -> list[tuple[str, list[str]]]:
     commands = []
     if settings.SANDBOX_ENABLED:
-        commands.append(("sandbox", [python, "-m", "server.sandbox", "--port", str(settings.SANDBOX_PORT)]))
-    commands.append(("web", [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{settings.PORT}",
-                             "--workers", "2", "--threads", "4", "--access-logfile", "-",
-                             "server.wsgi:app"]))
+        ca_dir = str(Path(settings.INSTANCE_PATH) / "devca")
+        commands.append(
+            (
+                "sandbox",
+                [
+                    python,
+                    "-m",
+                    "server.sandbox",
+                    "--port",
+                    str(settings.SANDBOX_PORT),
+                    "--ca-dir",
+                    ca_dir,
+                ],
+            )
+        )
+    commands.append(
+        (
+            "web",
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{settings.PORT}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+                "server.wsgi:app",
+            ],
+        )
+    )
     commands.append(("worker", [python, "-m", "flask", "--app", "server", "worker"]))
     return commands
 

@@ -12,7 +12,11 @@ bp = Blueprint("pages", __name__)
 # later appear here by themselves.
 LINKS = (
     ("auth.signin_start", "Sign in with Microsoft", "Sign in to Courier with your work account."),
-    ("preview.preview", "Try the Outlook sidebar", "The real task pane beside a simulated Outlook."),
+    (
+        "preview.preview",
+        "Try the Outlook sidebar",
+        "The real task pane beside a simulated Outlook.",
+    ),
     ("crm_pages.accounts", "Built-in CRM", "Accounts, contacts, leads and opportunities."),
     ("admin.console", "Admin console", "Data controls, users and sync health."),
     ("addin.manifest", "Add-in manifest", "The manifest for central deployment."),

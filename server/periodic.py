@@ -34,9 +34,7 @@ class Periodic:
     timeout: int = 120
 
 
-PERIODIC: tuple[Periodic, ...] = (
-    Periodic("tick", "server.periodic.tick", interval_seconds=60),
-)
+PERIODIC: tuple[Periodic, ...] = (Periodic("tick", "server.periodic.tick", interval_seconds=60),)
 
 
 def enqueue_due(connection: Redis, now: float | None = None) -> list[str]:
@@ -98,7 +96,9 @@ class CourierSimpleWorker(AppContextPerJob, SimpleWorker):
 class CourierWorker(AppContextPerJob, Worker):
     """An RQ worker whose scheduler also enqueues the periodic jobs."""
 
-    def _start_scheduler(self, burst=False, logging_level="INFO", date_format=None, log_format=None):
+    def _start_scheduler(
+        self, burst=False, logging_level="INFO", date_format=None, log_format=None
+    ):
         kwargs = {"logging_level": logging_level}
         if date_format:
             kwargs["date_format"] = date_format

@@ -10,7 +10,9 @@ import argparse
 
 from werkzeug.serving import run_simple
 
-from ..config import INSTANCE_DIR, load_settings
+from pathlib import Path
+
+from ..config import load_settings
 from .app import config_from_settings, create_sandbox_app
 from .devca import ensure_dev_ca, ssl_context_for
 
@@ -20,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m server.sandbox")
     parser.add_argument("--port", type=int, default=settings.SANDBOX_PORT)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--ca-dir", default=str(INSTANCE_DIR / "devca"))
+    parser.add_argument("--ca-dir", default=str(Path(settings.INSTANCE_PATH) / "devca"))
     args = parser.parse_args(argv)
     if settings.is_production:
         raise SystemExit("the sandbox is refused in production settings")

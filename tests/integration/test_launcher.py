@@ -19,13 +19,24 @@ pytestmark = pytest.mark.slow
 
 
 def _start(instance, port, sandbox_port):
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL", "CA_BUNDLE"}}
-    env.update(INSTANCE_PATH=str(instance), PORT=str(port), SANDBOX_PORT=str(sandbox_port),
-               MS_AUTHORITY_HOST=f"https://127.0.0.1:{sandbox_port}",
-               GRAPH_BASE_URL=f"https://127.0.0.1:{sandbox_port}/graph/v1.0",
-               SALESFORCE_LOGIN_URL=f"https://127.0.0.1:{sandbox_port}/salesforce")
-    return subprocess.Popen([sys.executable, "-m", "server.launcher"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL", "CA_BUNDLE"}
+    }
+    env.update(
+        INSTANCE_PATH=str(instance),
+        PORT=str(port),
+        SANDBOX_PORT=str(sandbox_port),
+        MS_AUTHORITY_HOST=f"https://127.0.0.1:{sandbox_port}",
+        GRAPH_BASE_URL=f"https://127.0.0.1:{sandbox_port}/graph/v1.0",
+        SALESFORCE_LOGIN_URL=f"https://127.0.0.1:{sandbox_port}/salesforce",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "server.launcher"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait_ready(port, proc, timeout=120.0):
@@ -35,10 +46,10 @@ def _wait_ready(port, proc, timeout=120.0):
         if proc.poll() is not None:
             pytest.fail(f"launcher exited early:\n{proc.stdout.read()}")
         try:
-            last = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+            last = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
             if last.status_code == 200:
                 return last.json()
-        except requests.ConnectionError:
+        except requests.RequestException:
             pass
         time.sleep(0.5)
     pytest.fail(f"/readyz never answered 200: {last.json() if last is not None else 'no answer'}")

@@ -14,7 +14,8 @@ from server.db import Base, upgrade_schema
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_database_url(request, tmp_path):
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'migrated.db'}"
+        yield f"sqlite:///{tmp_path / 'migrated.db'}"
+        return
     import os
 
     url = os.environ.get("TEST_DATABASE_URL")

@@ -58,6 +58,8 @@ def test_every_setting_is_documented_in_env_example():
     from server.config import PROJECT_ROOT
 
     text = (PROJECT_ROOT / ".env.example").read_text()
-    documented = {line.split("=", 1)[0].lstrip("# ").strip() for line in text.splitlines() if "=" in line}
+    documented = {
+        line.split("=", 1)[0].lstrip("# ").strip() for line in text.splitlines() if "=" in line
+    }
     missing = [f for f in Settings.__dataclass_fields__ if f not in documented]
     assert not missing, f"settings missing from .env.example: {missing}"
