@@ -44,6 +44,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     addin.init_app(app)
     preview.init_app(app)
     app.register_blueprint(pane_api.bp)
+    from .pane.saves import requeue_pending_saves
+    from .periodic import register_tick_hook
+
+    register_tick_hook(app, requeue_pending_saves)
     from .api import policy as policy_api
 
     app.register_blueprint(policy_api.bp)

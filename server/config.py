@@ -200,6 +200,11 @@ def validate(settings: Settings) -> None:
             raise ConfigError("ENCRYPTION_KEYS: required in production (Fernet keys)")
         if not settings.REDIS_URL:
             raise ConfigError("REDIS_URL: required in production")
+        for name in ("MS_CLIENT_ID", "MS_CLIENT_SECRET", "MS_API_AUDIENCE"):
+            if getattr(settings, name) == getattr(Settings, name):
+                raise ConfigError(f"{name}: set it from your Entra app registration")
+        if not settings.BASE_URL.startswith("https://"):
+            raise ConfigError("BASE_URL: Outlook loads add-ins only over https://")
 
 
 def sqlite_path(database_url: str) -> Path | None:

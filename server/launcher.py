@@ -58,7 +58,8 @@ def start_embedded_redis(directory: Path) -> tuple[subprocess.Popen, str]:
             return proc, url
         except Exception:
             if proc.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"embedded Redis did not start; see {directory / 'redis.log'}")
+                log_path = directory / "redis.log"
+                raise SystemExit(f"embedded Redis did not start; see {log_path}") from None
             time.sleep(0.1)
 
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 7194bc28e222
+Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 03:37:27.031722
+Create Date: 2026-11-23 03:40:18.730174
 """
 from alembic import op
 import sqlalchemy as sa
@@ -267,6 +267,7 @@ def upgrade() -> None:
     sa.Column('participants', sa.JSON(), nullable=False),
     sa.Column('links', sa.JSON(), nullable=False),
     sa.Column('last_error', sa.String(length=500), nullable=False),
+    sa.Column('pending_draft', sa.JSON(), nullable=True),
     sa.Column('item_at', server.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', server.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', server.db.UTCDateTime(timezone=True), nullable=False),

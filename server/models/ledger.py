@@ -23,7 +23,9 @@ class LedgerEntry(Base):
     __table_args__ = (UniqueConstraint("org_id", "item_key", "crm_target"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
     # internetMessageId (or its fingerprint) for email, iCalUId for meetings: see rules/keys.py.
     item_key: Mapped[str] = mapped_column(String(512))
     kind: Mapped[str] = mapped_column(String(16))  # email | meeting
@@ -40,6 +42,9 @@ class LedgerEntry(Base):
     # [{"type": ..., "id": ..., "role": ...}] as saved to the CRM.
     links: Mapped[list[dict]] = mapped_column(JSON, default=list)
     last_error: Mapped[str] = mapped_column(String(500), default="")
+    # A save waiting for the CRM keeps what it will write here (not only in Redis), so a
+    # flushed queue or a lost job cannot lose it: the tick re-queues pending rows.
+    pending_draft: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     item_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -52,7 +57,9 @@ class ThreadRule(Base):
     __table_args__ = (UniqueConstraint("user_id", "conversation_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     conversation_id: Mapped[str] = mapped_column(String(512))
     links: Mapped[list[dict]] = mapped_column(JSON, default=list)

@@ -34,7 +34,9 @@ class OrgDomain(Base):
     __table_args__ = (UniqueConstraint("org_id", "domain"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
     domain: Mapped[str] = mapped_column(String(253))
 
     organisation: Mapped[Organisation] = relationship(back_populates="domains")
@@ -45,7 +47,9 @@ class User(Base):
     __table_args__ = (UniqueConstraint("tenant_id", "object_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
     tenant_id: Mapped[str] = mapped_column(String(64))
     object_id: Mapped[str] = mapped_column(String(64))
     email: Mapped[str] = mapped_column(String(320), default="")

@@ -9,7 +9,7 @@ stays "pending" until the job has written it.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rq import Retry
@@ -168,26 +168,29 @@ def save_item(user: User, item: PaneItem, refs: list[RecordRef], auto_save_threa
     return result
 
 
+def _new_entry(user: User, crm: CRM, item: PaneItem) -> LedgerEntry:
+    return LedgerEntry(
+        org_id=user.org_id,
+        item_key=item.key,
+        kind="email",
+        crm_target=crm_target(crm),
+        user_id=user.id,
+        status="pending",
+        source="manual",
+        conversation_id=item.conversation_id[:512],
+        subject=item.subject[:255],
+        participants=[p.address for p in item.message.participants if p.valid][:200],
+        links=[],
+        item_at=item.sent_at,
+    )
+
+
 def _write(
     user: User, crm: CRM, item: PaneItem, draft: ActivityDraft, entry: LedgerEntry | None
 ) -> dict:
     session = get_session()
-    target = crm_target(crm)
     if entry is None:
-        entry = LedgerEntry(
-            org_id=user.org_id,
-            item_key=item.key,
-            kind="email",
-            crm_target=target,
-            user_id=user.id,
-            status="pending",
-            source="manual",
-            conversation_id=item.conversation_id[:512],
-            subject=item.subject[:255],
-            participants=[p.address for p in item.message.participants if p.valid][:200],
-            links=[],
-            item_at=item.sent_at,
-        )
+        entry = _new_entry(user, crm, item)
         session.add(entry)
     try:
         session.flush()
@@ -212,47 +215,55 @@ def _write(
 
 def _queue(user: User, crm: CRM, item: PaneItem, draft: ActivityDraft, error: str) -> dict:
     session = get_session()
-    entry = ledger_entry(user, crm, item.key)
-    if entry is None:
-        entry = LedgerEntry(
-            org_id=user.org_id,
-            item_key=item.key,
-            kind="email",
-            crm_target=crm_target(crm),
-            user_id=user.id,
-            status="pending",
-            source="manual",
-            conversation_id=item.conversation_id[:512],
-            subject=item.subject[:255],
-            participants=[p.address for p in item.message.participants if p.valid][:200],
-            links=[],
-            item_at=item.sent_at,
-        )
-        session.add(entry)
+    entry = ledger_entry(user, crm, item.key) or _new_entry(user, crm, item)
+    session.add(entry)
     entry.status = "pending"
     entry.links = _merge_links(entry.links or [], draft.links)
+    entry.pending_draft = draft_to_json(draft)
     entry.last_error = error[:500]
     session.commit()
-    enqueue(
-        JOB_PATH,
-        entry.id,
-        draft_to_json(draft),
-        queue="saves",
-        job_id=f"pane-save-{entry.id}",
-        retry=SAVE_RETRY,
-        timeout=120,
-    )
+    enqueue_pending_save(entry.id)
     log.info("CRM unreachable: save queued", extra={"ledger_id": entry.id})
     return {"status": "pending", "key": item.key}
 
 
-def run_queued_save(ledger_id: int, draft_data: dict[str, Any]) -> str:
+def enqueue_pending_save(ledger_id: int) -> None:
+    enqueue(
+        JOB_PATH,
+        ledger_id,
+        queue="saves",
+        job_id=f"pane-save-{ledger_id}",
+        retry=SAVE_RETRY,
+        timeout=120,
+    )
+
+
+def requeue_pending_saves(older_than: timedelta = timedelta(minutes=5)) -> int:
+    """Tick hook: queue again every pending save whose job is gone (Redis flushed, a worker
+    died). The unique job id keeps a save that is still queued from running twice."""
+    session = get_session()
+    stale = session.scalars(
+        select(LedgerEntry.id).where(
+            LedgerEntry.status == "pending",
+            LedgerEntry.pending_draft.is_not(None),
+            LedgerEntry.updated_at < utcnow() - older_than,
+        )
+    ).all()
+    for ledger_id in stale:
+        enqueue_pending_save(ledger_id)
+    return len(stale)
+
+
+def run_queued_save(ledger_id: int) -> str:
     """RQ job: write a queued pane save. Raises on CRMUnavailable so RQ retries it."""
     from rq import get_current_job
 
     session = get_session()
     entry = session.get(LedgerEntry, ledger_id)
-    if entry is None or entry.status == "saved" or entry.user_id is None:
+    if entry is None or entry.status != "pending" or entry.user_id is None:
+        return "nothing to do"
+    draft_data = entry.pending_draft
+    if not draft_data:
         return "nothing to do"
     user = session.get(User, entry.user_id)
     crm = crm_for(user)
@@ -282,6 +293,7 @@ def run_queued_save(ledger_id: int, draft_data: dict[str, Any]) -> str:
     entry.status = "saved"
     entry.activity_id = logged.id
     entry.links = _merge_links(entry.links or [], draft.links)
+    entry.pending_draft = None
     entry.last_error = ""
     session.commit()
     return "saved"

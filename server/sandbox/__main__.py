@@ -7,10 +7,9 @@ The development CA and server certificate are created on first start under insta
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from werkzeug.serving import run_simple
-
-from pathlib import Path
 
 from ..config import load_settings
 from .app import config_from_settings, create_sandbox_app

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import create_engine, select, text
 
 from server.crm.builtin.models import CrmActivity, CrmActivityLink
 from server.models.ledger import LedgerEntry, ThreadRule
+from server.pane.saves import requeue_pending_saves
 
 from .pane_fixtures import build_world, item
 
@@ -239,9 +242,12 @@ def test_thread_refuses_another_orgs_record(client, world):
     assert response.status_code == 404
 
 
-def test_save_is_queued_when_the_crm_cannot_be_reached(client, world, db, database_url, run_jobs):
+def test_save_is_queued_when_the_crm_cannot_be_reached(
+    client, world, db, database_url, run_jobs, redis_client
+):
     """A real outage of the built-in CRM's tables: another connection holds an exclusive lock
-    and the database gives up waiting after 200 ms (PostgreSQL lock_timeout)."""
+    and the database gives up waiting after 200 ms (PostgreSQL lock_timeout). Then Redis loses
+    the queued job, and the tick's re-queue still gets the save written."""
     if not database_url.startswith("postgresql"):
         pytest.skip("needs PostgreSQL's lock_timeout to make the CRM tables unreachable")
     admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
@@ -268,10 +274,14 @@ def test_save_is_queued_when_the_crm_cannot_be_reached(client, world, db, databa
         with admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{name}" RESET lock_timeout'))
         admin.dispose()
+    redis_client.flushall()
+    assert run_jobs() == 0
+    assert requeue_pending_saves(older_than=timedelta(0)) == 1
     run_jobs()
     db.expire_all()
     entry = db.scalar(select(LedgerEntry))
     assert entry.status == "saved"
+    assert entry.pending_draft is None
     assert _activity_links(db, "<renewal-1@acme.test>") == {
         ("contact", world.ids["alice"], "from"),
         ("opportunity", world.ids["renewal"], "related"),

@@ -48,9 +48,21 @@ def test_production_refuses_the_sandbox_and_default_secrets():
         load_settings(base)
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         load_settings({**base, "SANDBOX_ENABLED": "false"})
-    ok = load_settings(
-        {**base, "SANDBOX_ENABLED": "false", "SECRET_KEY": "s3cret", "ENCRYPTION_KEYS": KEY}
-    )
+    complete = {
+        **base,
+        "SANDBOX_ENABLED": "false",
+        "SECRET_KEY": "s3cret",
+        "ENCRYPTION_KEYS": KEY,
+        "MS_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
+        "MS_CLIENT_SECRET": "from-entra",
+        "MS_API_AUDIENCE": "api://11111111-2222-3333-4444-555555555555",
+        "BASE_URL": "https://courier.example.com",
+    }
+    with pytest.raises(ConfigError, match="MS_CLIENT_SECRET"):
+        load_settings({**complete, "MS_CLIENT_SECRET": Settings.MS_CLIENT_SECRET})
+    with pytest.raises(ConfigError, match="BASE_URL"):
+        load_settings({**complete, "BASE_URL": "http://courier.example.com"})
+    ok = load_settings(complete)
     assert ok.is_production
 
 
