@@ -17,6 +17,7 @@ let inflight = null;
 let debounceTimer = null;
 let pollTimer = null;
 let searchTimer = null;
+let searchSeq = 0; // answers to an older query (or for another email) are dropped
 
 function signedOut(message) {
   current = null;
@@ -183,6 +184,7 @@ const actions = {
 
   search(text, list, extra) {
     clearTimeout(searchTimer);
+    const mySearch = ++searchSeq;
     const query = text.trim();
     if (query.length < 2) {
       list.replaceChildren();
@@ -191,8 +193,10 @@ const actions = {
     searchTimer = setTimeout(async () => {
       try {
         const result = await api.search(query);
+        if (mySearch !== searchSeq || !list.isConnected) return;
         render.renderSearchResults(list, extra, result.results || [], () => {});
       } catch (err) {
+        if (mySearch !== searchSeq || !list.isConnected) return;
         list.replaceChildren(render.el("li", { class: "error-text" }, err.message));
       }
     }, 250);

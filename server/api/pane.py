@@ -9,7 +9,7 @@ from flask import Blueprint, g, jsonify, request
 
 from ..auth.decorators import api_login_required
 from ..errors import ApiError
-from ..pane import records, saves, suggestions
+from ..pane import records, saves, suggestions, threads
 from ..pane.inputs import email_address, field, record_ref, record_refs, require_object, text
 from ..pane.items import parse_item
 from .openapi import openapi_document
@@ -71,7 +71,7 @@ def thread_view():
     conversation = text(body, "conversation_id", max_length=512)
     enabled = field(body, "enabled", bool)
     refs = record_refs(body.get("links", []), allow_empty=True)
-    return jsonify(saves.set_thread_rule(g.user, conversation, refs, enabled))
+    return jsonify(threads.set_thread_rule(g.user, conversation, refs, enabled))
 
 
 @bp.post("/blocklist")

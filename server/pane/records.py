@@ -46,10 +46,6 @@ def crm_error(exc: CRMError) -> ApiError:
     return ApiError(502, "crm_error", "The CRM answered with an error.")
 
 
-def record_name(record: Record) -> str:
-    return record.name
-
-
 def record_json(ref: RecordRef, record: Record | None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "ref": ref.as_dict(),

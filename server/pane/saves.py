@@ -9,65 +9,56 @@ stays "pending" until the job has written it.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from rq import Retry
-from sqlalchemy import select
+from sqlalchemy import null, select
 from sqlalchemy.exc import IntegrityError
 
 from ..crm import crm_for
 from ..crm.base import (
     CRM,
     ActivityDraft,
-    ActivityParticipant,
     CRMBudgetExceeded,
     CRMError,
     CRMUnavailable,
-    Link,
     Person,
+    Record,
     RecordRef,
 )
 from ..db import get_session, utcnow
 from ..errors import ApiError
-from ..models.ledger import LedgerEntry, ThreadRule
+from ..models.ledger import LedgerEntry
 from ..models.tenancy import User
 from ..policy import effective_policy
 from ..queues import enqueue
 from ..sync.ledger_io import crm_target
+from .drafts import (
+    build_draft,
+    draft_from_json,
+    draft_to_json,
+    links_for,
+    merge_links,
+    participant_roles,
+    with_ledger_links,
+)
 from .items import PaneItem
 from .records import crm_error, existing_records
-from .suggestions import ledger_entry
+from .state import ledger_entry
+from .threads import set_thread_rule
 
 log = logging.getLogger(__name__)
 SAVE_RETRY = Retry(max=6, interval=[10, 30, 60, 300, 900, 3600])
 JOB_PATH = "server.pane.saves.run_queued_save"
+# Ledger states in which a kept draft (LedgerEntry.pending_draft) still has to be written.
+WAITING = ("pending", "saved")
+# A JSON column stores Python None as the JSON value null, which "IS NOT NULL" still matches:
+# clearing the draft must write SQL NULL, or the tick would re-queue the row forever.
+SQL_NULL = null()
 
 
-def _roles(item: PaneItem) -> dict[str, str]:
-    roles: dict[str, str] = {}
-    message = item.message
-    for role, people in (("from", [message.from_]), ("to", message.to), ("cc", message.cc)):
-        for person in people:
-            if person is not None and person.valid:
-                roles.setdefault(person.address, role)
-    return roles
-
-
-def _links(
-    records: dict[RecordRef, Any], refs: list[RecordRef], roles: dict[str, str]
-) -> list[Link]:
-    out = []
-    for ref in refs:
-        record = records[ref]
-        role = "related"
-        if isinstance(record, Person):
-            role = next((roles[e.lower()] for e in record.emails if e.lower() in roles), "related")
-        out.append(Link(ref, role))
-    return out
-
-
-def _refuse_blocked(user: User, records: dict[RecordRef, Any], roles: dict[str, str]) -> None:
+def _refuse_blocked(user: User, records: dict[RecordRef, Record], roles: dict[str, str]) -> None:
     """A person whose address in this email is on a do-not-sync list is never linked."""
     policy = effective_policy(user)
     for ref, record in records.items():
@@ -83,74 +74,13 @@ def _refuse_blocked(user: User, records: dict[RecordRef, Any], roles: dict[str, 
             )
 
 
-def build_draft(user: User, crm: CRM, item: PaneItem, links: list[Link]) -> ActivityDraft:
-    message = item.message
-    own = user.own_addresses
-    sender = message.from_.address if message.from_ else ""
-    names = {p.address: p.name for p in message.participants}
-    participants = [
-        ActivityParticipant(address, names.get(address, ""), role)
-        for address, role in _roles(item).items()
-    ]
-    return ActivityDraft(
-        key=item.key,
-        kind="email",
-        subject=item.subject,
-        start=item.sent_at or utcnow(),
-        body_text=message.body_text,
-        direction="outbound" if sender in own else "inbound",
-        conversation_id=item.conversation_id,
-        participants=participants,
-        links=links,
-        owner_id=crm.owner_id_for(user),
-    )
-
-
-def draft_to_json(draft: ActivityDraft) -> dict[str, Any]:
-    return {
-        "key": draft.key,
-        "subject": draft.subject,
-        "start": draft.start.isoformat(),
-        "body_text": draft.body_text,
-        "direction": draft.direction,
-        "conversation_id": draft.conversation_id,
-        "owner_id": draft.owner_id,
-        "participants": [[p.address, p.name, p.role] for p in draft.participants],
-        "links": [[link.ref.type, link.ref.id, link.role] for link in draft.links],
-    }
-
-
-def draft_from_json(data: dict[str, Any]) -> ActivityDraft:
-    return ActivityDraft(
-        key=data["key"],
-        kind="email",
-        subject=data["subject"],
-        start=datetime.fromisoformat(data["start"]).astimezone(UTC),
-        body_text=data["body_text"],
-        direction=data["direction"],
-        conversation_id=data["conversation_id"],
-        owner_id=data["owner_id"],
-        participants=[ActivityParticipant(a, n, r) for a, n, r in data["participants"]],
-        links=[Link(RecordRef(t, i), r) for t, i, r in data["links"]],
-    )
-
-
-def _link_dicts(links: list[Link]) -> list[dict[str, str]]:
-    return [{"type": link.ref.type, "id": link.ref.id, "role": link.role} for link in links]
-
-
-def _merge_links(old: list[dict], new: list[Link]) -> list[dict]:
-    seen = {(d["type"], str(d["id"])) for d in old}
-    return [*old, *(d for d in _link_dicts(new) if (d["type"], d["id"]) not in seen)]
-
-
 def save_item(user: User, item: PaneItem, refs: list[RecordRef], auto_save_thread: bool) -> dict:
     crm = crm_for(user)
     records = existing_records(crm, refs)
-    roles = _roles(item)
+    roles = participant_roles(item)
     _refuse_blocked(user, records, roles)
-    links = _links(records, refs, roles)
-    draft = build_draft(user, crm, item, links)
+    links = links_for(records, refs, roles)
+    draft = build_draft(item, links, user.own_addresses, crm.owner_id_for(user))
     session = get_session()
     entry = ledger_entry(user, crm, item.key)
     before = {(d["type"], str(d["id"])) for d in ((entry.links or []) if entry else [])}
@@ -158,7 +88,7 @@ def save_item(user: User, item: PaneItem, refs: list[RecordRef], auto_save_threa
     if entry is not None and entry.status == "saved" and chosen <= before:
         result = {"status": "already_saved", "key": item.key, "activity_id": entry.activity_id}
     elif entry is not None and entry.status == "pending":
-        entry.links = _merge_links(entry.links or [], links)
+        entry.links = merge_links(entry.links or [], links)
         session.commit()
         result = {"status": "pending", "key": item.key}
     else:
@@ -207,7 +137,8 @@ def _write(
         raise crm_error(exc) from None
     entry.status = "saved"
     entry.activity_id = logged.id
-    entry.links = _merge_links(entry.links or [], draft.links)
+    entry.links = merge_links(entry.links or [], draft.links)
+    entry.pending_draft = SQL_NULL  # an earlier queued attempt (now failed) is superseded
     entry.last_error = ""
     session.commit()
     return {"status": "saved", "key": item.key, "activity_id": logged.id}
@@ -218,7 +149,7 @@ def _queue(user: User, crm: CRM, item: PaneItem, draft: ActivityDraft, error: st
     entry = ledger_entry(user, crm, item.key) or _new_entry(user, crm, item)
     session.add(entry)
     entry.status = "pending"
-    entry.links = _merge_links(entry.links or [], draft.links)
+    entry.links = merge_links(entry.links or [], draft.links)
     entry.pending_draft = draft_to_json(draft)
     entry.last_error = error[:500]
     session.commit()
@@ -244,7 +175,7 @@ def requeue_pending_saves(older_than: timedelta = timedelta(minutes=5)) -> int:
     session = get_session()
     stale = session.scalars(
         select(LedgerEntry.id).where(
-            LedgerEntry.status == "pending",
+            LedgerEntry.status.in_(WAITING),
             LedgerEntry.pending_draft.is_not(None),
             LedgerEntry.updated_at < utcnow() - older_than,
         )
@@ -260,21 +191,16 @@ def run_queued_save(ledger_id: int) -> str:
 
     session = get_session()
     entry = session.get(LedgerEntry, ledger_id)
-    if entry is None or entry.status != "pending" or entry.user_id is None:
+    # "saved" too: the background sync may have saved this email meanwhile with its own
+    # links; the user's chosen records must still be added (logging adds only missing links).
+    if entry is None or entry.status not in WAITING or entry.user_id is None:
         return "nothing to do"
     draft_data = entry.pending_draft
     if not draft_data:
         return "nothing to do"
     user = session.get(User, entry.user_id)
     crm = crm_for(user)
-    draft = draft_from_json(draft_data)
-    known = {(kind, str(record)) for kind, record, _role in draft_data["links"]}
-    extra = [
-        Link(RecordRef(d["type"], str(d["id"])), d.get("role", "related"))
-        for d in entry.links or []
-        if (d["type"], str(d["id"])) not in known
-    ]
-    draft.links = [*draft.links, *extra]
+    draft = with_ledger_links(draft_from_json(draft_data), entry.links or [])
     try:
         logged = crm.log_emails([draft])[0]
     except CRMError as exc:
@@ -292,8 +218,8 @@ def run_queued_save(ledger_id: int) -> str:
         return "failed"
     entry.status = "saved"
     entry.activity_id = logged.id
-    entry.links = _merge_links(entry.links or [], draft.links)
-    entry.pending_draft = None
+    entry.links = merge_links(entry.links or [], draft.links)
+    entry.pending_draft = SQL_NULL
     entry.last_error = ""
     session.commit()
     return "saved"
@@ -309,41 +235,4 @@ def saved_state(user: User, item: PaneItem) -> dict[str, Any]:
         "key": item.key,
         "activity_id": entry.activity_id,
         "error": entry.last_error if entry.status != "saved" else "",
-    }
-
-
-def set_thread_rule(
-    user: User, conversation_id: str, refs: list[RecordRef], enabled: bool
-) -> dict[str, Any]:
-    if not conversation_id:
-        raise ApiError(400, "missing_field", "conversation_id is required", field="conversation_id")
-    session = get_session()
-    rule = session.scalar(
-        select(ThreadRule).where(
-            ThreadRule.user_id == user.id, ThreadRule.conversation_id == conversation_id
-        )
-    )
-    if enabled and not refs and not (rule and rule.links):
-        raise ApiError(
-            400, "missing_field", "choose the records this thread saves to", field="links"
-        )
-    if refs:
-        existing_records(crm_for(user), refs)
-    if rule is None:
-        rule = ThreadRule(
-            org_id=user.org_id, user_id=user.id, conversation_id=conversation_id, links=[]
-        )
-        session.add(rule)
-    if refs:
-        rule.links = [r.as_dict() for r in refs]
-    rule.enabled = enabled
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        return set_thread_rule(user, conversation_id, refs, enabled)
-    return {
-        "conversation_id": conversation_id,
-        "auto_save": rule.enabled,
-        "links": list(rule.links or []),
     }

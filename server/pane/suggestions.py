@@ -7,136 +7,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from ..crm import crm_for
 from ..crm.base import CRM, Account, CRMError, Opportunity, Person, RecordRef
 from ..db import get_session
-from ..models.ledger import LedgerEntry, ThreadRule
+from ..mail.base import Participant
+from ..models.ledger import LedgerEntry
 from ..models.tenancy import User
 from ..policy import effective_policy, remembered_choices
 from ..rules import matching
 from ..rules.explain import reason_text
 from ..rules.linking import choose_opportunity, rank_opportunities
-from ..rules.policy import (
-    BLOCKED,
-    EXCLUDED,
-    EXTERNAL,
-    IGNORED,
-    INTERNAL,
-    INVALID,
-    PERSONAL,
-    ROLE,
-    TOOL,
-    Policy,
-)
-from ..rules.screening import screen
-from ..sync.ledger_io import crm_target
+from ..rules.policy import EXTERNAL, INVALID, PERSONAL, Policy
+from ..rules.screening import Decision, screen
 from .items import PaneItem
-from .records import crm_error, guess_company, guess_name, record_json
+from .participants import participant_json
+from .records import crm_error, record_json
+from .state import ledger_entry, saved_json, thread_json, thread_rule
 from .status import status_line
 
 MAX_OPPORTUNITIES = 10
-PICK_TEXTS = {
-    matching.PICK_REMEMBERED: "Your earlier choice",
-    matching.PICK_ONLY_MATCH: "Only match",
-    matching.PICK_OWNED: "Owned by you",
-    matching.PICK_RECENT: "Most recent activity",
-    matching.PICK_CONTACT: "Contact before lead",
-    matching.PICK_FIRST: "First of equal matches",
-    matching.PICK_DOMAIN: "Account with this domain",
-}
-CLASS_TEXTS = {
-    INTERNAL: "Works at your organisation.",
-    IGNORED: "Treated as internal by your organisation's settings.",
-    BLOCKED: "On a do-not-sync list: never linked.",
-    EXCLUDED: "On the exclusion list: emails with this address are never saved.",
-    ROLE: "A shared role address: not linked to a person.",
-    TOOL: "A tool or notification address: not linked.",
-    INVALID: "Not a valid email address.",
-    PERSONAL: "A personal address.",
-}
-NO_MATCH_TEXTS = {
-    matching.NO_MATCH_NOT_IN_CRM: "Not in the CRM yet.",
-    matching.NO_MATCH_NOT_OWNED: "Only matches records owned by others.",
-    matching.NO_MATCH_DOMAIN_AMBIGUOUS: "Not in the CRM; several accounts use this domain.",
-}
 
 
-def _pane_class(rule_class: str, found: matching.AddressMatch | None) -> str:
-    if rule_class in (EXTERNAL, PERSONAL) and found is not None and found.candidates:
-        return "matched"
-    if rule_class in (EXTERNAL, PERSONAL) and found is not None and found.account is not None:
-        return "matched"
-    return {
-        EXTERNAL: "not_in_crm",
-        PERSONAL: "personal",
-        INTERNAL: "internal",
-        IGNORED: "internal",
-        BLOCKED: "blocked",
-        EXCLUDED: "blocked",
-        ROLE: "role",
-        TOOL: "tool",
-        INVALID: "invalid",
-    }.get(rule_class, "not_in_crm")
-
-
-def _candidate_json(found: matching.AddressMatch, candidate: matching.Candidate) -> dict:
-    person: Person = candidate.person
-    default = found.pick == person.ref
-    return {
-        **record_json(person.ref, person),
-        "owned": candidate.owned,
-        "default": default,
-        "reason": found.pick_reason if default else "",
-        "reason_text": PICK_TEXTS.get(found.pick_reason, "") if default else "",
-    }
-
-
-def _participant_json(
-    person, role: str, rule_class: str, found: matching.AddressMatch | None
-) -> dict[str, Any]:
-    pane_class = _pane_class(rule_class, found)
-    out: dict[str, Any] = {
-        "address": person.address,
-        "name": person.name,
-        "role": role,
-        "domain": person.domain,
-        "class": pane_class,
-        "rule_class": rule_class,
-        "candidates": [],
-        "reason_text": "",
-    }
-    if found is not None and found.candidates:
-        out["candidates"] = [_candidate_json(found, c) for c in found.candidates]
-    elif found is not None and found.account is not None:
-        account = found.account
-        out["candidates"] = [
-            {
-                **record_json(account.ref, account),
-                "default": True,
-                "reason": found.pick_reason,
-                "reason_text": PICK_TEXTS.get(found.pick_reason, ""),
-            }
-        ]
-    if pane_class == "matched" and found is not None and found.pick is None:
-        out["reason_text"] = NO_MATCH_TEXTS.get(found.no_match_reason, "")
-    elif pane_class != "matched":
-        out["reason_text"] = (
-            NO_MATCH_TEXTS.get(found.no_match_reason, "")
-            if found is not None and pane_class == "not_in_crm"
-            else CLASS_TEXTS.get(rule_class, "")
-        )
-    if pane_class in ("not_in_crm", "personal"):
-        out["prefill"] = {
-            "name": guess_name(person.address, person.name),
-            "email": person.address,
-            "company": guess_company(person.address),
-        }
-    return out
-
-
-def _people_of(item: PaneItem, policy: Policy) -> list[tuple[Any, str]]:
+def _people_of(item: PaneItem, policy: Policy) -> list[tuple[Participant, str]]:
     """(participant, role) for From, To, Cc without the user's own addresses or repeats."""
     seen: set[str] = set()
     out = []
@@ -150,46 +42,9 @@ def _people_of(item: PaneItem, policy: Policy) -> list[tuple[Any, str]]:
     return out
 
 
-def _saved_json(entry: LedgerEntry | None, crm: CRM) -> dict[str, Any]:
-    if entry is None:
-        return {"status": None, "links": []}
-    refs = [RecordRef(link["type"], str(link["id"])) for link in entry.links or []]
-    refs = list(dict.fromkeys(refs))
-    records = crm.get_records(refs) if refs else {}
-    return {
-        "status": entry.status,
-        "source": entry.source,
-        "activity_id": entry.activity_id,
-        "saved_at": entry.updated_at.isoformat() if entry.updated_at else None,
-        "error": entry.last_error if entry.status != "saved" else "",
-        "links": [
-            {"type": r.type, "id": r.id, "name": records[r].name if r in records else ""}
-            for r in refs
-        ],
-    }
-
-
-def ledger_entry(user: User, crm: CRM, key: str) -> LedgerEntry | None:
-    return get_session().scalar(
-        select(LedgerEntry).where(
-            LedgerEntry.org_id == user.org_id,
-            LedgerEntry.item_key == key,
-            LedgerEntry.crm_target == crm_target(crm),
-        )
-    )
-
-
-def thread_rule(user: User, conversation_id: str) -> ThreadRule | None:
-    if not conversation_id:
-        return None
-    return get_session().scalar(
-        select(ThreadRule).where(
-            ThreadRule.user_id == user.id, ThreadRule.conversation_id == conversation_id
-        )
-    )
-
-
-def _why(decision, matches: dict[str, matching.AddressMatch], entry) -> dict | None:
+def _why(
+    decision: Decision, matches: dict[str, matching.AddressMatch], entry: LedgerEntry | None
+) -> dict | None:
     if entry is not None and entry.status == "saved":
         return None
     if not decision.keep:
@@ -238,7 +93,7 @@ def suggestions(user: User, item: PaneItem) -> dict[str, Any]:
             crm, matches, picked, domain_accounts, owner_id, policy
         )
         entry = ledger_entry(user, crm, item.key)
-        saved = _saved_json(entry, crm)
+        saved = saved_json(entry, crm)
     except CRMError as exc:
         get_session().rollback()
         raise crm_error(exc) from None
@@ -247,7 +102,7 @@ def suggestions(user: User, item: PaneItem) -> dict[str, Any]:
     return {
         "item": {"key": item.key, "subject": item.subject, "conversation_id": item.conversation_id},
         "participants": [
-            _participant_json(
+            participant_json(
                 p, role, decision.participants.get(p.address, INVALID), matches.get(p.address)
             )
             for p, role in people
@@ -262,11 +117,7 @@ def suggestions(user: User, item: PaneItem) -> dict[str, Any]:
             for o in opportunities
         ],
         "saved": saved,
-        "thread": {
-            "conversation_id": item.conversation_id,
-            "auto_save": bool(rule and rule.enabled),
-            "links": list(rule.links or []) if rule else [],
-        },
+        "thread": thread_json(item.conversation_id, rule),
         "screening": {"keep": decision.keep, "reason": decision.reason},
         "why": _why(decision, matches, entry),
         "status": status_line(user, crm.name, True),

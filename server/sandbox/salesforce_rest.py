@@ -256,6 +256,8 @@ def _index_unique(org: Org, sobject: str, record: dict[str, Any]) -> None:
 def create(org: Org, sobject: str, values: dict[str, Any]) -> str:
     values = {k: v for k, v in values.items() if k != "attributes"}
     _validate(org, sobject, values, creating=True)
+    if sobject in ("TaskRelation", "EventRelation"):
+        _check_shared_activity(org, sobject, values)
     record_id = org.new_id(sobject)
     record = {"Id": record_id, **values}
     computed_fields(sobject, record)
@@ -276,6 +278,32 @@ def create(org: Org, sobject: str, values: dict[str, Any]) -> str:
                     },
                 )
     return record_id
+
+
+def _check_shared_activity(org: Org, sobject: str, values: dict[str, Any]) -> None:
+    """Shared Activities: an activity's "who" is up to 50 contacts or one lead."""
+    parent_field = "TaskId" if sobject == "TaskRelation" else "EventId"
+    if sobject == "EventRelation" and not (values.get("IsParent") or values.get("IsInvitee")):
+        raise SalesforceError(400, "FIELD_INTEGRITY_EXCEPTION", "IsParent or IsInvitee required")
+    if values.get("IsWhat") or (sobject == "EventRelation" and not values.get("IsParent")):
+        return
+    activity = org.table(sobject.removesuffix("Relation")).get(values.get(parent_field, ""), {})
+    whos = {
+        r["RelationId"]
+        for r in org.table(sobject).values()
+        if r.get(parent_field) == values.get(parent_field)
+        and not r.get("IsWhat")
+        and r.get("IsParent", True)
+    }
+    whos |= {activity["WhoId"]} if activity.get("WhoId") else set()
+    whos.add(values["RelationId"])
+    leads = [w for w in whos if w.startswith("00Q")]
+    if (leads and len(whos) > 1) or len(whos) > 50:
+        raise SalesforceError(
+            400,
+            "FIELD_INTEGRITY_EXCEPTION",
+            "An activity can be related to only one lead or up to 50 contacts",
+        )
 
 
 def update(org: Org, sobject: str, record_id: str, values: dict[str, Any]) -> None:

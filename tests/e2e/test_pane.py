@@ -390,3 +390,104 @@ def test_demo_mailbox_messages_open_in_the_pane(pane):
         )
     pane.screenshot("demo-mailbox")
     assert not pane.errors
+
+
+# A fetch in the pane's frame that delays the requests `slow` matches by 1.5 s and ignores
+# cancellation, as a slow network would; `window.__sent` collects every JSON body sent.
+SLOW_FETCH = """(slow) => {
+  const realFetch = window.fetch.bind(window);
+  window.__sent = [];
+  window.__slowStarted = 0;
+  window.fetch = (url, init = {}) => {
+    const body = String(init.body || "");
+    if (body) window.__sent.push(JSON.parse(body));
+    if (slow && (String(url).includes(slow) || body.includes(slow))) {
+      window.__slowStarted += 1;
+      const { signal, ...rest } = init;
+      return new Promise((done) => setTimeout(done, 1500)).then(() => realFetch(url, rest));
+    }
+    return realFetch(url, init);
+  };
+}"""
+WAIT_FOR_SLOW = """() => new Promise((done) => {
+  const poll = setInterval(() => {
+    if (window.__slowStarted) { clearInterval(poll); done(); }
+  }, 20);
+})"""
+
+
+def test_a_late_answer_for_the_previous_email_is_discarded(pane):
+    """The answer for A arrives after the user moved on to B (and after B's answer): the
+    pane keeps showing B."""
+    sign_in_by_token(pane)
+    contact = known_contact(pane.server)
+    pane.open_preview()
+    a = email_from(contact.email, contact.name, subject="Slow answer")
+    b = email_from("x@unknown-prospect.test", "Xavier", subject="Fast answer")
+    pane.add_message(a)
+    pane.add_message(b)
+    body = pane.frame.locator("body")
+    pane.frame.locator(".state-empty, .subject").first.wait_for()
+    body.evaluate(SLOW_FETCH, "Slow answer")
+    pane.select(a["id"])
+    body.evaluate(WAIT_FOR_SLOW)  # A's request is on its way
+    pane.select(b["id"])
+    pane.wait_for_item(b["internetMessageId"])
+    time.sleep(2.0)  # A's answer has arrived by now
+    assert body.get_attribute("data-item-key") == b["internetMessageId"]
+    assert pane.frame.locator("h2.subject").inner_text() == "Fast answer"
+    pane.screenshot("late-answer-dropped")
+    assert not pane.errors
+
+
+def test_item_id_is_converted_on_the_web_and_left_alone_on_mobile(pane):
+    sign_in_by_token(pane)
+    pane.open_preview()
+    web = email_from("x@unknown-prospect.test", "Xavier", id="AAMk/web+1")
+    mobile = email_from("y@unknown-prospect.test", "Yara", id="AAMk/mobile+2")
+    pane.add_message(web)
+    pane.add_message(mobile)
+    body = pane.frame.locator("body")
+    pane.frame.locator(".state-empty, .subject").first.wait_for()
+    body.evaluate(SLOW_FETCH, None)
+    pane.select(web["id"])
+    pane.wait_for_item(web["internetMessageId"])
+    sent = body.evaluate("() => window.__sent.filter((b) => b.item).map((b) => b.item.item_id)")
+    assert sent[-1] == "AAMk-web_1"  # the simulated convertToRestId's REST form
+    # An Outlook mobile host: its ids are REST ids already, and convertToRestId must not run.
+    body.evaluate(
+        """() => {
+          const mailbox = window.Office.context.mailbox;
+          mailbox.diagnostics.hostName = "OutlookIOS";
+          mailbox.convertToRestId = () => { throw new Error("convertToRestId on mobile"); };
+        }"""
+    )
+    pane.select(mobile["id"])
+    pane.wait_for_item(mobile["internetMessageId"])
+    sent = body.evaluate("() => window.__sent.filter((b) => b.item).map((b) => b.item.item_id)")
+    assert sent[-1] == "AAMk/mobile+2"
+    pane.screenshot("mobile-host")
+    assert not pane.errors
+
+
+def test_a_late_search_answer_does_not_replace_a_newer_one(pane):
+    sign_in_by_token(pane)
+    contact = known_contact(pane.server)
+    pane.open_preview()
+    message = email_from("buyer@unknown-prospect.test", "Bo Buyer", subject="Referral")
+    pane.add_message(message)
+    pane.select(message["id"])
+    pane.wait_for_item(message["internetMessageId"])
+    body = pane.frame.locator("body")
+    body.evaluate(SLOW_FETCH, "q=zzz")
+    box = pane.frame.locator("#search-q")
+    box.fill("zzz nothing matches this")
+    body.evaluate(WAIT_FOR_SLOW)
+    box.fill(contact.account_name)
+    link = pane.frame.get_by_role("button", name=f"Link {contact.account_name}").first
+    link.wait_for()
+    time.sleep(2.0)  # the answer to the older query has arrived by now
+    assert link.is_visible()
+    assert pane.frame.get_by_text("No records found.").count() == 0
+    pane.screenshot("search-late-answer")
+    assert not pane.errors

@@ -288,3 +288,44 @@ def test_save_is_queued_when_the_crm_cannot_be_reached(
     }
     state = client.post("/api/saves/state", json={"item": item()}, headers=world.headers)
     assert state.get_json()["status"] == "saved"
+
+
+def test_a_queued_save_adds_the_users_links_even_after_the_sync_saved_the_email(
+    client, world, db, run_jobs
+):
+    """While a pane save waits in the queue, the background sync may save the same email with
+    its own links (and mark the ledger row saved); the job must still add what the user chose,
+    and the tick must still re-queue it if the job was lost."""
+    from server.crm.base import Link, RecordRef
+    from server.pane.drafts import build_draft, draft_to_json
+    from server.pane.items import parse_item
+
+    pane_item = parse_item(item())
+    chosen = [
+        Link(RecordRef("contact", world.ids["alice"]), "from"),
+        Link(RecordRef("opportunity", world.ids["renewal"]), "related"),
+    ]
+    draft = build_draft(pane_item, chosen, world.user.own_addresses, str(world.user.id))
+    entry = LedgerEntry(
+        org_id=world.user.org_id,
+        item_key=pane_item.key,
+        kind="email",
+        crm_target="builtin",
+        user_id=world.user.id,
+        status="saved",  # what the sync's ledger write does to a pane's pending row
+        source="manual",
+        links=[{"type": "contact", "id": world.ids["alice"], "role": "from"}],
+        pending_draft=draft_to_json(draft),
+    )
+    db.add(entry)
+    db.commit()
+    assert requeue_pending_saves(older_than=timedelta(minutes=-1)) == 1
+    run_jobs()
+    db.expire_all()
+    assert _activity_links(db, pane_item.key) == {
+        ("contact", world.ids["alice"], "from"),
+        ("opportunity", world.ids["renewal"], "related"),
+    }
+    entry = db.scalar(select(LedgerEntry))
+    assert entry.status == "saved" and entry.pending_draft is None
+    assert requeue_pending_saves(older_than=timedelta(minutes=-1)) == 0

@@ -34,6 +34,16 @@ def test_the_generated_people_include_the_awkward_cases():
     assert {o.is_closed for o in data.opportunities} == {True, False}
 
 
+def test_the_scale_option_has_the_benchmark_sizes():
+    data = demo_crm(scale=True)
+    assert len(data.contacts) == 100_000 and len(data.accounts) == 20_000
+    assert len(data.opportunities) == 50_000
+    domains = [d for a in data.accounts for d in a.domains]
+    assert len(domains) == len(set(domains))
+    addresses = {e for c in data.contacts for e in c.emails}
+    assert len(addresses) > 95_000  # a few shared addresses, as in real CRMs
+
+
 def test_seeding_creates_the_demo_once(db):
     assert not demo_is_seeded(db)
     first = seed_demo(db)

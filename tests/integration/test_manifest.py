@@ -4,6 +4,7 @@ shaped as Outlook needs it, and every URL in it served by our app with the right
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -162,18 +163,14 @@ def test_addin_static_refuses_other_files(client, path):
 
 
 def test_pane_assets_have_types_and_size_budget(client):
+    mimetypes = {".html": "text/html", ".css": "text/css", ".js": "text/javascript"}
+    names = sorted(p.name for p in ADDIN.iterdir() if p.suffix in mimetypes)
+    assert {"taskpane.html", "taskpane.css", "taskpane.js", "mailbox.js"} <= set(names)
     total = 0
-    for name, mimetype in [
-        ("taskpane.html", "text/html"),
-        ("taskpane.css", "text/css"),
-        ("taskpane.js", "text/javascript"),
-        ("api.js", "text/javascript"),
-        ("mailbox.js", "text/javascript"),
-        ("render.js", "text/javascript"),
-    ]:
+    for name in names:
         response = client.get(f"/addin/{name}")
         assert response.status_code == 200, name
-        assert response.mimetype == mimetype
+        assert response.mimetype == mimetypes[Path(name).suffix]
         if not name.endswith(".html"):
             total += len(response.data)
     assert total < 60_000, f"pane JS + CSS is {total} bytes (budget 60 KB)"
@@ -184,3 +181,28 @@ def test_pane_assets_have_types_and_size_budget(client):
 def database_url(sqlite_url):
     """Nothing here is backend-specific: one database is enough."""
     return sqlite_url
+
+
+# --- the pane's source boundaries (DESIGN.md: addin/) ---------------------------------------
+
+ADDIN = Path(__file__).parents[2] / "addin"
+PANE_MODULES = sorted(ADDIN.glob("*.js"))
+HTML_SINKS = re.compile(
+    r"\.(?:innerHTML|outerHTML)\s*\+?=|insertAdjacentHTML|document\.write|\beval\("
+)
+
+
+def _code(path: Path) -> str:
+    """The module without its comments (they may name Office or innerHTML freely)."""
+    text = re.sub(r"/\*.*?\*/", "", path.read_text(), flags=re.S)
+    return re.sub(r"(^|\s)//.*", "", text)
+
+
+def test_only_mailbox_js_touches_office():
+    touching = [p.name for p in PANE_MODULES if re.search(r"\bOffice\b", _code(p))]
+    assert touching == ["mailbox.js"]
+
+
+def test_no_pane_module_writes_html_from_strings():
+    offenders = {p.name: HTML_SINKS.findall(_code(p)) for p in PANE_MODULES}
+    assert not any(offenders.values()), offenders

@@ -177,3 +177,15 @@ def test_owner_ids_are_salesforce_user_ids(sandbox, db):
     assert crm.owner_id_for(alex) == users[USER_A]
     assert crm.owner_id_for(bianca) == users[f"bianca@{DEMO_DOMAIN}"]  # found by address
     assert crm.ledger_target.startswith("salesforce:00D")
+
+
+def test_an_organisation_can_log_emails_as_tasks(sandbox, db):
+    from server.crm.salesforce.budget_store import set_email_mode
+
+    user = connect_user(sandbox, db)
+    conn = db.scalar(select(SalesforceConnection))
+    assert SalesforceCRM.for_user(user).options.email_mode == "enhanced"
+    set_email_mode(user.org_id, conn.sf_org_id, "task")
+    assert SalesforceCRM.for_user(user).options.email_mode == "task"
+    with pytest.raises(ValueError):
+        set_email_mode(user.org_id, conn.sf_org_id, "carrier-pigeon")

@@ -190,9 +190,12 @@ def test_request_limit_exceeded_pauses_the_org(sandbox, sf, db):
     _faults(sandbox, request_limit_exceeded=1)
     with pytest.raises(CRMBudgetExceeded):
         sf.find_people(["ana@acme.test"])
-    with pytest.raises(CRMBudgetExceeded):
-        sf.log_emails(_emails(sf, 1))
+    # The pause is stored at once (another worker's adapter sees it) ...
     assert db.scalar(select(SalesforceOrgState)).pause_reason.startswith("Salesforce answered")
+    before = _calls(sandbox)
+    with pytest.raises(CRMBudgetExceeded):
+        SalesforceCRM.for_user(sf.fixture["user"]).log_emails(_emails(sf, 1))
+    assert _calls(sandbox) == before  # ... and costs no further call
 
 
 def test_long_address_lists_go_in_one_composite_call(sandbox, sf):
@@ -268,3 +271,28 @@ def test_timeouts_are_retried_for_reads_and_looked_up_for_writes(sandbox, sf):
     logged = crm.log_emails(drafts)
     assert [item.key for item in logged] == [d.key for d in drafts]
     _assert_exactly_once(sandbox, drafts)
+
+
+def test_shared_activity_rules_one_lead_or_up_to_fifty_contacts(sandbox, sf):
+    lead = RecordRef("lead", _record(sandbox, "Lead", {"LastName": "Kim", "Company": "Kim Co"}))
+    ana = RecordRef("contact", sf.fixture["ana"])
+    meeting = ActivityDraft(
+        key="ical-shared",
+        kind="meeting",
+        subject="Demo",
+        start=T0,
+        end=T0 + timedelta(hours=1),
+        links=[Link(ana, "attendee"), Link(lead, "attendee")],
+    )
+    [logged] = sf.log_meetings([meeting])
+    assert set(logged.links) == {Link(ana, "attendee"), Link(lead, "attendee")}
+    relations = {r["RelationId"]: r for r in _records(sandbox, "EventRelation")}
+    assert relations[lead.id]["IsParent"] is False and relations[lead.id]["IsInvitee"] is True
+    assert relations[ana.id]["IsParent"] is True
+
+    sf.options = type(sf.options)(**{**sf.options.__dict__, "email_mode": "task"})
+    [draft] = _emails(sf, 1, prefix="task")
+    draft.links.append(Link(lead, "cc"))
+    [task] = sf.log_emails([draft])
+    assert RecordRef("lead", lead.id) not in {link.ref for link in task.links}  # contacts win
+    assert {r["RelationId"] for r in _records(sandbox, "TaskRelation")} == {sf.fixture["ben"]}

@@ -154,7 +154,7 @@ def test_redis_flushed_mid_run_the_next_tick_rebuilds_from_the_database(
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=30)
     _finish(env)
-    assert _sessions(db, alex)[-1].status == "succeeded"
+    assert _sessions(db, alex)[-1].status == "succeeded", _sessions(db, alex)[-1].error
     assert _sessions(db, bianca)[-1].status == "succeeded"
     expected = expected_from(labels_of(sandbox, ALEX), labels_of(sandbox, BIANCA))
     assert_crm_matches(db, alex.org_id, expected)

@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from ...db import utcnow
 from ..base import ActivityDraft, CRMNotFound, CRMValidationError, Link, LoggedActivity, RecordRef
+from .bulk import insert_ignoring_duplicates
 from .models import (
     CrmAccount,
     CrmActivity,
@@ -30,7 +29,6 @@ from .records import existing_refs, record_id
 
 MAX_KEY = 512
 MAX_SUBJECT = 255
-CHUNK = 500  # rows per multi-row INSERT
 DIRECTIONS = ("inbound", "outbound", "internal")
 MAX_OWNER = 64
 ROLES = ("from", "to", "cc", "bcc", "attendee", "organizer", "related")
@@ -40,36 +38,6 @@ RECORD_TABLES = {
     "account": CrmAccount,
     "opportunity": CrmOpportunity,
 }
-
-
-def _insert_ignoring_duplicates(
-    session: Session, table, rows: list[dict], returning: tuple
-) -> set[tuple]:
-    """Insert rows, skipping those that hit a unique constraint; returns `returning` of the
-    rows this statement actually inserted (a concurrent writer's rows are not ours)."""
-    if not rows:
-        return set()
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        module = sqlite if dialect == "sqlite" else postgresql
-        inserted: set[tuple] = set()
-        for start in range(0, len(rows), CHUNK):
-            stmt = (
-                module.insert(table)
-                .values(rows[start : start + CHUNK])
-                .on_conflict_do_nothing()
-                .returning(*returning)
-            )
-            inserted.update(tuple(row) for row in session.execute(stmt))
-        return inserted
-    for row in rows:  # other databases: one savepoint per row
-        try:
-            with session.begin_nested():
-                result = session.execute(insert(table).returning(*returning), [row])
-                inserted.add(tuple(result.one()))
-        except IntegrityError:
-            continue
-    return inserted
 
 
 def _validate(drafts: list[ActivityDraft], kind: str) -> None:
@@ -188,7 +156,7 @@ def log_activities(
     # (PostgreSQL), so two overlapping batches wait for each other instead of deadlocking.
     new_rows = [_activity_row(org_id, first_draft[k]) for k in sorted(keys) if k not in before]
     table = CrmActivity.__table__
-    inserted = _insert_ignoring_duplicates(session, table, new_rows, (table.c.key,))
+    inserted = insert_ignoring_duplicates(session, table, new_rows, (table.c.key,))
     created_keys = {key for (key,) in inserted}
     activities = _load(session, org_id, keys) if new_rows else before
     _check_kinds(activities, kind)  # a concurrent writer may have used a key for the other kind
@@ -217,7 +185,7 @@ def log_activities(
     link_rows.sort(key=lambda r: (r["activity_id"], r["record_type"], r["record_id"], r["role"]))
     links_table = CrmActivityLink.__table__
     columns = (links_table.c.activity_id, links_table.c.record_type, links_table.c.record_id)
-    inserted = _insert_ignoring_duplicates(
+    inserted = insert_ignoring_duplicates(
         session, links_table, link_rows, (*columns, links_table.c.role)
     )
     ours = {(a, Link(RecordRef(t, str(r)), role)) for a, t, r, role in inserted}

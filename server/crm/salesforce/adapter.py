@@ -8,7 +8,8 @@ errors in client.py.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from functools import wraps
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import current_app
 from sqlalchemy import select
@@ -49,6 +50,8 @@ from .records import (
 if TYPE_CHECKING:
     from ...models.tenancy import User
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 OPPORTUNITY_FIELDS = (
     "Id",
     "Name",
@@ -59,6 +62,19 @@ OPPORTUNITY_FIELDS = (
     "Amount",
     "CloseDate",
 )
+
+
+def _persisting(method: F) -> F:
+    """After every operation, however it ends, save what changed of the org's budget."""
+
+    @wraps(method)
+    def wrapper(self: SalesforceCRM, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._after_call()
+
+    return wrapper  # type: ignore[return-value]
 
 
 class SalesforceCRM(CRM):
@@ -130,9 +146,7 @@ class SalesforceCRM(CRM):
             lambda: save_budget(org_id, sf_org_id, budget),
         )
 
-    def _done(self):
-        self._after_call()
-
+    @_persisting
     def owner_id_for(self, user: User) -> str | None:
         conn = get_session().scalar(
             select(SalesforceConnection).where(SalesforceConnection.user_id == user.id)
@@ -144,7 +158,6 @@ class SalesforceCRM(CRM):
         rows = self.client.query(
             f"SELECT Id FROM User WHERE Email = {soql_quote(user.email)} LIMIT 1"
         )
-        self._done()
         return rows[0]["Id"] if rows else None
 
     # --- reads -------------------------------------------------------------------------------
@@ -155,24 +168,19 @@ class SalesforceCRM(CRM):
     def _account_fields(self) -> tuple[str, ...]:
         return lookups.account_fields(self.options)
 
+    @_persisting
     def find_people(self, emails: list[str]) -> dict[str, list[Person]]:
-        found, called = lookups.find_people(self.client, self.options, self.cache, emails)
-        if called:
-            self._done()
-        return found
+        return lookups.find_people(self.client, self.options, self.cache, emails)
 
+    @_persisting
     def accounts_by_domains(self, domains: list[str]) -> dict[str, list[Account]]:
-        found, called = lookups.accounts_by_domains(self.client, self.options, self.cache, domains)
-        if called:
-            self._done()
-        return found
+        return lookups.accounts_by_domains(self.client, self.options, self.cache, domains)
 
+    @_persisting
     def search(self, text: str, limit: int = 20) -> list[SearchHit]:
-        hits, called = lookups.search(self.client, text, limit)
-        if called:
-            self._done()
-        return hits
+        return lookups.search(self.client, text, limit)
 
+    @_persisting
     def opportunities_of(
         self, account_ids: list[str], owner_id: str | None = None
     ) -> list[Opportunity]:
@@ -185,10 +193,9 @@ class SalesforceCRM(CRM):
             f"WHERE AccountId IN {in_list(part)}{owner}"
             for part in chunks(ids)
         ]
-        result = [opportunity_from(row) for rows in self.client.queries(statements) for row in rows]
-        self._done()
-        return result
+        return [opportunity_from(row) for rows in self.client.queries(statements) for row in rows]
 
+    @_persisting
     def get_records(self, refs: list[RecordRef]) -> dict[RecordRef, Record]:
         by_type: dict[str, list[str]] = {}
         for ref in refs:
@@ -214,7 +221,6 @@ class SalesforceCRM(CRM):
             for row in rows:
                 record = self._record_from(kind, row)
                 found[record.ref] = record
-        self._done()
         wanted = {RecordRef(r.type, r.id) for r in refs}
         return {ref: rec for ref, rec in found.items() if ref in wanted or _same_id(ref, wanted)}
 
@@ -250,9 +256,9 @@ class SalesforceCRM(CRM):
         self.client.subresult(answers[0])
         rows = self.client.subresult(answers[1])["records"]
         self.cache.forget_addresses([address])
-        self._done()
         return person_from(rows[0], self.options.contact_email_fields)
 
+    @_persisting
     def create_contact(self, draft: ContactDraft) -> Person:
         first, last = split_name(draft.name)
         fields = {
@@ -269,6 +275,7 @@ class SalesforceCRM(CRM):
             "Contact", fields, self._contact_fields(), draft.email.strip().lower()
         )
 
+    @_persisting
     def create_lead(self, draft: LeadDraft) -> Person:
         first, last = split_name(draft.name)
         fields = {
@@ -284,23 +291,17 @@ class SalesforceCRM(CRM):
 
     # --- activities ------------------------------------------------------------------------------
 
+    @_persisting
     def log_emails(self, drafts: list[ActivityDraft]) -> list[LoggedActivity]:
-        try:
-            return writes.log_emails(self.client, self.options, drafts)
-        finally:
-            self._done()
+        return writes.log_emails(self.client, self.options, drafts)
 
+    @_persisting
     def log_meetings(self, drafts: list[ActivityDraft]) -> list[LoggedActivity]:
-        try:
-            return writes.log_meetings(self.client, self.options, drafts)
-        finally:
-            self._done()
+        return writes.log_meetings(self.client, self.options, drafts)
 
+    @_persisting
     def find_activities(self, keys: list[str]) -> dict[str, LoggedActivity]:
-        try:
-            return writes.find_activities(self.client, self.options, keys)
-        finally:
-            self._done()
+        return writes.find_activities(self.client, self.options, keys)
 
 
 def _same_id(ref: RecordRef, wanted: set[RecordRef]) -> bool:

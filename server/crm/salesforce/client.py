@@ -261,12 +261,3 @@ class SalesforceClient:
         if status >= 500:
             raise CRMUnavailable(f"Salesforce subrequest failed ({status} {code})")
         raise CRMValidationError(f"Salesforce subrequest failed ({status} {code}): {body}")
-
-    def collection_url(self) -> str:
-        return f"{self.base_path}/composite/sobjects"
-
-    def create(self, sobject: str, fields: dict[str, Any]) -> str:
-        answer = self.call(
-            lambda sf: sf.restful(f"sobjects/{sobject}", method="POST", json=fields), write=True
-        )
-        return str(answer["id"])

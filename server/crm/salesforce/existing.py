@@ -31,7 +31,7 @@ def ensure_links(
         missing = [
             (stored[p.key], link)
             for p in plans
-            for link in p.persons
+            for link in spec.persons(p)
             if link not in stored[p.key].links
         ]
         if not missing:

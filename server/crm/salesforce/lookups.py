@@ -62,8 +62,8 @@ def _statements(options: SalesforceOptions, missing: list[str], domains: list[st
 
 def find_people(
     client: SalesforceClient, options: SalesforceOptions, cache: LookupCache, emails: list[str]
-) -> tuple[dict[str, list[Person]], bool]:
-    """People by address, and whether Salesforce was called."""
+) -> dict[str, list[Person]]:
+    """People by address (lower-cased keys of the valid addresses that matched)."""
     wanted = list(dict.fromkeys(a for a in map(normal_address, emails or []) if a))
     found = cache.people(wanted)
     missing = [a for a in wanted if a not in found]
@@ -72,7 +72,7 @@ def find_people(
         found[address] = []  # its whole domain is cached: nobody has this address
     missing = [a for a in missing if _domain(a) not in complete]
     if not missing:
-        return {a: found[a] for a in wanted if found.get(a)}, False
+        return {a: found[a] for a in wanted if found.get(a)}
     domains = sorted({_domain(a) for a in missing})[:PREFETCH_DOMAINS]
     statements = _statements(options, missing, domains)
     results = client.queries(statements)
@@ -97,12 +97,12 @@ def find_people(
     if whole:
         cache.mark_complete_domains(domains)
     found.update({a: fresh[a] for a in missing})
-    return {a: found[a] for a in wanted if found.get(a)}, True
+    return {a: found[a] for a in wanted if found.get(a)}
 
 
 def accounts_by_domains(
     client: SalesforceClient, options: SalesforceOptions, cache: LookupCache, domains: list[str]
-) -> tuple[dict[str, list[Account]], bool]:
+) -> dict[str, list[Account]]:
     wanted = list(
         dict.fromkeys(d.strip().lower() for d in domains or [] if isinstance(d, str) and "." in d)
     )
@@ -110,7 +110,7 @@ def accounts_by_domains(
     found = cache.accounts(wanted)
     missing = [d for d in wanted if d not in found]
     if not missing:
-        return {d: found[d] for d in wanted if found.get(d)}, False
+        return {d: found[d] for d in wanted if found.get(d)}
     fresh: dict[str, list[Account]] = {d: [] for d in missing}
     statements = []
     for part in chunks(missing, 50):
@@ -130,14 +130,14 @@ def accounts_by_domains(
                     fresh[domain].append(account)
     cache.put_accounts(fresh)
     found.update(fresh)
-    return {d: found[d] for d in wanted if found.get(d)}, True
+    return {d: found[d] for d in wanted if found.get(d)}
 
 
-def search(client: SalesforceClient, text: str, limit: int) -> tuple[list[SearchHit], bool]:
+def search(client: SalesforceClient, text: str, limit: int) -> list[SearchHit]:
     """Contacts, unconverted leads, accounts and opportunities by SOSL; the exact name first."""
     term = " ".join((text or "").split())
     if len(term) < 2:
-        return [], False
+        return []
     escaped = "".join("\\" + ch if ch in _SOSL_RESERVED else ch for ch in term)
     sosl = (
         f"FIND {{{escaped}}} IN ALL FIELDS RETURNING "
@@ -148,7 +148,7 @@ def search(client: SalesforceClient, text: str, limit: int) -> tuple[list[Search
     hits = [_hit(row) for row in client.search(sosl)]
     lowered = term.lower()
     hits.sort(key=lambda h: (h.name.lower() != lowered, not h.name.lower().startswith(lowered)))
-    return hits[:limit], True
+    return hits[:limit]
 
 
 def _hit(row: dict) -> SearchHit:

@@ -41,12 +41,6 @@ class SalesforceOptions:
     activity_key_field: str = "Courier_Key__c"
     cache_ttl_seconds: int = 900
 
-    @property
-    def email_key_unique(self) -> bool:
-        """A custom external-id field is unique (the README asks for it); MessageIdentifier
-        is not."""
-        return self.email_key_field.endswith("__c")
-
 
 def valid_id(record_id: str, kind: RecordType | None = None) -> bool:
     if not isinstance(record_id, str) or not _ID.match(record_id):

@@ -16,6 +16,7 @@ BODY_LIMIT = 32_000
 ADDRESS_LIST_LIMIT = 4_000
 MARKER = "\n\n[Truncated by Courier: {n} more characters were not saved]"
 JUNCTION_OF_ROLE = {"to": "ToIds", "cc": "CcIds", "bcc": "BccIds"}
+MAX_TASK_CONTACTS = 50
 
 
 def truncate(text: str, limit: int) -> str:
@@ -60,6 +61,7 @@ def plans_of(drafts: list[ActivityDraft]) -> dict[str, Plan]:
     for draft in drafts:
         key = sf_key(draft.key)
         plan = plans.setdefault(key, Plan(key, draft))
+        plan.draft = draft  # the latest version (a meeting's newest subject and times)
         for link in draft.links:
             if valid_id(link.ref.id, link.ref.type) and link not in plan.links:
                 plan.links.append(link)
@@ -123,8 +125,9 @@ class Spec:
                 "Status": "Completed",
                 "ActivityDate": draft.start.date().isoformat(),
             }
-            if plan.persons:
-                body["WhoId"] = plan.persons[0].ref.id
+            people = self.persons(plan)
+            if people:
+                body["WhoId"] = people[0].ref.id
             return body
         return body | self.meeting_fields(draft)
 
@@ -146,9 +149,17 @@ class Spec:
         """Links the parent record itself carries (created with it)."""
         if self.sobject == "EmailMessage":
             return [link for link in plan.persons if link.role in JUNCTION_OF_ROLE]
-        if self.sobject == "Task" and plan.persons:
-            return [plan.persons[0]]
+        if self.sobject == "Task" and self.persons(plan):
+            return [self.persons(plan)[0]]
         return []
+
+    def persons(self, plan: Plan) -> list[Link]:
+        """The person links Salesforce can hold. A Task relates (Shared Activities) to up to 50
+        contacts or one lead; an Event takes leads as invitees only."""
+        if self.sobject != "Task":
+            return plan.persons
+        contacts = [link for link in plan.persons if link.ref.type == "contact"]
+        return contacts[:MAX_TASK_CONTACTS] if contacts else plan.persons[:1]
 
     def relation(self, parent_id: str, link: Link) -> dict[str, Any]:
         """The relation record for a person link the parent does not carry."""
@@ -160,7 +171,9 @@ class Spec:
         if self.relation_sobject == "EmailMessageRelation":
             body["RelationType"] = RELATION_OF_ROLE.get(link.role, "OtherAddress")
         elif self.relation_sobject == "EventRelation":
-            body |= {"IsParent": True, "IsInvitee": link.role == "attendee"}
+            # Contacts are the event's "who" (IsParent); a lead can only be an invitee there.
+            contact = link.ref.type == "contact"
+            body |= {"IsParent": contact, "IsInvitee": link.role == "attendee" or not contact}
         else:
             body["IsWhat"] = False
         return body
@@ -170,7 +183,8 @@ class Spec:
         if self.relation_sobject == "EmailMessageRelation":
             return link if link.role in RELATION_OF_ROLE else Link(link.ref, "related")
         if self.relation_sobject == "EventRelation":
-            return link if link.role == "attendee" else Link(link.ref, "related")
+            invitee = link.role == "attendee" or link.ref.type == "lead"
+            return Link(link.ref, "attendee" if invitee else "related")
         return Link(link.ref, "related")
 
 

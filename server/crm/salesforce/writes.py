@@ -137,7 +137,7 @@ def _create(
             relations = [
                 (i, link)
                 for i, p in enumerate(chunk)
-                for link in p.persons
+                for link in spec.persons(p)
                 if link not in spec.parent_links(p)
             ]
             room = HEAVY_SUBREQUESTS - 1 - (1 if opp_statement else 0)
