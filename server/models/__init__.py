@@ -8,7 +8,7 @@ from .crm_connections import SalesforceConnection, SalesforceOrgState
 from .ledger import LedgerEntry, ThreadRule
 from .policy import OrgPolicy, RememberedChoice, UserPolicy
 from .sessions import ApiSession
-from .sync import GraphSubscription, MeetingSnapshot, SyncSession, SyncState
+from .sync import CalendarEventKey, GraphSubscription, MeetingSnapshot, SyncSession, SyncState
 from .tenancy import Organisation, OrgDomain, User
 
 __all__ = [
@@ -16,5 +16,5 @@ __all__ = [
     "LedgerEntry", "Organisation", "OrgDomain", "OrgPolicy", "RememberedChoice", "ThreadRule",
     "User", "UserPolicy",
     "SalesforceConnection", "SalesforceOrgState",
-    "GraphSubscription", "MeetingSnapshot", "SyncSession", "SyncState",
+    "CalendarEventKey", "GraphSubscription", "MeetingSnapshot", "SyncSession", "SyncState",
 ]

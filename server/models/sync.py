@@ -13,7 +13,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime, utcnow
 
-SESSION_STATUSES = ("running", "succeeded", "failed", "needs_reauth", "abandoned", "disabled")
+# "paused": the CRM's API budget asked us to wait (not a failure: no back-off, never stalls).
+SESSION_STATUSES = (
+    "running",
+    "succeeded",
+    "failed",
+    "needs_reauth",
+    "paused",
+    "abandoned",
+    "disabled",
+)
 CALENDAR = "calendar"  # the SyncState "folder" of the primary calendar
 
 
@@ -86,6 +95,30 @@ class MeetingSnapshot(Base):
     item_key: Mapped[str] = mapped_column(String(512))
     crm_target: Mapped[str] = mapped_column(String(128))
     fingerprint: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CalendarEventKey(Base):
+    """A user's calendar event id -> the meeting's key (iCalUId) and what we last wrote for it.
+
+    Graph reports a deleted event as `{"id": ..., "@removed": {...}}` with nothing else, and
+    event ids differ per mailbox: this is how a removal finds its CRM meeting again.
+    """
+
+    __tablename__ = "calendar_event_keys"
+    __table_args__ = (
+        UniqueConstraint("user_id", "event_id"),
+        Index("ix_calendar_event_keys_org_key", "org_id", "item_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(512))
+    item_key: Mapped[str] = mapped_column(String(512))
+    subject: Mapped[str] = mapped_column(String(255), default="")
+    start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

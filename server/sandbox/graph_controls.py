@@ -133,7 +133,10 @@ def add_message(user_id: str):
                 "accounts": [account_name(contact)],
             }
         now = datetime.now(UTC)
-        mid = f"<added{number}.{user.object_id[-6:]}.{st.seed}@{DEMO_DOMAIN}>"
+        # One message delivered to several mailboxes keeps one Message-ID (give it to both).
+        mid = body.get("internetMessageId") or (
+            f"<added{number}.{user.object_id[-6:]}.{st.seed}@{DEMO_DOMAIN}>"
+        )
         to = body.get("to") or [user.email]
         message = {
             "id": f"AAMkN-{user.object_id[-6:]}-{number:06d}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, current_app, g, jsonify
 from sqlalchemy import select
 
 from ..auth.decorators import admin_required, api_login_required
@@ -45,23 +45,45 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def failed_grant(session: SyncSession) -> str:
+    """Whose grant a needs_reauth session ran into: "crm" or "microsoft"."""
+    return "crm" if (session.error or "").startswith("CRMAuthError") else "microsoft"
+
+
+def reauth_needed(
+    connection: MicrosoftConnection | None, sessions: list[SyncSession], crm: dict | None
+) -> str:
+    """Which grant the user must renew ("microsoft", the CRM's name, or "")."""
+    if connection is not None and connection.needs_reauth:
+        return "microsoft"
+    if crm is not None and (crm["needs_reauth"] or not crm["connected"]):
+        return crm["name"]
+    last = sessions[0] if sessions else None
+    if last is None or last.status != "needs_reauth":
+        return ""
+    if failed_grant(last) == "crm":
+        # The CRM's own connection is the truth (checked above); a builtin CRM never asks.
+        return ""
+    if connection is not None and connection.updated_at <= last.started_at:
+        return "microsoft"
+    return ""
+
+
 def classify(
     user: User,
     connection: MicrosoftConnection | None,
     sessions: list[SyncSession],
     initial_pending: bool,
     now: datetime,
+    crm: dict | None = None,
 ) -> str:
-    """The health state, from the newest session first."""
+    """The health state, from the newest session first. `crm` is the external CRM's
+    connection status (None for the built-in CRM)."""
     if not user.sync_enabled:
         return "disabled"
     if connection is None:
         return "not_started"
-    if connection.needs_reauth or (
-        sessions
-        and sessions[0].status == "needs_reauth"
-        and connection.updated_at <= sessions[0].started_at
-    ):
+    if reauth_needed(connection, sessions, crm):
         return "needs_reauth"
     if not sessions:
         return "not_started"
@@ -71,7 +93,8 @@ def classify(
     success = next((s for s in sessions if s.status == "succeeded"), None)
     failures = 0
     for s in sessions:
-        if s.status in ("running",):
+        # A CRM budget pause is the CRM asking us to wait, not a failure: it never stalls.
+        if s.status in ("running", "paused"):
             continue
         if s.status not in ("failed", "abandoned"):
             break
@@ -102,7 +125,8 @@ def health_for(user: User, now: datetime | None = None) -> dict:
     )
     states = list(db.scalars(select(SyncState).where(SyncState.user_id == user.id)))
     initial_pending = not states or any(not s.initial_done for s in states)
-    state = classify(user, connection, sessions, initial_pending, now)
+    crm = crm_status(user)
+    state = classify(user, connection, sessions, initial_pending, now, crm)
     last = sessions[0] if sessions else None
     success = next((s for s in sessions if s.status == "succeeded"), None)
     failed = next(
@@ -116,9 +140,39 @@ def health_for(user: User, now: datetime | None = None) -> dict:
         if state in ("stalled", "delayed", "needs_reauth")
         else "",
     }
+    if state == "needs_reauth":
+        out["reauth"] = reauth_needed(connection, sessions, crm)
+    if crm is not None:
+        out["crm"] = crm
+        if crm.get("paused"):
+            out["paused"] = {
+                "crm": crm["name"],
+                "until": crm["paused_until"],
+                "reason": crm["pause_reason"],
+            }
     if state == "initializing" and last is not None:
         out["progress"] = {"read": last.items_read, "estimate": max(last.estimate, last.items_read)}
     return out
+
+
+def crm_status(user: User) -> dict | None:
+    """The external CRM's connection as health needs it (None for the built-in CRM):
+    name, connected, needs_reauth, and whether its writes are paused by its API budget."""
+    name = current_app.config["CRM_ADAPTER"]
+    if name != "salesforce":
+        return None
+    from ..crm.salesforce.connect import connection_status
+
+    status = connection_status(user)
+    budget = status.get("budget") or {}
+    return {
+        "name": name,
+        "connected": bool(status["connected"]),
+        "needs_reauth": bool(status["needs_reauth"]),
+        "paused": bool(budget.get("paused")),
+        "paused_until": budget.get("paused_until"),
+        "pause_reason": budget.get("pause_reason", ""),
+    }
 
 
 @bp.get("/admin/api/sync/health")

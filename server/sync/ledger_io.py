@@ -22,23 +22,6 @@ def crm_target(crm) -> str:
     return str(getattr(crm, "ledger_target", "") or crm.name)
 
 
-def saved_keys(db: Session, org_id: int, target: str, keys: Iterable[str]) -> set[str]:
-    wanted = sorted(set(keys))
-    found: set[str] = set()
-    for start in range(0, len(wanted), CHUNK):
-        found.update(
-            db.scalars(
-                select(LedgerEntry.item_key).where(
-                    LedgerEntry.org_id == org_id,
-                    LedgerEntry.crm_target == target,
-                    LedgerEntry.status == "saved",
-                    LedgerEntry.item_key.in_(wanted[start : start + CHUNK]),
-                )
-            )
-        )
-    return found
-
-
 def entries(db: Session, org_id: int, target: str, keys: Iterable[str]) -> dict[str, LedgerEntry]:
     wanted = sorted(set(keys))
     out: dict[str, LedgerEntry] = {}

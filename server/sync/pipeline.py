@@ -5,8 +5,6 @@ batches through the CRM → ledger. The caller commits, together with the page's
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
@@ -20,39 +18,20 @@ from ..crm.base import (
     Person,
 )
 from ..mail.base import Event, Message
+from ..models.ledger import LedgerEntry
 from ..models.tenancy import User
 from ..rules import linking, matching
 from ..rules.policy import EXTERNAL, Policy
 from ..rules.screening import Decision, screen
 from . import decide, ledger_io
+from .meetings import MeetingSteps
+from .page import PageResult, Planned
 
 log = logging.getLogger(__name__)
 SAVE_BATCH = 200
 
 
-@dataclass
-class PageResult:
-    read: int = 0
-    saved: int = 0
-    created: int = 0
-    errors: int = 0
-    counts: Counter = field(default_factory=Counter)
-
-    @property
-    def skipped(self) -> int:
-        return sum(self.counts.values())
-
-
-@dataclass
-class Planned:
-    item: Message | Event
-    key: str
-    draft: ActivityDraft
-    source: str
-    participants: list[str]
-
-
-class Pipeline:
+class Pipeline(MeetingSteps):
     def __init__(self, db: Session, user: User, crm: CRM, policy: Policy, remembered=None):
         self.db = db
         self.user = user
@@ -79,14 +58,22 @@ class Pipeline:
             kept.append((message, decision, decide.key_of_message(message)))
         if not kept:
             return result
-        done = ledger_io.saved_keys(self.db, self.user.org_id, self.target, [k for *_, k in kept])
+        # An item saved from another user's mailbox is planned again for this user: their
+        # matched people are added to the same CRM activity (one ledger row per item).
+        known = ledger_io.entries(self.db, self.user.org_id, self.target, [k for *_, k in kept])
+        shared: dict[str, LedgerEntry] = {}
         fresh = []
+        seen: set[str] = set()
         for message, decision, key in kept:
-            if key in done:
+            entry = known.get(key)
+            saved = entry is not None and entry.status == "saved"
+            if key in seen or (saved and entry.user_id == self.user.id):
                 result.counts["already_saved"] += 1
-            else:
-                fresh.append((message, decision, key))
-                done.add(key)  # a replay of the same item later in the page
+                continue
+            seen.add(key)  # a replay of the same item later in the page
+            if saved:
+                shared[key] = entry
+            fresh.append((message, decision, key))
         if not fresh:
             return result
         rules = {}
@@ -99,9 +86,13 @@ class Pipeline:
         planned: list[Planned] = []
         for message, decision, key in fresh:
             plan = self._plan_message(message, decision, key, people, opportunities, rules, result)
-            if plan is not None:
-                planned.append(plan)
-        self._save(planned, "email", result)
+            if plan is None:
+                continue
+            if key in shared and not _new_links(plan.draft.links, shared[key].links):
+                result.counts["already_saved"] += 1
+                continue
+            planned.append(plan)
+        self._save(planned, "email", result, shared)
         return result
 
     def _people(self, decisions: list[Decision]) -> dict[str, matching.AddressMatch]:
@@ -192,56 +183,6 @@ class Pipeline:
             result.created += 1
         return created
 
-    # --- calendar ----------------------------------------------------------------------
-
-    def process_events(self, events: list[Event]) -> PageResult:
-        result = PageResult(read=len(events))
-        kept: list[tuple[Event, Decision, str]] = []
-        for event in events:
-            decision = screen(event, self.policy)
-            if not decision.keep:
-                result.counts[decision.reason] += 1
-                continue
-            kept.append((event, decision, decide.key_of_event(event)))
-        if not kept:
-            return result
-        keys = [k for *_, k in kept]
-        known = ledger_io.entries(self.db, self.user.org_id, self.target, keys)
-        prints = ledger_io.snapshots(self.db, self.user.org_id, self.target, keys)
-        matches = self._people([d for _, d, _ in kept])
-        planned: list[Planned] = []
-        seen: set[str] = set()
-        for event, decision, key in kept:
-            if key in seen:
-                result.counts["replayed"] += 1
-                continue
-            seen.add(key)
-            picked = self._picked(decision, matches)
-            if not picked:
-                result.counts["no_crm_match"] += 1
-                continue
-            roles = {a: "attendee" for a in picked}
-            outcome = linking.choose_opportunity(
-                list(picked.values()), [], owner_id=self.owner_id, link_to_opportunities=False
-            )
-            links = decide.person_links(picked, roles) + [Link(r) for r in outcome.refs]
-            entry = known.get(key)
-            have = {(d.get("type"), str(d.get("id"))) for d in (entry.links if entry else [])}
-            unchanged = prints.get(key) == decide.event_fingerprint(event)
-            if (
-                entry is not None
-                and unchanged
-                and all((link.ref.type, link.ref.id) in have for link in links)
-            ):
-                result.counts["already_saved"] += 1
-                continue
-            draft = decide.event_draft(event, key, links, self.owner_id)
-            planned.append(
-                Planned(event, key, draft, "meeting", [p.address for p in event.participants])
-            )
-        self._save(planned, "meeting", result, known)
-        return result
-
     # --- saving ------------------------------------------------------------------------
 
     def _save(
@@ -254,7 +195,10 @@ class Pipeline:
                 row = self._record(plan, logged, kind, known or {})
                 if row is not None:
                     rows.append(row)
-                result.saved += 1
+                if kind == "email" and row is None:
+                    result.counts["links_added"] += 1
+                else:
+                    result.saved += 1
             ledger_io.insert_entries(self.db, rows)
 
     def _log(self, batch: list[Planned], kind: str, result: PageResult):
@@ -277,6 +221,12 @@ class Pipeline:
         """The ledger row to insert, or None when an existing meeting row was updated."""
         item = plan.item
         links = decide.links_as_dicts(logged.links or plan.draft.links)
+        if kind == "email" and plan.key in known:
+            # Saved before from another mailbox: log_emails added this user's missing links
+            # to that activity; the one ledger row now lists them all.
+            entry = known[plan.key]
+            entry.links = _merged(entry.links, links)
+            return None
         if kind == "meeting":
             entry = known.get(plan.key)
             ledger_io.put_snapshot(
@@ -302,3 +252,28 @@ class Pipeline:
             links=links,
             item_at=plan.draft.start,
         )
+
+
+def _link_keys(links) -> set[tuple[str, str]]:
+    out = set()
+    for link in links or []:
+        if isinstance(link, Link):
+            out.add((link.ref.type, str(link.ref.id)))
+        elif isinstance(link, dict):
+            out.add((str(link.get("type")), str(link.get("id"))))
+    return out
+
+
+def _new_links(wanted: list[Link], have: list[dict]) -> bool:
+    """Whether `wanted` links a record that `have` (the ledger's links) does not."""
+    return not _link_keys(wanted) <= _link_keys(have)
+
+
+def _merged(have: list[dict], more: list[dict]) -> list[dict]:
+    out = list(have or [])
+    present = _link_keys(out)
+    for link in more:
+        if (str(link.get("type")), str(link.get("id"))) not in present:
+            present.add((str(link.get("type")), str(link.get("id"))))
+            out.append(link)
+    return out

@@ -13,9 +13,11 @@ from sqlalchemy import func, select
 
 from ..db import get_session, utcnow
 from ..models.connections import MicrosoftConnection
+from ..models.crm_connections import SalesforceConnection
 from ..models.sync import SyncSession
 from ..models.tenancy import User
 from ..periodic import register_tick_hook
+from .health import failed_grant
 from .jobs import enqueue_session, release_dead_job
 
 log = logging.getLogger(__name__)
@@ -122,19 +124,35 @@ def due_user_ids(now: datetime | None = None) -> list[int]:
 
 
 def _reconnected_since(db, latest: dict[int, list[SyncSession]]) -> set[int]:
+    """Users whose last session needed re-auth and who renewed that grant (Microsoft's, or
+    the CRM's when it was the CRM that refused) after it finished."""
     flagged = {
         uid: rows[0] for uid, rows in latest.items() if rows and rows[0].status == "needs_reauth"
     }
     if not flagged:
         return set()
+    by_grant: dict[str, list[int]] = {"microsoft": [], "crm": []}
+    for uid, session in flagged.items():
+        by_grant[failed_grant(session)].append(uid)
     out = set()
-    for conn in db.scalars(
-        select(MicrosoftConnection).where(MicrosoftConnection.user_id.in_(list(flagged)))
-    ):
-        if conn.updated_at and conn.updated_at > (
-            flagged[conn.user_id].finished_at or flagged[conn.user_id].started_at
-        ):
-            out.add(conn.user_id)
+    renewals = []
+    if by_grant["microsoft"]:
+        renewals += db.execute(
+            select(MicrosoftConnection.user_id, MicrosoftConnection.updated_at).where(
+                MicrosoftConnection.user_id.in_(by_grant["microsoft"])
+            )
+        ).all()
+    if by_grant["crm"]:
+        renewals += db.execute(
+            select(SalesforceConnection.user_id, SalesforceConnection.connected_at).where(
+                SalesforceConnection.user_id.in_(by_grant["crm"]),
+                SalesforceConnection.needs_reauth.is_(False),
+            )
+        ).all()
+    for user_id, renewed_at in renewals:
+        session = flagged[user_id]
+        if renewed_at and renewed_at > (session.finished_at or session.started_at):
+            out.add(user_id)
     return out
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from ..auth.tokens import NeedsReauth, TokenUnavailable, graph_token_for
 from ..crm import crm_for
-from ..crm.base import CRMAuthError, CRMError
+from ..crm.base import CRMAuthError, CRMBudgetExceeded, CRMError
 from ..db import get_session, utcnow
 from ..mail.graph import (
     DeltaPage,
@@ -67,7 +67,12 @@ def run_session(user_id: int, trigger: str = "schedule") -> dict:
     try:
         runner.run()
     except (NeedsReauth, CRMAuthError) as exc:
+        # The error names the class: health tells a CRM grant from the Microsoft one by it.
         status, error = "needs_reauth", f"{type(exc).__name__}: {exc}"
+    except CRMBudgetExceeded as exc:
+        # The CRM's daily allowance: wait for the next session, without counting a failure
+        # (pages saved so far keep their links; the rest is read again after the pause).
+        status, error = "paused", f"{type(exc).__name__}: {exc}"
     except (TokenUnavailable, GraphError, CRMError) as exc:
         status, error = "failed", f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # recorded, so health shows it; the job itself does not retry

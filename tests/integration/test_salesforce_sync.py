@@ -159,3 +159,58 @@ def test_a_sync_under_salesforce_faults_ends_exact(app, client, sandbox, db, run
     assert_salesforce_matches(sandbox, expected)
     keys = Counter(row["MessageIdentifier"] for row in _records(sandbox, "EmailMessage"))
     assert max(keys.values()) == 1
+
+
+def test_a_budget_pause_shows_in_health_and_never_stalls(app, client, sandbox, db, run_jobs):
+    from server.sync.health import health_for
+    from server.sync.scheduler import is_due
+
+    configure_mailboxes(sandbox, messages=60, events=4)
+    user = connected_user(client, sandbox, db)
+    sandbox.control("/_sandbox/salesforce/org", {"api_used": 99_000, "daily_limit": 100_000})
+    for _ in range(4):  # more than the failures that would turn into "stalled"
+        enqueue_session(user.id, "now")
+        run_jobs()
+        session = _last_session(db, user)
+        assert session.status == "paused", session.error
+    assert _records(sandbox, "EmailMessage") == []
+    health = health_for(user)
+    assert health["state"] != "stalled"
+    assert health["paused"]["crm"] == "salesforce" and health["paused"]["until"]
+    assert health["crm"]["paused"] is True
+    # A pause is no failure: the next session comes after the normal interval, no back-off.
+    rows = list(
+        db.scalars(
+            select(SyncSession)
+            .where(SyncSession.user_id == user.id)
+            .order_by(SyncSession.id.desc())
+        )
+    )
+    from datetime import timedelta
+
+    assert is_due(rows, rows[0].finished_at + timedelta(minutes=10), timedelta(minutes=10))
+
+
+def test_a_revoked_salesforce_grant_shows_needs_reauth_naming_the_crm(
+    app, client, sandbox, db, run_jobs
+):
+    from server.sync.health import health_for
+    from server.sync.scheduler import due_user_ids
+
+    configure_mailboxes(sandbox, messages=30, events=2)
+    user = connected_user(client, sandbox, db)
+    sandbox.control("/_sandbox/salesforce/grants/revoke", {"username": ALEX.email})
+    sandbox.control("/_sandbox/salesforce/sessions/expire")
+    enqueue_session(user.id, "now")
+    run_jobs()
+    assert _last_session(db, user).status == "needs_reauth"
+    health = health_for(user)
+    assert health["state"] == "needs_reauth" and health["reauth"] == "salesforce"
+    assert user.id not in due_user_ids()  # the schedule waits for the user
+    # Connecting Salesforce again clears it and the schedule resumes at once.
+    store_connection(
+        user, sandbox.control("/_sandbox/salesforce/grants", {"username": ALEX.email}), ALEX.email
+    )
+    db.expire_all()
+    assert health_for(user)["state"] != "needs_reauth"
+    assert user.id in due_user_ids()

@@ -51,6 +51,9 @@ def _connection(needs_reauth: bool = False) -> MicrosoftConnection:
         ),
         ([_session("succeeded", 180)], False, "stalled"),
         ([_session("needs_reauth", 5)], False, "needs_reauth"),
+        # CRM budget pauses are waits, not failures: never "stalled" by themselves.
+        ([_session("paused", 5), _session("paused", 15), _session("paused", 25)], False, "delayed"),
+        ([_session("paused", 5), _session("succeeded", 15)], False, "up_to_date"),
         ([_session("running", 1), _session("succeeded", 11)], False, "up_to_date"),
     ],
 )
@@ -96,3 +99,24 @@ def test_a_dead_worker_is_told_by_its_pid_or_a_stale_heartbeat():
     assert worker_is_dead(gone, NOW, 300)
     stale = _session("running", 10, worker="elsewhere:123")
     assert worker_is_dead(stale, NOW, 300)
+
+
+def _crm(**state) -> dict:
+    return {"name": "salesforce", "connected": True, "needs_reauth": False, **state}
+
+
+def test_a_crm_grant_decides_needs_reauth_by_its_own_connection():
+    crm_refused = _session("needs_reauth", 5, error="CRMAuthError: Salesforce needs to connect")
+    ok = [_session("succeeded", 5)]
+    assert classify(_user(), _connection(), ok, False, NOW, _crm(needs_reauth=True)) == (
+        "needs_reauth"
+    )
+    assert classify(_user(), _connection(), ok, False, NOW, _crm(connected=False)) == (
+        "needs_reauth"
+    )
+    # Reconnected since the refused session: the CRM's connection is the truth.
+    assert classify(_user(), _connection(), [crm_refused], False, NOW, _crm()) != "needs_reauth"
+    microsoft_refused = _session("needs_reauth", 5, error="NeedsReauth: grant revoked")
+    assert classify(_user(), _connection(), [microsoft_refused], False, NOW, _crm()) == (
+        "needs_reauth"
+    )

@@ -1,0 +1,66 @@
+"""Items that several users of one organisation see: one CRM activity each, with every
+user's matched people, and calendar removals mapped back to the meeting."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from server.models.ledger import LedgerEntry
+from server.policy import update_user_policy
+from server.sandbox.directory import DEMO_USERS
+from server.sandbox.mailbox import account_name, linkable_contacts
+from server.sync.jobs import enqueue_session
+from tests.integration.sync_helpers import (
+    FAST_RETRIES,
+    configure_mailboxes,
+    crm_state,
+    signed_in_user,
+)
+
+ALEX, BIANCA = DEMO_USERS[0], DEMO_USERS[1]
+
+
+@pytest.fixture
+def app_config(sandbox):
+    return {**sandbox.settings(), **FAST_RETRIES}
+
+
+def _deliver(sandbox, person, mid: str, sender: str, to: list[str], cc: list[str]) -> None:
+    sandbox.control(
+        f"/_sandbox/graph/users/{person.object_id}/messages",
+        {"internetMessageId": mid, "from": sender, "to": to, "cc": cc, "subject": "Renewal"},
+    )
+
+
+def test_an_email_saved_from_another_mailbox_gains_the_second_users_links(
+    app, client, sandbox, db, run_jobs
+):
+    configure_mailboxes(sandbox, messages=20, events=0)
+    alex = signed_in_user(client, sandbox, db, ALEX)
+    client.get("/auth/signout")
+    bianca = signed_in_user(client, sandbox, db, BIANCA)
+    first, second = linkable_contacts()[0], linkable_contacts()[1]
+    # Alex never links the second contact (his own blocklist); Bianca does.
+    update_user_policy(alex, {"blocked_addresses": [second.emails[0]]})
+    mid = "<shared-renewal-1@example.test>"
+    for person in (ALEX, BIANCA):
+        _deliver(
+            sandbox, person, mid, first.emails[0], [ALEX.email, BIANCA.email], [second.emails[0]]
+        )
+    enqueue_session(alex.id)
+    run_jobs()
+    db.expire_all()
+    assert [first.emails[0]] == [next(iter(p)) for p in crm_state(db, alex.org_id)[mid]["people"]]
+
+    enqueue_session(bianca.id)
+    run_jobs()
+    db.expire_all()
+    saved = crm_state(db, alex.org_id)[mid]
+    people = sorted(next(iter(p & {first.emails[0], second.emails[0]})) for p in saved["people"])
+    assert people == sorted([first.emails[0], second.emails[0]])
+    assert saved["accounts"] == {account_name(first), account_name(second)}
+    rows = list(db.scalars(select(LedgerEntry).where(LedgerEntry.item_key == mid)))
+    assert len(rows) == 1 and rows[0].user_id == alex.id
+    ledger_links = {(link["type"], str(link["id"])) for link in rows[0].links}
+    assert ledger_links == {(kind, str(rid)) for kind, rid in saved["records"]}
