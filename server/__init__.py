@@ -7,12 +7,21 @@ from typing import Any
 
 from flask import Flask
 
-from .config import load_settings
+from .config import ConfigError, load_settings
+
+
+def _check_crm_adapter(name: str) -> None:
+    from .crm import adapters
+
+    if name not in adapters():
+        known = ", ".join(sorted(adapters()))
+        raise ConfigError(f"CRM_ADAPTER: unknown adapter {name!r} (known: {known})")
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, with `config` overriding settings (tests)."""
     settings = load_settings(overrides=config)
+    _check_crm_adapter(settings.CRM_ADAPTER)
     app = Flask(__name__, instance_path=settings.INSTANCE_PATH)
     app.config.update(settings.as_flask_config())
     app.config["SETTINGS"] = settings

@@ -46,6 +46,7 @@ def _parse_list(_name: str, raw: str) -> tuple[str, ...]:
 class Settings:
     # Environment: "development" (embedded defaults, sandbox allowed), "test" or "production".
     ENV: str = "development"
+    # Signs browser session cookies and CSRF tokens; random and secret in production.
     SECRET_KEY: str = "dev-only-secret-key-change-me"
     # Fernet keys (comma-separated, newest first) encrypting tokens at rest; rotation is
     # adding a new key in front. Empty in development: a key is derived from SECRET_KEY.
@@ -56,20 +57,27 @@ class Settings:
     DATABASE_URL: str = ""
     # Empty: `make run` starts an embedded Redis server under instance/.
     REDIS_URL: str = ""
+    # Port of the web server under `make run`.
     PORT: int = 8000
     # Public base URL of this server, as Outlook and browsers reach it.
     BASE_URL: str = "http://127.0.0.1:8000"
+    # Which CRM: "builtin" (works with no external system) or "salesforce".
     CRM_ADAPTER: str = "builtin"
     # CA bundle trusted by every outbound HTTP client (sandbox dev CA, TLS-inspecting proxy).
     CA_BUNDLE: str = ""
+    # Timeout of every outbound HTTP call (Microsoft, Graph, Salesforce).
     HTTP_TIMEOUT_SECONDS: int = 20
     # Microsoft identity platform. The sandbox serves the same endpoints on SANDBOX_PORT.
     MS_AUTHORITY_HOST: str = "https://127.0.0.1:8010"
+    # The Entra app registration of Courier (see README: "Sign-in with Microsoft").
     MS_CLIENT_ID: str = "courier-dev-client"
     MS_CLIENT_SECRET: str = "courier-dev-secret"
     MS_API_AUDIENCE: str = "api://courier-dev-client"
+    # Microsoft Graph: https://graph.microsoft.com/v1.0 in production.
     GRAPH_BASE_URL: str = "https://127.0.0.1:8010/graph/v1.0"
+    # Tenant ids allowed to sign in (empty: any work tenant; one: sign-in uses that tenant).
     ALLOWED_TENANTS: tuple[str, ...] = ()
+    # Salesforce login host and connected app (see README: "Connecting Salesforce").
     SALESFORCE_LOGIN_URL: str = "https://127.0.0.1:8010/salesforce"
     SALESFORCE_CLIENT_ID: str = "courier-dev-sf-client"
     SALESFORCE_CLIENT_SECRET: str = "courier-dev-sf-secret"
@@ -94,15 +102,19 @@ class Settings:
     SALESFORCE_RETRY_BASE_MS: int = 500
     # Per-organisation cache of address -> contact/lead lookups (Redis), in seconds.
     SALESFORCE_CACHE_TTL_SECONDS: int = 900
+    # The local stand-in for Microsoft 365 and Salesforce (refused in production).
     SANDBOX_ENABLED: bool = True
     SANDBOX_PORT: int = 8010
+    # Lifetime of a pane/browser session token.
     SESSION_TTL_HOURS: int = 12
     # Requests per minute per client address on each sign-in endpoint (start, callback, exchange).
     SIGNIN_RATE_LIMIT_PER_MINUTE: int = 30
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none,
     # so the client address and scheme are the socket's and cannot be spoofed).
     TRUSTED_PROXY_HOPS: int = 0
+    # Extra origins allowed to call the JSON API (the BASE_URL origin always is); no wildcards.
     CORS_ORIGINS: tuple[str, ...] = ()
+    # Default minutes between two sync sessions of a mailbox (admins can change it per org).
     SYNC_INTERVAL_MINUTES: int = 10
     # Background sync (server/sync): Graph page size (Prefer: odata.maxpagesize), retries of
     # 429/503/resets (backoff base in ms; a Retry-After above the max wait ends the session),
@@ -117,7 +129,9 @@ class Settings:
     SYNC_JOB_TIMEOUT_SECONDS: int = 3600
     # Graph change notifications (webhooks) as the fast trigger; polling stays the safety net.
     SYNC_WEBHOOKS_ENABLED: bool = False
+    # One JSON object per log line (production), with request and job ids.
     LOG_JSON: bool = False
+    # Largest request body accepted (413 above it).
     MAX_REQUEST_BYTES: int = 1_000_000
     # Outlook add-in manifest: its fixed id, the version (bump on every manifest change) and
     # extra trusted domains for the pane (the base URL is always one).

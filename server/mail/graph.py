@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,26 +29,13 @@ from .graph_errors import (
     error_of,
     retry_after_seconds,
 )
+from .graph_folders import Folder, FolderCalls
 from .graph_parse import Skipped, parse_event, parse_message
 
 MESSAGE_FIELDS = (
     "id,internetMessageId,conversationId,parentFolderId,subject,from,sender,toRecipients,"
     "ccRecipients,bccRecipients,replyTo,receivedDateTime,sentDateTime,isDraft,body,"
     "internetMessageHeaders"
-)
-WELL_KNOWN_FOLDERS = (
-    "inbox",
-    "sentitems",
-    "archive",
-    "drafts",
-    "deleteditems",
-    "junkemail",
-    "outbox",
-    "clutter",
-    "conversationhistory",
-    "rssfeeds",
-    "scheduled",
-    "searchfolders",
 )
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_IN_FLIGHT_PER_MAILBOX = 4
@@ -65,14 +53,6 @@ def mailbox_semaphore(mailbox: str) -> threading.BoundedSemaphore:
         return sem
 
 
-@dataclass(frozen=True)
-class Folder:
-    id: str
-    name: str  # well-known name when it is one, else the display name
-    display_name: str
-    total: int = 0
-
-
 @dataclass
 class DeltaPage:
     items: list[Any] = field(default_factory=list)  # Message | Event
@@ -88,7 +68,7 @@ class GraphStats:
     retries: int = 0
 
 
-class GraphClient:
+class GraphClient(FolderCalls):
     def __init__(
         self,
         base_url: str,
@@ -175,92 +155,6 @@ class GraphClient:
         time.sleep(wait)
         return attempt + 1
 
-    # --- user and folders ----------------------------------------------------------------
-
-    def user_path(self) -> str:
-        return f"users/{quote(self.mailbox, safe='')}"
-
-    def get_user(self) -> dict:
-        return self.get(
-            f"{self.user_path()}?$select=id,displayName,mail,userPrincipalName,proxyAddresses"
-        )
-
-    def user_addresses(self) -> list[str]:
-        """The user's primary address and aliases (proxyAddresses 'smtp:'/'SMTP:'), lower-cased."""
-        user = self.get_user()
-        out: list[str] = []
-        for value in [
-            user.get("mail"),
-            user.get("userPrincipalName"),
-            *(user.get("proxyAddresses") or []),
-        ]:
-            if not isinstance(value, str):
-                continue
-            scheme, sep, rest = value.partition(":")
-            address = rest if sep and scheme.lower() == "smtp" else value if not sep else ""
-            address = address.strip().lower()
-            if "@" in address and address not in out:
-                out.append(address)
-        return out
-
-    def well_known_folder(self, name: str) -> Folder:
-        data = self.get(f"{self.user_path()}/mailFolders/{quote(name, safe='')}")
-        return Folder(
-            id=str(data.get("id", "")),
-            name=name,
-            display_name=str(data.get("displayName", "")),
-            total=_int(data.get("totalItemCount")),
-        )
-
-    def list_folders(self) -> list[Folder]:
-        """Every folder, depth first (child folders included), by display name."""
-        out: list[Folder] = []
-        pending = [f"{self.user_path()}/mailFolders?$top=100"]
-        while pending:
-            url: str | None = pending.pop()
-            while url:
-                data = self.get(url)
-                for raw in data.get("value") or []:
-                    if not isinstance(raw, dict) or not raw.get("id"):
-                        continue
-                    name = str(raw.get("displayName", ""))
-                    out.append(Folder(str(raw["id"]), name, name, _int(raw.get("totalItemCount"))))
-                    if _int(raw.get("childFolderCount")):
-                        pending.append(
-                            f"{self.user_path()}/mailFolders/"
-                            f"{quote(str(raw['id']), safe='')}/childFolders?$top=100"
-                        )
-                url = data.get("@odata.nextLink")
-        return out
-
-    def resolve_folders(self, names: list[str]) -> list[Folder]:
-        """Folders by well-known name or by final display name (case-insensitive); names that
-        match nothing are left out."""
-        found: list[Folder] = []
-        custom = [n for n in names if n.strip().lower() not in WELL_KNOWN_FOLDERS]
-        for name in names:
-            key = name.strip().lower()
-            if key in WELL_KNOWN_FOLDERS:
-                try:
-                    found.append(self.well_known_folder(key))
-                except FolderNotFound:
-                    continue
-        if custom:
-            by_name: dict[str, Folder] = {}
-            for folder in self.list_folders():
-                by_name.setdefault(folder.display_name.strip().lower(), folder)
-            for name in custom:
-                final = name.strip().rsplit("/", 1)[-1].strip().lower()
-                if final in by_name:
-                    folder = by_name[final]
-                    found.append(
-                        Folder(folder.id, folder.display_name, folder.display_name, folder.total)
-                    )
-        unique: dict[str, Folder] = {}
-        for folder in found:
-            unique.setdefault(folder.id, folder)
-        return list(unique.values())
-
     # --- delta ---------------------------------------------------------------------------
 
     def message_delta_url(self, folder_id: str, since: datetime | None) -> str:
@@ -274,14 +168,7 @@ class GraphClient:
 
     def message_delta_page(self, url: str, folder_name: str) -> DeltaPage:
         data = self.get(url, prefer=('outlook.body-content-type="text"',))
-        page = _page_links(data)
-        for raw in data.get("value") or []:
-            if isinstance(raw, dict) and "@removed" in raw:
-                page.removed.append(str(raw.get("id", "")))
-                continue
-            parsed = parse_message(raw, folder_name)
-            (page.skipped if isinstance(parsed, Skipped) else page.items).append(parsed)
-        return page
+        return _delta_page(data, lambda raw: parse_message(raw, folder_name))
 
     def calendar_delta_url(self, start: datetime, end: datetime) -> str:
         params = {"startDateTime": _iso(start), "endDateTime": _iso(end)}
@@ -289,14 +176,7 @@ class GraphClient:
 
     def event_delta_page(self, url: str) -> DeltaPage:
         data = self.get(url, prefer=('outlook.timezone="UTC"', 'outlook.body-content-type="text"'))
-        page = _page_links(data)
-        for raw in data.get("value") or []:
-            if isinstance(raw, dict) and "@removed" in raw:
-                page.removed.append(str(raw.get("id", "")))
-                continue
-            parsed = parse_event(raw)
-            (page.skipped if isinstance(parsed, Skipped) else page.items).append(parsed)
-        return page
+        return _delta_page(data, parse_event)
 
 
 def calendar_window(now: datetime, past_days: int, future_days: int) -> tuple[datetime, datetime]:
@@ -311,16 +191,21 @@ def _default_session() -> requests.Session:
     return make_http_session()
 
 
-def _page_links(data: dict) -> DeltaPage:
-    return DeltaPage(next_link=data.get("@odata.nextLink"), delta_link=data.get("@odata.deltaLink"))
+def _delta_page(data: dict, parse: Callable[[Any], Any]) -> DeltaPage:
+    """A delta response: parsed items, items skipped with their reason, removals (Graph sends
+    only the id and "@removed" for those), and the page's links."""
+    page = DeltaPage(next_link=data.get("@odata.nextLink"), delta_link=data.get("@odata.deltaLink"))
+    for raw in data.get("value") or []:
+        if isinstance(raw, dict) and "@removed" in raw:
+            page.removed.append(str(raw.get("id", "")))
+            continue
+        parsed = parse(raw)
+        (page.skipped if isinstance(parsed, Skipped) else page.items).append(parsed)
+    return page
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 __all__ = [

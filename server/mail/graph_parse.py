@@ -13,7 +13,9 @@ from typing import Any
 
 from .base import Attendee, Event, Message, Participant, parse_participant
 
-MAX_BODY_CHARS = 32_000
+# A guard against enormous bodies, above every CRM's field limit: the CRM adapter cuts the
+# body to its field with a visible marker (a cut here would be silent).
+MAX_BODY_CHARS = 100_000
 MAX_HEADER_VALUE_CHARS = 2_000
 MAX_HEADERS = 200
 MAX_RECIPIENTS = 500

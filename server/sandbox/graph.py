@@ -11,15 +11,13 @@ import json
 import socket
 import struct
 import time
-from datetime import datetime
-from urllib.parse import urlencode
 
 import jwt
 from flask import Blueprint, Response, g, request
 
 from . import graph_state
 from .directory import DirectoryUser
-from .graph_state import Mailbox, decode_token, encode_token, state
+from .graph_state import Mailbox, state
 from .identity_state import verify_access_token
 from .mailbox import BAD_BYTES_MARK
 
@@ -127,7 +125,7 @@ def _left(_exc) -> None:
         st.leave()
 
 
-def _target(user_id: str) -> DirectoryUser | Response:
+def target_user(user_id: str) -> DirectoryUser | Response:
     claims = g.claims
     user = graph_state.user_by_id(claims.get("oid", "") if user_id == "me" else user_id)
     if user is None:
@@ -139,7 +137,7 @@ def _target(user_id: str) -> DirectoryUser | Response:
     return user
 
 
-def _page_size() -> int:
+def page_size() -> int:
     for part in request.headers.get("Prefer", "").split(","):
         name, _, value = part.strip().partition("=")
         if name.strip().lower() == "odata.maxpagesize":
@@ -153,7 +151,7 @@ def _page_size() -> int:
 @api.get("/me")
 @api.get("/users/<user_id>")
 def get_user(user_id: str = "me"):
-    user = _target(user_id)
+    user = target_user(user_id)
     if isinstance(user, Response):
         return user
     proxies = [f"SMTP:{user.email}", *(f"smtp:{a}" for a in user.aliases)]
@@ -182,7 +180,7 @@ def _folder_json(box: Mailbox, name: str, parent: str = "msgfolderroot") -> dict
     }
 
 
-def _folder_name(box: Mailbox, key: str) -> str | None:
+def folder_key_of(box: Mailbox, key: str) -> str | None:
     lowered = key.lower()
     if lowered in FOLDER_NAMES and lowered != "clients":
         return lowered
@@ -192,7 +190,7 @@ def _folder_name(box: Mailbox, key: str) -> str | None:
 @api.get("/users/<user_id>/mailFolders")
 @api.get("/me/mailFolders", defaults={"user_id": "me"})
 def list_folders(user_id: str):
-    user = _target(user_id)
+    user = target_user(user_id)
     if isinstance(user, Response):
         return user
     box = state().mailbox(user)
@@ -203,11 +201,11 @@ def list_folders(user_id: str):
 @api.get("/users/<user_id>/mailFolders/<folder>/childFolders")
 @api.get("/me/mailFolders/<folder>/childFolders", defaults={"user_id": "me"})
 def child_folders(user_id: str, folder: str):
-    user = _target(user_id)
+    user = target_user(user_id)
     if isinstance(user, Response):
         return user
     box = state().mailbox(user)
-    if _folder_name(box, folder) == "inbox":
+    if folder_key_of(box, folder) == "inbox":
         return json_response(
             {"value": [_folder_json(box, "clients", box.generated.folders["inbox"])]}
         )
@@ -217,11 +215,11 @@ def child_folders(user_id: str, folder: str):
 @api.get("/users/<user_id>/mailFolders/<folder>")
 @api.get("/me/mailFolders/<folder>", defaults={"user_id": "me"})
 def get_folder(user_id: str, folder: str):
-    user = _target(user_id)
+    user = target_user(user_id)
     if isinstance(user, Response):
         return user
     box = state().mailbox(user)
-    name = _folder_name(box, folder)
+    name = folder_key_of(box, folder)
     if name is None:
         return graph_error(
             404, "ErrorItemNotFound", "The specified object was not found in the store."
@@ -229,136 +227,12 @@ def get_folder(user_id: str, folder: str):
     return json_response(_folder_json(box, name))
 
 
-def _select(message: dict, fields: list[str]) -> dict:
-    if not fields:
-        return {k: v for k, v in message.items() if k != "internetMessageHeaders"}
-    return {k: v for k, v in message.items() if k == "id" or k in fields}
-
-
-@api.get("/users/<user_id>/mailFolders/<folder>/messages/delta")
-@api.get("/me/mailFolders/<folder>/messages/delta", defaults={"user_id": "me"})
-def message_delta(user_id: str, folder: str):
-    user = _target(user_id)
-    if isinstance(user, Response):
-        return user
-    st = state()
-    box = st.mailbox(user)
-    name = _folder_name(box, folder)
-    if name is None:
-        return graph_error(404, "ErrorItemNotFound", "The specified folder was not found.")
-    folder_id = box.generated.folders[name]
-    with st.lock:
-        token = _round_token(box, box.message_seq)
-        if isinstance(token, Response):
-            return token
-        if token is None:
-            since = _since(request.args.get("$filter", ""))
-            select = [f.strip() for f in request.args.get("$select", "").split(",") if f.strip()]
-            token = {
-                "s": since.isoformat() if since else None,
-                "sel": select,
-                "p": 0,
-                "h": box.message_seq,
-            }
-        since = datetime.fromisoformat(token["s"]) if token.get("s") else None
-        items, last, more = graph_state.message_page(
-            box, folder_id, since, token["p"], token["h"], _page_size()
-        )
-    base = f"{request.base_url}"
-    body = {
-        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(message)",
-        "value": [_select(m, token["sel"]) for _, m, _ in items],
-    }
-    token.update(e=box.epoch, p=last)
-    _links(body, base, token, more)
-    return json_response(body)
-
-
-@api.get("/users/<user_id>/calendarView/delta")
-@api.get("/me/calendarView/delta", defaults={"user_id": "me"})
-def calendar_delta(user_id: str):
-    user = _target(user_id)
-    if isinstance(user, Response):
-        return user
-    st = state()
-    box = st.mailbox(user)
-    with st.lock:
-        token = _round_token(box, box.event_seq)
-        if isinstance(token, Response):
-            return token
-        if token is None:
-            start = _date_arg("startDateTime")
-            end = _date_arg("endDateTime")
-            if start is None or end is None:
-                return graph_error(
-                    400, "ErrorInvalidParameter", "startDateTime and endDateTime are required."
-                )
-            token = {"a": start.isoformat(), "b": end.isoformat(), "p": 0, "h": box.event_seq}
-        events, last, more = graph_state.event_page(
-            box,
-            datetime.fromisoformat(token["a"]),
-            datetime.fromisoformat(token["b"]),
-            token["p"],
-            token["h"],
-            _page_size(),
-        )
-    body = {
-        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(event)",
-        "value": events,
-    }
-    token.update(e=box.epoch, p=last)
-    _links(body, request.base_url, token, more)
-    return json_response(body)
-
-
-def _round_token(box: Mailbox, current_seq: int) -> dict | Response | None:
-    """The token of a continued round (skiptoken) or a new round from a delta token; None for
-    a first request; a 410 when the token was invalidated."""
-    raw = request.args.get("$skiptoken") or request.args.get("$deltatoken")
-    if not raw:
-        return None
-    token = decode_token(raw)
-    if token is None or token.get("e") != box.epoch:
-        return graph_error(
-            410,
-            "syncStateNotFound",
-            "The sync state generation is invalid or has expired. Restart the synchronization.",
-        )
-    if "$deltatoken" in request.args:
-        token["h"] = current_seq  # a new round: what changed since the last one
-    return token
-
-
-def _links(body: dict, base: str, token: dict, more: bool) -> None:
-    if more:
-        body["@odata.nextLink"] = f"{base}?{urlencode({'$skiptoken': encode_token(token)})}"
-    else:
-        body["@odata.deltaLink"] = f"{base}?{urlencode({'$deltatoken': encode_token(token)})}"
-
-
-def _since(filter_text: str) -> datetime | None:
-    parts = filter_text.split()
-    if len(parts) == 3 and parts[0] == "receivedDateTime" and parts[1] in ("ge", "gt"):
-        return _parse_date(parts[2])
-    return None
-
-
-def _date_arg(name: str) -> datetime | None:
-    return _parse_date(request.args.get(name, ""))
-
-
-def _parse_date(value: str) -> datetime | None:
-    from ..mail.graph_parse import parse_datetime
-
-    return parse_datetime(value)
-
-
 def init_state(app) -> None:
     graph_state.init_state(app)
 
 
-# Routes of the subscriptions and the controls live in their own modules.
-from . import graph_controls, graph_webhooks  # noqa: E402, F401
+# The delta routes, the subscriptions and the controls live in their own modules.
+from . import graph_controls, graph_delta, graph_webhooks  # noqa: E402, F401
 
 bp.register_blueprint(api, url_prefix="/graph/v1.0")
 bp.register_blueprint(graph_controls.controls, url_prefix="/_sandbox/graph")

@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from . import graph_state
 from .directory import DEMO_DOMAIN
-from .graph_state import Faults, state
+from .graph_state import Faults, removed_event, state
 from .mailbox import account_name, iso, linkable_contacts
 
 controls = Blueprint("sandbox_graph_controls", __name__)
@@ -169,19 +169,22 @@ def add_message(user_id: str):
 
 
 def _event_change(user_id: str, event_id: str, change):
+    """Apply `change(event, label)` to an event, as a new change of the calendar. The change
+    may return what the calendar holds from now on instead of the event (a removal)."""
     user, error = _user_or_404(user_id)
     if error:
         return error
     st = state()
     box = st.mailbox(user)
     with st.lock:
-        if event_id not in box.events:
+        if event_id not in box.events or "@removed" in box.events[event_id][1]:
             return jsonify({"error": "unknown_event", "message": event_id}), 404
         _, event = box.events[event_id]
-        change(event, box.event_labels.setdefault(event["iCalUId"], {}))
+        label = box.event_labels.setdefault(event["iCalUId"], {})
         event["lastModifiedDateTime"] = iso(datetime.now(UTC))
-        box.events[event_id] = (box.next_event_seq(), event)
-    return jsonify({"event": event, "label": box.event_labels[event["iCalUId"]]})
+        held = change(event, label) or event
+        box.events[event_id] = (box.next_event_seq(), held)
+    return jsonify({"event": held, "label": label})
 
 
 @controls.post("/users/<user_id>/events/<event_id>/move")
@@ -206,5 +209,28 @@ def cancel_event(user_id: str, event_id: str):
         event["subject"] = f"Canceled: {event['subject']}"
         label["cancelled"] = True
         label["subject"] = event["subject"]
+
+    return _event_change(user_id, event_id, change)
+
+
+@controls.post("/users/<user_id>/events/<event_id>/delete")
+def delete_event(user_id: str, event_id: str):
+    """The event is deleted from this calendar: the next calendar delta reports it as
+    `{"id": ..., "@removed": {"reason": "deleted"}}`, as Graph does. Unless another demo user
+    still has the meeting, its label turns cancelled (the CRM meeting is marked, not deleted)."""
+    st = state()
+    me = graph_state.user_by_id(user_id)
+
+    def change(event: dict, label: dict) -> dict:
+        uid = event["iCalUId"]
+        shared = any(
+            any(e.get("iCalUId") == uid for _, e in other.events.values())
+            for other in st.mailboxes.values()
+            if me is None or other.user.object_id != me.object_id
+        )
+        label["removed"] = True
+        if not shared:
+            label["cancelled"] = True
+        return removed_event(event_id, event)
 
     return _event_change(user_id, event_id, change)

@@ -209,17 +209,24 @@ def event_page(
     last = pos
     for index, (seq, event) in enumerate(changed):
         last = seq
-        when = _parse(event["start"]["dateTime"])
-        if when is None or not (start <= when < end):
+        if not _in_window(event, start, end):
             continue
-        out.append(event)
+        out.append({k: v for k, v in event.items() if k != "_start"})
         if len(out) >= size:
             more = any(_in_window(e, start, end) for _, e in changed[index + 1 :])
             return out, last, more
     return out, high, False
 
 
+def removed_event(event_id: str, event: dict) -> dict:
+    """A deleted event as the next delta reports it; "_start" (never sent) keeps the window
+    telling whether this calendar view had the event."""
+    return {"id": event_id, "@removed": {"reason": "deleted"}, "_start": event["start"]}
+
+
 def _in_window(event: dict, start: datetime, end: datetime) -> bool:
+    if "@removed" in event:
+        event = {"start": event["_start"]}
     when = _parse(event["start"]["dateTime"])
     return when is not None and start <= when < end
 

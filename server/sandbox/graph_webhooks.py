@@ -11,7 +11,7 @@ import requests
 from flask import Response, request
 
 from .directory import DirectoryUser
-from .graph import _target, api, graph_error, json_response
+from .graph import api, graph_error, json_response, target_user
 from .graph_state import GraphState, state
 
 MAX_LIFETIME = timedelta(minutes=4230)
@@ -38,7 +38,7 @@ def create_subscription():
     url = str(body.get("notificationUrl", ""))
     if not resource or not url.startswith(("https://", "http://")):
         return graph_error(400, "InvalidRequest", "resource and notificationUrl are required.")
-    user = _target(_resource_user(resource))
+    user = target_user(_resource_user(resource))
     if isinstance(user, Response):
         return user
     client_state = str(body.get("clientState", ""))

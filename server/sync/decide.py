@@ -9,7 +9,8 @@ from ..crm.base import ActivityDraft, ActivityParticipant, Link, Person, RecordR
 from ..mail.base import Event, Message
 from ..rules.keys import email_key, meeting_key
 
-MAX_DRAFT_BODY = 32_000
+# Above every CRM's body field: each adapter cuts to its own limit with a visible marker.
+MAX_DRAFT_BODY = 100_000
 
 
 def key_of_message(message: Message) -> str:
@@ -98,7 +99,17 @@ def event_draft(event: Event, key: str, links: list[Link], owner_id: str | None)
 
 
 def event_fingerprint(event: Event) -> str:
-    parts = [event.subject, str(event.start), str(event.end), str(event.cancelled)]
+    """What we write of a meeting, so an unchanged event read again costs no CRM call."""
+    return _fingerprint(event.subject, event.start, event.end, event.cancelled)
+
+
+def draft_fingerprint(draft: ActivityDraft) -> str:
+    """The fingerprint of a meeting written from a draft alone (a removal's cancellation)."""
+    return _fingerprint(draft.subject, draft.start, draft.end, draft.cancelled)
+
+
+def _fingerprint(subject: str, start, end, cancelled: bool) -> str:
+    parts = [subject, str(start), str(end), str(cancelled)]
     return hashlib.sha256("\n".join(parts).encode("utf-8", errors="replace")).hexdigest()
 
 

@@ -10,6 +10,8 @@ from ..queues import enqueue, get_redis
 
 # A job in one of these states still holds its id; anything else may be replaced.
 _LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+# A rerun request outlives no session: if the worker died, the next tick reads anyway.
+RERUN_FLAG_SECONDS = 3600
 
 
 def job_id_for(user_id: int) -> str:
@@ -23,12 +25,22 @@ def current_job(user_id: int) -> Job | None:
         return None
 
 
+def rerun_key(user_id: int) -> str:
+    return f"courier:sync-rerun:{user_id}"
+
+
 def enqueue_session(user_id: int, trigger: str = "schedule") -> Job | None:
     """Enqueue the user's session unless one is queued or running (then None). A finished or
-    failed job's id is released first, since RQ keeps it for result_ttl/failure_ttl."""
+    failed job's id is released first, since RQ keeps it for result_ttl/failure_ttl.
+
+    A running session may already be past the folder a notification is about: it is asked
+    to read once more before it ends (see `rerun_requested`), so the change is not left to
+    the next poll."""
     job = current_job(user_id)
     if job is not None:
         status = job.get_status(refresh=True)
+        if status == JobStatus.STARTED and trigger != "schedule":
+            get_redis().set(rerun_key(user_id), trigger, ex=RERUN_FLAG_SECONDS)
         if status in _LIVE:
             return None
         job.delete()
@@ -40,6 +52,11 @@ def enqueue_session(user_id: int, trigger: str = "schedule") -> Job | None:
         job_id=job_id_for(user_id),
         timeout=current_app.config["SYNC_JOB_TIMEOUT_SECONDS"],
     )
+
+
+def rerun_requested(user_id: int) -> bool:
+    """Whether something asked for a new read while this user's session ran (consumed)."""
+    return get_redis().getdel(rerun_key(user_id)) is not None
 
 
 def release_dead_job(user_id: int) -> bool:

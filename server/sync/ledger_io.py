@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..models.ledger import LedgerEntry, ThreadRule
-from ..models.sync import MeetingSnapshot
+from ..models.sync import CalendarEventKey, MeetingSnapshot
 
 CHUNK = 500
+
+
+def _chunks(values: list) -> Iterator[list]:
+    """IN-lists of at most CHUNK values (SQLite's and PostgreSQL's parameter limits)."""
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
 
 
 def crm_target(crm) -> str:
@@ -25,12 +31,12 @@ def crm_target(crm) -> str:
 def entries(db: Session, org_id: int, target: str, keys: Iterable[str]) -> dict[str, LedgerEntry]:
     wanted = sorted(set(keys))
     out: dict[str, LedgerEntry] = {}
-    for start in range(0, len(wanted), CHUNK):
+    for part in _chunks(wanted):
         for row in db.scalars(
             select(LedgerEntry).where(
                 LedgerEntry.org_id == org_id,
                 LedgerEntry.crm_target == target,
-                LedgerEntry.item_key.in_(wanted[start : start + CHUNK]),
+                LedgerEntry.item_key.in_(part),
             )
         ):
             out[row.item_key] = row
@@ -40,12 +46,12 @@ def entries(db: Session, org_id: int, target: str, keys: Iterable[str]) -> dict[
 def thread_rules(db: Session, user_id: int, conversation_ids: Iterable[str]) -> dict[str, list]:
     wanted = sorted({c for c in conversation_ids if c})
     out: dict[str, list] = {}
-    for start in range(0, len(wanted), CHUNK):
+    for part in _chunks(wanted):
         for rule in db.scalars(
             select(ThreadRule).where(
                 ThreadRule.user_id == user_id,
                 ThreadRule.enabled.is_(True),
-                ThreadRule.conversation_id.in_(wanted[start : start + CHUNK]),
+                ThreadRule.conversation_id.in_(part),
             )
         ):
             out[rule.conversation_id] = list(rule.links or [])
@@ -67,13 +73,13 @@ def insert_entries(db: Session, rows: list[dict]) -> None:
     db.execute(module.insert(LedgerEntry).on_conflict_do_nothing(), rows)
     # A row the pane left "pending" or "failed" for one of these items is now saved.
     keys = [row["item_key"] for row in rows]
-    for start in range(0, len(keys), CHUNK):
+    for part in _chunks(keys):
         db.execute(
             update(LedgerEntry)
             .where(
                 LedgerEntry.org_id == rows[0]["org_id"],
                 LedgerEntry.crm_target == rows[0]["crm_target"],
-                LedgerEntry.item_key.in_(keys[start : start + CHUNK]),
+                LedgerEntry.item_key.in_(part),
                 LedgerEntry.status != "saved",
             )
             .values(status="saved", last_error="", updated_at=now)
@@ -116,12 +122,12 @@ def ledger_row(
 def snapshots(db: Session, org_id: int, target: str, keys: Iterable[str]) -> dict[str, str]:
     wanted = sorted(set(keys))
     out: dict[str, str] = {}
-    for start in range(0, len(wanted), CHUNK):
+    for part in _chunks(wanted):
         for key, fingerprint in db.execute(
             select(MeetingSnapshot.item_key, MeetingSnapshot.fingerprint).where(
                 MeetingSnapshot.org_id == org_id,
                 MeetingSnapshot.crm_target == target,
-                MeetingSnapshot.item_key.in_(wanted[start : start + CHUNK]),
+                MeetingSnapshot.item_key.in_(part),
             )
         ):
             out[key] = fingerprint
@@ -140,3 +146,78 @@ def put_snapshot(db: Session, org_id: int, target: str, key: str, fingerprint: s
             set_={"fingerprint": fingerprint, "updated_at": utcnow()},
         )
     )
+
+
+# --- calendar event ids -> meeting keys (for Graph's "@removed", which carries only an id) ---
+
+
+def put_event_keys(db: Session, org_id: int, user_id: int, events: list) -> None:
+    """Remember (event id -> key, subject, times) for these (Event, key) pairs."""
+    rows = {
+        event.id: {
+            "org_id": org_id,
+            "user_id": user_id,
+            "event_id": event.id[:512],
+            "item_key": key,
+            "subject": event.subject[:255],
+            "start": event.start,
+            "end": event.end,
+            "updated_at": utcnow(),
+        }
+        for event, key in events
+        if event.id
+    }
+    if not rows:
+        return
+    module = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = module.insert(CalendarEventKey)
+    db.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["user_id", "event_id"],
+            set_={
+                name: getattr(stmt.excluded, name)
+                for name in ("item_key", "subject", "start", "end", "updated_at")
+            },
+        ),
+        list(rows.values()),
+    )
+
+
+def event_keys(db: Session, user_id: int, event_ids: Iterable[str]) -> dict[str, CalendarEventKey]:
+    wanted = sorted({e for e in event_ids if e})
+    out: dict[str, CalendarEventKey] = {}
+    for part in _chunks(wanted):
+        for row in db.scalars(
+            select(CalendarEventKey).where(
+                CalendarEventKey.user_id == user_id,
+                CalendarEventKey.event_id.in_(part),
+            )
+        ):
+            out[row.event_id] = row
+    return out
+
+
+def drop_event_keys(db: Session, user_id: int, event_ids: list[str]) -> None:
+    for part in _chunks(event_ids):
+        db.execute(
+            delete(CalendarEventKey).where(
+                CalendarEventKey.user_id == user_id,
+                CalendarEventKey.event_id.in_(part),
+            )
+        )
+
+
+def keys_held_by_others(db: Session, org_id: int, user_id: int, keys: list[str]) -> set[str]:
+    """Meeting keys still in another user's calendar in this organisation."""
+    found: set[str] = set()
+    for part in _chunks(keys):
+        found.update(
+            db.scalars(
+                select(CalendarEventKey.item_key).where(
+                    CalendarEventKey.org_id == org_id,
+                    CalendarEventKey.user_id != user_id,
+                    CalendarEventKey.item_key.in_(part),
+                )
+            )
+        )
+    return found

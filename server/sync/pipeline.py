@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from ..crm.base import (
     CRM,
-    ActivityDraft,
     CRMNotFound,
     CRMValidationError,
     LeadDraft,
@@ -229,9 +228,12 @@ class Pipeline(MeetingSteps):
             return None
         if kind == "meeting":
             entry = known.get(plan.key)
-            ledger_io.put_snapshot(
-                self.db, self.user.org_id, self.target, plan.key, decide.event_fingerprint(item)
+            fingerprint = (
+                decide.event_fingerprint(item)
+                if isinstance(item, Event)
+                else decide.draft_fingerprint(plan.draft)
             )
+            ledger_io.put_snapshot(self.db, self.user.org_id, self.target, plan.key, fingerprint)
             if entry is not None:
                 entry.links = links
                 entry.subject = plan.draft.subject

@@ -32,9 +32,12 @@ from ..policy import effective_policy, remembered_choices
 from ..rules.defaults import NEVER_READ_FOLDERS
 from ..rules.policy import folder_key
 from .counting import CountingCRM
+from .jobs import rerun_requested
 from .pipeline import PageResult, Pipeline
 
 log = logging.getLogger(__name__)
+# Extra reads one session makes for notifications that came while it ran (then it yields).
+MAX_EXTRA_PASSES = 3
 
 
 def worker_label() -> str:
@@ -162,10 +165,15 @@ class SessionRunner:
         self.record.estimate = sum(s.estimate for s in folders if not s.initial_done)
         self.db.commit()
         since = utcnow() - timedelta(days=policy.history_days)
-        for state in folders:
-            self._sync_folder(state, pipeline, since)
-        if policy.meetings_enabled:
-            self._sync_calendar(states, pipeline)
+        rerun_requested(self.user.id)  # what was asked before this read is read now
+        for _ in range(1 + MAX_EXTRA_PASSES):
+            for state in folders:
+                self._sync_folder(state, pipeline, since)
+            if policy.meetings_enabled:
+                self._sync_calendar(states, pipeline)
+            # A notification that came while we read may be about a folder already done.
+            if not rerun_requested(self.user.id):
+                break
         if cfg["SYNC_WEBHOOKS_ENABLED"]:
             from .webhooks import ensure_subscriptions
 
@@ -229,7 +237,7 @@ class SessionRunner:
         )
         state = states.get(CALENDAR)
         if state is None:
-            state = SyncState(
+            state = states[CALENDAR] = SyncState(
                 org_id=self.user.org_id, user_id=self.user.id, folder=CALENDAR, folder_name=CALENDAR
             )
             self.db.add(state)
@@ -240,7 +248,10 @@ class SessionRunner:
         def process(page: DeltaPage) -> PageResult:
             result = pipeline.process_events(page.items)
             if page.removed:
-                result.counts["removed_in_calendar"] += len(page.removed)
+                # Marking a removed meeting is an update, not a new save: counted by reason.
+                removed = pipeline.process_removed_events(page.removed)
+                result.errors += removed.errors
+                result.counts.update(removed.counts)
             return result
 
         self._read_rounds(

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from server.crm.builtin.models import CrmActivity, CrmActivityLink, CrmLead
 from server.models.ledger import LedgerEntry
 
-from .conftest import DEMO_EMAIL, Pane, known_contact, sign_in_by_token
+from .conftest import DEMO_EMAIL, KnownContact, Pane, known_contact, sign_in_by_token
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +31,16 @@ def email_from(sender: str, name: str, **extra) -> dict:
         "body": extra.pop("body", "Hello Alex,\n\nCan we meet next week?\n\nThanks"),
         **extra,
     }
+
+
+def open_email_from_a_contact(pane: Pane, subject: str) -> tuple[KnownContact, dict]:
+    """Signed in, the preview open, and an email from a known contact shown in the pane."""
+    sign_in_by_token(pane)
+    contact = known_contact(pane.server)
+    pane.open_preview()
+    message = email_from(contact.email, contact.name, subject=subject)
+    pane.open_message(message)
+    return contact, message
 
 
 def activity_links(pane: Pane, key: str) -> set[tuple[str, str]] | None:
@@ -66,9 +76,7 @@ def test_sign_in_through_the_office_dialog(pane):
     sign_in_with_dialog(pane, screenshot=True)
     contact = known_contact(pane.server)
     message = email_from(contact.email, contact.name)
-    pane.add_message(message)
-    pane.select(message["id"])
-    pane.wait_for_item(message["internetMessageId"])
+    pane.open_message(message)
     status = pane.page.frame_locator("#pane").locator("#status")
     assert "Alex Morgan" in status.inner_text()
     pane.screenshot("signed-in")
@@ -89,9 +97,7 @@ def test_known_contact_shows_contact_account_and_opportunities(pane):
     contact = known_contact(pane.server)
     pane.open_preview()
     message = email_from(contact.email, contact.name)
-    pane.add_message(message)
-    pane.select(message["id"])
-    pane.wait_for_item(message["internetMessageId"])
+    pane.open_message(message)
     frame = pane.frame
     person = frame.locator(f"#pick-contact-{contact.id}")
     assert person.is_checked()
@@ -112,9 +118,7 @@ def test_save_then_reopen_and_follow_the_selection(pane):
     first = email_from(contact.email, contact.name, subject="Pricing for next year")
     second = email_from("someone@unknown-prospect.test", "Nina Unknown", subject="Hello there")
     pane.add_message(second)
-    pane.add_message(first)
-    pane.select(first["id"])
-    pane.wait_for_item(first["internetMessageId"])
+    pane.open_message(first)
     frame = pane.frame
     chosen = {("contact", contact.id), ("account", contact.account_id)}
     opportunity = frame.locator(f"#pick-opportunity-{contact.opportunity_id}")
@@ -180,9 +184,7 @@ def test_thread_auto_save_saves_a_newer_email_in_the_background(pane):
     message = email_from(
         contact.email, contact.name, subject="Contract review", conversationId=conversation
     )
-    pane.add_message(message)
-    pane.select(message["id"])
-    pane.wait_for_item(message["internetMessageId"])
+    pane.open_message(message)
     frame = pane.frame
     frame.locator("#auto-save-thread").check()
     frame.locator("#save").click()
@@ -232,13 +234,7 @@ def test_thread_auto_save_saves_a_newer_email_in_the_background(pane):
 
 
 def test_do_not_sync_a_participant(pane):
-    sign_in_by_token(pane)
-    contact = known_contact(pane.server)
-    pane.open_preview()
-    message = email_from(contact.email, contact.name, subject="Catch-up")
-    pane.add_message(message)
-    pane.select(message["id"])
-    pane.wait_for_item(message["internetMessageId"])
+    contact, message = open_email_from_a_contact(pane, "Catch-up")
     frame = pane.frame
     frame.get_by_role("button", name=f"Do not sync {contact.email}").click()
     row = frame.locator(f'li.participant[data-address="{contact.email}"]')
@@ -258,9 +254,7 @@ def test_create_a_lead_for_an_unknown_address_and_link_it(pane):
     pane.open_preview()
     address = f"nora.new{uuid.uuid4().hex[:6]}@fresh-prospect.test"
     message = email_from(address, "Nora New", subject="Interested in a demo")
-    pane.add_message(message)
-    pane.select(message["id"])
-    pane.wait_for_item(message["internetMessageId"])
+    pane.open_message(message)
     frame = pane.frame
     frame.get_by_role("button", name=f"Create a lead for {address}").click()
     form = frame.locator("form.create-form")
@@ -302,9 +296,7 @@ def test_hostile_content_renders_as_text_and_runs_nothing(pane):
         body=HOSTILE["body"],
         cc=[{"address": "javascript:alert(1)", "name": "<b onmouseover=x>"}],
     )
-    pane.add_message(message)
-    pane.select(message["id"])
-    pane.wait_for_item(message["internetMessageId"])
+    pane.open_message(message)
     frame = pane.frame
     text = frame.locator("#app").inner_text()
     assert "<script>" in text and "onerror=" in text and "javascript:" in text
@@ -361,9 +353,7 @@ def test_search_links_a_record_the_matching_did_not_find(pane):
     contact = known_contact(pane.server)
     pane.open_preview()
     message = email_from("buyer@unknown-prospect.test", "Bo Buyer", subject="Referral")
-    pane.add_message(message)
-    pane.select(message["id"])
-    pane.wait_for_item(message["internetMessageId"])
+    pane.open_message(message)
     frame = pane.frame
     frame.locator("#search-q").fill(contact.account_name)
     frame.get_by_role("button", name=f"Link {contact.account_name}").first.click()
@@ -394,7 +384,7 @@ def test_demo_mailbox_messages_open_in_the_pane(pane):
 
 # A fetch in the pane's frame that delays the requests `slow` matches by 1.5 s and ignores
 # cancellation, as a slow network would; `window.__sent` collects every JSON body sent.
-SLOW_FETCH = """(slow) => {
+SLOW_FETCH = """(_body, slow) => {
   const realFetch = window.fetch.bind(window);
   window.__sent = [];
   window.__slowStarted = 0;
@@ -409,10 +399,12 @@ SLOW_FETCH = """(slow) => {
     return realFetch(url, init);
   };
 }"""
-WAIT_FOR_SLOW = """() => new Promise((done) => {
+WAIT_FOR_SLOW = """() => new Promise((done, fail) => {
   const poll = setInterval(() => {
     if (window.__slowStarted) { clearInterval(poll); done(); }
   }, 20);
+  setTimeout(() => { clearInterval(poll); fail(new Error("the slow request never started")); },
+    10000);
 })"""
 
 
@@ -475,9 +467,7 @@ def test_a_late_search_answer_does_not_replace_a_newer_one(pane):
     contact = known_contact(pane.server)
     pane.open_preview()
     message = email_from("buyer@unknown-prospect.test", "Bo Buyer", subject="Referral")
-    pane.add_message(message)
-    pane.select(message["id"])
-    pane.wait_for_item(message["internetMessageId"])
+    pane.open_message(message)
     body = pane.frame.locator("body")
     body.evaluate(SLOW_FETCH, "q=zzz")
     box = pane.frame.locator("#search-q")
@@ -490,4 +480,39 @@ def test_a_late_search_answer_does_not_replace_a_newer_one(pane):
     assert link.is_visible()
     assert pane.frame.get_by_text("No records found.").count() == 0
     pane.screenshot("search-late-answer")
+    assert not pane.errors
+
+
+NAMELESS_CONTROLS = """() => [
+  ...document.querySelectorAll("button, input, select, textarea, a[href]")]
+  .filter((el) => !(el.getAttribute("aria-label") || (el.labels && el.labels.length)
+    || el.textContent.trim() || el.title))
+  .map((el) => el.outerHTML.slice(0, 160))"""
+FOCUSED = """() => {
+  const el = document.activeElement;
+  const style = getComputedStyle(el);
+  return { id: el.id, tag: el.tagName, outline: style.outlineStyle, width: style.outlineWidth };
+}"""
+
+
+def test_keyboard_alone_saves_with_a_visible_focus_and_named_controls(pane):
+    contact, message = open_email_from_a_contact(pane, "Keyboard only")
+    body = pane.frame.locator("body")
+    assert body.evaluate(NAMELESS_CONTROLS) == []
+    pane.frame.locator("h2.subject").click()  # focus goes into the pane, on no control
+    stops = []
+    for _ in range(80):
+        pane.page.keyboard.press("Tab")
+        focused = body.evaluate(FOCUSED)
+        if focused["tag"] == "BODY":
+            continue
+        stops.append(focused)
+        assert focused["outline"] != "none" and focused["width"] != "0px", focused
+        if focused["id"] == "save":
+            break
+    assert stops and stops[-1]["id"] == "save", stops
+    pane.screenshot("keyboard-focus")
+    pane.page.keyboard.press("Enter")
+    pane.frame.locator('#saved-state[data-status="saved"]').wait_for()
+    assert ("contact", contact.id) in activity_links(pane, message["internetMessageId"])
     assert not pane.errors

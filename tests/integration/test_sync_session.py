@@ -113,7 +113,11 @@ def _event_ids(sandbox, person):
 
     with sandbox.app.app_context():
         box = state().mailbox(person)
-        return [(eid, box.event_labels[event["iCalUId"]]) for eid, (_, event) in box.events.items()]
+        return [
+            (eid, box.event_labels[event["iCalUId"]])
+            for eid, (_, event) in box.events.items()
+            if "@removed" not in event
+        ]
 
 
 def test_a_meeting_of_two_users_is_one_crm_meeting(app, client, sandbox, db, run_jobs):

@@ -13,10 +13,14 @@ from server.sandbox.mailbox import account_name, linkable_contacts
 from server.sync.jobs import enqueue_session
 from tests.integration.sync_helpers import (
     FAST_RETRIES,
+    assert_crm_matches,
     configure_mailboxes,
     crm_state,
+    expected_from,
+    labels_of,
     signed_in_user,
 )
+from tests.integration.test_sync_session import _event_ids
 
 ALEX, BIANCA = DEMO_USERS[0], DEMO_USERS[1]
 
@@ -64,3 +68,54 @@ def test_an_email_saved_from_another_mailbox_gains_the_second_users_links(
     assert len(rows) == 1 and rows[0].user_id == alex.id
     ledger_links = {(link["type"], str(link["id"])) for link in rows[0].links}
     assert ledger_links == {(kind, str(rid)) for kind, rid in saved["records"]}
+
+
+def _delete_event(sandbox, person, kind: str) -> str:
+    """Delete a saved meeting of this kind from the person's calendar; its iCalUId."""
+    event_id, label = next(
+        (eid, label)
+        for eid, label in _event_ids(sandbox, person)
+        if label["outcome"] == "save" and label["kind"] == kind and not label["cancelled"]
+    )
+    answer = sandbox.control(f"/_sandbox/graph/users/{person.object_id}/events/{event_id}/delete")
+    assert answer["label"]["subject"] == label["subject"]
+    return label["subject"]
+
+
+def test_a_meeting_deleted_from_the_calendar_is_marked_cancelled_in_the_crm(
+    app, client, sandbox, db, run_jobs
+):
+    configure_mailboxes(sandbox, messages=20, events=12)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    enqueue_session(user.id)
+    run_jobs()
+    subject = _delete_event(sandbox, ALEX, "external")
+    enqueue_session(user.id, "now")
+    run_jobs()
+    db.expire_all()
+    expected = expected_from(labels_of(sandbox, ALEX))
+    removed = [uid for uid, label in expected.meetings.items() if label.get("removed")]
+    assert len(removed) == 1 and expected.meetings[removed[0]]["subject"] == subject
+    assert crm_state(db, user.org_id)[removed[0]]["cancelled"] is True
+    assert_crm_matches(db, user.org_id, expected)
+
+
+def test_a_shared_meeting_one_attendee_deletes_stays_as_it_was(app, client, sandbox, db, run_jobs):
+    configure_mailboxes(sandbox, messages=20, events=4)
+    alex = signed_in_user(client, sandbox, db, ALEX)
+    client.get("/auth/signout")
+    bianca = signed_in_user(client, sandbox, db, BIANCA)
+    for user in (alex, bianca):
+        enqueue_session(user.id)
+    run_jobs()
+    _delete_event(sandbox, BIANCA, "shared")
+    enqueue_session(bianca.id, "now")
+    run_jobs()
+    db.expire_all()
+    expected = expected_from(labels_of(sandbox, ALEX), labels_of(sandbox, BIANCA))
+    state = crm_state(db, alex.org_id)
+    removed = [
+        uid for uid, label in labels_of(sandbox, BIANCA)["events"].items() if label.get("removed")
+    ]
+    assert len(removed) == 1 and state[removed[0]]["cancelled"] is False
+    assert_crm_matches(db, alex.org_id, expected)

@@ -111,3 +111,52 @@ def test_a_wrong_client_state_enqueues_nothing(app, client, sandbox, db, run_job
     )
     assert answer.status_code == 202
     assert current_job(user.id).get_status() == "queued"
+
+
+def test_mail_notified_while_a_session_runs_is_read_by_that_session(
+    app, client, sandbox, db, run_jobs, served, redis_client
+):
+    """The session is past the inbox when the mail arrives: the notification cannot enqueue
+    a second session (one per mailbox), so the running one reads once more before it ends."""
+    from server.models.sync import SyncSession
+    from server.sync.jobs import rerun_key
+
+    configure_mailboxes(sandbox, messages=40, events=4)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    enqueue_session(user.id)
+    run_jobs()
+    first_session = db.scalars(select(SyncSession)).one().id
+    # Every Graph answer takes 300 ms, so the rest of the session leaves time to notify.
+    sandbox.control("/_sandbox/graph/faults", {"slow_rate": 1.0, "slow_ms": 300})
+    failures: list[str] = []
+
+    def new_mail_once_the_inbox_is_read() -> None:
+        with app.app_context():
+            from server.db import get_session
+
+            session = get_session()
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                session.expire_all()
+                # The inbox is read first; its page's commit is the first to count requests.
+                running = session.scalar(select(SyncSession).where(SyncSession.id > first_session))
+                if running is not None and running.graph_requests > 0:
+                    sandbox.control(f"/_sandbox/graph/users/{ALEX.object_id}/messages", {})
+                    while time.time() < deadline and not redis_client.exists(rerun_key(user.id)):
+                        time.sleep(0.02)
+                    return
+                time.sleep(0.02)
+            failures.append("the session never read the inbox")
+
+    enqueue_session(user.id, "now")
+    injector = threading.Thread(target=new_mail_once_the_inbox_is_read, daemon=True)
+    injector.start()
+    assert run_jobs() == 1  # one session: the notification enqueued no other
+    injector.join(timeout=30)
+    sandbox.control("/_sandbox/graph/faults", {})
+    assert not failures
+    db.expire_all()
+    sessions = db.scalars(select(SyncSession).where(SyncSession.user_id == user.id)).all()
+    assert len(sessions) == 2 and sessions[-1].status == "succeeded", sessions[-1].error
+    assert sessions[-1].saved == 1  # the new mail, read by the same session
+    assert_crm_matches(db, user.org_id, expected_from(labels_of(sandbox, ALEX)))

@@ -75,3 +75,10 @@ def test_every_setting_is_documented_in_env_example():
     }
     missing = [f for f in Settings.__dataclass_fields__ if f not in documented]
     assert not missing, f"settings missing from .env.example: {missing}"
+
+
+def test_an_unknown_crm_adapter_fails_at_start():
+    from server import create_app
+
+    with pytest.raises(ConfigError, match="CRM_ADAPTER"):
+        create_app({"CRM_ADAPTER": "hubspot", "REDIS_URL": "redis://127.0.0.1:1/0"})

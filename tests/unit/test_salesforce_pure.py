@@ -113,3 +113,36 @@ def test_the_sandbox_parses_the_queries_we_send():
     ]
     with pytest.raises(SalesforceError):
         parse_soql("SELECT Id FROM Contact WHERE Email IN")
+
+
+@pytest.mark.parametrize("length", [32_001, 40_000, 42_050, 99_000])
+def test_the_marker_counts_exactly_what_was_cut(length):
+    text = "a" * length
+    cut = truncate(text, 32_000)
+    kept = cut.index("\n\n[Truncated")
+    said = int(cut.rsplit(": ", 1)[1].split()[0])
+    assert len(cut) == 32_000 and kept + said == length
+
+
+def test_a_long_synced_email_reaches_salesforce_with_the_marker():
+    """Graph's parse and the pipeline's draft must not cut a body silently before the
+    adapter cuts it to the field with its visible marker."""
+    from datetime import UTC, datetime
+
+    from server.crm.salesforce.shapes import BODY_LIMIT
+    from server.mail.graph_parse import parse_message
+    from server.sync.decide import message_draft
+
+    raw = {
+        "id": "m1",
+        "internetMessageId": "<long@acme.test>",
+        "subject": "Long",
+        "from": {"emailAddress": {"address": "ana@acme.test"}},
+        "toRecipients": [{"emailAddress": {"address": "me@courier.test"}}],
+        "sentDateTime": datetime(2026, 11, 1, tzinfo=UTC).isoformat(),
+        "body": {"contentType": "text", "content": "b" * 50_000},
+    }
+    message = parse_message(raw, "inbox")
+    draft = message_draft(message, "<long@acme.test>", [], "inbound", None)
+    stored = truncate(draft.body_text, BODY_LIMIT)
+    assert len(stored) == BODY_LIMIT and "[Truncated by Courier: " in stored[-80:]

@@ -25,8 +25,11 @@ def truncate(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     marker = MARKER.format(n=len(text) - limit)
-    marker = MARKER.format(n=len(text) - (limit - len(marker)))
-    return text[: limit - len(marker)] + marker
+    while True:  # the count's own digits change the room left for text: settle it
+        again = MARKER.format(n=len(text) - (limit - len(marker)))
+        if len(again) == len(marker):
+            return text[: limit - len(again)] + again
+        marker = again
 
 
 def short(text: str, limit: int) -> str:

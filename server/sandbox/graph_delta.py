@@ -1,0 +1,138 @@
+"""The sandbox Graph's delta routes: message delta per folder and calendarView delta, with
+Graph's paging (@odata.nextLink within a round, @odata.deltaLink at its end) and 410
+syncStateNotFound for a voided token. Registered on graph.py's `api` blueprint."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import urlencode
+
+from flask import Response, request
+
+from . import graph_state
+from .graph import api, folder_key_of, graph_error, json_response, page_size, target_user
+from .graph_state import Mailbox, decode_token, encode_token, state
+
+
+def _select(message: dict, fields: list[str]) -> dict:
+    if not fields:
+        return {k: v for k, v in message.items() if k != "internetMessageHeaders"}
+    return {k: v for k, v in message.items() if k == "id" or k in fields}
+
+
+@api.get("/users/<user_id>/mailFolders/<folder>/messages/delta")
+@api.get("/me/mailFolders/<folder>/messages/delta", defaults={"user_id": "me"})
+def message_delta(user_id: str, folder: str):
+    user = target_user(user_id)
+    if isinstance(user, Response):
+        return user
+    st = state()
+    box = st.mailbox(user)
+    name = folder_key_of(box, folder)
+    if name is None:
+        return graph_error(404, "ErrorItemNotFound", "The specified folder was not found.")
+    folder_id = box.generated.folders[name]
+    with st.lock:
+        token = _round_token(box, box.message_seq)
+        if isinstance(token, Response):
+            return token
+        if token is None:
+            since = _since(request.args.get("$filter", ""))
+            select = [f.strip() for f in request.args.get("$select", "").split(",") if f.strip()]
+            token = {
+                "s": since.isoformat() if since else None,
+                "sel": select,
+                "p": 0,
+                "h": box.message_seq,
+            }
+        since = datetime.fromisoformat(token["s"]) if token.get("s") else None
+        items, last, more = graph_state.message_page(
+            box, folder_id, since, token["p"], token["h"], page_size()
+        )
+    base = f"{request.base_url}"
+    body = {
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(message)",
+        "value": [_select(m, token["sel"]) for _, m, _ in items],
+    }
+    token.update(e=box.epoch, p=last)
+    _links(body, base, token, more)
+    return json_response(body)
+
+
+@api.get("/users/<user_id>/calendarView/delta")
+@api.get("/me/calendarView/delta", defaults={"user_id": "me"})
+def calendar_delta(user_id: str):
+    user = target_user(user_id)
+    if isinstance(user, Response):
+        return user
+    st = state()
+    box = st.mailbox(user)
+    with st.lock:
+        token = _round_token(box, box.event_seq)
+        if isinstance(token, Response):
+            return token
+        if token is None:
+            start = _date_arg("startDateTime")
+            end = _date_arg("endDateTime")
+            if start is None or end is None:
+                return graph_error(
+                    400, "ErrorInvalidParameter", "startDateTime and endDateTime are required."
+                )
+            token = {"a": start.isoformat(), "b": end.isoformat(), "p": 0, "h": box.event_seq}
+        events, last, more = graph_state.event_page(
+            box,
+            datetime.fromisoformat(token["a"]),
+            datetime.fromisoformat(token["b"]),
+            token["p"],
+            token["h"],
+            page_size(),
+        )
+    body = {
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(event)",
+        "value": events,
+    }
+    token.update(e=box.epoch, p=last)
+    _links(body, request.base_url, token, more)
+    return json_response(body)
+
+
+def _round_token(box: Mailbox, current_seq: int) -> dict | Response | None:
+    """The token of a continued round (skiptoken) or a new round from a delta token; None for
+    a first request; a 410 when the token was invalidated."""
+    raw = request.args.get("$skiptoken") or request.args.get("$deltatoken")
+    if not raw:
+        return None
+    token = decode_token(raw)
+    if token is None or token.get("e") != box.epoch:
+        return graph_error(
+            410,
+            "syncStateNotFound",
+            "The sync state generation is invalid or has expired. Restart the synchronization.",
+        )
+    if "$deltatoken" in request.args:
+        token["h"] = current_seq  # a new round: what changed since the last one
+    return token
+
+
+def _links(body: dict, base: str, token: dict, more: bool) -> None:
+    if more:
+        body["@odata.nextLink"] = f"{base}?{urlencode({'$skiptoken': encode_token(token)})}"
+    else:
+        body["@odata.deltaLink"] = f"{base}?{urlencode({'$deltatoken': encode_token(token)})}"
+
+
+def _since(filter_text: str) -> datetime | None:
+    parts = filter_text.split()
+    if len(parts) == 3 and parts[0] == "receivedDateTime" and parts[1] in ("ge", "gt"):
+        return _parse_date(parts[2])
+    return None
+
+
+def _date_arg(name: str) -> datetime | None:
+    return _parse_date(request.args.get(name, ""))
+
+
+def _parse_date(value: str) -> datetime | None:
+    from ..mail.graph_parse import parse_datetime
+
+    return parse_datetime(value)

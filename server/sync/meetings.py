@@ -1,0 +1,105 @@
+"""The calendar's part of the pipeline: one CRM meeting per organisation by iCalUId, updated
+when it changes, marked cancelled when it is cancelled or removed from the calendar."""
+
+from __future__ import annotations
+
+from ..crm.base import ActivityDraft, Link
+from ..mail.base import Event
+from ..rules import linking
+from ..rules.screening import Decision, screen
+from . import decide, ledger_io
+from .page import PageResult, Planned
+
+
+class MeetingSteps:
+    """Mixed into Pipeline (which provides db, user, crm, target, owner_id, _people, _picked
+    and _save)."""
+
+    def process_events(self, events: list[Event]) -> PageResult:
+        result = PageResult(read=len(events))
+        kept: list[tuple[Event, Decision, str]] = []
+        for event in events:
+            decision = screen(event, self.policy)
+            if not decision.keep:
+                result.counts[decision.reason] += 1
+                continue
+            kept.append((event, decision, decide.key_of_event(event)))
+        if not kept:
+            return result
+        keys = [k for *_, k in kept]
+        known = ledger_io.entries(self.db, self.user.org_id, self.target, keys)
+        prints = ledger_io.snapshots(self.db, self.user.org_id, self.target, keys)
+        matches = self._people([d for _, d, _ in kept])
+        planned: list[Planned] = []
+        linked: list[tuple[Event, str]] = []
+        seen: set[str] = set()
+        for event, decision, key in kept:
+            if key in seen:
+                result.counts["replayed"] += 1
+                continue
+            seen.add(key)
+            picked = self._picked(decision, matches)
+            if not picked:
+                result.counts["no_crm_match"] += 1
+                continue
+            linked.append((event, key))
+            roles = {a: "attendee" for a in picked}
+            outcome = linking.choose_opportunity(
+                list(picked.values()), [], owner_id=self.owner_id, link_to_opportunities=False
+            )
+            links = decide.person_links(picked, roles) + [Link(r) for r in outcome.refs]
+            entry = known.get(key)
+            have = {(d.get("type"), str(d.get("id"))) for d in (entry.links if entry else [])}
+            unchanged = prints.get(key) == decide.event_fingerprint(event)
+            if (
+                entry is not None
+                and unchanged
+                and all((link.ref.type, link.ref.id) in have for link in links)
+            ):
+                result.counts["already_saved"] += 1
+                continue
+            draft = decide.event_draft(event, key, links, self.owner_id)
+            planned.append(
+                Planned(event, key, draft, "meeting", [p.address for p in event.participants])
+            )
+        self._save(planned, "meeting", result, known)
+        # Graph's removal notice carries only this mailbox's event id: remember what it is.
+        ledger_io.put_event_keys(self.db, self.user.org_id, self.user.id, linked)
+        return result
+
+    def process_removed_events(self, event_ids: list[str]) -> PageResult:
+        """Events gone from this user's calendar. The meeting is marked cancelled when no
+        other user of the organisation still has it (an attendee tidying their own calendar
+        does not cancel it for everyone); nothing is ever deleted from the CRM."""
+        result = PageResult(read=len(event_ids))
+        mapped = ledger_io.event_keys(self.db, self.user.id, event_ids)
+        result.counts["removed_unknown"] += len(set(event_ids) - set(mapped))
+        if not mapped:
+            return result
+        ledger_io.drop_event_keys(self.db, self.user.id, list(mapped))
+        keys = sorted({row.item_key for row in mapped.values()})
+        still_held = ledger_io.keys_held_by_others(self.db, self.user.org_id, self.user.id, keys)
+        known = ledger_io.entries(self.db, self.user.org_id, self.target, keys)
+        planned: list[Planned] = []
+        for row in mapped.values():
+            entry = known.get(row.item_key)
+            if row.item_key in still_held:
+                result.counts["removed_by_one_attendee"] += 1
+                continue
+            if entry is None or entry.status != "saved" or row.start is None:
+                result.counts["removed_unsaved"] += 1
+                continue
+            draft = ActivityDraft(
+                key=row.item_key,
+                kind="meeting",
+                subject=row.subject,
+                start=row.start,
+                end=row.end,
+                links=decide.links_from_dicts(entry.links),
+                owner_id=self.owner_id,
+                cancelled=True,
+            )
+            result.counts["removed_marked_cancelled"] += 1
+            planned.append(Planned(row, row.item_key, draft, "meeting", entry.participants or []))
+        self._save(planned, "meeting", result, known)
+        return result
