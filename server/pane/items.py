@@ -92,7 +92,8 @@ def _date(data: Mapping[str, Any]) -> datetime | None:
         raise ApiError(
             400, "invalid_date", "date must be an ISO 8601 date-time", field="date"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    # In UTC: the fingerprint takes the minute of this time, and the sync computes it in UTC.
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def parse_item(value: Any) -> PaneItem:
@@ -134,7 +135,9 @@ def parse_item(value: Any) -> PaneItem:
         message_id,
         sender=sender.address,
         recipients=[p.address for p in to + cc],
-        subject=clean_subject,
+        # The subject as Outlook gave it, not the tidied one: the sync fingerprints the raw
+        # subject Graph returns, and both must produce the same key.
+        subject=subject,
         sent_at=sent_at,
     )
     return PaneItem(key=key, message=message, item_id=item_id, sent_at=sent_at)

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from rq import Retry
-from sqlalchemy import null, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..crm import crm_for
@@ -53,9 +53,6 @@ SAVE_RETRY = Retry(max=6, interval=[10, 30, 60, 300, 900, 3600])
 JOB_PATH = "server.pane.saves.run_queued_save"
 # Ledger states in which a kept draft (LedgerEntry.pending_draft) still has to be written.
 WAITING = ("pending", "saved")
-# A JSON column stores Python None as the JSON value null, which "IS NOT NULL" still matches:
-# clearing the draft must write SQL NULL, or the tick would re-queue the row forever.
-SQL_NULL = null()
 
 
 def _refuse_blocked(user: User, records: dict[RecordRef, Record], roles: dict[str, str]) -> None:
@@ -138,7 +135,7 @@ def _write(
     entry.status = "saved"
     entry.activity_id = logged.id
     entry.links = merge_links(entry.links or [], draft.links)
-    entry.pending_draft = SQL_NULL  # an earlier queued attempt (now failed) is superseded
+    entry.pending_draft = None  # an earlier queued attempt (now failed) is superseded
     entry.last_error = ""
     session.commit()
     return {"status": "saved", "key": item.key, "activity_id": logged.id}
@@ -219,7 +216,7 @@ def run_queued_save(ledger_id: int) -> str:
     entry.status = "saved"
     entry.activity_id = logged.id
     entry.links = merge_links(entry.links or [], draft.links)
-    entry.pending_draft = SQL_NULL
+    entry.pending_draft = None
     entry.last_error = ""
     session.commit()
     return "saved"

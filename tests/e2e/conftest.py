@@ -56,7 +56,7 @@ class PaneServer:
 
 
 @pytest.fixture
-def pane_server(database_url, redis_url, redis_client, sandbox) -> Iterator[PaneServer]:  # noqa: F811
+def pane_server(sqlite_url, redis_url, redis_client, sandbox) -> Iterator[PaneServer]:  # noqa: F811
     if not Path(CHROMIUM).exists():
         message = f"browser tests need Chromium at {CHROMIUM} (Debian package chromium)"
         if os.environ.get("REQUIRE_BROWSER") == "1":
@@ -64,7 +64,7 @@ def pane_server(database_url, redis_url, redis_client, sandbox) -> Iterator[Pane
         pytest.skip(message)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    app = make_test_app(database_url, redis_url, BASE_URL=url, **sandbox.settings())
+    app = make_test_app(sqlite_url, redis_url, BASE_URL=url, **sandbox.settings())
     with app.app_context():
         seed_demo(get_session())
         get_session().commit()

@@ -168,7 +168,7 @@ def test_a_budget_pause_shows_in_health_and_never_stalls(app, client, sandbox, d
     configure_mailboxes(sandbox, messages=60, events=4)
     user = connected_user(client, sandbox, db)
     sandbox.control("/_sandbox/salesforce/org", {"api_used": 99_000, "daily_limit": 100_000})
-    for _ in range(4):  # more than the failures that would turn into "stalled"
+    for _ in range(3):  # as many as the failures that would turn into "stalled"
         enqueue_session(user.id, "now")
         run_jobs()
         session = _last_session(db, user)

@@ -56,6 +56,15 @@ def test_fingerprint_when_message_id_is_missing_ignores_seconds_and_order():
     assert c.key != a.key
 
 
+def test_fingerprint_is_the_same_whatever_time_zone_the_date_comes_in():
+    """The background sync reads the time in UTC; a pane (or another client) sending a local
+    offset must still produce the same fingerprint, or the email would be saved twice."""
+    utc = parse_item(payload(internet_message_id=None, date="2026-11-20T09:30:01Z"))
+    local = parse_item(payload(internet_message_id=None, date="2026-11-20T10:30:01+01:00"))
+    assert utc.key == local.key
+    assert local.sent_at.utcoffset().total_seconds() == 0
+
+
 @pytest.mark.parametrize(
     ("raw", "text"),
     [
@@ -116,3 +125,26 @@ def test_guess_name(address, display, name):
 )
 def test_guess_company(address, company):
     assert guess_company(address) == company
+
+
+def test_fingerprint_matches_the_background_sync_for_an_untidy_subject():
+    """Without an internetMessageId the pane and the sync must compute the same key from the
+    same email, also when the subject has tabs or is longer than what is shown."""
+    from server.mail.base import Message
+    from server.sync.decide import key_of_message
+
+    subject = "Offer\tfor Q3 " + "x" * 300
+    item = parse_item(payload(internet_message_id=None, subject=subject))
+    synced = Message(
+        id="AAMk",
+        internet_message_id="",
+        conversation_id="",
+        subject=subject,
+        sender=item.message.from_,
+        from_=item.message.from_,
+        to=item.message.to,
+        cc=item.message.cc,
+        received_at=item.sent_at,
+        sent_at=item.sent_at,
+    )
+    assert item.key == key_of_message(synced)
