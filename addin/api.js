@@ -98,3 +98,8 @@ export const createContact = (draft) => request("POST", "/api/contacts", draft);
 export const createLead = (draft) => request("POST", "/api/leads", draft);
 export const search = (text, opts) =>
   request("GET", `/api/search?q=${encodeURIComponent(text)}`, undefined, opts);
+// Connecting the user's own CRM login (Salesforce): the dialog URL starts the OAuth flow on our
+// origin and ends on the bridge page, which messages the outcome to the pane.
+export const crmConnectDialog = () =>
+  request("POST", "/api/crm/salesforce/connect", { mode: "dialog" });
+export const crmDisconnect = () => request("POST", "/api/crm/salesforce/disconnect", {});

@@ -105,13 +105,13 @@ export function onItemChanged(handler) {
 export function openDialog(url) {
   const o = office();
   if (!o || !o.context || !o.context.ui || !o.context.ui.displayDialogAsync) {
-    return Promise.reject(new Error("This Outlook cannot open a sign-in window."));
+    return Promise.reject(new Error("This Outlook cannot open a dialog window."));
   }
   return new Promise((resolve, reject) => {
     const options = { height: 60, width: 30, promptBeforeOpen: false };
     o.context.ui.displayDialogAsync(url, options, (result) => {
       if (result.status !== o.AsyncResultStatus.Succeeded) {
-        reject(new Error((result.error && result.error.message) || "The sign-in window did not open."));
+        reject(new Error((result.error && result.error.message) || "The window did not open."));
         return;
       }
       const dialog = result.value;
@@ -120,7 +120,7 @@ export function openDialog(url) {
         resolve(String(arg.message || ""));
       });
       dialog.addEventHandler(o.EventType.DialogEventReceived, () => {
-        reject(new Error("The sign-in window was closed."));
+        reject(new Error("The window was closed before it finished."));
       });
     });
   });

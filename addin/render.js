@@ -68,7 +68,7 @@ export function showError(root, message, onRetry) {
     el("button", { class: "btn", type: "button", id: "retry", onclick: onRetry }, "Try again")));
 }
 
-export function renderStatus(node, status, onSignOut) {
+export function renderStatus(node, status, onSignOut, onDisconnectCrm) {
   if (!status) {
     node.replaceChildren();
     return;
@@ -76,15 +76,35 @@ export function renderStatus(node, status, onSignOut) {
   const user = status.user || {};
   const crm = status.crm || {};
   const sync = status.sync || {};
-  const crmText = crm.connected ? `${crm.label || crm.name || "CRM"} connected` : "CRM not connected";
-  node.replaceChildren(
+  const label = crm.label || crm.name || "CRM";
+  let crmText = crm.connected ? `${label} connected` : `${label} not connected`;
+  if (crm.needs_reauth) crmText = `${label} needs connecting again`;
+  const parts = [
     el("span", { class: "status-user", title: user.email || "" }, user.name || user.email || ""),
     el("span", { class: crm.connected ? "dot ok" : "dot bad", "aria-hidden": "true" }),
-    el("span", {}, crmText),
+    el("span", { id: "crm-state", title: crm.username || "" }, crmText),
     sync.label ? el("span", { class: `sync sync-${sync.state || "unknown"}` }, sync.label) : null,
+    crm.can_disconnect && onDisconnectCrm ? el("button", { class: "btn small subtle crm-disconnect",
+      type: "button", id: "crm-disconnect", onclick: onDisconnectCrm }, `Disconnect ${label}`) : null,
     onSignOut ? el("button", { class: "btn small subtle signout", type: "button", id: "signout",
       onclick: onSignOut }, "Sign out") : null,
-  );
+  ];
+  node.replaceChildren(...parts.filter(Boolean)); // replaceChildren would print a null
+}
+
+/** The user's CRM login is missing or revoked: say so, and offer to connect it. */
+export function showConnectCrm(root, crm, onConnect, message) {
+  const label = crm.label || crm.name || "CRM";
+  const again = !!crm.needs_reauth;
+  replace(root, el("div", { class: "state state-connect" },
+    el("h2", { text: again ? `Connect ${label} again` : `Connect ${label}` }),
+    el("p", { text: again
+      ? `Your ${label} access has expired or was revoked. Connect again to see and save records.`
+      : `Courier finds the people in your emails and saves emails in ${label} as you. ` +
+        "Connect your login once to start." }),
+    message ? el("p", { class: "error-text", role: "alert", text: message }) : null,
+    el("button", { class: "btn primary", type: "button", id: "crm-connect", onclick: onConnect },
+      `Connect ${label}`)));
 }
 
 function recordCheckbox(record, label, sublabel, opts = {}) {

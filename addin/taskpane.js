@@ -18,6 +18,7 @@ let debounceTimer = null;
 let pollTimer = null;
 let searchTimer = null;
 let searchSeq = 0; // answers to an older query (or for another email) are dropped
+let lastStatus = null; // the last status line (its crm part: label, connection state)
 
 function signedOut(message) {
   current = null;
@@ -29,6 +30,13 @@ function fail(err, retry) {
   if (err.code === "aborted") return;
   if (err.signedOut) {
     signedOut("Your session ended. Please sign in again.");
+    return;
+  }
+  if (err.code === "crm_reauth") { // the CRM login was revoked or expired meanwhile
+    const status = lastStatus || {};
+    const crm = { ...(status.crm || { label: "CRM" }), needs_reauth: true, connected: false };
+    if (lastStatus) render.renderStatus(statusLine, { ...status, crm }, signOut, disconnectCrm);
+    needConnect(crm);
     return;
   }
   render.showError(root, err.message, retry);
@@ -53,6 +61,46 @@ async function signOut() {
   }
   api.setSession(null);
   signedOut();
+}
+
+function needConnect(crm, message) {
+  current = null;
+  render.showConnectCrm(root, crm, connectCrm, message);
+}
+
+// The CRM connect dialog (OAuth on the CRM's own page) ends on our bridge page, which sends
+// {"type": "courier-crm", "connected": true|false, "message": ...}.
+async function connectCrm() {
+  const crm = (lastStatus && lastStatus.crm) || { label: "CRM" };
+  try {
+    const { dialog_url: url } = await api.crmConnectDialog();
+    const outcome = crmOutcome(await mailbox.openDialog(url));
+    if (outcome.connected) scheduleLoad(0);
+    else needConnect(crm, outcome.message || `${crm.label} was not connected.`);
+  } catch (err) {
+    if (err.signedOut) fail(err);
+    else needConnect(crm, err.message || "The connection did not finish.");
+  }
+}
+
+async function disconnectCrm() {
+  try {
+    await api.crmDisconnect();
+  } catch (err) {
+    if (err.signedOut) return fail(err);
+    if (err.code !== "not_connected") return render.setMessage(root, err.message, "error-text");
+  }
+  scheduleLoad(0);
+}
+
+function crmOutcome(message) {
+  try {
+    const data = JSON.parse(message);
+    if (data && data.type === "courier-crm") return data;
+  } catch (_err) {
+    // not our message
+  }
+  return { connected: false };
 }
 
 // The dialog sends {"type": "courier-signin", "code": ...} as JSON (or the bare code).
@@ -98,10 +146,16 @@ async function load() {
 }
 
 function show(mySeq, item, data) {
-  current = { seq: mySeq, item, data };
-  render.renderStatus(statusLine, data.status, signOut);
-  render.showSuggestions(root, data, actions);
+  const crm = (data.status && data.status.crm) || null;
+  lastStatus = data.status || null;
+  render.renderStatus(statusLine, data.status, signOut, disconnectCrm);
   document.body.dataset.itemKey = data.item ? data.item.key : "";
+  if (crm && crm.connect_required) {
+    needConnect(crm);
+    return;
+  }
+  current = { seq: mySeq, item, data };
+  render.showSuggestions(root, data, actions);
   if (data.saved && data.saved.status === "pending") pollPending(mySeq);
 }
 
@@ -139,7 +193,7 @@ const actions = {
       show(mySeq, item, data);
       if (note) render.setMessage(root, note);
     } catch (err) {
-      if (err.signedOut) fail(err);
+      if (err.signedOut || err.code === "crm_reauth") fail(err);
       else render.setMessage(root, err.message, "error-text");
     }
   },

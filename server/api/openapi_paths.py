@@ -103,8 +103,15 @@ ACCOUNT_PATHS: dict[str, Any] = {
     },
     "/api/crm/salesforce/connect": {
         "post": op(
-            "Where to send the user to connect their Salesforce login (OAuth with PKCE)",
-            obj(["authorize_url"], authorize_url={"type": "string", "format": "uri"}),
+            "Where to send the user to connect their Salesforce login (OAuth with PKCE); "
+            "the pane opens dialog_url (on Courier's origin) in an Office dialog, whose last "
+            'page messages {"type": "courier-crm", "connected": ...} to the pane',
+            obj(
+                ["authorize_url", "dialog_url"],
+                authorize_url={"type": "string", "format": "uri"},
+                dialog_url={"type": "string", "format": "uri"},
+            ),
+            obj([], mode={"enum": ["web", "dialog"]}),
         )
     },
     "/api/crm/salesforce/status": {

@@ -174,6 +174,18 @@ class GraphClient(FolderCalls):
         params = {"startDateTime": _iso(start), "endDateTime": _iso(end)}
         return f"{self.base_url}/{self.user_path()}/calendarView/delta?" + urlencode(params)
 
+    def get_event(self, event_id: str) -> Event | None:
+        """One event of the mailbox; None when it no longer exists (or cannot be read)."""
+        try:
+            data = self.get(
+                f"{self.user_path()}/events/{quote(event_id, safe='')}",
+                prefer=('outlook.timezone="UTC"', 'outlook.body-content-type="text"'),
+            )
+        except FolderNotFound:
+            return None
+        parsed = parse_event(data)
+        return parsed if isinstance(parsed, Event) else None
+
     def event_delta_page(self, url: str) -> DeltaPage:
         data = self.get(url, prefer=('outlook.timezone="UTC"', 'outlook.body-content-type="text"'))
         return _delta_page(data, parse_event)

@@ -58,13 +58,38 @@ def _read_sync_health(user: User) -> dict[str, Any]:
     return out
 
 
-def status_line(user: User, crm_name: str, crm_connected: bool) -> dict[str, Any]:
+def crm_connection(user: User, crm_name: str) -> dict[str, Any]:
+    """Whether this user's CRM login works. Only Salesforce is connected per user; the
+    built-in CRM needs no login. `connect_required`: the pane shows "Connect" instead."""
+    if crm_name != "salesforce":
+        return {"connected": True, "needs_reauth": False, "connect_required": False}
+    from ..crm.salesforce.connect import connection_status
+
+    state = connection_status(user)
+    out: dict[str, Any] = {
+        "connected": bool(state["connected"]) and not state["needs_reauth"],
+        "needs_reauth": bool(state["needs_reauth"]),
+        "connect_required": not state["connected"] or bool(state["needs_reauth"]),
+        "can_disconnect": bool(state["connected"]),
+    }
+    if state.get("username"):
+        out["username"] = state["username"]
+    return out
+
+
+def status_line(
+    user: User, crm_name: str, crm_connected: bool, connection: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    crm: dict[str, Any] = {
+        "name": crm_name,
+        "label": CRM_LABELS.get(crm_name, crm_name),
+        "connected": crm_connected,
+    }
+    if connection is not None:
+        crm.update(connection)
+        crm["connected"] = crm_connected and connection["connected"]
     return {
         "user": {"name": user.display_name, "email": user.email},
-        "crm": {
-            "name": crm_name,
-            "label": CRM_LABELS.get(crm_name, crm_name),
-            "connected": crm_connected,
-        },
+        "crm": crm,
         "sync": _sync_health(user),
     }

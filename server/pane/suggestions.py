@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
+
 from ..crm import crm_for
 from ..crm.base import CRM, Account, CRMError, Opportunity, Person, RecordRef
 from ..db import get_session
@@ -23,7 +25,7 @@ from .items import PaneItem
 from .participants import participant_json
 from .records import crm_error, record_json
 from .state import ledger_entry, saved_json, thread_json, thread_rule
-from .status import status_line
+from .status import crm_connection, status_line
 
 MAX_OPPORTUNITIES = 10
 
@@ -66,6 +68,9 @@ def suggestions(user: User, item: PaneItem) -> dict[str, Any]:
     lookup = [
         p.address for p, _ in people if decision.participants.get(p.address) in (EXTERNAL, PERSONAL)
     ]
+    connection = crm_connection(user, current_app.config["CRM_ADAPTER"])
+    if connection["connect_required"]:
+        return _connect_first(user, item, decision, connection)
     crm = crm_for(user)
     try:
         owner_id = crm.owner_id_for(user)
@@ -120,7 +125,24 @@ def suggestions(user: User, item: PaneItem) -> dict[str, Any]:
         "thread": thread_json(item.conversation_id, rule),
         "screening": {"keep": decision.keep, "reason": decision.reason},
         "why": _why(decision, matches, entry),
-        "status": status_line(user, crm.name, True),
+        "status": status_line(user, crm.name, True, connection),
+    }
+
+
+def _connect_first(
+    user: User, item: PaneItem, decision: Decision, connection: dict[str, Any]
+) -> dict[str, Any]:
+    """The user's CRM login is missing or revoked: no lookups, the pane offers "Connect"."""
+    return {
+        "item": {"key": item.key, "subject": item.subject, "conversation_id": item.conversation_id},
+        "participants": [],
+        "accounts": [],
+        "opportunities": [],
+        "saved": {"status": None, "links": []},
+        "thread": thread_json(item.conversation_id, thread_rule(user, item.conversation_id)),
+        "screening": {"keep": decision.keep, "reason": decision.reason},
+        "why": None,
+        "status": status_line(user, current_app.config["CRM_ADAPTER"], False, connection),
     }
 
 

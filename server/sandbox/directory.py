@@ -30,20 +30,56 @@ class DirectoryUser:
 
 
 DEMO_USERS: tuple[DirectoryUser, ...] = (
-    DirectoryUser(DEMO_TENANT_ID, "0a1b2c3d-0000-4000-8000-000000000001", "Alex Morgan",
-                  f"alex@{DEMO_DOMAIN}", (f"alex.morgan@{DEMO_DOMAIN}",), (GLOBAL_ADMIN_ROLE,)),
-    DirectoryUser(DEMO_TENANT_ID, "0a1b2c3d-0000-4000-8000-000000000002", "Bianca Reyes",
-                  f"bianca@{DEMO_DOMAIN}", (f"bianca.reyes@{DEMO_DOMAIN}",)),
-    DirectoryUser(DEMO_TENANT_ID, "0a1b2c3d-0000-4000-8000-000000000003", "Chen Wei",
-                  f"chen@{DEMO_DOMAIN}", (f"chen.wei@{DEMO_DOMAIN}",)),
-    DirectoryUser(DEMO_TENANT_ID, "0a1b2c3d-0000-4000-8000-000000000004", "Dana Okafor",
-                  f"dana@{DEMO_DOMAIN}", (f"dana.okafor@{DEMO_DOMAIN}",)),
-    DirectoryUser(DEMO_TENANT_ID, "0a1b2c3d-0000-4000-8000-000000000005", "Eli Novak",
-                  f"eli@{DEMO_DOMAIN}", (f"eli.novak@{DEMO_DOMAIN}",)),
-    DirectoryUser(OTHER_TENANT_ID, "5e6f7a8b-0000-4000-8000-000000000001", "Olga Petrova",
-                  f"olga@{OTHER_DOMAIN}", (), (GLOBAL_ADMIN_ROLE,)),
-    DirectoryUser(OTHER_TENANT_ID, "5e6f7a8b-0000-4000-8000-000000000002", "Omar Haddad",
-                  f"omar@{OTHER_DOMAIN}"),
+    DirectoryUser(
+        DEMO_TENANT_ID,
+        "0a1b2c3d-0000-4000-8000-000000000001",
+        "Alex Morgan",
+        f"alex@{DEMO_DOMAIN}",
+        (f"alex.morgan@{DEMO_DOMAIN}",),
+        (GLOBAL_ADMIN_ROLE,),
+    ),
+    DirectoryUser(
+        DEMO_TENANT_ID,
+        "0a1b2c3d-0000-4000-8000-000000000002",
+        "Bianca Reyes",
+        f"bianca@{DEMO_DOMAIN}",
+        (f"bianca.reyes@{DEMO_DOMAIN}",),
+    ),
+    DirectoryUser(
+        DEMO_TENANT_ID,
+        "0a1b2c3d-0000-4000-8000-000000000003",
+        "Chen Wei",
+        f"chen@{DEMO_DOMAIN}",
+        (f"chen.wei@{DEMO_DOMAIN}",),
+    ),
+    DirectoryUser(
+        DEMO_TENANT_ID,
+        "0a1b2c3d-0000-4000-8000-000000000004",
+        "Dana Okafor",
+        f"dana@{DEMO_DOMAIN}",
+        (f"dana.okafor@{DEMO_DOMAIN}",),
+    ),
+    DirectoryUser(
+        DEMO_TENANT_ID,
+        "0a1b2c3d-0000-4000-8000-000000000005",
+        "Eli Novak",
+        f"eli@{DEMO_DOMAIN}",
+        (f"eli.novak@{DEMO_DOMAIN}",),
+    ),
+    DirectoryUser(
+        OTHER_TENANT_ID,
+        "5e6f7a8b-0000-4000-8000-000000000001",
+        "Olga Petrova",
+        f"olga@{OTHER_DOMAIN}",
+        (),
+        (GLOBAL_ADMIN_ROLE,),
+    ),
+    DirectoryUser(
+        OTHER_TENANT_ID,
+        "5e6f7a8b-0000-4000-8000-000000000002",
+        "Omar Haddad",
+        f"omar@{OTHER_DOMAIN}",
+    ),
 )
 
 

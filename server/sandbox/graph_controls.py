@@ -184,7 +184,7 @@ def _event_change(user_id: str, event_id: str, change):
         event["lastModifiedDateTime"] = iso(datetime.now(UTC))
         held = change(event, label) or event
         box.events[event_id] = (box.next_event_seq(), held)
-    return jsonify({"event": held, "label": label})
+    return jsonify({"event": graph_state.public(held), "label": label})
 
 
 @controls.post("/users/<user_id>/events/<event_id>/move")
@@ -192,6 +192,8 @@ def move_event(user_id: str, event_id: str):
     hours = float((request.get_json(silent=True) or {}).get("hours", 2))
 
     def change(event: dict, label: dict) -> None:
+        # Where it was: a move out of the calendar window is then reported as a removal.
+        event["_moved_from"] = dict(event["start"])
         for edge in ("start", "end"):
             moment = datetime.fromisoformat(event[edge]["dateTime"][:19]).replace(tzinfo=UTC)
             event[edge]["dateTime"] = (moment + timedelta(hours=hours)).strftime(

@@ -136,3 +136,20 @@ def _parse_date(value: str) -> datetime | None:
     from ..mail.graph_parse import parse_datetime
 
     return parse_datetime(value)
+
+
+@api.get("/users/<user_id>/events/<event_id>")
+@api.get("/me/events/<event_id>", defaults={"user_id": "me"})
+def get_event(user_id: str, event_id: str):
+    user = target_user(user_id)
+    if isinstance(user, Response):
+        return user
+    st = state()
+    box = st.mailbox(user)
+    with st.lock:
+        held = box.events.get(event_id)
+    if held is None or "@removed" in held[1]:
+        return graph_error(
+            404, "ErrorItemNotFound", "The specified object was not found in the store."
+        )
+    return json_response(graph_state.public(held[1]))

@@ -209,19 +209,35 @@ def event_page(
     last = pos
     for index, (seq, event) in enumerate(changed):
         last = seq
-        if not _in_window(event, start, end):
+        if not _reportable(event, start, end):
             continue
-        out.append({k: v for k, v in event.items() if k != "_start"})
+        if not _in_window(event, start, end):
+            # Moved out of the window: Graph's calendarView delta reports it as removed.
+            event = removed_event(event["id"], event)
+        out.append(public(event))
         if len(out) >= size:
-            more = any(_in_window(e, start, end) for _, e in changed[index + 1 :])
+            more = any(_reportable(e, start, end) for _, e in changed[index + 1 :])
             return out, last, more
     return out, high, False
+
+
+def public(event: dict) -> dict:
+    """An event as Graph shows it: without the sandbox's own "_" fields."""
+    return {k: v for k, v in event.items() if not k.startswith("_")}
 
 
 def removed_event(event_id: str, event: dict) -> dict:
     """A deleted event as the next delta reports it; "_start" (never sent) keeps the window
     telling whether this calendar view had the event."""
     return {"id": event_id, "@removed": {"reason": "deleted"}, "_start": event["start"]}
+
+
+def _reportable(event: dict, start: datetime, end: datetime) -> bool:
+    """In the window, or moved out of it (a change the calendar view saw before)."""
+    moved_from = event.get("_moved_from")
+    return _in_window(event, start, end) or (
+        moved_from is not None and _in_window({"start": moved_from}, start, end)
+    )
 
 
 def _in_window(event: dict, start: datetime, end: datetime) -> bool:

@@ -56,7 +56,7 @@ def reauth_needed(
     """Which grant the user must renew ("microsoft", the CRM's name, or "")."""
     if connection is not None and connection.needs_reauth:
         return "microsoft"
-    if crm is not None and (crm["needs_reauth"] or not crm["connected"]):
+    if crm is not None and crm["connected"] and crm["needs_reauth"]:
         return crm["name"]
     last = sessions[0] if sessions else None
     if last is None or last.status != "needs_reauth":
@@ -85,6 +85,8 @@ def classify(
         return "not_started"
     if reauth_needed(connection, sessions, crm):
         return "needs_reauth"
+    if crm is not None and not crm["connected"]:
+        return "not_started"  # the CRM is not connected yet: nothing can be saved
     if not sessions:
         return "not_started"
     last = sessions[0]

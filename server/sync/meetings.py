@@ -3,6 +3,8 @@ when it changes, marked cancelled when it is cancelled or removed from the calen
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..crm.base import ActivityDraft, Link
 from ..mail.base import Event
 from ..rules import linking
@@ -67,8 +69,12 @@ class MeetingSteps:
         ledger_io.put_event_keys(self.db, self.user.org_id, self.user.id, linked)
         return result
 
-    def process_removed_events(self, event_ids: list[str]) -> PageResult:
-        """Events gone from this user's calendar. The meeting is marked cancelled when no
+    def process_removed_events(
+        self, event_ids: list[str], fetch: Callable[[str], Event | None]
+    ) -> PageResult:
+        """Events gone from this user's calendar view. Graph also reports an event moved out
+        of the window this way, so each is looked up (`fetch`, None once deleted): one that
+        still exists is saved as it now is. A deleted one marks the meeting cancelled when no
         other user of the organisation still has it (an attendee tidying their own calendar
         does not cancel it for everyone); nothing is ever deleted from the CRM."""
         result = PageResult(read=len(event_ids))
@@ -77,6 +83,14 @@ class MeetingSteps:
         if not mapped:
             return result
         ledger_io.drop_event_keys(self.db, self.user.id, list(mapped))
+        still_there = [e for e in (fetch(event_id) for event_id in mapped) if e is not None]
+        if still_there:
+            moved = self.process_events(still_there)
+            result.saved += moved.saved
+            result.errors += moved.errors
+            result.counts["removed_but_moved"] += len(still_there)
+            kept = {e.id for e in still_there}
+            mapped = {k: v for k, v in mapped.items() if k not in kept}
         keys = sorted({row.item_key for row in mapped.values()})
         still_held = ledger_io.keys_held_by_others(self.db, self.user.org_id, self.user.id, keys)
         known = ledger_io.entries(self.db, self.user.org_id, self.target, keys)

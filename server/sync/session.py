@@ -248,8 +248,9 @@ class SessionRunner:
         def process(page: DeltaPage) -> PageResult:
             result = pipeline.process_events(page.items)
             if page.removed:
-                # Marking a removed meeting is an update, not a new save: counted by reason.
-                removed = pipeline.process_removed_events(page.removed)
+                # Meetings updated for removals count as saved, like any other meeting update.
+                removed = pipeline.process_removed_events(page.removed, self.client.get_event)
+                result.saved += removed.saved
                 result.errors += removed.errors
                 result.counts.update(removed.counts)
             return result

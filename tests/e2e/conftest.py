@@ -1,6 +1,9 @@
 """Browser tests: the real pane in headless Chromium (Debian's package, driven by Playwright for
 Python), inside /preview with its simulated Office, against the app served over HTTP in a
-thread, the sandbox service (sign-in, Graph mailbox) over HTTPS, and a real Redis."""
+thread, the sandbox service (sign-in, Graph mailbox, Salesforce) over HTTPS, and a real Redis.
+
+Every test runs once per CRM adapter ("builtin", "salesforce"); what a test reads back from the
+CRM goes through the CRM interface (crm_for(user)), so the same assertions hold for both."""
 
 from __future__ import annotations
 
@@ -13,21 +16,33 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
+from lxml import html
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from server.auth.sessions import issue_session
-from server.crm.builtin.models import CrmAccount, CrmContact, CrmContactEmail, CrmOpportunity
+from server.crm import crm_for
+from server.crm.base import CRM, RecordRef
+from server.crm.builtin.demo_data import DEFAULT_SEED, demo_crm
 from server.db import get_session
 from server.demo import seed_demo
 from server.models.tenancy import User
-from tests.conftest import free_port, make_test_app
+from server.redis_server import free_port
+from tests.conftest import make_test_app
 from tests.sandbox_fixtures import sandbox, sandbox_server  # noqa: F401
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 DEMO_EMAIL = "alex@courier-demo.test"
+ADAPTERS = ("builtin", "salesforce")
+# The sandbox Salesforce org's schema: three email fields on Contact, two domain fields.
+SALESFORCE_SETTINGS = {
+    "SALESFORCE_CONTACT_EMAIL_FIELDS": ("Email", "Alternate_Email__c", "Other_Email__c"),
+    "SALESFORCE_ACCOUNT_DOMAIN_FIELDS": ("Website", "Other_Domains__c"),
+    "SALESFORCE_RETRY_BASE_MS": 10,
+}
 
 pytestmark = pytest.mark.e2e
 
@@ -37,6 +52,7 @@ class PaneServer:
     url: str
     app: Flask
     sandbox: Any
+    adapter: str = "builtin"
 
     def run(self, fn: Callable[[Any], Any]) -> Any:
         """Run `fn(db_session)` in an app context of the served app."""
@@ -54,9 +70,64 @@ class PaneServer:
             lambda db: issue_session(db.scalar(select(User).where(User.email == email)))
         )
 
+    def with_crm(self, fn: Callable[[CRM], Any], email: str = DEMO_EMAIL) -> Any:
+        """Run `fn(crm)` with the user's CRM adapter, as the pane's API would use it."""
+        return self.run(lambda db: fn(crm_for(db.scalar(select(User).where(User.email == email)))))
+
+    def activity_links(self, key: str) -> set[tuple[str, str]] | None:
+        """The records the CRM's saved email `key` links to, or None when it is not saved."""
+        found = self.with_crm(lambda crm: crm.find_activities([key])).get(key)
+        if found is None:
+            return None
+        return {(link.ref.type, link.ref.id) for link in found.links}
+
+    def find_person(self, address: str, kind: str) -> str:
+        """The id of the contact or lead the CRM has for `address`."""
+        people = self.with_crm(lambda crm: crm.find_people([address])).get(address, [])
+        return next(p.ref.id for p in people if p.ref.type == kind)
+
+    def crm_connection(self, email: str = DEMO_EMAIL) -> dict:
+        from server.pane.status import crm_connection
+
+        return self.run(
+            lambda db: crm_connection(
+                db.scalar(select(User).where(User.email == email)), self.adapter
+            )
+        )
+
+    def connect_crm(self, email: str = DEMO_EMAIL) -> None:
+        """Connect the user's Salesforce through the same HTTP flow the pane's dialog walks
+        (our connect API, the sandbox's authorize page, our callback). Built-in: nothing."""
+        if self.adapter != "salesforce":
+            return
+        answer = requests.post(
+            f"{self.url}/api/crm/salesforce/connect",
+            headers={"Authorization": f"Bearer {self.token(email)}"},
+            json={},
+            timeout=10,
+        )
+        answer.raise_for_status()
+        authorize_url = answer.json()["authorize_url"]
+        page = self.sandbox.http.get(authorize_url)
+        page.raise_for_status()
+        fields = dict(html.fromstring(page.text).forms[0].fields)
+        assert fields["username"] == email  # login_hint picks the user
+        fields["decision"] = "allow"
+        granted = self.sandbox.http.post(
+            authorize_url.split("?")[0], data=fields, allow_redirects=False
+        )
+        assert granted.status_code == 302, granted.text
+        done = requests.get(granted.headers["Location"], timeout=10)
+        assert done.status_code == 200 and "Salesforce connected" in done.text, done.text
+
+
+@pytest.fixture(params=ADAPTERS)
+def crm_adapter(request) -> str:
+    return request.param
+
 
 @pytest.fixture
-def pane_server(sqlite_url, redis_url, redis_client, sandbox) -> Iterator[PaneServer]:  # noqa: F811
+def pane_server(crm_adapter, sqlite_url, redis_url, redis_client, sandbox) -> Iterator[PaneServer]:  # noqa: F811
     if not Path(CHROMIUM).exists():
         message = f"browser tests need Chromium at {CHROMIUM} (Debian package chromium)"
         if os.environ.get("REQUIRE_BROWSER") == "1":
@@ -64,7 +135,10 @@ def pane_server(sqlite_url, redis_url, redis_client, sandbox) -> Iterator[PaneSe
         pytest.skip(message)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    app = make_test_app(sqlite_url, redis_url, BASE_URL=url, **sandbox.settings())
+    settings = {**sandbox.settings(), "CRM_ADAPTER": crm_adapter}
+    if crm_adapter == "salesforce":
+        settings.update(SALESFORCE_SETTINGS)
+    app = make_test_app(sqlite_url, redis_url, BASE_URL=url, **settings)
     with app.app_context():
         seed_demo(get_session())
         get_session().commit()
@@ -72,7 +146,7 @@ def pane_server(sqlite_url, redis_url, redis_client, sandbox) -> Iterator[PaneSe
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="pane-app", daemon=True)
     thread.start()
-    yield PaneServer(url=url, app=app, sandbox=sandbox)
+    yield PaneServer(url=url, app=app, sandbox=sandbox, adapter=crm_adapter)
     server.shutdown()
     thread.join(timeout=10)
     app.extensions["db_engine"].dispose()
@@ -90,31 +164,44 @@ class KnownContact:
 
 
 def known_contact(server: PaneServer) -> KnownContact:
-    """A demo contact whose account has an open opportunity owned by the demo user."""
-    owner = str(server.user().id)
+    """A demo contact (one CRM person for their address) whose account has an open opportunity
+    owned by the demo user. Chosen from the demo data both CRMs are seeded from, and resolved
+    to the CRM's own ids through the CRM interface."""
+    data = demo_crm(DEFAULT_SEED)
+    object_id = server.user().object_id
+    open_accounts = {
+        o.account for o in data.opportunities if o.owner == object_id and not o.is_closed
+    }
+    candidates = [c for c in data.contacts if c.account in open_accounts and c.emails]
 
-    def find(db):
-        row = db.execute(
-            select(CrmContact, CrmContactEmail.email, CrmAccount, CrmOpportunity)
-            .join(CrmContactEmail, CrmContactEmail.contact_id == CrmContact.id)
-            .join(CrmAccount, CrmAccount.id == CrmContact.account_id)
-            .join(CrmOpportunity, CrmOpportunity.account_id == CrmAccount.id)
-            .where(CrmOpportunity.owner_id == owner, CrmOpportunity.is_closed.is_(False))
-            .order_by(CrmContact.id)
-            .limit(1)
-        ).first()
-        contact, email, account, opp = row
-        return KnownContact(
-            str(contact.id),
-            contact.name,
-            email,
-            str(account.id),
-            account.name,
-            str(opp.id),
-            opp.name,
-        )
+    def find(crm: CRM) -> KnownContact:
+        owner = crm.owner_id_for(server.user())
+        for contact in candidates:
+            email = contact.emails[0]
+            people = crm.find_people([email]).get(email, [])
+            if len(people) != 1 or people[0].ref.type != "contact" or not people[0].account_id:
+                continue
+            person = people[0]
+            opportunities = [
+                o for o in crm.opportunities_of([person.account_id], owner) if not o.is_closed
+            ]
+            if not opportunities:
+                continue
+            account_ref = RecordRef("account", person.account_id)
+            account = crm.get_records([account_ref])[account_ref]
+            opportunity = opportunities[0]
+            return KnownContact(
+                person.ref.id,
+                person.name,
+                email,
+                person.account_id,
+                account.name,
+                opportunity.ref.id,
+                opportunity.name,
+            )
+        raise AssertionError("no demo contact with an open opportunity of the demo user")
 
-    return server.run(find)
+    return server.with_crm(find)
 
 
 @dataclass
@@ -179,8 +266,11 @@ def pane(pane_server, tmp_path, artifacts_dir, request) -> Iterator[Pane]:
             context.close()
 
 
-def sign_in_by_token(pane: Pane, email: str = DEMO_EMAIL) -> None:
-    """Put a session in the pane's storage (as the dialog sign-in would) before it loads."""
+def sign_in_by_token(pane: Pane, email: str = DEMO_EMAIL, connect_crm: bool = True) -> None:
+    """Put a session in the pane's storage (as the dialog sign-in would) before it loads, and
+    (unless told otherwise) connect the user's CRM login where the adapter needs one."""
+    if connect_crm:
+        pane.server.connect_crm(email)
     token = pane.server.token(email)
     origin = pane.server.url
     pane.context.add_init_script(

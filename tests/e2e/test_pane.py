@@ -1,6 +1,7 @@
 """The pane in a real browser: sign-in, suggestions, save, reopen, follow the selection,
-thread auto-save, do-not-sync, create a lead, hostile content. Each test saves screenshots
-of the pane to artifacts/."""
+thread auto-save, do-not-sync, create a lead, hostile content; with the Salesforce adapter also
+connecting and disconnecting Salesforce from the pane. Every test runs for both CRM adapters
+(see conftest.py) and saves screenshots of the pane to artifacts/."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from server.crm.builtin.models import CrmActivity, CrmActivityLink, CrmLead
 from server.models.ledger import LedgerEntry
 
 from .conftest import DEMO_EMAIL, KnownContact, Pane, known_contact, sign_in_by_token
@@ -44,21 +44,16 @@ def open_email_from_a_contact(pane: Pane, subject: str) -> tuple[KnownContact, d
 
 
 def activity_links(pane: Pane, key: str) -> set[tuple[str, str]] | None:
-    def read(db):
-        activity = db.scalar(select(CrmActivity).where(CrmActivity.key == key))
-        if activity is None:
-            return None
-        links = db.scalars(
-            select(CrmActivityLink).where(CrmActivityLink.activity_id == activity.id)
-        )
-        return {(link.record_type, str(link.record_id)) for link in links}
-
-    return pane.server.run(read)
+    """What the CRM (whichever adapter) links the saved email `key` to."""
+    return pane.server.activity_links(key)
 
 
-def sign_in_with_dialog(pane: Pane, screenshot: bool = False) -> None:
+def sign_in_with_dialog(pane: Pane, screenshot: bool = False, connect_crm: bool = True) -> None:
     """Click "Sign in", pick the demo user on the sandbox's Microsoft page; the dialog hands
-    the one-time code to the pane and closes."""
+    the one-time code to the pane and closes. The CRM login (Salesforce) is connected first
+    unless told otherwise."""
+    if connect_crm:
+        pane.server.connect_crm()
     pane.open_preview()
     signin = pane.frame.locator("#signin")
     signin.wait_for()
@@ -107,7 +102,8 @@ def test_known_contact_shows_contact_account_and_opportunities(pane):
     assert contact.name in text and contact.account_name in text
     assert contact.opportunity_name in text
     pane.screenshot("known-contact")
-    pane.page.screenshot(path=str(pane.shots / "preview-known-contact.png"))
+    suffix = "" if pane.server.adapter == "builtin" else f"-{pane.server.adapter}"
+    pane.page.screenshot(path=str(pane.shots / f"preview-known-contact{suffix}.png"))
     assert not pane.errors
 
 
@@ -264,9 +260,7 @@ def test_create_a_lead_for_an_unknown_address_and_link_it(pane):
     form.get_by_role("button", name="Create lead").click()
     row = frame.locator(f'li.participant[data-address="{address}"]')
     row.locator(".badge-matched").wait_for()
-    lead_id = pane.server.run(
-        lambda db: str(db.scalar(select(CrmLead.id).where(CrmLead.email == address)))
-    )
+    lead_id = pane.server.find_person(address, "lead")
     assert frame.locator(f"#pick-lead-{lead_id}").is_checked()
     frame.locator("#save").click()
     frame.locator('#saved-state[data-status="saved"]').wait_for()

@@ -48,7 +48,8 @@ def test_readyz_reports_a_stale_scheduler(client, redis_client):
 
 
 def test_readyz_reports_unreachable_redis(database_url, tmp_path):
-    from tests.conftest import free_port, make_test_app
+    from server.redis_server import free_port
+    from tests.conftest import make_test_app
 
     app = make_test_app(database_url, f"redis://127.0.0.1:{free_port()}/0")
     response = app.test_client().get("/readyz")

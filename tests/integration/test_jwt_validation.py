@@ -244,7 +244,7 @@ def test_allowed_tenants_applies_to_bearer_tokens(app, client, sandbox):
 
 
 def test_unreachable_signing_keys_are_not_a_401(app, client, sandbox):
-    from tests.conftest import free_port
+    from server.redis_server import free_port
 
     token = mint(sandbox)
     app.config["MS_AUTHORITY_HOST"] = f"https://127.0.0.1:{free_port()}"  # nothing listens

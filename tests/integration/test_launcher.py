@@ -13,7 +13,7 @@ import psutil
 import pytest
 import requests
 
-from tests.conftest import free_port
+from server.redis_server import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ def app_config(sandbox):
 
 @pytest.fixture
 def free_tcp_port():
-    from tests.conftest import free_port
+    from server.redis_server import free_port
 
     return free_port()
 

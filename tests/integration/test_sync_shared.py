@@ -119,3 +119,29 @@ def test_a_shared_meeting_one_attendee_deletes_stays_as_it_was(app, client, sand
     ]
     assert len(removed) == 1 and state[removed[0]]["cancelled"] is False
     assert_crm_matches(db, alex.org_id, expected)
+
+
+def test_a_meeting_moved_out_of_the_window_is_updated_not_cancelled(
+    app, client, sandbox, db, run_jobs
+):
+    """Graph reports an event moved out of the calendar view as removed: the session looks
+    it up, finds it still there and saves its new time instead of cancelling it."""
+    configure_mailboxes(sandbox, messages=20, events=12)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    enqueue_session(user.id)
+    run_jobs()
+    event_id, label = next(
+        (eid, label)
+        for eid, label in _event_ids(sandbox, ALEX)
+        if label["outcome"] == "save" and label["kind"] == "external" and not label["cancelled"]
+    )
+    sandbox.control(
+        f"/_sandbox/graph/users/{ALEX.object_id}/events/{event_id}/move", {"hours": 24 * 400}
+    )
+    enqueue_session(user.id, "now")
+    run_jobs()
+    db.expire_all()
+    expected = expected_from(labels_of(sandbox, ALEX))
+    moved = next(uid for uid, lb in expected.meetings.items() if lb["subject"] == label["subject"])
+    assert crm_state(db, user.org_id)[moved]["cancelled"] is False
+    assert_crm_matches(db, user.org_id, expected)  # the new start included

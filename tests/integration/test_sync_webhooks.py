@@ -11,9 +11,9 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from server.models.sync import GraphSubscription
+from server.redis_server import free_port
 from server.sandbox.directory import DEMO_USERS
 from server.sync.jobs import current_job, enqueue_session
-from tests.conftest import free_port
 from tests.integration.sync_helpers import (
     FAST_RETRIES,
     assert_crm_matches,

@@ -112,7 +112,7 @@ def test_a_crm_grant_decides_needs_reauth_by_its_own_connection():
         "needs_reauth"
     )
     assert classify(_user(), _connection(), ok, False, NOW, _crm(connected=False)) == (
-        "needs_reauth"
+        "not_started"
     )
     # Reconnected since the refused session: the CRM's connection is the truth.
     assert classify(_user(), _connection(), [crm_refused], False, NOW, _crm()) != "needs_reauth"

@@ -9,35 +9,27 @@ constraint is (activity, record type, record id, role)). Nothing here commits.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...db import utcnow
 from ..base import ActivityDraft, CRMNotFound, CRMValidationError, Link, LoggedActivity, RecordRef
 from .bulk import insert_ignoring_duplicates
 from .models import (
-    CrmAccount,
     CrmActivity,
     CrmActivityLink,
-    CrmContact,
-    CrmLead,
-    CrmOpportunity,
 )
-from .records import existing_refs, record_id
+from .records import existing_refs
+from .touch import RECORD_TABLES, touch_records
 
 MAX_KEY = 512
 MAX_SUBJECT = 255
 DIRECTIONS = ("inbound", "outbound", "internal")
 MAX_OWNER = 64
 ROLES = ("from", "to", "cc", "bcc", "attendee", "organizer", "related")
-RECORD_TABLES = {
-    "contact": CrmContact,
-    "lead": CrmLead,
-    "account": CrmAccount,
-    "opportunity": CrmOpportunity,
-}
 
 
 def _validate(drafts: list[ActivityDraft], kind: str) -> None:
@@ -60,7 +52,7 @@ def _validate(drafts: list[ActivityDraft], kind: str) -> None:
                 raise CRMValidationError(f"cannot link to {link.ref.type} as {link.role!r}")
 
 
-def _check_kinds(activities: dict[str, CrmActivity], kind: str) -> None:
+def _check_kinds(activities: dict, kind: str) -> None:
     for key, activity in activities.items():
         if activity.kind != kind:
             raise CRMValidationError(f"key {key[:80]!r} is already logged as a {activity.kind}")
@@ -88,6 +80,18 @@ def _activity_row(org_id: int, draft: ActivityDraft) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class _Stored:
+    """What log_activities needs of a stored activity, without loading an ORM object."""
+
+    id: int
+    key: str
+    kind: str
+    subject: str
+    start: datetime
+    cancelled: bool
+
+
 def _load(session: Session, org_id: int, keys: list[str]) -> dict[str, CrmActivity]:
     if not keys:
         return {}
@@ -97,6 +101,19 @@ def _load(session: Session, org_id: int, keys: list[str]) -> dict[str, CrmActivi
         .execution_options(populate_existing=True)
     )
     return {row.key: row for row in rows}
+
+
+def _load_stored(session: Session, org_id: int, keys: list[str]) -> dict[str, _Stored]:
+    """Plain rows (no ORM objects, no autoflush): the cheap read of the email path."""
+    if not keys:
+        return {}
+    t = CrmActivity.__table__
+    rows = session.execute(
+        select(t.c.id, t.c.key, t.c.kind, t.c.subject, t.c.start, t.c.cancelled).where(
+            t.c.org_id == org_id, t.c.key.in_(keys)
+        )
+    )
+    return {row.key: _Stored(*row) for row in rows}
 
 
 def _links_of(session: Session, activity_ids: list[int]) -> dict[int, list[Link]]:
@@ -149,27 +166,34 @@ def log_activities(
         raise CRMNotFound(f"no such record in this organisation: {names}")
 
     keys = list(dict.fromkeys(d.key for d in drafts))
-    before = _load(session, org_id, keys)
+    before = _load_stored(session, org_id, keys)
     _check_kinds(before, kind)  # before writing anything, so a refused batch leaves no trace
     first_draft = {d.key: d for d in reversed(drafts)}  # the first draft of each key
     # Sorted by key: concurrent writers then take the unique-index locks in the same order
     # (PostgreSQL), so two overlapping batches wait for each other instead of deadlocking.
     new_rows = [_activity_row(org_id, first_draft[k]) for k in sorted(keys) if k not in before]
     table = CrmActivity.__table__
-    inserted = insert_ignoring_duplicates(session, table, new_rows, (table.c.key,))
-    created_keys = {key for (key,) in inserted}
-    activities = _load(session, org_id, keys) if new_rows else before
+    inserted = insert_ignoring_duplicates(session, table, new_rows, (table.c.key, table.c.id))
+    created_ids = dict(inserted)
+    activities: dict[str, _Stored | CrmActivity] = dict(before)
+    for row in new_rows:
+        if row["key"] in created_ids:
+            activities[row["key"]] = _stored_from_row(created_ids[row["key"]], row)
+    if len(activities) < len(keys):  # a concurrent writer stored some keys meanwhile
+        activities.update(_load_stored(session, org_id, [k for k in keys if k not in activities]))
     _check_kinds(activities, kind)  # a concurrent writer may have used a key for the other kind
     if kind == "meeting":
+        activities = _load(session, org_id, keys)  # ORM objects: repeats update them
         _update_meetings(session, activities, drafts)
 
-    ids = [a.id for a in activities.values()]
-    current = _links_of(session, ids)
+    # An activity created by this call has no links yet (no one else can see it before the
+    # caller commits): only the others are read.
+    current = _links_of(session, [a.id for key, a in activities.items() if key not in created_ids])
     link_rows = []
     planned: dict[int, set[Link]] = defaultdict(set)
     for draft in drafts:
         activity = activities[draft.key]
-        have = set(current.get(activity.id, []))
+        have = current.get(activity.id, ())
         for link in draft.links:
             if link not in have and link not in planned[activity.id]:
                 planned[activity.id].add(link)
@@ -189,9 +213,20 @@ def log_activities(
         session, links_table, link_rows, (*columns, links_table.c.role)
     )
     ours = {(a, Link(RecordRef(t, str(r)), role)) for a, t, r, role in inserted}
-    after = _links_of(session, ids) if link_rows else current
-    _touch_records(session, org_id, activities, after)
-    return _results(drafts, activities, after, ours, created_keys)
+    # Every planned link now exists: inserted here, or by a concurrent writer (a conflict).
+    # In id order: the ones read, then the new ones in insert order.
+    after: dict[int, list[Link]] = defaultdict(list, {a: list(ls) for a, ls in current.items()})
+    for row in link_rows:
+        ref = RecordRef(row["record_type"], str(row["record_id"]))
+        after[row["activity_id"]].append(Link(ref, row["role"]))
+    touch_records(session, org_id, activities, after)
+    return _results(drafts, activities, after, ours, set(created_ids))
+
+
+def _stored_from_row(activity_id: int, row: dict) -> _Stored:
+    return _Stored(
+        activity_id, row["key"], row["kind"], row["subject"], row["start"], row["cancelled"]
+    )
 
 
 def _results(drafts, activities, after, ours, created_keys) -> list[LoggedActivity]:
@@ -239,36 +274,3 @@ def _update_meetings(session, activities, drafts) -> None:
                 setattr(activity, name, value)
             activity.updated_at = utcnow()
     session.flush()
-
-
-def _touch_records(session, org_id, activities, links) -> None:
-    """Move last_activity_at of linked records forward to the activity's time.
-
-    Cancelled meetings and meetings still in the future are not interactions (yet)."""
-    now = utcnow()
-    newest: dict[tuple[str, int], datetime] = {}
-    for activity in activities.values():
-        if activity.cancelled or activity.start > now:
-            continue
-        for link in links.get(activity.id, []):
-            target = (link.ref.type, record_id(link.ref.id) or 0)
-            if target not in newest or newest[target] < activity.start:
-                newest[target] = activity.start
-    by_type: dict[str, list[dict]] = defaultdict(list)
-    for (record_type, rid), moment in sorted(newest.items()):  # row locks in one order
-        by_type[record_type].append({"rid": rid, "moment": moment})
-    for record_type, params in by_type.items():
-        table = RECORD_TABLES[record_type].__table__
-        stmt = (
-            update(table)
-            .where(
-                table.c.id == bindparam("rid"),
-                table.c.org_id == org_id,
-                or_(
-                    table.c.last_activity_at.is_(None),
-                    table.c.last_activity_at < bindparam("moment"),
-                ),
-            )
-            .values(last_activity_at=bindparam("moment"))
-        )
-        session.connection().execute(stmt, params)

@@ -223,8 +223,10 @@ def existing_refs(session: Session, org_id: int, refs: Iterable[RecordRef]) -> s
     present: set[RecordRef] = set()
     for kind, ids in wanted.items():
         table = tables[kind]
-        for found_id in session.scalars(
-            select(table.id).where(table.org_id == org_id, table.id.in_(ids))
-        ):
-            present.add(RecordRef(kind, str(found_id)))  # type: ignore[arg-type]
+        # By primary key, the organisation compared here: with "org_id = ? AND id IN (...)"
+        # SQLite walks every row of the organisation through an (org_id, ...) index.
+        rows = session.execute(select(table.id, table.org_id).where(table.id.in_(ids)))
+        for found_id, found_org in rows:
+            if found_org == org_id:
+                present.add(RecordRef(kind, str(found_id)))  # type: ignore[arg-type]
     return present

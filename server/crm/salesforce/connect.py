@@ -1,7 +1,9 @@
 """Connecting a user's Salesforce login: OAuth 2.0 web-server flow with PKCE.
 
-The pane asks POST /api/crm/salesforce/connect for an authorize URL and opens it in a dialog;
-the start page can link to GET /crm/salesforce/connect. Either way the state and PKCE verifier
+The pane asks POST /api/crm/salesforce/connect ({"mode": "dialog"}) for a dialog URL on our own
+origin (Office dialogs must start there), which redirects to Salesforce's authorize page; the
+callback then renders the sign-in bridge page that messages the pane. The start page can link
+to GET /crm/salesforce/connect. Either way the state and PKCE verifier
 are kept server-side in Redis (ten minutes, single use) bound to the Courier user, and
 /crm/salesforce/callback exchanges the code and stores the encrypted tokens.
 """
@@ -12,7 +14,16 @@ import json
 import secrets
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, g, jsonify, redirect, render_template_string, request
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    render_template_string,
+    request,
+)
 from sqlalchemy import select
 
 from ...auth.decorators import api_login_required, login_required
@@ -46,11 +57,14 @@ def redirect_uri() -> str:
 
 def authorize_url_for(user: User) -> str:
     """A fresh authorize URL for this user; the verifier stays on our side."""
+    return _start(user, "web")[1]
+
+
+def _start(user: User, mode: str) -> tuple[str, str]:
+    """(state, authorize URL) of a new pending connection in `mode` ("web" or "dialog")."""
     oauth = OAuthSettings.from_config()
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(32)
-    pending = {"user_id": user.id, "verifier": verifier}
-    get_redis().set(_PENDING_KEY.format(state), json.dumps(pending), ex=PENDING_SECONDS)
     query = urlencode(
         {
             "response_type": "code",
@@ -64,13 +78,35 @@ def authorize_url_for(user: User) -> str:
             "prompt": "login consent",
         }
     )
-    return f"{oauth.login_url}/services/oauth2/authorize?{query}"
+    url = f"{oauth.login_url}/services/oauth2/authorize?{query}"
+    pending = {"user_id": user.id, "verifier": verifier, "mode": mode, "authorize_url": url}
+    get_redis().set(_PENDING_KEY.format(state), json.dumps(pending), ex=PENDING_SECONDS)
+    return state, url
 
 
 @bp.post("/api/crm/salesforce/connect")
 @api_login_required
 def connect_api():
-    return jsonify({"authorize_url": authorize_url_for(g.user)})
+    body = request.get_json(silent=True) or {}
+    mode = "dialog" if body.get("mode") == "dialog" else "web"
+    state, url = _start(g.user, mode)
+    base = current_app.config["BASE_URL"].rstrip("/")
+    return jsonify(
+        {
+            "authorize_url": url,
+            "dialog_url": f"{base}/crm/salesforce/dialog?{urlencode({'state': state})}",
+        }
+    )
+
+
+@bp.get("/crm/salesforce/dialog")
+def dialog_start():
+    """The Office dialog's first page (on our origin): on to the pending authorize URL. Only a
+    URL we built and stored is followed, so this is no open redirect."""
+    raw = get_redis().get(_PENDING_KEY.format(request.args.get("state", "")))
+    if raw is None:
+        return _page("Connection failed", "This link expired or was already used. Try again.", 400)
+    return redirect(json.loads(raw)["authorize_url"])
 
 
 @bp.get("/crm/salesforce/connect")
@@ -79,7 +115,17 @@ def connect_page():
     return redirect(authorize_url_for(g.user))
 
 
-def _page(title: str, message: str, status: int = 200):
+def _page(title: str, message: str, status: int = 200, mode: str = "web"):
+    if mode == "dialog":
+        # The sign-in bridge page hands the outcome to the pane. It answers 200 either way:
+        # the page did its job (delivering the outcome), and the failure is in the message.
+        outcome = {"type": "courier-crm", "crm": "salesforce", "connected": status == 200}
+        if status != 200:
+            outcome["message"] = message
+        page = render_template(
+            "auth/crm_bridge.html", title=title, text=message, message=json.dumps(outcome)
+        )
+        return page, 200
     return render_template_string(_DONE_PAGE, title=title, message=message), status
 
 
@@ -92,11 +138,12 @@ def callback():
             "Connection failed", "This sign-in link expired or was already used. Try again.", 400
         )
     pending = json.loads(raw)
+    mode = pending.get("mode", "web")
     if request.args.get("error"):
-        return _page("Not connected", "Salesforce did not grant access.", 400)
+        return _page("Not connected", "Salesforce did not grant access.", 400, mode)
     user = get_session().get(User, pending["user_id"])
     if user is None:
-        return _page("Connection failed", "Your Courier account no longer exists.", 400)
+        return _page("Connection failed", "Your Courier account no longer exists.", 400, mode)
     try:
         tokens = exchange_code(
             request.args.get("code", ""),
@@ -107,8 +154,10 @@ def callback():
         store_connection(user, tokens, username_of(tokens))
     except CRMError as exc:
         current_app.logger.warning("Salesforce connection failed: %s", type(exc).__name__)
-        return _page("Connection failed", "Salesforce refused the connection. Try again.", 400)
-    return _page("Salesforce connected", "Courier now saves to your Salesforce as you.")
+        return _page(
+            "Connection failed", "Salesforce refused the connection. Try again.", 400, mode
+        )
+    return _page("Salesforce connected", "Courier now saves to your Salesforce as you.", mode=mode)
 
 
 @bp.get("/api/crm/salesforce/status")
