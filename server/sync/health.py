@@ -152,6 +152,8 @@ def health_for(user: User, now: datetime | None = None) -> dict:
                 "until": crm["paused_until"],
                 "reason": crm["pause_reason"],
             }
+            # Flat too: the pane's status line keeps only plain values.
+            out["paused_until"] = crm["paused_until"]
     if state == "initializing" and last is not None:
         out["progress"] = {"read": last.items_read, "estimate": max(last.estimate, last.items_read)}
     return out

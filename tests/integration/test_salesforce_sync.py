@@ -177,7 +177,7 @@ def test_a_budget_pause_shows_in_health_and_never_stalls(app, client, sandbox, d
     health = health_for(user)
     assert health["state"] != "stalled"
     assert health["paused"]["crm"] == "salesforce" and health["paused"]["until"]
-    assert health["crm"]["paused"] is True
+    assert health["crm"]["paused"] is True and health["paused_until"]
     # A pause is no failure: the next session comes after the normal interval, no back-off.
     rows = list(
         db.scalars(
