@@ -12,9 +12,22 @@ from .sync import CalendarEventKey, GraphSubscription, MeetingSnapshot, SyncSess
 from .tenancy import Organisation, OrgDomain, User
 
 __all__ = [
-    "ApiSession", "MicrosoftConnection", "OrgAllowedUser",
-    "LedgerEntry", "Organisation", "OrgDomain", "OrgPolicy", "RememberedChoice", "ThreadRule",
-    "User", "UserPolicy",
-    "SalesforceConnection", "SalesforceOrgState",
-    "CalendarEventKey", "GraphSubscription", "MeetingSnapshot", "SyncSession", "SyncState",
+    "ApiSession",
+    "MicrosoftConnection",
+    "OrgAllowedUser",
+    "LedgerEntry",
+    "Organisation",
+    "OrgDomain",
+    "OrgPolicy",
+    "RememberedChoice",
+    "ThreadRule",
+    "User",
+    "UserPolicy",
+    "SalesforceConnection",
+    "SalesforceOrgState",
+    "CalendarEventKey",
+    "GraphSubscription",
+    "MeetingSnapshot",
+    "SyncSession",
+    "SyncState",
 ]
