@@ -10,14 +10,6 @@ from flask import Flask
 from .config import ConfigError, load_settings
 
 
-def _check_crm_adapter(name: str) -> None:
-    from .crm import adapters
-
-    if name not in adapters():
-        known = ", ".join(sorted(adapters()))
-        raise ConfigError(f"CRM_ADAPTER: unknown adapter {name!r} (known: {known})")
-
-
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, with `config` overriding settings (tests)."""
     settings = load_settings(overrides=config)
@@ -26,44 +18,56 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings.as_flask_config())
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_REQUEST_BYTES
-    from . import cli, db, errors, health, logs, pages, periodic, queues
 
+    from . import (
+        addin,
+        cli,
+        db,
+        errors,
+        health,
+        logs,
+        pages,
+        periodic,
+        preview,
+        queues,
+        security,
+        sync,
+    )
+    from .api import pane as pane_api
+    from .api import policy as policy_api
+    from .auth import routes as auth_routes
+    from .crm.builtin import pages as crm_pages
+    from .crm.salesforce import connect as salesforce_connect
+    from .pane.saves import requeue_pending_saves
+
+    # Infrastructure first: logs, database, Redis/RQ, errors, security headers.
     logs.init_app(app)
     db.init_app(app)
     queues.init_app(app)
     periodic.init_app(app)
     errors.init_app(app)
+    security.init_app(app)
     cli.init_app(app)
+    # Pages and APIs.
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
-    from .crm.builtin import pages as crm_pages
-
-    app.register_blueprint(crm_pages.bp)
-
-    from . import security
-    from .auth import routes as auth_routes
-
-    security.init_app(app)
     app.register_blueprint(auth_routes.bp)
     app.register_blueprint(auth_routes.me_bp)
-
-    from . import addin, preview
-    from .api import pane as pane_api
-
+    app.register_blueprint(crm_pages.bp)
+    app.register_blueprint(salesforce_connect.bp)
+    app.register_blueprint(pane_api.bp)
+    app.register_blueprint(policy_api.bp)
     addin.init_app(app)
     preview.init_app(app)
-    app.register_blueprint(pane_api.bp)
-    from .pane.saves import requeue_pending_saves
-    from .periodic import register_tick_hook
-
-    register_tick_hook(app, requeue_pending_saves)
-    from .api import policy as policy_api
-
-    app.register_blueprint(policy_api.bp)
-    from . import sync
-
+    # Background work: sync sessions and webhooks, and re-queueing of waiting pane saves.
     sync.init_app(app)
-    from .crm.salesforce import connect as salesforce_connect
-
-    app.register_blueprint(salesforce_connect.bp)
+    periodic.register_tick_hook(app, requeue_pending_saves)
     return app
+
+
+def _check_crm_adapter(name: str) -> None:
+    from .crm import adapters
+
+    if name not in adapters():
+        known = ", ".join(sorted(adapters()))
+        raise ConfigError(f"CRM_ADAPTER: unknown adapter {name!r} (known: {known})")
