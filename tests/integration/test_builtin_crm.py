@@ -219,3 +219,79 @@ def test_overlapping_batches_in_opposite_order_do_not_deadlock(app, db, harness)
     db.expire_all()
     assert db.scalar(select(func.count()).select_from(CrmActivity)) == len(keys)
     assert db.scalar(select(func.count()).select_from(CrmActivityLink)) == len(keys)
+
+
+def _statements_of(action) -> list[str]:
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return statements
+
+
+def test_a_large_mixed_batch_keeps_input_order_and_adds_only_missing_links(db, harness):
+    a = Link(RecordRef("contact", harness.add_contact("Ana Bauer", ["ana@acme.test"])))
+    b = Link(RecordRef("contact", harness.add_contact("Ben Ode", ["ben@acme.test"])), "to")
+    db.commit()
+    before = harness.crm.log_emails([draft(f"<old{n}@x>", a) for n in range(3)])
+    drafts = [draft(f"<k{n}@x>", a) for n in range(400)]
+    drafts[10:10] = [draft(f"<old{n}@x>", a, b) for n in range(3)]  # existing: b is missing
+    drafts.append(draft("<k5@x>", b))  # a repeat of a new key, asking for one more link
+    results = harness.crm.log_emails(drafts)
+    db.commit()
+    assert [r.key for r in results] == [d.key for d in drafts]
+    assert [r.created for r in results] == [not d.key.startswith("<old") for d in drafts[:-1]] + [
+        False
+    ]
+    olds = [r for r in results if r.key.startswith("<old")]
+    assert [r.id for r in olds] == [r.id for r in before]
+    assert all(r.links == [a, b] and r.added_links == [b] for r in olds)
+    first_k5, last_k5 = [r for r in results if r.key == "<k5@x>"]
+    assert first_k5.id == last_k5.id and last_k5.links == [a, b]
+    assert first_k5.added_links == [a] and last_k5.added_links == [b]
+    assert db.scalar(select(func.count()).select_from(CrmActivity)) == 403
+    assert db.scalar(select(func.count()).select_from(CrmActivityLink)) == 3 * 2 + 400 + 1
+    again = harness.crm.log_emails(drafts)
+    assert not any(r.created or r.added_links for r in again)
+    assert [r.id for r in again] == [r.id for r in results]
+
+
+def test_round_trips_of_log_emails_do_not_grow_with_the_batch(db, harness):
+    cid = harness.add_contact("Ana Bauer", ["ana@acme.test"])
+    db.commit()
+    link = Link(RecordRef("contact", cid))
+    small = _statements_of(
+        lambda: harness.crm.log_emails([draft(f"<s{n}@x>", link) for n in range(20)])
+    )
+    large = _statements_of(
+        lambda: harness.crm.log_emails([draft(f"<l{n}@x>", link) for n in range(600)])
+    )
+    assert len(large) == len(small) <= 6
+    db.commit()
+    assert db.scalar(select(func.count()).select_from(CrmActivityLink)) == 620
+
+
+def test_last_interaction_takes_the_newest_of_a_batch(db, harness):
+    ana = harness.add_contact("Ana Bauer", ["ana@acme.test"])
+    ben = harness.add_contact("Ben Ode", ["ben@acme.test"])
+    db.commit()
+    to_ana, to_ben = Link(RecordRef("contact", ana)), Link(RecordRef("contact", ben))
+    harness.crm.log_emails([draft("<first@x>", to_ana, start=T0)])
+    harness.crm.log_emails(
+        [
+            draft("<older@x>", to_ana, to_ben, start=T0 - timedelta(days=2)),
+            draft("<newer@x>", to_ben, start=T0 + timedelta(days=1)),
+            draft("<middle@x>", to_ben, start=T0 - timedelta(days=1)),
+        ]
+    )
+    db.commit()
+    at = dict(db.execute(select(CrmContact.id, CrmContact.last_activity_at)).all())
+    assert at[int(ana)] == T0  # never moved back by an older email
+    assert at[int(ben)] == T0 + timedelta(days=1)

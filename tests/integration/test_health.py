@@ -73,3 +73,20 @@ def test_a_flushed_redis_gets_its_periodic_work_back(app, redis_client, run_jobs
     enqueue_due(redis_client)
     run_jobs()
     assert redis_client.get(HEARTBEAT_KEY) is not None
+
+
+def test_start_page_links_what_exists_for_the_configured_crm(client):
+    page = client.get("/").get_data(as_text=True)
+    assert "Courier is running" in page
+    assert 'href="/crm/' in page
+    assert "Connect Salesforce" not in page
+    assert 'href="/preview"' in page
+
+
+def test_start_page_offers_salesforce_connection_when_it_is_the_crm(database_url, redis_url):
+    from tests.conftest import make_test_app
+
+    app = make_test_app(database_url, redis_url, CRM_ADAPTER="salesforce")
+    page = app.test_client().get("/").get_data(as_text=True)
+    assert 'href="/crm/salesforce/connect"' in page
+    assert 'href="/crm/' not in page.replace('href="/crm/salesforce/', "")

@@ -24,11 +24,21 @@ RECORD_TABLES = {
     "account": CrmAccount,
     "opportunity": CrmOpportunity,
 }
+# The rows are locked in id order first (LockRows above the Sort), as the SQLite path's
+# sorted executemany does: two writers touching the same records cannot deadlock.
 _UNNEST_UPDATE = """
-UPDATE {table} AS t SET last_activity_at = v.moment
-FROM unnest(CAST(:rids AS integer[]), CAST(:moments AS timestamptz[])) AS v(rid, moment)
-WHERE t.id = v.rid AND t.org_id = :org_id
-  AND (t.last_activity_at IS NULL OR t.last_activity_at < v.moment)
+WITH wanted AS (
+  SELECT t.id, v.moment
+  FROM {table} AS t
+  JOIN unnest(CAST(:rids AS integer[]), CAST(:moments AS timestamptz[])) AS v(rid, moment)
+    ON t.id = v.rid
+  WHERE t.org_id = :org_id AND (t.last_activity_at IS NULL OR t.last_activity_at < v.moment)
+  ORDER BY t.id
+  FOR UPDATE OF t
+)
+UPDATE {table} AS t SET last_activity_at = wanted.moment
+FROM wanted
+WHERE t.id = wanted.id AND (t.last_activity_at IS NULL OR t.last_activity_at < wanted.moment)
 """
 
 
