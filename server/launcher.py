@@ -39,6 +39,7 @@ def prepare_database(env: dict[str, str]) -> None:
         else:
             _log("seeding the demo organisation and CRM (first start)")
             counts = seed_demo(session)
+            session.commit()
             _log("seeded " + ", ".join(f"{n} {k}" for k, n in counts.items()))
 
 

@@ -3,6 +3,7 @@ too when TEST_DATABASE_URL is set), the app, its client, and RQ jobs run in burs
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from server import create_app
 from server.db import Base, get_session
@@ -41,17 +42,42 @@ def redis_client(redis_url):
     client.close()
 
 
+@functools.lru_cache(maxsize=1)
 def _postgres_url() -> str | None:
-    return os.environ.get("TEST_DATABASE_URL") or None
+    """TEST_DATABASE_URL; under pytest-xdist each worker gets its own database beside it
+    (`<name>_gw0`, ...), created on first use, so parallel workers never share tables."""
+    url = os.environ.get("TEST_DATABASE_URL") or None
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if url is None or not worker:
+        return url
+    base = make_url(url)
+    worker_url = base.set(database=f"{base.database}_{worker}")
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                {"n": worker_url.database},
+            ).scalar()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{worker_url.database}"'))
+    finally:
+        admin.dispose()
+    return worker_url.render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-def postgres_engine():
+def postgres_url_or_skip() -> str:
     url = _postgres_url()
     if url is None:
         if os.environ.get("REQUIRE_POSTGRES") == "1":
             pytest.fail("REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set")
         pytest.skip("PostgreSQL tests need TEST_DATABASE_URL")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_engine():
+    url = postgres_url_or_skip()
     import server.models  # noqa: F401
 
     engine = create_engine(url)

@@ -68,9 +68,9 @@ def insert_entries(db: Session, rows: list[dict]) -> None:
         row.setdefault("created_at", now)
         row.setdefault("updated_at", now)
     module = postgresql if dialect == "postgresql" else sqlite
-    # executemany of one cached statement: a multi-row VALUES would be compiled anew for
-    # every batch size.
-    db.execute(module.insert(LedgerEntry).on_conflict_do_nothing(), rows)
+    # executemany of one cached Core statement: a multi-row VALUES would be compiled anew for
+    # every batch size, and the ORM entity form takes SQLAlchemy's slower ORM bulk path.
+    db.execute(module.insert(LedgerEntry.__table__).on_conflict_do_nothing(), rows)
     # A row the pane left "pending" or "failed" for one of these items is now saved.
     keys = [row["item_key"] for row in rows]
     for part in _chunks(keys):

@@ -295,3 +295,54 @@ def test_last_interaction_takes_the_newest_of_a_batch(db, harness):
     at = dict(db.execute(select(CrmContact.id, CrmContact.last_activity_at)).all())
     assert at[int(ana)] == T0  # never moved back by an older email
     assert at[int(ben)] == T0 + timedelta(days=1)
+
+
+def test_concurrent_batches_touching_the_same_records_do_not_deadlock(app, db, harness):
+    contacts = [harness.add_contact(f"P{n}", [f"p{n}@acme.test"]) for n in range(30)]
+    db.commit()
+    links = [Link(RecordRef("contact", cid)) for cid in contacts]
+    make_session = app.extensions["db_sessionmaker"]
+    barrier = threading.Barrier(2)
+    errors: list[Exception] = []
+    retries: list[int] = []
+
+    def save(tag: str, order: list[Link], shift: int) -> None:
+        session = make_session()
+        crm = BuiltinCRM(session, harness.org_id)
+        drafts = [
+            draft(f"<{tag}{n}@x>", link, start=T0 + timedelta(minutes=n + shift))
+            for n, link in enumerate(order)
+        ]
+        try:
+            barrier.wait(timeout=10)
+            for _attempt in range(50):
+                try:
+                    crm.log_emails(drafts)
+                    session.commit()
+                    return
+                except CRMUnavailable:
+                    retries.append(1)
+                    session.rollback()
+            errors.append(RuntimeError("gave up"))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            session.close()
+
+    threads = [
+        threading.Thread(target=save, args=("a", links, 0)),
+        threading.Thread(target=save, args=("b", links[::-1], 100)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    if db.get_bind().dialect.name == "postgresql":
+        assert retries == []  # records are locked in id order by both writers
+    db.expire_all()
+    at = dict(db.execute(select(CrmContact.id, CrmContact.last_activity_at)).all())
+    # Each contact ends at the newest of its two emails, whichever writer committed last.
+    for n, cid in enumerate(contacts):
+        newest = max(T0 + timedelta(minutes=n), T0 + timedelta(minutes=29 - n + 100))
+        assert at[int(cid)] == newest
