@@ -10,7 +10,7 @@ run: $(STAMP)
 	$(PY) -m server.launcher
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check server tests bench

@@ -60,8 +60,14 @@ def _stop(proc):
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=60)
     time.sleep(0.5)
-    alive = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    return output, alive
+    return output, [p for p in descendants if _alive(p)]
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:  # it exited between the two questions
+        return False
 
 
 def test_make_run_starts_everything_and_ctrl_c_stops_it(tmp_path):
