@@ -171,6 +171,9 @@ def run_background_jobs(pane: Pane) -> None:
         SimpleWorker(all_queues(), connection=get_redis()).work(burst=True)
 
 
+# Failed once in a full parallel run with the Salesforce adapter (passes alone); cause not yet
+# found. One re-run meanwhile: a real regression still fails, twice.
+@pytest.mark.flaky(reruns=1)
 def test_thread_auto_save_saves_a_newer_email_in_the_background(pane):
     sandbox = pane.server.sandbox
     sandbox.control("/_sandbox/graph/configure", {"messages": 12, "events": 0})
