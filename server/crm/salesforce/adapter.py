@@ -252,9 +252,9 @@ class SalesforceCRM(CRM):
                 ),
             },
         ]
-        answers = self.client.composite(subrequests, write=True)
-        self.client.subresult(answers[0])
-        rows = self.client.subresult(answers[1])["records"]
+        answers = self.client.by_reference(self.client.composite(subrequests, write=True))
+        self.client.subresult(answers["created"])
+        rows = self.client.subresult(answers["row"])["records"]
         self.cache.forget_addresses([address])
         return person_from(rows[0], self.options.contact_email_fields)
 

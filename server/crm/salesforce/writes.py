@@ -72,7 +72,7 @@ def _log(
     spec = spec_for(options, kind)
     # Roles Salesforce cannot keep are logged as it will give them back (the caller's drafts
     # stay untouched).
-    drafts = [replace(d, links=[spec.stored_link(link) for link in d.links]) for d in drafts]
+    drafts = [replace(d, links=_storable(spec, d.links)) for d in drafts]
     plans = plans_of(drafts)
     opp_ids = sorted(
         {link.ref.id for p in plans.values() for link in p.links if link.ref.type == "opportunity"}
@@ -101,6 +101,11 @@ def _log(
         update_meetings(client, spec, existing, stored)
     ensure_links(client, options, kind, spec, [p for p in plans.values()], stored)
     return _results(drafts, plans, stored, created, before)
+
+
+def _storable(spec: Spec, links: list[Link]) -> list[Link]:
+    stored = (spec.stored_link(link) for link in links)
+    return [link for link in stored if link is not None]
 
 
 def _collection(name: str, records: list[dict[str, Any]], base: str) -> dict[str, Any]:
@@ -156,7 +161,7 @@ def _create(
                 created.update(p.key for p in chunk if p.key in found)
                 retry.extend(p for p in chunk if p.key not in found)
                 continue
-            by_ref = {a["referenceId"]: a for a in answers}
+            by_ref = client.by_reference(answers)
             if "opps" in by_ref:
                 opp_accounts.update(
                     {
