@@ -92,6 +92,22 @@ def error_code(exc: SalesforceError) -> str:
     return ""
 
 
+def next_records_url(page: dict[str, Any]) -> str | None:
+    """Where a query result's next batch is: `nextRecordsUrl` while `done` is false (Query
+    resource, https://developer.salesforce.com/docs/platform/api-rest/guide/resources-query.html)."""
+    return None if page.get("done", True) else str(page["nextRecordsUrl"])
+
+
+def save_error(result: dict[str, Any]) -> dict[str, Any]:
+    """A SaveResult's first error ({"statusCode", "message", "fields"}), {} on success.
+    SaveResults come from sObject create and sObject Collections (in request order)."""
+    if result.get("success"):
+        return {}
+    errors = result.get("errors") or []
+    first = errors[0] if errors and isinstance(errors[0], dict) else {}
+    return first or {"statusCode": "UNKNOWN_ERROR", "message": "", "fields": []}
+
+
 class _ByReference(dict):
     """Composite results by referenceId; one Salesforce left out reads as a failed subrequest
     (an error we handle) rather than a KeyError."""
@@ -215,8 +231,7 @@ class SalesforceClient:
 
     def _more(self, first: dict[str, Any]) -> list[dict[str, Any]]:
         records, result = list(first["records"]), first
-        while not result.get("done", True):
-            next_url = result["nextRecordsUrl"]
+        while (next_url := next_records_url(result)) is not None:
             result = self.call(lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True))
             records.extend(result["records"])
         return records

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..base import ActivityDraft, CRMUnavailable, CRMValidationError, Link, LoggedActivity
 from .activity_read import Stored, fetch_stored, opportunity_accounts_statement, sf_key
-from .client import SalesforceClient, WriteOutcomeUnknown
+from .client import SalesforceClient, WriteOutcomeUnknown, save_error
 from .existing import COLLECTION_SIZE, MAX_ROUNDS, RETRYABLE, ensure_links, update_meetings
 from .records import SalesforceOptions, chunks
 from .shapes import Plan, Spec, plans_of, spec_for
@@ -103,6 +103,14 @@ def _log(
     return _results(drafts, plans, stored, created, before)
 
 
+def duplicate_record_id(error: dict[str, Any]) -> str | None:
+    """The record a DUPLICATE_VALUE error names (our key exists already), else None."""
+    if error.get("statusCode") != "DUPLICATE_VALUE":
+        return None
+    found = _DUPLICATE_ID.search(error.get("message", ""))
+    return found.group(1) if found else None
+
+
 def _storable(spec: Spec, links: list[Link]) -> list[Link]:
     stored = (spec.stored_link(link) for link in links)
     return [link for link in stored if link is not None]
@@ -184,10 +192,8 @@ def _create(
                     )
                     created.add(plan.key)
                     continue
-                error = (result.get("errors") or [{}])[0]
-                if error.get("statusCode") == "DUPLICATE_VALUE" and _DUPLICATE_ID.search(
-                    error.get("message", "")
-                ):
+                error = save_error(result)
+                if duplicate_record_id(error):
                     duplicates.append(plan.key)
                 elif error.get("statusCode") in RETRYABLE:
                     retry.append(plan)
