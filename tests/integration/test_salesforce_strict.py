@@ -128,23 +128,33 @@ def test_a_person_not_on_the_email_is_never_sent_as_a_relation(sandbox, user):
     account = _record(sandbox, "Account", {"Name": "Acme", "Website": "https://acme.test"})
     ana = RecordRef("contact", _record(sandbox, "Contact", {"LastName": "Bauer"}))
     ben = RecordRef("contact", _record(sandbox, "Contact", {"LastName": "Cruz"}))
+    cy = RecordRef("contact", _record(sandbox, "Contact", {"LastName": "Cy", "Email": "cy@x.test"}))
     crm = SalesforceCRM.for_user(user)
     draft = ActivityDraft(
         key="<related@acme.test>",
         kind="email",
         subject="Quote",
         start=T0,
-        participants=[ActivityParticipant("ana@acme.test", "Ana", "from")],
-        links=[Link(ana, "from"), Link(ben), Link(RecordRef("account", account))],
+        participants=[
+            ActivityParticipant("ana@acme.test", "Ana", "from"),
+            ActivityParticipant("CY@x.test", "Cy", "cc"),
+        ],
+        # Ben is not on the email; Cy is, but comes linked without a role (as a thread rule
+        # or a search links records): Cy gets the role of his address on this email.
+        links=[Link(ana, "from"), Link(ben), Link(cy), Link(RecordRef("account", account))],
     )
     [logged] = crm.log_emails([draft])
-    assert set(logged.links) == {Link(ana, "from"), Link(RecordRef("account", account))}
+    kept = {Link(ana, "from"), Link(cy, "cc"), Link(RecordRef("account", account))}
+    assert set(logged.links) == kept
     relations = _records(sandbox, "EmailMessageRelation")
-    assert {(r["RelationId"], r["RelationType"]) for r in relations} == {(ana.id, "FromAddress")}
+    assert {(r["RelationId"], r["RelationType"]) for r in relations} == {
+        (ana.id, "FromAddress"),
+        (cy.id, "CcAddress"),
+    }
     # Logging it again asks for nothing new and writes nothing.
     [again] = crm.log_emails([draft])
     assert again.id == logged.id and again.added_links == []
-    assert len(_records(sandbox, "EmailMessageRelation")) == 1
+    assert len(_records(sandbox, "EmailMessageRelation")) == 2
 
 
 # --- refresh token rotation --------------------------------------------------------------------

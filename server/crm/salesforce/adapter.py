@@ -34,6 +34,7 @@ from ..base import (
 from . import lookups, writes
 from .cache import LookupCache
 from .client import SalesforceClient, soql_quote
+from .email_roles import with_participant_roles
 from .lookups import LEAD_FIELDS
 from .records import (
     SOBJECT_OF,
@@ -293,6 +294,11 @@ class SalesforceCRM(CRM):
 
     @_persisting
     def log_emails(self, drafts: list[ActivityDraft]) -> list[LoggedActivity]:
+        if self.options.email_mode == "enhanced":
+            drafts = with_participant_roles(
+                drafts,
+                lambda emails: lookups.find_people(self.client, self.options, self.cache, emails),
+            )
         return writes.log_emails(self.client, self.options, drafts)
 
     @_persisting
