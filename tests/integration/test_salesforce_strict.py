@@ -11,7 +11,7 @@ import requests
 from sqlalchemy import select
 
 from server.auth.crypto import decrypt_text
-from server.crm.base import ActivityDraft, ActivityParticipant, Link, RecordRef
+from server.crm.base import ActivityDraft, ActivityParticipant, LeadDraft, Link, RecordRef
 from server.crm.salesforce import SalesforceCRM
 from server.crm.salesforce.tokens import OAuthSettings, refresh_access_token
 from server.http import make_http_session
@@ -155,6 +155,14 @@ def test_a_person_not_on_the_email_is_never_sent_as_a_relation(sandbox, user):
     [again] = crm.log_emails([draft])
     assert again.id == logged.id and again.added_links == []
     assert len(_records(sandbox, "EmailMessageRelation")) == 2
+
+
+def test_a_new_lead_gets_the_orgs_default_status(sandbox, user):
+    """Lead.Status values are the org's own ("Open - Not Contacted" in a new org): a lead
+    created without a status takes the default rather than a value the org may not have."""
+    lead = SalesforceCRM.for_user(user).create_lead(LeadDraft(name="Lea Kim", email="lea@kim.test"))
+    [stored] = [r for r in _records(sandbox, "Lead") if r["Id"] == lead.ref.id]
+    assert stored["Status"] == "Open - Not Contacted" and lead.status == stored["Status"]
 
 
 # --- refresh token rotation --------------------------------------------------------------------

@@ -284,8 +284,12 @@ class SalesforceCRM(CRM):
             "LastName": last,
             "Email": draft.email.strip(),
             "Company": (draft.company or "[not provided]")[:255],
-            "Status": draft.status or "Open",
         }
+        # Lead.Status is "Defaulted on create" with org-defined values ("Open - Not Contacted"
+        # in a new org, no plain "Open"): our neutral "Open" means the org's default.
+        # https://developer.salesforce.com/docs/platform/object-reference/references/standard-objects/object-lead.html
+        if draft.status and draft.status != "Open":
+            fields["Status"] = draft.status
         if draft.owner_id:
             fields["OwnerId"] = draft.owner_id
         return self._create_person("Lead", fields, LEAD_FIELDS, draft.email.strip().lower())
