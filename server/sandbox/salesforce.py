@@ -201,6 +201,8 @@ def control_org():
                 setattr(org, name, int(values[name]))
         if "access_token_seconds" in values:
             state.access_token_seconds = int(values["access_token_seconds"])
+        if "rotate_refresh_tokens" in values:
+            state.rotate_refresh_tokens = bool(values["rotate_refresh_tokens"])
         if "batch_size" in values:
             state.default_batch_size = int(values["batch_size"])
         users = {u["Username"]: uid for uid, u in org.users.items()}

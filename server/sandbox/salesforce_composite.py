@@ -1,12 +1,19 @@
 """The sandbox Salesforce's sObject Collections and Composite resources (no Flask here).
 
 Collections: up to 200 records, each succeeding or failing on its own (allOrNone false).
-Composite: up to 25 subrequests (at most 5 queries or collections), run in order, later ones
-referring to earlier results with @{referenceId.path}.
+Composite: up to 25 subrequests (at most 5 queries or collections), later ones referring to
+earlier results with @{referenceId.path}. With the `collate_seed` switch on and the request's
+`collateSubrequests` not false (true by default from API 49.0), independent subrequests run
+and answer in a seeded random order, as Salesforce allows: "the order of execution is not
+guaranteed (unless there is an explicit dependency between the subrequests)"; clients must
+match results by referenceId.
+https://developer.salesforce.com/docs/platform/api-rest/guide/requests-composite.html
 """
 
 from __future__ import annotations
 
+import json
+import random
 import re
 from typing import Any
 
@@ -104,6 +111,10 @@ def composite(state: SalesforceState, org: Org, body: dict[str, Any]) -> dict[st
         )
     answers: dict[str, Any] = {}
     responses: list[dict[str, Any]] = []
+    collate = body.get("collateSubrequests", True) is not False and state.faults.collate_seed
+    if collate:
+        rng = random.Random(f"{state.faults.collate_seed}:{state.api_calls}")
+        requests_ = collated_order(requests_, rng)
     for sub in requests_:
         ref = sub.get("referenceId", "")
         try:
@@ -147,7 +158,31 @@ def composite(state: SalesforceState, org: Org, body: dict[str, Any]) -> dict[st
         )
         if status < 300:
             answers[ref] = answer
+        headers = {}
+        if status == 201 and isinstance(answer, dict) and answer.get("id"):
+            # As documented for a created record: its URL in Location.
+            headers["Location"] = f"{parts.path.rstrip('/')}/{answer['id']}"
         responses.append(
-            {"body": answer, "httpHeaders": {}, "httpStatusCode": status, "referenceId": ref}
+            {"body": answer, "httpHeaders": headers, "httpStatusCode": status, "referenceId": ref}
         )
     return {"compositeResponse": responses}
+
+
+def collated_order(subrequests: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """A random order that still runs each subrequest after those it refers to."""
+    names = {str(sub.get("referenceId", "")) for sub in subrequests}
+
+    def needs(sub: dict[str, Any]) -> set[str]:
+        text = json.dumps([sub.get("url", ""), sub.get("body")])
+        return {m.split(".")[0].split("[")[0] for m in _REFERENCE.findall(text)} & names
+
+    waiting = list(subrequests)
+    done: set[str] = set()
+    order: list[dict[str, Any]] = []
+    while waiting:
+        ready = [sub for sub in waiting if needs(sub) <= done] or waiting[:1]
+        chosen = rng.choice(ready)
+        waiting.remove(chosen)
+        done.add(str(chosen.get("referenceId", "")))
+        order.append(chosen)
+    return order

@@ -28,6 +28,43 @@ REFERENCE_FIELDS = {
     "EventId",
 }
 RELATION_OF_JUNCTION = {"ToIds": "ToAddress", "CcIds": "CcAddress", "BccIds": "BccAddress"}
+# Restricted picklists: any other value is refused, as the object reference marks them
+# "Restricted picklist" (values as documented):
+# - EmailMessageRelation.RelationType: FromAddress, ToAddress, CcAddress, BccAddress
+#   https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_emailmessagerelation.htm
+# - Task.TaskSubtype: Task, Email, ListEmail, Cadence, Call, LinkedIn
+#   https://developer.salesforce.com/docs/platform/object-reference/references/standard-objects/object-task.html
+# - EmailMessage.Status: "0" New, "1" Read, "2" Replied, "3" Sent, "4" Forwarded, "5" Draft
+#   https://developer.salesforce.com/docs/platform/object-reference/references/standard-objects/object-emailmessage.html
+RESTRICTED_PICKLISTS: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
+    ("EmailMessageRelation", "RelationType"): (
+        "Relation Type",
+        frozenset({"FromAddress", "ToAddress", "CcAddress", "BccAddress"}),
+    ),
+    ("Task", "TaskSubtype"): (
+        "Task Subtype",
+        frozenset({"Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn"}),
+    ),
+    ("EmailMessage", "Status"): ("Status", frozenset({"0", "1", "2", "3", "4", "5"})),
+}
+
+
+def _check_picklists(sobject: str, values: dict[str, Any]) -> None:
+    """Salesforce's answer to a value outside a restricted picklist: errorCode
+    INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST, the field's label and the value in the message, and
+    the field in `fields` (errorcodes.htm; the message as orgs report it)."""
+    for name, value in values.items():
+        restricted = RESTRICTED_PICKLISTS.get((sobject, name))
+        if restricted is None or value in (None, ""):
+            continue
+        label, allowed = restricted
+        if str(value) not in allowed:
+            raise SalesforceError(
+                400,
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"{label}: bad value for restricted picklist field: {value}",
+                [name],
+            )
 
 
 def _validate(org: Org, sobject: str, values: dict[str, Any], creating: bool) -> None:
@@ -59,6 +96,7 @@ def _validate(org: Org, sobject: str, values: dict[str, Any], creating: bool) ->
                         f"invalid cross reference id: {ref}",
                         [name],
                     )
+    _check_picklists(sobject, values)
     if creating:
         missing = [f for f in REQUIRED.get(sobject, ()) if values.get(f) in (None, "")]
         if missing:

@@ -170,12 +170,20 @@ def token():
                 return _oauth_error("invalid_grant", "invalid code verifier")
             return jsonify(issue_grant(code["org_id"], code["user_id"], code["username"]))
         if form.get("grant_type") == "refresh_token":
-            grant = state.refresh_tokens.get(form.get("refresh_token", ""))
+            # With refresh token rotation on (a connected app setting), "the connected app
+            # issues a new refresh token along with the access token each time the flow is
+            # invoked. The previous refresh token is automatically invalidated."
+            # https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_refresh_token_flow.htm
+            rotate = state.rotate_refresh_tokens
+            token_value = form.get("refresh_token", "")
+            grant = (state.refresh_tokens.pop if rotate else state.refresh_tokens.get)(
+                token_value, None
+            )
             if grant is None:
                 return _oauth_error("invalid_grant", "expired access/refresh token")
             return jsonify(
                 issue_grant(
-                    grant["org_id"], grant["user_id"], grant["username"], with_refresh=False
+                    grant["org_id"], grant["user_id"], grant["username"], with_refresh=rotate
                 )
             )
     return _oauth_error("unsupported_grant_type", "grant type not supported")

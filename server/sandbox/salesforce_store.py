@@ -197,6 +197,7 @@ class Faults:
     unavailable: int = 0  # the next N calls answer 503 before doing anything
     ambiguous_writes: int = 0  # the next N write calls do the work, then answer 503
     failing_records: int = 0  # the next N records in collections fail UNABLE_TO_LOCK_ROW
+    collate_seed: int = 0  # not 0: Composite runs independent subrequests in a seeded order
 
 
 @dataclass
@@ -212,6 +213,7 @@ class SalesforceState:
     api_calls: int = 0
     calls_by_kind: dict[str, int] = field(default_factory=dict)
     access_token_seconds: int = 7200
+    rotate_refresh_tokens: bool = False  # the connected app's "refresh token rotation"
     default_batch_size: int = 2000
     lock: threading.RLock = field(default_factory=threading.RLock)
 

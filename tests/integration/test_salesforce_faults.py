@@ -135,7 +135,7 @@ def test_503_and_slow_reads_are_retried(sandbox, sf):
 
 def test_writes_under_every_fault_at_once_end_exact(sandbox, sf):
     drafts = _emails(sf, 120)
-    _faults(sandbox, unavailable=1, failing_records=5, ambiguous_writes=2)
+    _faults(sandbox, unavailable=1, failing_records=5, ambiguous_writes=2, collate_seed=5)
     sf.log_emails(drafts[:60])
     sf.log_emails(drafts)  # a rerun overlapping the first
     _assert_exactly_once(sandbox, drafts)

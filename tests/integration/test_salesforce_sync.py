@@ -146,8 +146,9 @@ def test_a_sync_under_salesforce_faults_ends_exact(app, client, sandbox, db, run
     user = connected_user(client, sandbox, db)
     sandbox.control(
         "/_sandbox/salesforce/faults",
-        {"failing_records": 25, "ambiguous_writes": 2, "unavailable": 2},
+        {"failing_records": 25, "ambiguous_writes": 2, "unavailable": 2, "collate_seed": 3},
     )
+    sandbox.control("/_sandbox/salesforce/org", {"rotate_refresh_tokens": True})
     sandbox.control("/_sandbox/salesforce/sessions/expire")
     for _ in range(3):  # a failed session is simply run again, as the scheduler would
         enqueue_session(user.id, "now")

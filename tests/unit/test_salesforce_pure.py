@@ -146,3 +146,40 @@ def test_a_long_synced_email_reaches_salesforce_with_the_marker():
     draft = message_draft(message, "<long@acme.test>", [], "inbound", None)
     stored = truncate(draft.body_text, BODY_LIMIT)
     assert len(stored) == BODY_LIMIT and "[Truncated by Courier: " in stored[-80:]
+
+
+def test_relation_types_are_only_the_restricted_picklist_values():
+    """EmailMessageRelation.RelationType is a restricted picklist (From/To/Cc/BccAddress): a
+    person linked to an email in any other role is not written as a relation at all, and the
+    sandbox enforces the same values."""
+    from server.crm.salesforce.records import SalesforceOptions
+    from server.crm.salesforce.shapes import spec_for
+    from server.sandbox.salesforce_dml import RESTRICTED_PICKLISTS
+
+    allowed = RESTRICTED_PICKLISTS[("EmailMessageRelation", "RelationType")][1]
+    spec = spec_for(SalesforceOptions(email_mode="enhanced"), "email")
+    contact = RecordRef("contact", salesforce_id("003", 7))
+    roles = ["from", "to", "cc", "bcc", "related", "attendee", "organizer"]
+    draft = ActivityDraft(
+        key="<k@x>",
+        kind="email",
+        subject="s",
+        start=datetime(2026, 3, 2, tzinfo=UTC),
+        links=[
+            Link(RecordRef("contact", salesforce_id("003", n)), role)
+            for n, role in enumerate(roles)
+        ],
+    )
+    plan = plans_of([draft])["<k@x>"]
+    relations = [spec.relation("02s", link) for link in spec.persons(plan)]
+    assert {r["RelationType"] for r in relations} == allowed
+    assert [spec.stored_link(Link(contact, role)) for role in ("related", "attendee")] == [
+        None,
+        None,
+    ]
+    account = Link(RecordRef("account", salesforce_id("001", 1)))
+    assert spec.stored_link(account) == account
+    task = spec_for(SalesforceOptions(email_mode="task"), "email").record(plan)
+    assert task["TaskSubtype"] in RESTRICTED_PICKLISTS[("Task", "TaskSubtype")][1]
+    email = spec.record(plan)
+    assert email["Status"] in RESTRICTED_PICKLISTS[("EmailMessage", "Status")][1]

@@ -15,12 +15,14 @@ if TYPE_CHECKING:
 
 KEY_LIMIT = 255
 CANCELLED_PREFIX = "Cancelled: "
+# EmailMessageRelation.RelationType is a restricted picklist of exactly these four values
+# (object reference, EmailMessageRelation): an Enhanced Email relates people only as its
+# sender and recipients.
 ROLE_OF_RELATION = {
     "FromAddress": "from",
     "ToAddress": "to",
     "CcAddress": "cc",
     "BccAddress": "bcc",
-    "OtherAddress": "related",
 }
 RELATION_OF_ROLE = {v: k for k, v in ROLE_OF_RELATION.items()}
 KEYS_PER_STATEMENT = 100

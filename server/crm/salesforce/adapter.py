@@ -34,6 +34,7 @@ from ..base import (
 from . import lookups, writes
 from .cache import LookupCache
 from .client import SalesforceClient, soql_quote
+from .email_roles import with_participant_roles
 from .lookups import LEAD_FIELDS
 from .records import (
     SOBJECT_OF,
@@ -252,9 +253,9 @@ class SalesforceCRM(CRM):
                 ),
             },
         ]
-        answers = self.client.composite(subrequests, write=True)
-        self.client.subresult(answers[0])
-        rows = self.client.subresult(answers[1])["records"]
+        answers = self.client.by_reference(self.client.composite(subrequests, write=True))
+        self.client.subresult(answers["created"])
+        rows = self.client.subresult(answers["row"])["records"]
         self.cache.forget_addresses([address])
         return person_from(rows[0], self.options.contact_email_fields)
 
@@ -283,8 +284,12 @@ class SalesforceCRM(CRM):
             "LastName": last,
             "Email": draft.email.strip(),
             "Company": (draft.company or "[not provided]")[:255],
-            "Status": draft.status or "Open",
         }
+        # Lead.Status is "Defaulted on create" with org-defined values ("Open - Not Contacted"
+        # in a new org, no plain "Open"): our neutral "Open" means the org's default.
+        # https://developer.salesforce.com/docs/platform/object-reference/references/standard-objects/object-lead.html
+        if draft.status and draft.status != "Open":
+            fields["Status"] = draft.status
         if draft.owner_id:
             fields["OwnerId"] = draft.owner_id
         return self._create_person("Lead", fields, LEAD_FIELDS, draft.email.strip().lower())
@@ -293,6 +298,11 @@ class SalesforceCRM(CRM):
 
     @_persisting
     def log_emails(self, drafts: list[ActivityDraft]) -> list[LoggedActivity]:
+        if self.options.email_mode == "enhanced":
+            drafts = with_participant_roles(
+                drafts,
+                lambda emails: lookups.find_people(self.client, self.options, self.cache, emails),
+            )
         return writes.log_emails(self.client, self.options, drafts)
 
     @_persisting

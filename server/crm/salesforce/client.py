@@ -92,6 +92,34 @@ def error_code(exc: SalesforceError) -> str:
     return ""
 
 
+def next_records_url(page: dict[str, Any]) -> str | None:
+    """Where a query result's next batch is: `nextRecordsUrl` while `done` is false (Query
+    resource, https://developer.salesforce.com/docs/platform/api-rest/guide/resources-query.html)."""
+    return None if page.get("done", True) else str(page["nextRecordsUrl"])
+
+
+def save_error(result: dict[str, Any]) -> dict[str, Any]:
+    """A SaveResult's first error ({"statusCode", "message", "fields"}), {} on success.
+    SaveResults come from sObject create and sObject Collections (in request order)."""
+    if result.get("success"):
+        return {}
+    errors = result.get("errors") or []
+    first = errors[0] if errors and isinstance(errors[0], dict) else {}
+    return first or {"statusCode": "UNKNOWN_ERROR", "message": "", "fields": []}
+
+
+class _ByReference(dict):
+    """Composite results by referenceId; one Salesforce left out reads as a failed subrequest
+    (an error we handle) rather than a KeyError."""
+
+    def __missing__(self, reference: str) -> dict[str, Any]:
+        return {
+            "httpStatusCode": 500,
+            "referenceId": reference,
+            "body": [{"errorCode": "NO_SUBRESPONSE", "message": f"no result for {reference}"}],
+        }
+
+
 def soql_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -203,8 +231,7 @@ class SalesforceClient:
 
     def _more(self, first: dict[str, Any]) -> list[dict[str, Any]]:
         records, result = list(first["records"]), first
-        while not result.get("done", True):
-            next_url = result["nextRecordsUrl"]
+        while (next_url := next_records_url(result)) is not None:
             result = self.call(lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True))
             records.extend(result["records"])
         return records
@@ -227,8 +254,9 @@ class SalesforceClient:
                 {"method": "GET", "url": self.query_url(s), "referenceId": f"q{i}"}
                 for i, s in enumerate(chunk)
             ]
-            for answer in self.composite(subrequests):
-                results.append(self._more(self.subresult(answer)))
+            answers = self.by_reference(self.composite(subrequests))
+            for i in range(len(chunk)):
+                results.append(self._more(self.subresult(answers[f"q{i}"])))
         return results
 
     def search(self, sosl: str) -> list[dict[str, Any]]:
@@ -245,6 +273,15 @@ class SalesforceClient:
             lambda sf: sf.restful("composite", method="POST", json=body), write=write
         )
         return list(answer["compositeResponse"])
+
+    @staticmethod
+    def by_reference(answers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Composite results by referenceId. With collateSubrequests (the default from API
+        49.0) Salesforce may run independent subrequests in any order, and its docs say to
+        associate results by referenceId: never by position.
+        https://developer.salesforce.com/docs/platform/api-rest/guide/requests-composite.html
+        """
+        return _ByReference((str(a.get("referenceId")), a) for a in answers)
 
     @staticmethod
     def subresult(answer: dict[str, Any]) -> Any:

@@ -8,7 +8,7 @@ import time
 
 from ..base import CRMUnavailable, CRMValidationError
 from .activity_read import Stored, fetch_stored
-from .client import WriteOutcomeUnknown
+from .client import WriteOutcomeUnknown, save_error
 from .records import chunks
 from .shapes import Plan, Spec
 
@@ -56,12 +56,12 @@ def ensure_links(
                 retry = True
                 continue
             for (item, link), result in zip(part, results, strict=True):
+                code = save_error(result).get("statusCode")
                 if result.get("success"):
                     item.links.append(link)
-                elif (result.get("errors") or [{}])[0].get("statusCode") in RETRYABLE:
+                elif code in RETRYABLE:
                     retry = True
                 else:
-                    code = (result.get("errors") or [{}])[0].get("statusCode")
                     raise CRMValidationError(
                         f"Salesforce refused a {spec.relation_sobject} ({code})"
                     )

@@ -158,7 +158,10 @@ class Spec:
 
     def persons(self, plan: Plan) -> list[Link]:
         """The person links Salesforce can hold. A Task relates (Shared Activities) to up to 50
-        contacts or one lead; an Event takes leads as invitees only."""
+        contacts or one lead; an Event takes leads as invitees only; an EmailMessage only its
+        sender and recipients (see `stored_link`)."""
+        if self.sobject == "EmailMessage":
+            return [link for link in plan.persons if link.role in RELATION_OF_ROLE]
         if self.sobject != "Task":
             return plan.persons
         contacts = [link for link in plan.persons if link.ref.type == "contact"]
@@ -172,7 +175,7 @@ class Spec:
             "RelationId": link.ref.id,
         }
         if self.relation_sobject == "EmailMessageRelation":
-            body["RelationType"] = RELATION_OF_ROLE.get(link.role, "OtherAddress")
+            body["RelationType"] = RELATION_OF_ROLE[link.role]  # persons() kept only these
         elif self.relation_sobject == "EventRelation":
             # Contacts are the event's "who" (IsParent); a lead can only be an invitee there.
             contact = link.ref.type == "contact"
@@ -181,10 +184,24 @@ class Spec:
             body["IsWhat"] = False
         return body
 
-    def stored_link(self, link: Link) -> Link:
-        """The link as Salesforce will give it back (roles it cannot keep become "related")."""
+    def stored_link(self, link: Link) -> Link | None:
+        """The link as Salesforce will give it back (roles it cannot keep become "related"), or
+        None when Salesforce cannot hold it at all.
+
+        An Enhanced Email holds people only as EmailMessageRelation rows, whose RelationType
+        is a restricted picklist (FromAddress, ToAddress, CcAddress, BccAddress), and one
+        non-person record in RelatedToId (an account or opportunity here); the Task Salesforce
+        creates for it (ActivityId) can't be set or related to others through the API except
+        for cases. So a person linked to an email who is not its sender or a recipient cannot
+        be related to it without a false role: we leave that link out and report only what is
+        stored (orgs that need such links log emails as Tasks, whose TaskRelation takes any
+        contact). Sources: object reference, EmailMessage and EmailMessageRelation,
+        https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_emailmessagerelation.htm
+        """
         if self.relation_sobject == "EmailMessageRelation":
-            return link if link.role in RELATION_OF_ROLE else Link(link.ref, "related")
+            if link.ref.type not in ("contact", "lead") or link.role in RELATION_OF_ROLE:
+                return link
+            return None
         if self.relation_sobject == "EventRelation":
             invitee = link.role == "attendee" or link.ref.type == "lead"
             return Link(link.ref, "attendee" if invitee else "related")

@@ -163,6 +163,9 @@ def refresh_access_token(
             {"grant_type": "refresh_token", "refresh_token": refresh_token}, oauth, http
         )
     except CRMAuthError as exc:
+        rotated = _rotated_meanwhile(connection_id, refresh_token)
+        if rotated is not None:  # another worker used our token and stored its successor
+            return rotated
         mark_needs_reauth(connection_id, str(exc))
         raise
     with state_session() as session:
@@ -175,6 +178,19 @@ def refresh_access_token(
         conn.refreshed_at = utcnow()
         session.commit()
     return body["access_token"]
+
+
+def _rotated_meanwhile(connection_id: int, used: str) -> str | None:
+    """With refresh token rotation on, each refresh token works once: a refresh refused
+    because another worker has just rotated the token is no reason for re-auth. The access
+    token that worker stored is then the fresh one."""
+    with state_session() as session:
+        conn = session.get(SalesforceConnection, connection_id)
+        if conn is None or not conn.refresh_token_encrypted:
+            return None
+        if decrypt_text(conn.refresh_token_encrypted) == used:
+            return None
+        return access_token_of(conn)
 
 
 def revoke_and_delete(

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..base import ActivityDraft, CRMUnavailable, CRMValidationError, Link, LoggedActivity
 from .activity_read import Stored, fetch_stored, opportunity_accounts_statement, sf_key
-from .client import SalesforceClient, WriteOutcomeUnknown
+from .client import SalesforceClient, WriteOutcomeUnknown, save_error
 from .existing import COLLECTION_SIZE, MAX_ROUNDS, RETRYABLE, ensure_links, update_meetings
 from .records import SalesforceOptions, chunks
 from .shapes import Plan, Spec, plans_of, spec_for
@@ -72,7 +72,7 @@ def _log(
     spec = spec_for(options, kind)
     # Roles Salesforce cannot keep are logged as it will give them back (the caller's drafts
     # stay untouched).
-    drafts = [replace(d, links=[spec.stored_link(link) for link in d.links]) for d in drafts]
+    drafts = [replace(d, links=_storable(spec, d.links)) for d in drafts]
     plans = plans_of(drafts)
     opp_ids = sorted(
         {link.ref.id for p in plans.values() for link in p.links if link.ref.type == "opportunity"}
@@ -101,6 +101,19 @@ def _log(
         update_meetings(client, spec, existing, stored)
     ensure_links(client, options, kind, spec, [p for p in plans.values()], stored)
     return _results(drafts, plans, stored, created, before)
+
+
+def duplicate_record_id(error: dict[str, Any]) -> str | None:
+    """The record a DUPLICATE_VALUE error names (our key exists already), else None."""
+    if error.get("statusCode") != "DUPLICATE_VALUE":
+        return None
+    found = _DUPLICATE_ID.search(error.get("message", ""))
+    return found.group(1) if found else None
+
+
+def _storable(spec: Spec, links: list[Link]) -> list[Link]:
+    stored = (spec.stored_link(link) for link in links)
+    return [link for link in stored if link is not None]
 
 
 def _collection(name: str, records: list[dict[str, Any]], base: str) -> dict[str, Any]:
@@ -156,7 +169,7 @@ def _create(
                 created.update(p.key for p in chunk if p.key in found)
                 retry.extend(p for p in chunk if p.key not in found)
                 continue
-            by_ref = {a["referenceId"]: a for a in answers}
+            by_ref = client.by_reference(answers)
             if "opps" in by_ref:
                 opp_accounts.update(
                     {
@@ -179,10 +192,8 @@ def _create(
                     )
                     created.add(plan.key)
                     continue
-                error = (result.get("errors") or [{}])[0]
-                if error.get("statusCode") == "DUPLICATE_VALUE" and _DUPLICATE_ID.search(
-                    error.get("message", "")
-                ):
+                error = save_error(result)
+                if duplicate_record_id(error):
                     duplicates.append(plan.key)
                 elif error.get("statusCode") in RETRYABLE:
                     retry.append(plan)
