@@ -32,6 +32,23 @@ class DeltaStateLost(GraphError):
     """The delta token expired or was reset (410, syncStateNotFound): re-read the window."""
 
 
+# Codes that mean "this delta/skip token is dead, start a full round again". The docs write
+# `syncStateNotFound` and give the status only as "40X-series"; real bodies say
+# `SyncStateNotFound` (on 410 in microsoftgraph/microsoft-graph-docs-contrib#7897 and #7975), so
+# codes are compared without case, on any of the 40X statuses seen: 400, 404, 410.
+# https://learn.microsoft.com/graph/delta-query-overview ("Synchronization reset")
+LOST_STATE_CODES = frozenset({"syncstatenotfound", "resyncrequired"})
+LOST_STATE_STATUSES = frozenset({400, 404, 410})
+
+
+def is_delta_state_lost(status: int, code: str) -> bool:
+    """Whether an error answer means the delta state is gone. A bare 410 Gone counts too: the
+    docs' other reset signal (maintenance or migration) is a 410 whose Location restarts."""
+    if status == 410:
+        return True
+    return status in LOST_STATE_STATUSES and code.strip().lower() in LOST_STATE_CODES
+
+
 class FolderNotFound(GraphError):
     """404: the folder (or subscription, or item) does not exist."""
 

@@ -61,6 +61,13 @@ class FolderCalls:
             total=_int(data.get("totalItemCount")),
         )
 
+    def folder_total(self, folder_id: str) -> int:
+        """The folder's totalItemCount now (it decides whether a filtered delta is safe)."""
+        data = self.get(
+            f"{self.user_path()}/mailFolders/{quote(folder_id, safe='')}?$select=totalItemCount"
+        )
+        return _int(data.get("totalItemCount"))
+
     def list_folders(self) -> list[Folder]:
         """Every folder, depth first (child folders included), by display name."""
         out: list[Folder] = []
