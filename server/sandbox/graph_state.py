@@ -248,9 +248,7 @@ def event_page(
             event = removed_event(event["id"], event)
         out.append(public(event))
         if len(out) >= size:
-            more = any(
-                incremental or _reportable(e, start, end) for _, e in changed[index + 1 :]
-            )
+            more = any(incremental or _reportable(e, start, end) for _, e in changed[index + 1 :])
             return out, last, more
     return out, high, False
 

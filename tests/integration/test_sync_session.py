@@ -281,9 +281,7 @@ def test_read_marks_arrive_as_partial_entries_and_change_nothing(
     assert_crm_matches(db, user.org_id, expected_from(labels_of(sandbox, ALEX)))
 
 
-def test_an_event_changed_outside_the_window_comes_as_a_removal(
-    app, client, sandbox, db, run_jobs
-):
+def test_an_event_changed_outside_the_window_comes_as_a_removal(app, client, sandbox, db, run_jobs):
     """calendarView delta reports an event changed outside its range as `@removed`: the
     meeting moved far away, then moved again out there, is looked up and kept current."""
     configure_mailboxes(sandbox, messages=20, events=12)
