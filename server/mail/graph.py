@@ -189,19 +189,8 @@ class GraphClient(FolderCalls):
     def message_delta_page(
         self, url: str, folder_name: str, since: datetime | None = None
     ) -> DeltaPage:
-        """One page of message delta. Partial update entries and messages received before
-        `since` are counted in `ignored`, not parsed into items."""
-
-        def ignored(raw: dict) -> str:
-            if is_partial_update(raw):
-                return "updated_only"
-            received = parse_datetime(raw.get("receivedDateTime"))
-            if since is not None and received is not None and received < since:
-                return "outside_window"
-            return ""
-
         data = self.get(url, prefer=('outlook.body-content-type="text"',))
-        return _delta_page(data, lambda raw: parse_message(raw, folder_name), ignored)
+        return parse_message_page(data, folder_name, since)
 
     def calendar_delta_url(self, start: datetime, end: datetime) -> str:
         params = {"startDateTime": _iso(start), "endDateTime": _iso(end)}
@@ -256,6 +245,21 @@ def _delta_page(
     return page
 
 
+def parse_message_page(data: dict, folder_name: str, since: datetime | None = None) -> DeltaPage:
+    """One page of message delta. Partial update entries and messages received before
+    `since` are counted in `ignored`, not parsed into items."""
+
+    def ignored(raw: dict) -> str:
+        if is_partial_update(raw):
+            return "updated_only"
+        received = parse_datetime(raw.get("receivedDateTime"))
+        if since is not None and received is not None and received < since:
+            return "outside_window"
+        return ""
+
+    return _delta_page(data, lambda raw: parse_message(raw, folder_name), ignored)
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -273,4 +277,5 @@ __all__ = [
     "Message",
     "calendar_window",
     "mailbox_semaphore",
+    "parse_message_page",
 ]

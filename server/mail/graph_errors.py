@@ -77,7 +77,15 @@ def decode_json(response: requests.Response) -> dict:
 
 def error_of(response: requests.Response) -> tuple[str, str]:
     try:
-        error = json.loads(response.content.decode("utf-8", errors="replace")).get("error", {})
-        return str(error.get("code", "")), str(error.get("message", ""))[:300]
-    except (ValueError, AttributeError):
+        return error_fields(json.loads(response.content.decode("utf-8", errors="replace")))
+    except ValueError:
         return "", ""
+
+
+def error_fields(body: object) -> tuple[str, str]:
+    """(code, message) of a Graph error body {"error": {"code", "message", "innerError"}}
+    (https://learn.microsoft.com/graph/errors); empty strings for anything else."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return "", ""
+    return str(error.get("code", "")), str(error.get("message", ""))[:300]

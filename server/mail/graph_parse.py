@@ -105,14 +105,18 @@ def parse_headers(value: Any) -> dict[str, str]:
     return headers
 
 
+# A complete message entry carries at least one of these (Courier always selects them all).
+_IDENTITY_FIELDS = ("receivedDateTime", "internetMessageId", "from", "sender")
+
+
 def is_partial_update(raw: Any) -> bool:
     """A delta entry for a changed message may carry only the changed fields, e.g. just
     `id`, `isRead` and `parentFolderId` after a read-state toggle, whatever $select asked
-    (microsoftgraph/microsoft-graph-docs-contrib#5544). Every message has a
-    receivedDateTime that never changes, so an entry without one is such an update: it says
-    nothing screening needs (sender, recipients, headers never change once received)."""
+    (microsoftgraph/microsoft-graph-docs-contrib#5544, msgraph-sdk-dotnet-core#40). Sender,
+    recipients, dates and headers never change once a message is received, so an entry
+    without any of them says nothing screening needs."""
     data = _dict(raw)
-    return bool(data) and "@removed" not in data and "receivedDateTime" not in data
+    return bool(data) and "@removed" not in data and not any(k in data for k in _IDENTITY_FIELDS)
 
 
 def message_body_text(body: Any) -> str:

@@ -5,6 +5,7 @@ syncStateNotFound for a voided token. Registered on graph.py's `api` blueprint."
 from __future__ import annotations
 
 import html
+import zlib
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -24,7 +25,7 @@ def _select(message: dict, fields: list[str]) -> dict:
         return dict(message)  # a partial update entry: its few fields whatever $select says
     if not fields:
         return {k: v for k, v in message.items() if k != "internetMessageHeaders"}
-    return {k: v for k, v in message.items() if k == "id" or k in fields}
+    return {k: v for k, v in message.items() if k == "id" or k in fields or k.startswith("@")}
 
 
 def _served(message: dict, sent_items_id: str) -> dict:
@@ -34,7 +35,11 @@ def _served(message: dict, sent_items_id: str) -> dict:
     (microsoftgraph/microsoft-graph-docs#4156). Sent Items often carry no
     internetMessageHeaders (they are set by transport, which a sent copy never went
     through), so those are left out there."""
-    out = dict(message)
+    out = {
+        "@odata.type": "#microsoft.graph.message",
+        "@odata.etag": f'W/"CQAAABYAAAARn2vdzPFj{zlib.crc32(message["id"].encode()):010d}"',
+        **message,
+    }
     body = out.get("body")
     if isinstance(body, dict) and body.get("contentType") == "text":
         out["body"] = {"contentType": "html", "content": html_body(str(body.get("content", "")))}

@@ -9,7 +9,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import requests
-from flask import Response, jsonify, request
+from flask import Response, g, jsonify, request
 
 from .directory import DirectoryUser
 from .graph import api, graph_error, json_response, target_user
@@ -67,7 +67,21 @@ def create_subscription():
     st = state()
     with st.lock:
         st.subscriptions[subscription["id"]] = subscription
-    return json_response({k: v for k, v in subscription.items() if k != "userId"}), 201
+    return json_response(_public(subscription, created=True)), 201
+
+
+def _public(subscription: dict, created: bool = False) -> dict:
+    """A subscription as Graph answers it (the create example of
+    https://learn.microsoft.com/graph/api/subscription-post-subscriptions)."""
+    claims = g.get("claims") or {}
+    head = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#subscriptions/$entity"}
+    out = {k: v for k, v in subscription.items() if k != "userId"}
+    out.update(
+        applicationId=claims.get("azp", ""),
+        creatorId=claims.get("oid", ""),
+        latestSupportedTlsVersion="v1_2",
+    )
+    return {**head, **out} if created else out
 
 
 def _validate(url: str) -> Response | None:
@@ -103,7 +117,7 @@ def renew_subscription(sub_id: str):
             return graph_error(404, "ResourceNotFound", "The object was not found.")
         body = request.get_json(silent=True) or {}
         subscription["expirationDateTime"] = _iso(_expiry(body.get("expirationDateTime")))
-        return json_response({k: v for k, v in subscription.items() if k != "userId"})
+        return json_response(_public(subscription))
 
 
 @api.delete("/subscriptions/<sub_id>")
@@ -143,13 +157,19 @@ def notify(st: GraphState, user: DirectoryUser, change_type: str, item_id: str) 
             payload = {
                 "value": [
                     {
+                        "id": secrets.token_urlsafe(9),
                         "subscriptionId": sub["id"],
                         "clientState": sub["clientState"],
                         "changeType": change_type,
                         "resource": f"Users/{user.object_id}/Messages/{item_id}",
                         "subscriptionExpirationDateTime": sub["expirationDateTime"],
                         "tenantId": user.tenant_id,
-                        "resourceData": {"@odata.type": "#Microsoft.Graph.Message", "id": item_id},
+                        "resourceData": {
+                            "@odata.type": "#Microsoft.Graph.Message",
+                            "@odata.id": f"Users/{user.object_id}/Messages/{item_id}",
+                            "@odata.etag": 'W/"CQAAABYAAADkrWGo7bouTKlsgTZMr9KwAAAUWRHf"',
+                            "id": item_id,
+                        },
                     }
                 ]
             }
