@@ -327,3 +327,26 @@ def test_a_first_sync_of_an_inbox_over_5000_messages_misses_none(
     assert first.status == "succeeded", first.error
     assert_crm_matches(db, user.org_id, expected_from(labels))
     assert first.counts["outside_window"] > 0  # read whole, the window applied by Courier
+
+
+def test_html_bodies_reach_the_crm_as_text(app, client, sandbox, db, run_jobs):
+    """Delta does not document `Prefer: outlook.body-content-type`: the sandbox sends HTML
+    bodies whatever was asked, and the CRM still gets the text, never the markup."""
+    from server.crm.builtin.models import CrmActivity
+
+    configure_mailboxes(sandbox, messages=60, events=2)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    sandbox.control(
+        f"/_sandbox/graph/users/{ALEX.object_id}/messages",
+        {"subject": "Markup", "body": "Price: <b>10</b> & up\n\n<script>alert(1)</script>"},
+    )
+    enqueue_session(user.id)
+    run_jobs()
+    assert _sessions(db, user)[-1].status == "succeeded"
+    emails = db.scalars(select(CrmActivity).where(CrmActivity.kind == "email")).all()
+    generated = [a for a in emails if a.subject != "Markup"]
+    assert generated and all("<" not in a.body_text for a in generated)
+    assert all(a.body_text.startswith("Hello,\n\nFollowing up on ") for a in generated)
+    added = next(a for a in emails if a.subject == "Markup")
+    # The sender's own text, characters and all; Outlook's HTML around it is gone.
+    assert added.body_text == "Price: <b>10</b> & up\n\n<script>alert(1)</script>"
