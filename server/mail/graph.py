@@ -50,7 +50,7 @@ MESSAGE_FIELDS = (
 # filter is only used on folders too small to reach that cap, with headroom for mail arriving
 # during the round; bigger folders are read whole and the window applied here.
 FILTERED_DELTA_CAP = 5_000
-FILTER_BELOW_TOTAL = 4_000
+FILTER_BELOW_TOTAL = FILTERED_DELTA_CAP - 1_000
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_IN_FLIGHT_PER_MAILBOX = 4
 
