@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,16 +28,29 @@ from .graph_errors import (
     backoff_delay,
     decode_json,
     error_of,
+    is_delta_state_lost,
     retry_after_seconds,
 )
 from .graph_folders import Folder, FolderCalls
-from .graph_parse import Skipped, parse_event, parse_message
+from .graph_parse import (
+    Skipped,
+    is_partial_update,
+    parse_datetime,
+    parse_event,
+    parse_message,
+)
 
 MESSAGE_FIELDS = (
     "id,internetMessageId,conversationId,parentFolderId,subject,from,sender,toRecipients,"
     "ccRecipients,bccRecipients,replyTo,receivedDateTime,sentDateTime,isDraft,body,"
     "internetMessageHeaders"
 )
+# Message delta with $filter "returns only up to 5,000 messages", silently
+# (https://learn.microsoft.com/graph/delta-query-messages, "Use query parameters"). The window
+# filter is only used on folders too small to reach that cap, with headroom for mail arriving
+# during the round; bigger folders are read whole and the window applied here.
+FILTERED_DELTA_CAP = 5_000
+FILTER_BELOW_TOTAL = FILTERED_DELTA_CAP - 1_000
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_IN_FLIGHT_PER_MAILBOX = 4
 
@@ -58,6 +72,7 @@ class DeltaPage:
     items: list[Any] = field(default_factory=list)  # Message | Event
     removed: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    ignored: Counter = field(default_factory=Counter)  # entries that are not items, by reason
     next_link: str | None = None
     delta_link: str | None = None
 
@@ -130,7 +145,7 @@ class GraphClient(FolderCalls):
             if response.status_code < 300:
                 return decode_json(response)
             code, message = error_of(response)
-            if response.status_code == 410 or code in {"syncStateNotFound", "resyncRequired"}:
+            if is_delta_state_lost(response.status_code, code):
                 raise DeltaStateLost(message or "delta state lost", response.status_code, code)
             if response.status_code in (401, 403):
                 raise GraphAuthError(message or "unauthorized", response.status_code, code)
@@ -157,18 +172,25 @@ class GraphClient(FolderCalls):
 
     # --- delta ---------------------------------------------------------------------------
 
-    def message_delta_url(self, folder_id: str, since: datetime | None) -> str:
+    def message_delta_url(
+        self, folder_id: str, since: datetime | None, folder_total: int | None = None
+    ) -> str:
+        """The first request of a full round. The window's $filter only when the folder's
+        totalItemCount says the filtered round cannot reach Graph's 5,000 cap; otherwise the
+        whole folder, and `message_delta_page(..., since)` drops what is older."""
         params = {"$select": MESSAGE_FIELDS}
-        if since is not None:
+        if since is not None and folder_total is not None and folder_total < FILTER_BELOW_TOTAL:
             params["$filter"] = f"receivedDateTime ge {_iso(since)}"
         folder = quote(folder_id, safe="")
         return f"{self.base_url}/{self.user_path()}/mailFolders/{folder}/messages/delta?" + (
             urlencode(params, quote_via=quote)
         )
 
-    def message_delta_page(self, url: str, folder_name: str) -> DeltaPage:
+    def message_delta_page(
+        self, url: str, folder_name: str, since: datetime | None = None
+    ) -> DeltaPage:
         data = self.get(url, prefer=('outlook.body-content-type="text"',))
-        return _delta_page(data, lambda raw: parse_message(raw, folder_name))
+        return parse_message_page(data, folder_name, since)
 
     def calendar_delta_url(self, start: datetime, end: datetime) -> str:
         params = {"startDateTime": _iso(start), "endDateTime": _iso(end)}
@@ -203,17 +225,39 @@ def _default_session() -> requests.Session:
     return make_http_session()
 
 
-def _delta_page(data: dict, parse: Callable[[Any], Any]) -> DeltaPage:
+def _delta_page(
+    data: dict, parse: Callable[[Any], Any], ignored: Callable[[dict], str] | None = None
+) -> DeltaPage:
     """A delta response: parsed items, items skipped with their reason, removals (Graph sends
-    only the id and "@removed" for those), and the page's links."""
+    only the id and "@removed" for those), entries `ignored` names a reason for, and the
+    page's links."""
     page = DeltaPage(next_link=data.get("@odata.nextLink"), delta_link=data.get("@odata.deltaLink"))
     for raw in data.get("value") or []:
         if isinstance(raw, dict) and "@removed" in raw:
             page.removed.append(str(raw.get("id", "")))
             continue
+        reason = ignored(raw) if ignored is not None and isinstance(raw, dict) else ""
+        if reason:
+            page.ignored[reason] += 1
+            continue
         parsed = parse(raw)
         (page.skipped if isinstance(parsed, Skipped) else page.items).append(parsed)
     return page
+
+
+def parse_message_page(data: dict, folder_name: str, since: datetime | None = None) -> DeltaPage:
+    """One page of message delta. Partial update entries and messages received before
+    `since` are counted in `ignored`, not parsed into items."""
+
+    def ignored(raw: dict) -> str:
+        if is_partial_update(raw):
+            return "updated_only"
+        received = parse_datetime(raw.get("receivedDateTime"))
+        if since is not None and received is not None and received < since:
+            return "outside_window"
+        return ""
+
+    return _delta_page(data, lambda raw: parse_message(raw, folder_name), ignored)
 
 
 def _iso(moment: datetime) -> str:
@@ -233,4 +277,5 @@ __all__ = [
     "Message",
     "calendar_window",
     "mailbox_semaphore",
+    "parse_message_page",
 ]

@@ -32,6 +32,23 @@ class DeltaStateLost(GraphError):
     """The delta token expired or was reset (410, syncStateNotFound): re-read the window."""
 
 
+# Codes that mean "this delta/skip token is dead, start a full round again". The docs write
+# `syncStateNotFound` and give the status only as "40X-series"; real bodies say
+# `SyncStateNotFound` (on 410 in microsoftgraph/microsoft-graph-docs-contrib#7897 and #7975), so
+# codes are compared without case, on any of the 40X statuses seen: 400, 404, 410.
+# https://learn.microsoft.com/graph/delta-query-overview ("Synchronization reset")
+LOST_STATE_CODES = frozenset({"syncstatenotfound", "resyncrequired"})
+LOST_STATE_STATUSES = frozenset({400, 404, 410})
+
+
+def is_delta_state_lost(status: int, code: str) -> bool:
+    """Whether an error answer means the delta state is gone. A bare 410 Gone counts too: the
+    docs' other reset signal (maintenance or migration) is a 410 whose Location restarts."""
+    if status == 410:
+        return True
+    return status in LOST_STATE_STATUSES and code.strip().lower() in LOST_STATE_CODES
+
+
 class FolderNotFound(GraphError):
     """404: the folder (or subscription, or item) does not exist."""
 
@@ -60,7 +77,15 @@ def decode_json(response: requests.Response) -> dict:
 
 def error_of(response: requests.Response) -> tuple[str, str]:
     try:
-        error = json.loads(response.content.decode("utf-8", errors="replace")).get("error", {})
-        return str(error.get("code", "")), str(error.get("message", ""))[:300]
-    except (ValueError, AttributeError):
+        return error_fields(json.loads(response.content.decode("utf-8", errors="replace")))
+    except ValueError:
         return "", ""
+
+
+def error_fields(body: object) -> tuple[str, str]:
+    """(code, message) of a Graph error body {"error": {"code", "message", "innerError"}}
+    (https://learn.microsoft.com/graph/errors); empty strings for anything else."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return "", ""
+    return str(error.get("code", "")), str(error.get("message", ""))[:300]

@@ -53,13 +53,14 @@ class FolderCalls:
         return addresses_of(self.get_user())
 
     def well_known_folder(self, name: str) -> Folder:
-        data = self.get(f"{self.user_path()}/mailFolders/{quote(name, safe='')}")
-        return Folder(
-            id=str(data.get("id", "")),
-            name=name,
-            display_name=str(data.get("displayName", "")),
-            total=_int(data.get("totalItemCount")),
+        return folder_from(self.get(f"{self.user_path()}/mailFolders/{quote(name, safe='')}"), name)
+
+    def folder_total(self, folder_id: str) -> int:
+        """The folder's totalItemCount now (it decides whether a filtered delta is safe)."""
+        data = self.get(
+            f"{self.user_path()}/mailFolders/{quote(folder_id, safe='')}?$select=totalItemCount"
         )
+        return _int(data.get("totalItemCount"))
 
     def list_folders(self) -> list[Folder]:
         """Every folder, depth first (child folders included), by display name."""
@@ -109,6 +110,16 @@ class FolderCalls:
         for folder in found:
             unique.setdefault(folder.id, folder)
         return list(unique.values())
+
+
+def folder_from(data: dict, name: str) -> Folder:
+    """A mailFolder object (https://learn.microsoft.com/graph/api/resources/mailfolder)."""
+    return Folder(
+        id=str(data.get("id", "")),
+        name=name,
+        display_name=str(data.get("displayName", "")),
+        total=_int(data.get("totalItemCount")),
+    )
 
 
 def addresses_of(user: dict) -> list[str]:

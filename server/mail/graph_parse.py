@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from .base import Attendee, Event, Message, Participant, parse_participant
+from .html_text import html_to_text
 
 # A guard against enormous bodies, above every CRM's field limit: the CRM adapter cuts the
 # body to its field with a visible marker (a cut here would be silent).
@@ -104,6 +105,32 @@ def parse_headers(value: Any) -> dict[str, str]:
     return headers
 
 
+# A complete message entry carries at least one of these (Courier always selects them all).
+_IDENTITY_FIELDS = ("receivedDateTime", "internetMessageId", "from", "sender")
+
+
+def is_partial_update(raw: Any) -> bool:
+    """A delta entry for a changed message may carry only the changed fields, e.g. just
+    `id`, `isRead` and `parentFolderId` after a read-state toggle, whatever $select asked
+    (microsoftgraph/microsoft-graph-docs-contrib#5544, msgraph-sdk-dotnet-core#40). Sender,
+    recipients, dates and headers never change once a message is received, so an entry
+    without any of them says nothing screening needs."""
+    data = _dict(raw)
+    return bool(data) and "@removed" not in data and not any(k in data for k in _IDENTITY_FIELDS)
+
+
+def message_body_text(body: Any) -> str:
+    """The body as plain text. Delta does not document `Prefer: outlook.body-content-type`
+    (https://learn.microsoft.com/graph/api/message-delta lists only odata.maxpagesize), and
+    list calls have been seen to ignore it (microsoftgraph/microsoft-graph-docs#4156), so an
+    HTML body is converted here rather than trusted to be text."""
+    body = _dict(body)
+    content = body.get("content")
+    if _text(body.get("contentType"), 20).strip().lower() == "html" and isinstance(content, str):
+        return html_to_text(content, MAX_BODY_CHARS)
+    return _text(content, MAX_BODY_CHARS)
+
+
 def parse_message(raw: Any, folder: str) -> Message | Skipped:
     data = _dict(raw)
     message_id = _text(data.get("id"), 512)
@@ -111,8 +138,7 @@ def parse_message(raw: Any, folder: str) -> Message | Skipped:
         return Skipped(id="", reason="invalid_payload")
     if not message_id:
         return Skipped(id="", reason="missing_id")
-    body = _dict(data.get("body"))
-    body_text = _text(body.get("content"), MAX_BODY_CHARS)
+    body_text = message_body_text(data.get("body"))
     return Message(
         id=message_id,
         internet_message_id=_text(data.get("internetMessageId"), 998).strip(),

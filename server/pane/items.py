@@ -3,17 +3,15 @@ and truncated, and its idempotency key computed (internetMessageId, else the fin
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-import nh3
-
 from ..errors import ApiError
 from ..mail.base import Message, Participant, parse_participant
+from ..mail.html_text import html_to_text
 from ..rules.keys import email_key
 from .inputs import field, require_object
 
@@ -43,12 +41,7 @@ class PaneItem:
 def body_text(raw: str) -> str:
     """HTML or text from the pane → plain text: tags stripped, entities decoded, whitespace
     tidied, truncated. The result is data; the pane renders it as text."""
-    stripped = html.unescape(nh3.clean(raw, tags=set(), clean_content_tags={"script", "style"}))
-    lines = [" ".join(line.split()) for line in stripped.splitlines()]
-    tidy = "\n".join(lines).strip()
-    while "\n\n\n" in tidy:
-        tidy = tidy.replace("\n\n\n", "\n\n")
-    return tidy[:MAX_BODY_STORED]
+    return html_to_text(raw, MAX_BODY_STORED)
 
 
 @lru_cache(maxsize=8192)

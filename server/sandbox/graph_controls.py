@@ -162,10 +162,41 @@ def add_message(user_id: str):
         label = dict(label or {"outcome": "skip", "reason": "unlabelled"})
         label.update(id=message["id"], internet_message_id=mid, folder=folder, category="added")
         box.added.append((box.next_message_seq(), message, label))
-    from .graph_webhooks import notify
+    if body.get("notify", True):  # false: a change whose notification Graph never sent
+        from .graph_webhooks import notify
 
-    notify(st, user, "created", message["id"])
+        notify(st, user, "created", message["id"])
     return jsonify({"id": message["id"], "internetMessageId": mid, "label": label}), 201
+
+
+@controls.post("/users/<user_id>/messages/<message_id>/read")
+def mark_read(user_id: str, message_id: str):
+    """The user reads a message: the next delta round carries a partial entry for it (only
+    id, isRead and parentFolderId, as microsoftgraph/microsoft-graph-docs-contrib#5544 shows)."""
+    user, error = _user_or_404(user_id)
+    if error:
+        return error
+    st = state()
+    box = st.mailbox(user)
+    with st.lock:
+        index = box.generated.index_of(message_id)
+        if index is not None:
+            message = box.generated.render(index)[0]
+        else:
+            message = next((m for _, m, _ in box.added if m["id"] == message_id), None)
+        if message is None:
+            return jsonify({"error": "unknown_message", "message": message_id}), 404
+        seq = box.next_message_seq()
+        entry = {
+            "@odata.type": "#microsoft.graph.message",
+            "@odata.etag": f'W/"CQAAABYAAA{seq:08d}"',
+            "id": message_id,
+            "isRead": True,
+            "parentFolderId": message["parentFolderId"],
+        }
+        received = graph_state.parse_received(message["receivedDateTime"])
+        box.updates.append((seq, entry, received))
+    return jsonify({"id": message_id, "seq": seq})
 
 
 def _event_change(user_id: str, event_id: str, change):

@@ -4,6 +4,8 @@ syncStateNotFound for a voided token. Registered on graph.py's `api` blueprint."
 
 from __future__ import annotations
 
+import html
+import zlib
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -13,11 +15,47 @@ from . import graph_state
 from .graph import api, folder_key_of, graph_error, json_response, page_size, target_user
 from .graph_state import Mailbox, decode_token, encode_token, state
 
+# "Applying $filter in a delta query returns only up to 5,000 messages" — and nothing says
+# so in the answer (https://learn.microsoft.com/graph/delta-query-messages).
+FILTERED_DELTA_CAP = 5_000
+
 
 def _select(message: dict, fields: list[str]) -> dict:
+    if "receivedDateTime" not in message:
+        return dict(message)  # a partial update entry: its few fields whatever $select says
     if not fields:
         return {k: v for k, v in message.items() if k != "internetMessageHeaders"}
-    return {k: v for k, v in message.items() if k == "id" or k in fields}
+    return {k: v for k, v in message.items() if k == "id" or k in fields or k.startswith("@")}
+
+
+def _served(message: dict, sent_items_id: str) -> dict:
+    """A message as delta serves it. The body is HTML whatever `Prefer:
+    outlook.body-content-type` asked: the delta page documents only odata.maxpagesize
+    (https://learn.microsoft.com/graph/api/message-delta), and list calls were seen ignoring it
+    (microsoftgraph/microsoft-graph-docs#4156). Sent Items often carry no
+    internetMessageHeaders (they are set by transport, which a sent copy never went
+    through), so those are left out there."""
+    out = {
+        "@odata.type": "#microsoft.graph.message",
+        "@odata.etag": f'W/"CQAAABYAAAARn2vdzPFj{zlib.crc32(message["id"].encode()):010d}"',
+        **message,
+    }
+    body = out.get("body")
+    if isinstance(body, dict) and body.get("contentType") == "text":
+        out["body"] = {"contentType": "html", "content": html_body(str(body.get("content", "")))}
+    if out.get("parentFolderId") == sent_items_id:
+        out.pop("internetMessageHeaders", None)
+    return out
+
+
+def html_body(text: str) -> str:
+    """Plain text as Outlook stores it in HTML (the shape of a body Graph returns as html)."""
+    lines = "<br>\r\n".join(html.escape(line) for line in text.split("\n"))
+    return (
+        '<html>\r\n<head>\r\n<meta http-equiv="Content-Type" content="text/html; '
+        'charset=utf-8">\r\n</head>\r\n<body>\r\n<div dir="ltr">'
+        f"{lines}</div>\r\n</body>\r\n</html>\r\n"
+    )
 
 
 @api.get("/users/<user_id>/mailFolders/<folder>/messages/delta")
@@ -46,15 +84,24 @@ def message_delta(user_id: str, folder: str):
                 "h": box.message_seq,
             }
         since = datetime.fromisoformat(token["s"]) if token.get("s") else None
-        items, last, more = graph_state.message_page(
-            box, folder_id, since, token["p"], token["h"], page_size()
+        served = token.get("n", 0)
+        size = page_size()
+        if since is not None:
+            size = min(size, FILTERED_DELTA_CAP - served)
+        items, last, more = (
+            graph_state.message_page(box, folder_id, since, token["p"], token["h"], size)
+            if size > 0
+            else ([], token["h"], False)
         )
+        if since is not None and served + len(items) >= FILTERED_DELTA_CAP:
+            last, more = token["h"], False  # the cap: the rest of the round is never served
+    sent_items = box.generated.folders["sentitems"]
     base = f"{request.base_url}"
     body = {
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(message)",
-        "value": [_select(m, token["sel"]) for _, m, _ in items],
+        "value": [_select(_served(m, sent_items), token["sel"]) for _, m, _ in items],
     }
-    token.update(e=box.epoch, p=last)
+    token.update(e=box.epoch, p=last, n=served + len(items))
     _links(body, base, token, more)
     return json_response(body)
 
@@ -86,6 +133,7 @@ def calendar_delta(user_id: str):
             token["p"],
             token["h"],
             page_size(),
+            incremental=bool(token.get("i")),
         )
     body = {
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(event)",
@@ -104,14 +152,28 @@ def _round_token(box: Mailbox, current_seq: int) -> dict | Response | None:
         return None
     token = decode_token(raw)
     if token is None or token.get("e") != box.epoch:
-        return graph_error(
-            410,
-            "syncStateNotFound",
-            "The sync state generation is invalid or has expired. Restart the synchronization.",
-        )
+        return lost_state_error(token)
     if "$deltatoken" in request.args:
         token["h"] = current_seq  # a new round: what changed since the last one
+        token["n"] = 0
+        token["i"] = 1  # past the first round: out-of-window changes are reported as removed
     return token
+
+
+def lost_state_error(token: dict | None) -> Response:
+    """A voided token: the docs say a "40X-series" status with `syncStateNotFound`
+    (https://learn.microsoft.com/graph/delta-query-overview); real bodies spell the code
+    `SyncStateNotFound` with this message (microsoftgraph/microsoft-graph-docs-contrib#7897,
+    #7975). The status is a switch (faults.lost_state_status: 400, 404 or 410)."""
+    status = state().faults.lost_state_status
+    status = status if status in (400, 404, 410) else 410
+    generation = (token or {}).get("h", 0)
+    return graph_error(
+        status,
+        "SyncStateNotFound",
+        f"The sync state generation is not found; generation={generation};"
+        f"[highest={generation + 1}][{generation + 1}].",
+    )
 
 
 def _links(body: dict, base: str, token: dict, more: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import heapq
 import json
 import random
 import threading
@@ -38,6 +39,8 @@ class Faults:
     seed: int = 1
     # Void every delta/skip token when the request counter reaches this number (0: never).
     invalidate_after: int = 0
+    # The status of the answer to a voided token: the docs allow any "40X" (400, 404, 410).
+    lost_state_status: int = 410
 
 
 @dataclass
@@ -46,6 +49,8 @@ class Mailbox:
     generated: GeneratedMailbox
     by_folder: dict[str, list[int]]  # folder id -> generated indexes (ascending)
     added: list[tuple[int, dict, dict]] = field(default_factory=list)  # (seq, message, label)
+    # Changes to messages already there: (seq, partial entry, received) — see message_page.
+    updates: list[tuple[int, dict, datetime]] = field(default_factory=list)
     events: dict[str, tuple[int, dict]] = field(default_factory=dict)  # id -> (seq, event)
     event_labels: dict[str, dict] = field(default_factory=dict)  # iCalUId -> label
     message_seq: int = 0
@@ -172,7 +177,11 @@ def message_page(
     box: Mailbox, folder_id: str, since: datetime | None, pos: int, high: int, size: int
 ) -> tuple[list[tuple[int, dict, dict]], int, bool]:
     """Up to `size` changed messages of a folder with pos < seq <= high: (items, last position,
-    more left). Reads one item ahead so the last page carries the delta link."""
+    more left). Reads one item ahead so the last page carries the delta link.
+
+    A message changed after it was reported comes as a partial entry (only the changed
+    fields), as Graph does (microsoftgraph/microsoft-graph-docs-contrib#5544); one created in
+    the same range is reported once, in full."""
     found: list[tuple[int, dict, dict]] = []
     indexes = box.by_folder.get(folder_id, [])
     generated = box.generated
@@ -185,38 +194,61 @@ def message_page(
             continue
         message, label = generated.render(index) if len(found) < size else ({}, {})
         found.append((seq, message, label))
-    for seq, message, label in box.added:
+    later = heapq.merge(
+        ((seq, message, label) for seq, message, label in box.added),
+        ((seq, entry, {"_received": received}) for seq, entry, received in box.updates),
+        key=lambda item: item[0],
+    )
+    for seq, message, label in later:
         if len(found) > size:
             break
-        received = _parse(message.get("receivedDateTime", ""))
-        if (
-            pos < seq <= high
-            and message.get("parentFolderId") == folder_id
-            and (since is None or received is None or received >= since)
-        ):
-            found.append((seq, message, label))
+        if not pos < seq <= high or message.get("parentFolderId") != folder_id:
+            continue
+        received = label.get("_received") or _parse(message.get("receivedDateTime", ""))
+        if since is not None and received is not None and received < since:
+            continue
+        if "_received" in label and created_seq(box, message["id"]) > pos:
+            continue  # created in this range: its full entry is reported instead
+        found.append((seq, message, label))
     if len(found) > size:
         page = found[:size]
         return page, page[-1][0], True
     return found, high, False
 
 
+def created_seq(box: Mailbox, message_id: str) -> int:
+    """The sequence number a message was created with (generated ones: index + 1)."""
+    index = box.generated.index_of(message_id)
+    if index is not None:
+        return index + 1
+    return next((seq for seq, m, _ in box.added if m["id"] == message_id), 0)
+
+
 def event_page(
-    box: Mailbox, start: datetime, end: datetime, pos: int, high: int, size: int
+    box: Mailbox,
+    start: datetime,
+    end: datetime,
+    pos: int,
+    high: int,
+    size: int,
+    incremental: bool = False,
 ) -> tuple[list[dict], int, bool]:
+    """Changed events of the window. In a round after the first, an event changed outside
+    the window is reported too, as `@removed` "deleted": "an @removed entry … may also be an
+    event outside the range that changed" (https://learn.microsoft.com/graph/api/event-delta)."""
     changed = sorted((seq, event) for seq, event in box.events.values() if pos < seq <= high)
     out: list[dict] = []
     last = pos
     for index, (seq, event) in enumerate(changed):
         last = seq
-        if not _reportable(event, start, end):
+        if not (incremental or _reportable(event, start, end)):
             continue
         if not _in_window(event, start, end):
             # Moved out of the window: Graph's calendarView delta reports it as removed.
             event = removed_event(event["id"], event)
         out.append(public(event))
         if len(out) >= size:
-            more = any(_reportable(e, start, end) for _, e in changed[index + 1 :])
+            more = any(incremental or _reportable(e, start, end) for _, e in changed[index + 1 :])
             return out, last, more
     return out, high, False
 
@@ -245,6 +277,10 @@ def _in_window(event: dict, start: datetime, end: datetime) -> bool:
         event = {"start": event["_start"]}
     when = _parse(event["start"]["dateTime"])
     return when is not None and start <= when < end
+
+
+def parse_received(value: str) -> datetime:
+    return _parse(value) or datetime.now(UTC)
 
 
 def _parse(value: str) -> datetime | None:

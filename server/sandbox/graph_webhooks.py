@@ -1,5 +1,6 @@
 """Graph change notifications in the sandbox: POST/PATCH/DELETE /subscriptions with the
-validation handshake, and notifications sent (from a background thread) when mail arrives."""
+validation handshake (of both URLs), notifications sent (from a background thread) when mail
+arrives, and lifecycle notifications sent on demand (POST /_sandbox/graph/lifecycle)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import requests
-from flask import Response, request
+from flask import Response, g, jsonify, request
 
 from .directory import DirectoryUser
 from .graph import api, graph_error, json_response, target_user
-from .graph_state import GraphState, state
+from .graph_controls import controls
+from .graph_state import GraphState, state, user_by_id
 
 MAX_LIFETIME = timedelta(minutes=4230)
 VALIDATION_TIMEOUT = 10
@@ -44,6 +46,46 @@ def create_subscription():
     client_state = str(body.get("clientState", ""))
     if len(client_state) > 128:
         return graph_error(400, "InvalidRequest", "clientState is longer than 128 characters.")
+    # Both endpoints are validated when a lifecycle URL is given
+    # (https://learn.microsoft.com/graph/change-notifications-lifecycle-events).
+    lifecycle_url = body.get("lifecycleNotificationUrl")
+    for endpoint in [url, *([str(lifecycle_url)] if lifecycle_url else [])]:
+        refused = _validate(endpoint)
+        if refused is not None:
+            return refused
+    expiry = _expiry(body.get("expirationDateTime"))
+    subscription = {
+        "id": secrets.token_hex(16),
+        "resource": resource,
+        "changeType": body.get("changeType", "created"),
+        "notificationUrl": url,
+        "lifecycleNotificationUrl": body.get("lifecycleNotificationUrl"),
+        "clientState": client_state,
+        "expirationDateTime": _iso(expiry),
+        "userId": user.object_id,
+    }
+    st = state()
+    with st.lock:
+        st.subscriptions[subscription["id"]] = subscription
+    return json_response(_public(subscription, created=True)), 201
+
+
+def _public(subscription: dict, created: bool = False) -> dict:
+    """A subscription as Graph answers it (the create example of
+    https://learn.microsoft.com/graph/api/subscription-post-subscriptions)."""
+    claims = g.get("claims") or {}
+    head = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#subscriptions/$entity"}
+    out = {k: v for k, v in subscription.items() if k != "userId"}
+    out.update(
+        applicationId=claims.get("azp", ""),
+        creatorId=claims.get("oid", ""),
+        latestSupportedTlsVersion="v1_2",
+    )
+    return {**head, **out} if created else out
+
+
+def _validate(url: str) -> Response | None:
+    """The validation handshake: POST ?validationToken=…, answered 200 with the token as text."""
     token = secrets.token_urlsafe(12)
     try:
         answer = requests.post(
@@ -63,21 +105,7 @@ def create_subscription():
             "Subscription validation request failed. "
             "Response must exactly match validationToken query parameter.",
         )
-    expiry = _expiry(body.get("expirationDateTime"))
-    subscription = {
-        "id": secrets.token_hex(16),
-        "resource": resource,
-        "changeType": body.get("changeType", "created"),
-        "notificationUrl": url,
-        "lifecycleNotificationUrl": body.get("lifecycleNotificationUrl"),
-        "clientState": client_state,
-        "expirationDateTime": _iso(expiry),
-        "userId": user.object_id,
-    }
-    st = state()
-    with st.lock:
-        st.subscriptions[subscription["id"]] = subscription
-    return json_response({k: v for k, v in subscription.items() if k != "userId"}), 201
+    return None
 
 
 @api.patch("/subscriptions/<sub_id>")
@@ -89,7 +117,7 @@ def renew_subscription(sub_id: str):
             return graph_error(404, "ResourceNotFound", "The object was not found.")
         body = request.get_json(silent=True) or {}
         subscription["expirationDateTime"] = _iso(_expiry(body.get("expirationDateTime")))
-        return json_response({k: v for k, v in subscription.items() if k != "userId"})
+        return json_response(_public(subscription))
 
 
 @api.delete("/subscriptions/<sub_id>")
@@ -129,13 +157,19 @@ def notify(st: GraphState, user: DirectoryUser, change_type: str, item_id: str) 
             payload = {
                 "value": [
                     {
+                        "id": secrets.token_urlsafe(9),
                         "subscriptionId": sub["id"],
                         "clientState": sub["clientState"],
                         "changeType": change_type,
                         "resource": f"Users/{user.object_id}/Messages/{item_id}",
                         "subscriptionExpirationDateTime": sub["expirationDateTime"],
                         "tenantId": user.tenant_id,
-                        "resourceData": {"@odata.type": "#Microsoft.Graph.Message", "id": item_id},
+                        "resourceData": {
+                            "@odata.type": "#Microsoft.Graph.Message",
+                            "@odata.id": f"Users/{user.object_id}/Messages/{item_id}",
+                            "@odata.etag": 'W/"CQAAABYAAADkrWGo7bouTKlsgTZMr9KwAAAUWRHf"',
+                            "id": item_id,
+                        },
                     }
                 ]
             }
@@ -145,3 +179,54 @@ def notify(st: GraphState, user: DirectoryUser, change_type: str, item_id: str) 
                 continue  # Graph would retry for hours; the safety poll covers us here
 
     threading.Thread(target=send, name="graph-notify", daemon=True).start()
+
+
+LIFECYCLE_EVENTS = ("subscriptionRemoved", "missed", "reauthorizationRequired")
+
+
+@controls.post("/lifecycle")
+def send_lifecycle():
+    """Graph sends a lifecycle notification to every subscription of a user that has a
+    lifecycleNotificationUrl, with the documented body (subscriptionId,
+    subscriptionExpirationDateTime, tenantId, clientState, lifecycleEvent; see
+    https://learn.microsoft.com/graph/change-notifications-lifecycle-events).
+    subscriptionRemoved also removes the subscriptions. Delivered before answering, so a
+    test can wait on the outcome; answers the status each URL gave."""
+    body = request.get_json(silent=True) or {}
+    event = str(body.get("event", ""))
+    user = user_by_id(str(body.get("user", "")))
+    if event not in LIFECYCLE_EVENTS or user is None:
+        return jsonify({"error": "bad_request", "message": "user and a known event"}), 400
+    st = state()
+    with st.lock:
+        subs = [
+            s
+            for s in st.subscriptions.values()
+            if s["userId"] == user.object_id and s.get("lifecycleNotificationUrl")
+        ]
+        if event == "subscriptionRemoved":
+            for sub in subs:
+                st.subscriptions.pop(sub["id"], None)
+    by_url: dict[str, list[dict]] = {}
+    for sub in subs:
+        by_url.setdefault(sub["lifecycleNotificationUrl"], []).append(
+            {
+                "subscriptionId": sub["id"],
+                "subscriptionExpirationDateTime": sub["expirationDateTime"],
+                "tenantId": user.tenant_id,
+                "clientState": sub["clientState"],
+                "lifecycleEvent": event,
+            }
+        )
+    delivered = {}
+    for url, items in by_url.items():
+        try:
+            answer = requests.post(
+                url, json={"value": items}, timeout=10, verify=_ca_bundle() or False
+            )
+            delivered[url] = answer.status_code
+        except requests.RequestException as exc:
+            delivered[url] = type(exc).__name__
+    return jsonify(
+        {"event": event, "subscriptions": [s["id"] for s in subs], "delivered": delivered}
+    )

@@ -166,6 +166,13 @@ class GeneratedMailbox:
     def message_id(self, index: int) -> str:
         return f"AAMkM-{self.user.object_id[-6:]}-{index:07d}"
 
+    def index_of(self, message_id: str) -> int | None:
+        """The index of a generated message id, None for any other id."""
+        prefix = f"AAMkM-{self.user.object_id[-6:]}-"
+        digits = message_id[len(prefix) :] if message_id.startswith(prefix) else ""
+        index = int(digits) if digits.isdigit() else -1
+        return index if 0 <= index < self.count else None
+
     def render(self, index: int) -> tuple[dict, dict]:
         """(Graph message JSON, label) of message `index`."""
         conv = self.conversation_of(index)

@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -108,6 +109,7 @@ class SessionRunner:
         self.totals = PageResult()
         self.client: GraphClient | None = None
         self.crm: CountingCRM | None = None
+        self._fresh_totals: set[str] = set()  # folders whose count was read this session
 
     # --- bookkeeping -------------------------------------------------------------------
 
@@ -216,14 +218,21 @@ class SessionRunner:
                     folder.name,
                     folder.total,
                 )
+                self._fresh_totals.add(key)
             self.db.commit()
         return [states[f] for f in wanted if f in states and states[f].folder_id]
 
     def _sync_folder(self, state: SyncState, pipeline: Pipeline, since: datetime) -> None:
-        first = self.client.message_delta_url(state.folder_id, since)
+        def first() -> str:
+            # Whether the window's filter is safe depends on the folder's size now: one
+            # request, only when a full round starts and the count was not read this session.
+            if state.folder not in self._fresh_totals:
+                state.estimate = self._call(self.client.folder_total, state.folder_id)
+                self._fresh_totals.add(state.folder)
+            return self.client.message_delta_url(state.folder_id, since, state.estimate)
 
         def fetch(url: str) -> DeltaPage:
-            return self.client.message_delta_page(url, state.folder_name)
+            return self.client.message_delta_page(url, state.folder_name, since)
 
         def process(page: DeltaPage) -> PageResult:
             return pipeline.process_messages(page.items, state.folder_id)
@@ -255,15 +264,14 @@ class SessionRunner:
                 result.counts.update(removed.counts)
             return result
 
-        self._read_rounds(
-            state, self.client.calendar_delta_url(start, end), self.client.event_delta_page, process
-        )
+        first = self.client.calendar_delta_url(start, end)
+        self._read_rounds(state, lambda: first, self.client.event_delta_page, process)
 
-    def _read_rounds(self, state: SyncState, first: str, fetch, process) -> None:
-        """Pages from the stored link (or `first`) to the round's delta link. The next page is
-        fetched while this one is saved (2 of the mailbox's 4 requests in flight); each page
-        is committed with its link. A lost delta state restarts once from `first`."""
-        url = state.resume_link or first
+    def _read_rounds(self, state: SyncState, first: Callable[[], str], fetch, process) -> None:
+        """Pages from the stored link (or `first()`) to the round's delta link. The next page
+        is fetched while this one is saved (2 of the mailbox's 4 requests in flight); each
+        page is committed with its link. A lost delta state restarts once from `first()`."""
+        url = state.resume_link or first()
         restarted = refreshed = False
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-prefetch") as pool:
             pending = pool.submit(fetch, url)
@@ -276,7 +284,8 @@ class SessionRunner:
                     restarted = True  # a full re-read of the window; the ledger stops repeats
                     state.full_reads += 1
                     self.record.full_reads += 1
-                    url, pending = first, pool.submit(fetch, first)
+                    url = first()
+                    pending = pool.submit(fetch, url)
                     continue
                 except GraphAuthError:
                     if refreshed:
@@ -290,6 +299,7 @@ class SessionRunner:
                 result = process(page)
                 for skipped in page.skipped:
                     result.counts[f"invalid_{skipped.reason}"] += 1
-                result.read += len(page.skipped)
+                result.counts.update(page.ignored)
+                result.read += len(page.skipped) + sum(page.ignored.values())
                 link = page.next_link or page.delta_link or ""
                 self._commit_page(state, result, link, done=bool(page.delta_link))

@@ -123,8 +123,14 @@ def _create(
     return answer
 
 
+def granted_expiry(answer: dict, now: datetime) -> datetime:
+    """The expirationDateTime Graph granted in a subscription answer (an hour when it is
+    missing or unreadable: renewed early rather than lost)."""
+    return _parse(answer.get("expirationDateTime")) or now + timedelta(hours=1)
+
+
 def _apply(sub: GraphSubscription, answer: dict, now: datetime) -> None:
-    expires = _parse(answer.get("expirationDateTime")) or now + timedelta(hours=1)
+    expires = granted_expiry(answer, now)
     sub.expires_at = expires
     sub.renew_at = now + (expires - now) / 2
 

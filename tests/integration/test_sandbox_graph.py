@@ -84,7 +84,7 @@ def test_delta_uses_graph_paging_shapes_and_the_default_page_of_ten(graph):
     lost = graph.http.get(
         body["@odata.deltaLink"], headers={"Authorization": f"Bearer {_token(graph, ALEX)}"}
     )
-    assert lost.status_code == 410 and lost.json()["error"]["code"] == "syncStateNotFound"
+    assert lost.status_code == 410 and lost.json()["error"]["code"] == "SyncStateNotFound"
 
 
 def test_every_item_is_labelled_and_the_mailbox_has_every_kind(graph):

@@ -52,14 +52,18 @@ def test_throttling_503_and_resets_still_give_the_exact_end_state(
     assert_crm_matches(db, user.org_id, expected_from(labels_of(sandbox, ALEX)))
 
 
+@pytest.mark.parametrize("status", [410, 400, 404])
 def test_an_invalidated_delta_token_means_a_full_reread_without_duplicates(
-    app, client, sandbox, db, run_jobs
+    app, client, sandbox, db, run_jobs, status
 ):
+    """Graph answers a dead token with SyncStateNotFound on a "40X" status: each of them
+    restarts the round (a 400 or 404 used to fail every later session the same way)."""
     configure_mailboxes(sandbox, messages=200, events=10)
     user = signed_in_user(client, sandbox, db, ALEX)
     enqueue_session(user.id)
     run_jobs()
     sandbox.control(f"/_sandbox/graph/users/{ALEX.object_id}/messages", {})
+    sandbox.control("/_sandbox/graph/faults", {"lost_state_status": status})
     sandbox.control("/_sandbox/graph/invalidate", {})
     enqueue_session(user.id, "now")
     run_jobs()

@@ -256,3 +256,97 @@ def test_the_pane_can_sync_now_and_read_its_health(app, client, sandbox, db, run
     health = client.get("/api/sync/health", headers=headers).json
     assert health["state"] == "up_to_date"
     assert health["last_session"]["trigger"] == "now"
+
+
+def test_read_marks_arrive_as_partial_entries_and_change_nothing(
+    app, client, sandbox, db, run_jobs
+):
+    """After a read-state toggle Graph's delta may carry only id, isRead and parentFolderId;
+    those entries are neither new messages nor skips with a made-up reason."""
+    configure_mailboxes(sandbox, messages=120, events=4)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    enqueue_session(user.id)
+    run_jobs()
+    labels = labels_of(sandbox, ALEX)
+    read = [lb["id"] for lb in labels["messages"].values() if lb["folder"] == "inbox"][:5]
+    read += [lb["id"] for lb in labels["messages"].values() if lb["folder"] == "sentitems"][:2]
+    for message_id in read:
+        sandbox.control(f"/_sandbox/graph/users/{ALEX.object_id}/messages/{message_id}/read")
+    enqueue_session(user.id, "now")
+    run_jobs()
+    last = _sessions(db, user)[-1]
+    assert last.status == "succeeded", last.error
+    assert last.saved == 0 and last.crm_calls == 0
+    assert last.counts == {"updated_only": len(read)}
+    assert_crm_matches(db, user.org_id, expected_from(labels_of(sandbox, ALEX)))
+
+
+def test_an_event_changed_outside_the_window_comes_as_a_removal(app, client, sandbox, db, run_jobs):
+    """calendarView delta reports an event changed outside its range as `@removed`: the
+    meeting moved far away, then moved again out there, is looked up and kept current."""
+    configure_mailboxes(sandbox, messages=20, events=12)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    enqueue_session(user.id)
+    run_jobs()
+    labels = labels_of(sandbox, ALEX)
+    meeting = next(
+        e for e in labels["events"].values() if e["outcome"] == "save" and e["kind"] == "external"
+    )
+    event_id = next(eid for eid in _event_ids(sandbox, ALEX) if eid[1] == meeting)[0]
+    move = f"/_sandbox/graph/users/{ALEX.object_id}/events/{event_id}/move"
+    sandbox.control(move, {"hours": 24 * 200})  # out of the window (90 days ahead)
+    enqueue_session(user.id, "now")
+    run_jobs()
+    sandbox.control(move, {"hours": 5})  # changed again, never back in the window
+    enqueue_session(user.id, "now")
+    run_jobs()
+    last = _sessions(db, user)[-1]
+    assert last.status == "succeeded", last.error
+    assert last.counts.get("removed_but_moved") == 1
+    assert_crm_matches(db, user.org_id, expected_from(labels_of(sandbox, ALEX)))
+
+
+def test_a_first_sync_of_an_inbox_over_5000_messages_misses_none(
+    app, client, sandbox, db, run_jobs
+):
+    """Message delta with $filter returns at most 5,000 messages, silently: an inbox with
+    more in the window must still reach the CRM whole (and nothing older than the window)."""
+    configure_mailboxes(sandbox, messages=9000, events=1, seed=11)
+    app.config["GRAPH_PAGE_SIZE"] = 1000
+    user = signed_in_user(client, sandbox, db, ALEX)
+    labels = labels_of(sandbox, ALEX)
+    in_window = [
+        lb
+        for lb in labels["messages"].values()
+        if lb["folder"] == "inbox" and lb["category"] != "old"
+    ]
+    assert len(in_window) > 5000
+    enqueue_session(user.id)
+    run_jobs()
+    first = _sessions(db, user)[-1]
+    assert first.status == "succeeded", first.error
+    assert_crm_matches(db, user.org_id, expected_from(labels))
+    assert first.counts["outside_window"] > 0  # read whole, the window applied by Courier
+
+
+def test_html_bodies_reach_the_crm_as_text(app, client, sandbox, db, run_jobs):
+    """Delta does not document `Prefer: outlook.body-content-type`: the sandbox sends HTML
+    bodies whatever was asked, and the CRM still gets the text, never the markup."""
+    from server.crm.builtin.models import CrmActivity
+
+    configure_mailboxes(sandbox, messages=60, events=2)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    sandbox.control(
+        f"/_sandbox/graph/users/{ALEX.object_id}/messages",
+        {"subject": "Markup", "body": "Price: <b>10</b> & up\n\n<script>alert(1)</script>"},
+    )
+    enqueue_session(user.id)
+    run_jobs()
+    assert _sessions(db, user)[-1].status == "succeeded"
+    emails = db.scalars(select(CrmActivity).where(CrmActivity.kind == "email")).all()
+    generated = [a for a in emails if a.subject != "Markup"]
+    assert generated and all("<" not in a.body_text for a in generated)
+    assert all(a.body_text.startswith("Hello,\n\nFollowing up on ") for a in generated)
+    added = next(a for a in emails if a.subject == "Markup")
+    # The sender's own text, characters and all; Outlook's HTML around it is gone.
+    assert added.body_text == "Price: <b>10</b> & up\n\n<script>alert(1)</script>"

@@ -160,3 +160,72 @@ def test_mail_notified_while_a_session_runs_is_read_by_that_session(
     assert len(sessions) == 2 and sessions[-1].status == "succeeded", sessions[-1].error
     assert sessions[-1].saved == 1  # the new mail, read by the same session
     assert_crm_matches(db, user.org_id, expected_from(labels_of(sandbox, ALEX)))
+
+
+def _wait_queued(user_id: int) -> None:
+    deadline = time.time() + 10
+    while current_job(user_id) is None or current_job(user_id).get_status() != "queued":
+        assert time.time() < deadline, "no session enqueued by the lifecycle notification"
+        time.sleep(0.05)
+
+
+def _synced_with_subscriptions(client, sandbox, db, run_jobs):
+    configure_mailboxes(sandbox, messages=40, events=4)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    enqueue_session(user.id)
+    run_jobs()
+    live = {s["resource"]: s["id"] for s in _sandbox_subscriptions(sandbox)}
+    assert len(live) == 2
+    return user, live
+
+
+def _sandbox_subscriptions(sandbox) -> list[dict]:
+    from server.sandbox.graph_state import state
+
+    with sandbox.app.app_context():
+        return [dict(s) for s in state().subscriptions.values()]
+
+
+def test_subscription_removed_makes_the_next_session_subscribe_again(
+    app, client, sandbox, db, run_jobs, served
+):
+    user, before = _synced_with_subscriptions(client, sandbox, db, run_jobs)
+    answer = sandbox.control(
+        "/_sandbox/graph/lifecycle", {"user": ALEX.object_id, "event": "subscriptionRemoved"}
+    )
+    assert set(answer["delivered"].values()) == {202}
+    assert _sandbox_subscriptions(sandbox) == []
+    _wait_queued(user.id)
+    run_jobs()
+    after = {s["resource"]: s["id"] for s in _sandbox_subscriptions(sandbox)}
+    assert set(after) == set(before) and not set(after.values()) & set(before.values())
+    db.expire_all()
+    rows = db.scalars(select(GraphSubscription).where(GraphSubscription.user_id == user.id))
+    assert {r.subscription_id for r in rows} == set(after.values())
+
+
+def test_a_missed_notification_makes_a_session_read_the_mail(
+    app, client, sandbox, db, run_jobs, served
+):
+    user, _ = _synced_with_subscriptions(client, sandbox, db, run_jobs)
+    # New mail whose change notification Graph never delivered.
+    sandbox.control(f"/_sandbox/graph/users/{ALEX.object_id}/messages", {"notify": False})
+    sandbox.control("/_sandbox/graph/lifecycle", {"user": ALEX.object_id, "event": "missed"})
+    _wait_queued(user.id)
+    run_jobs()
+    assert_crm_matches(db, user.org_id, expected_from(labels_of(sandbox, ALEX)))
+
+
+def test_reauthorization_required_renews_the_subscriptions(
+    app, client, sandbox, db, run_jobs, served
+):
+    user, before = _synced_with_subscriptions(client, sandbox, db, run_jobs)
+    sandbox.control("/_sandbox/graph/stats/reset")
+    sandbox.control(
+        "/_sandbox/graph/lifecycle", {"user": ALEX.object_id, "event": "reauthorizationRequired"}
+    )
+    _wait_queued(user.id)
+    run_jobs()
+    served_kinds = sandbox.control("/_sandbox/graph/stats", method="GET")["by_kind"]
+    assert served_kinds.get("renew_subscription") == 2
+    assert {s["id"] for s in _sandbox_subscriptions(sandbox)} == set(before.values())

@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from server.mail.graph_errors import is_delta_state_lost
 from server.mail.graph_parse import (
     MAX_BODY_CHARS,
     MAX_HEADERS,
     Skipped,
+    is_partial_update,
     parse_datetime,
     parse_event,
     parse_message,
@@ -102,3 +104,51 @@ def test_dates(value, expected):
 def test_an_event_without_ical_uid_is_skipped_with_a_reason():
     skipped = parse_event({"id": "e1"})
     assert isinstance(skipped, Skipped) and skipped.reason == "missing_ical_uid"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "lost"),
+    [
+        (410, "SyncStateNotFound", True),  # real bodies
+        (400, "SyncStateNotFound", True),
+        (404, "syncStateNotFound", True),  # the docs' spelling
+        (400, "RESYNCREQUIRED", True),
+        (410, "", True),  # a bare 410 Gone: restart
+        (400, "BadRequest", False),
+        (404, "ErrorItemNotFound", False),
+        (429, "SyncStateNotFound", False),
+    ],
+)
+def test_lost_delta_state_is_recognised_by_code_without_case(status, code, lost):
+    assert is_delta_state_lost(status, code) is lost
+
+
+@pytest.mark.parametrize(
+    ("raw", "partial"),
+    [
+        ({"id": "a", "isRead": True, "parentFolderId": "f"}, True),
+        ({"id": "a", "@odata.etag": "x", "changeKey": "k"}, True),
+        ({"id": "a", "subject": "Only the subject changed"}, True),
+        ({"id": "a", "receivedDateTime": "2026-01-02T03:04:05Z"}, False),
+        ({"id": "a", "sender": {"emailAddress": {"address": "x@y.test"}}}, False),
+        ({"id": "a", "@removed": {"reason": "deleted"}}, False),
+        ("not an object", False),
+    ],
+)
+def test_partial_update_entries(raw, partial):
+    assert is_partial_update(raw) is partial
+
+
+def test_an_html_body_becomes_text():
+    message = parse_message(
+        {
+            "id": "m",
+            "receivedDateTime": "2026-01-02T03:04:05Z",
+            "body": {
+                "contentType": "HTML",
+                "content": "<div>a &lt;b&gt;<br>c</div><style>x</style>",
+            },
+        },
+        "inbox",
+    )
+    assert message.body_text == "a <b>\nc"
