@@ -1,6 +1,7 @@
 """Browser tests: the real pane in headless Chromium (Debian's package, driven by Playwright for
-Python), inside /preview with its simulated Office, against the app served over HTTP in a
-thread, the sandbox service (sign-in, Graph mailbox, Salesforce) over HTTPS, and a real Redis.
+Python), inside /preview with its simulated Office (the dialog's pages get Microsoft's real
+Office.js, from npm), against the app served over HTTP in a thread, the sandbox service
+(sign-in, Graph mailbox, Salesforce) over HTTPS, and a real Redis.
 
 Every test runs once per CRM adapter ("builtin", "salesforce"); what a test reads back from the
 CRM goes through the CRM interface (crm_for(user)), so the same assertions hold for both."""
@@ -31,6 +32,7 @@ from server.demo import seed_demo
 from server.models.tenancy import User
 from server.redis_server import free_port
 from tests.conftest import make_test_app
+from tests.e2e.officejs import office_js_dist, serve_office_js
 from tests.sandbox_fixtures import sandbox, sandbox_server  # noqa: F401
 
 CHROMIUM = "/usr/bin/chromium"
@@ -242,8 +244,14 @@ class Pane:
         return path
 
 
+@pytest.fixture(scope="session")
+def office_js_files() -> Path:
+    """Microsoft's Office.js (npm), which the dialog pages load as in Outlook."""
+    return office_js_dist()
+
+
 @pytest.fixture
-def pane(pane_server, tmp_path, artifacts_dir, request) -> Iterator[Pane]:
+def pane(pane_server, tmp_path, artifacts_dir, request, office_js_files) -> Iterator[Pane]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -257,6 +265,8 @@ def pane(pane_server, tmp_path, artifacts_dir, request) -> Iterator[Pane]:
             env={**os.environ, "HOME": str(tmp_path)},
         )
         context.set_default_timeout(15_000)
+        # The pane gets the simulated Office (the preview); the dialog's pages the real one.
+        serve_office_js(context, pane_server.app.config["OFFICE_JS_URL"], office_js_files)
         page = context.pages[0] if context.pages else context.new_page()
         driver = Pane(page, context, pane_server, artifacts_dir, request.node.name)
         page.on("pageerror", lambda exc: driver.errors.append(str(exc)))
