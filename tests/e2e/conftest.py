@@ -129,7 +129,20 @@ def crm_adapter(request) -> str:
 
 
 @pytest.fixture
-def pane_server(crm_adapter, sqlite_url, redis_url, redis_client, sandbox) -> Iterator[PaneServer]:  # noqa: F811
+def pane_app_settings() -> dict[str, Any]:
+    """Extra settings of the served app; a test module overrides this fixture to set some."""
+    return {}
+
+
+@pytest.fixture
+def pane_server(
+    crm_adapter,
+    sqlite_url,
+    redis_url,
+    redis_client,
+    sandbox,  # noqa: F811
+    pane_app_settings,
+) -> Iterator[PaneServer]:
     if not Path(CHROMIUM).exists():
         message = f"browser tests need Chromium at {CHROMIUM} (Debian package chromium)"
         if os.environ.get("REQUIRE_BROWSER") == "1":
@@ -140,6 +153,7 @@ def pane_server(crm_adapter, sqlite_url, redis_url, redis_client, sandbox) -> It
     settings = {**sandbox.settings(), "CRM_ADAPTER": crm_adapter}
     if crm_adapter == "salesforce":
         settings.update(SALESFORCE_SETTINGS)
+    settings.update(pane_app_settings)
     app = make_test_app(sqlite_url, redis_url, BASE_URL=url, **settings)
     with app.app_context():
         seed_demo(get_session())

@@ -5,7 +5,9 @@ bridge, the Salesforce-connect bridge), each Outlook platform whose host file th
 ships (web, win32, mac, ios, android): the page comes with the headers our server answered,
 Office.js is told it runs in that Outlook (the host info Office passes and Office.js keeps in
 sessionStorage), its files are served from the package at the configured OFFICE_JS_URL, and
-the other script URLs are read from the library's own files. The test asserts that each of
+the other script URLs are read from the library's own files. Chromium sees our server at an
+https origin, as Outlook does: its requests reach the app as through a TLS-terminating proxy
+(X-Forwarded-Proto/-Host, TRUSTED_PROXY_HOPS=1). The test asserts that each of
 those is requested (so the policy let it through), that no `securitypolicyviolation` fires
 and that nothing else outside our origin is asked for.
 
@@ -38,6 +40,13 @@ pytestmark = [
 ]
 HOP_BY_HOP = {"content-length", "content-encoding", "transfer-encoding", "connection"}
 EVENT_TIMEOUT_MS = 10_000
+PUBLIC = "https://courier.test"  # where Chromium sees our server
+FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "courier.test"}
+
+
+@pytest.fixture
+def pane_app_settings() -> dict:
+    return {"TRUSTED_PROXY_HOPS": 1}
 
 
 @dataclass
@@ -50,15 +59,19 @@ class CapturedPage:
     body: bytes
 
     @classmethod
-    def of(cls, response: requests.Response) -> CapturedPage:
+    def get(cls, http: requests.Session, url: str) -> CapturedPage:
+        """GET `url` from our server as through the proxy; the page's public URL with it."""
+        response = http.get(url, headers=FORWARDED, allow_redirects=False, timeout=10)
         assert response.status_code == 200, response.text[:500]
         assert "Content-Security-Policy" in response.headers
         headers = {k: v for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP}
-        return cls(response.url, response.status_code, headers, response.content)
+        parts = urlsplit(url)
+        public_url = f"{PUBLIC}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+        return cls(public_url, response.status_code, headers, response.content)
 
 
 def pane_page(server: PaneServer) -> CapturedPage:
-    return CapturedPage.of(requests.get(f"{server.url}/addin/taskpane.html", timeout=10))
+    return CapturedPage.get(requests.Session(), f"{server.url}/addin/taskpane.html")
 
 
 def sign_in_bridge_page(server: PaneServer) -> CapturedPage:
@@ -69,7 +82,7 @@ def sign_in_bridge_page(server: PaneServer) -> CapturedPage:
     start = browser.get(f"{server.url}/auth/signin?mode=dialog", allow_redirects=False)
     assert start.status_code == 302, start.text
     callback = pick_user_on_authorize_page(server.sandbox, start.headers["Location"], user)
-    return CapturedPage.of(browser.get(callback, timeout=10))
+    return CapturedPage.get(browser, callback)
 
 
 def crm_bridge_page(server: PaneServer) -> CapturedPage:
@@ -92,7 +105,7 @@ def crm_bridge_page(server: PaneServer) -> CapturedPage:
         authorize_url.split("?")[0], data=fields, allow_redirects=False
     )
     assert granted.status_code == 302, granted.text
-    page = CapturedPage.of(requests.get(granted.headers["Location"], timeout=10))
+    page = CapturedPage.get(requests.Session(), granted.headers["Location"])
     assert b"crm-bridge" in page.body
     return page
 
@@ -134,10 +147,11 @@ def load_under_office_js(
 ) -> Observed:
     office_js_url = server.app.config["OFFICE_JS_URL"]
     directory = office_js_url.rsplit("/", 1)[0] + "/"
-    scheme = urlsplit(page.url).scheme
+    scheme = urlsplit(page.url).scheme  # MicrosoftAjax comes with the page's scheme
     external = external_scripts(dist, ["office.js", host_file])
     assert external, "the library names no script outside its directory: nothing to check"
     external_urls = {f"{scheme}://{host}{path}" for host, path in external}
+    assert scheme == "https"  # as in Outlook
     expected = {office_js_url, directory + host_file} | external_urls
     seen = Observed()
     context = browser.new_context()
@@ -146,8 +160,12 @@ def load_under_office_js(
 
     def elsewhere(route) -> None:
         url = route.request.url
-        if url.startswith(server.url + "/"):
-            route.continue_()
+        if url.startswith(PUBLIC + "/"):  # our server, through the "proxy"
+            answer = route.fetch(
+                url=server.url + url.removeprefix(PUBLIC),
+                headers={**route.request.headers, **FORWARDED},
+            )
+            route.fulfill(response=answer)
         elif url in external_urls:
             seen.requested.append(url)
             route.fulfill(
@@ -165,7 +183,7 @@ def load_under_office_js(
     )
     info = host_info(platform, host_file.rsplit("-", 1)[1].removesuffix(".js"), dialog)
     context.add_init_script(
-        f"""if (location.origin === {json.dumps(server.url)}) {{
+        f"""if (location.origin === {json.dumps(PUBLIC)}) {{
           sessionStorage.setItem("hostInfoValue", {json.dumps(info)});
           window.__cspViolations = [];
           document.addEventListener("securitypolicyviolation", (e) =>
@@ -175,7 +193,7 @@ def load_under_office_js(
     try:
         tab = context.new_page()
         if dialog:  # Office dialogs are windows Outlook opens (with an opener on the web)
-            tab.goto(f"{server.url}/healthz")
+            tab.goto(f"{PUBLIC}/healthz")
             with context.expect_page() as popup:
                 tab.evaluate("() => { window.open('about:blank'); }")
             tab = popup.value
@@ -189,7 +207,9 @@ def load_under_office_js(
             tab.wait_for_load_state("load")
         except Exception as exc:  # a wait that timed out: say what was not asked for
             missing = sorted(expected - set(seen.requested))
-            raise AssertionError(f"{platform}: never requested {missing}; {seen.console}; {exc}") from exc
+            raise AssertionError(
+                f"{platform}: never requested {missing}; {seen.console}; {exc}"
+            ) from exc
         violations = tab.evaluate("window.__cspViolations")
     finally:
         context.close()
