@@ -228,6 +228,14 @@ class Pane:
     shots: Path
     test_name: str
     errors: list[str] = field(default_factory=list)
+    # What the browser asked of Office.js's directory (answered from the npm package).
+    office_js_requests: list[str] = field(default_factory=list)
+
+    def assert_dialog_ran_real_office_js(self) -> None:
+        """The dialog's pages loaded Microsoft's Office.js, not the simulation: outside an
+        Office host only the real library fetches its O15 file map before onReady."""
+        names = {url.rsplit("/", 1)[-1] for url in self.office_js_requests}
+        assert {"office.js", "o15apptofilemappingtable.js"} <= names, names
 
     @property
     def frame(self):
@@ -279,10 +287,11 @@ def pane(pane_server, tmp_path, artifacts_dir, request, office_js_files) -> Iter
             env={**os.environ, "HOME": str(tmp_path)},
         )
         context.set_default_timeout(15_000)
-        # The pane gets the simulated Office (the preview); the dialog's pages the real one.
-        serve_office_js(context, pane_server.app.config["OFFICE_JS_URL"], office_js_files)
         page = context.pages[0] if context.pages else context.new_page()
         driver = Pane(page, context, pane_server, artifacts_dir, request.node.name)
+        # The pane gets the simulated Office (the preview); the dialog's pages the real one.
+        office_js_url = pane_server.app.config["OFFICE_JS_URL"]
+        serve_office_js(context, office_js_url, office_js_files, driver.office_js_requests.append)
         page.on("pageerror", lambda exc: driver.errors.append(str(exc)))
         try:
             yield driver
