@@ -3,13 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Microsoft's Office.js from npm, for the browser tests only (tests/officejs/).
+OFFICEJS := tests/officejs/node_modules/@microsoft/office-js/package.json
 
 .PHONY: run test lint format bench clean migration
 
 run: $(STAMP)
 	$(PY) -m server.launcher
 
-test: $(STAMP)
+test: $(STAMP) $(OFFICEJS)
 	$(PY) -m pytest -n auto
 
 lint: $(STAMP)
@@ -28,8 +30,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+$(OFFICEJS): tests/officejs/package.json tests/officejs/package-lock.json
+	cd tests/officejs && npm ci --no-audit --no-fund --loglevel=error
+	touch $(OFFICEJS)
+
 clean:
-	rm -rf $(VENV) instance artifacts .pytest_cache
+	rm -rf $(VENV) instance artifacts .pytest_cache tests/officejs/node_modules
 
 # A new migration from the models' changes: make migration m="what changed"
 migration: $(STAMP)

@@ -21,27 +21,28 @@ from flask import (
     render_template,
     send_from_directory,
 )
+from markupsafe import Markup
 
-from .config import PROJECT_ROOT
+from .config import PROJECT_ROOT, Settings
+from .csp import pane_policy
 from .errors import ApiError
+from .security import allowed_frame_ancestors, page_is_secure
 
 ADDIN_DIR = PROJECT_ROOT / "addin"
 bp = Blueprint("addin", __name__)
 
+# Werkzeug adds "; charset=utf-8" to text types itself (naming it here repeated it).
 CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
+    ".html": "text/html",
+    ".js": "text/javascript",
+    ".css": "text/css",
     ".png": "image/png",
     ".svg": "image/svg+xml",
     ".json": "application/json",
 }
 IMAGE_MAX_AGE = 7 * 24 * 3600
-# Office.js loads from Microsoft's CDN; nothing else may run script in the pane.
-PANE_CSP = (
-    "script-src 'self' https://appsforoffice.microsoft.com https://ajax.aspnetcdn.com; "
-    "object-src 'none'; base-uri 'self'"
-)
+# The Office.js tag in addin/*.html, rewritten when OFFICE_JS_URL points elsewhere.
+DEFAULT_OFFICE_JS_TAG = f'<script src="{Settings.OFFICE_JS_URL}"></script>'
 VERSION_RE = re.compile(r"^[0-9]{1,5}(\.[0-9]{1,5}){0,3}$")
 
 
@@ -59,12 +60,24 @@ def static_file(filename: str) -> Response:
         conditional=suffix != ".html",
     )
     if suffix == ".html":
+        _use_configured_office_js(response)
         response.headers["Cache-Control"] = "no-store"
-        response.headers["Content-Security-Policy"] = PANE_CSP
+        response.headers["Content-Security-Policy"] = pane_policy(
+            current_app.config["OFFICE_JS_URL"], page_is_secure(), allowed_frame_ancestors()
+        )
     elif not is_image:
         response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def _use_configured_office_js(response: Response) -> None:
+    url = current_app.config["OFFICE_JS_URL"]
+    if url == Settings.OFFICE_JS_URL:
+        return
+    response.direct_passthrough = False
+    tag = Markup('<script src="{}"></script>').format(url)
+    response.set_data(response.get_data(as_text=True).replace(DEFAULT_OFFICE_JS_TAG, tag))
 
 
 def check_base_url(base_url: str) -> str:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .csp import check_office_js_url, frame_ancestors
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 
@@ -138,6 +140,12 @@ class Settings:
     ADDIN_ID: str = "5b1f3c2a-8e47-4d4b-9c1e-7a3f0d2b6c91"
     ADDIN_VERSION: str = "1.0.0.0"
     ADDIN_APP_DOMAINS: tuple[str, ...] = ()
+    # Office.js for the pane and the dialog pages: Microsoft's CDN (Marketplace add-ins must
+    # use it). The pages' CSP allows its directory and what it loads (server/csp.py).
+    OFFICE_JS_URL: str = "https://appsforoffice.microsoft.com/lib/1/hosted/office.js"
+    # Hosts allowed to frame the pane beyond Microsoft's Outlook hosts (server/csp.py):
+    # government clouds, on-premises Outlook on the web. https origins; https://*.host allowed.
+    FRAME_ANCESTORS_EXTRA: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -203,6 +211,14 @@ def validate(settings: Settings) -> None:
                 "make one with `python -c 'from cryptography.fernet import Fernet; "
                 "print(Fernet.generate_key().decode())'`"
             )
+    for name, check in (
+        ("OFFICE_JS_URL", lambda: check_office_js_url(settings.OFFICE_JS_URL)),
+        ("FRAME_ANCESTORS_EXTRA", lambda: frame_ancestors(settings.FRAME_ANCESTORS_EXTRA)),
+    ):
+        try:
+            check()
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
     if settings.CA_BUNDLE and not Path(settings.CA_BUNDLE).is_file():
         raise ConfigError(f"CA_BUNDLE: no such file {settings.CA_BUNDLE!r}")
     if settings.is_production:

@@ -2,9 +2,12 @@
 
 The page lists the demo user's messages (rendered from the sandbox's generated mailbox) and
 shows the real pane (addin/taskpane.html) in an iframe. The pane's Office.js is replaced by
-the simulated Office object (addin/preview/office-sim.js) — also inside the sign-in dialog —
-for any HTML page that loads Office.js while the browser carries the preview cookie. Only
-registered when the sandbox is enabled (never in production).
+the simulated Office object (addin/preview/office-sim.js) while the browser carries the
+preview cookie. The dialog pages (sign-in, Salesforce connect) keep the real Office.js, as in
+Outlook: outside an Office host it resolves `onReady` with host null, and the bridge page then
+hands its message to the simulated dialog by a same-origin postMessage to its opener
+(server/static/auth/bridge.js). Only registered when the sandbox is enabled (never in
+production).
 """
 
 from __future__ import annotations
@@ -12,15 +15,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, render_template, request
+from flask import Blueprint, Flask, Response, current_app, render_template, request
+from markupsafe import Markup
 
 from .sandbox.directory import DEMO_TENANT_ID, DEMO_USERS, DirectoryUser
 
 bp = Blueprint("preview", __name__)
 
-OFFICE_CDN_TAG = (
-    '<script src="https://appsforoffice.microsoft.com/lib/1/hosted/office.js"></script>'
-)
+PANE_PREFIX = "/addin/"
 SIM_PATH = "/addin/preview/office-sim.js"
 PREVIEW_COOKIE = "courier_preview"
 LIST_LIMIT = 40
@@ -99,18 +101,22 @@ def preview() -> Response:
 
 
 def _swap_office_js(response: Response) -> Response:
-    """Inside the preview, pages that load Office.js get the simulated Office object."""
+    """Inside the preview, the pane's pages get the simulated Office object."""
     if (
         request.cookies.get(PREVIEW_COOKIE) != "1"
+        or not request.path.startswith(PANE_PREFIX)
         or response.status_code != 200
         or response.mimetype != "text/html"
     ):
         return response
     response.direct_passthrough = False
     text = response.get_data(as_text=True)
-    if OFFICE_CDN_TAG not in text:
+    office_tag = str(
+        Markup('<script src="{}"></script>').format(current_app.config["OFFICE_JS_URL"])
+    )
+    if office_tag not in text:
         return response
-    response.set_data(text.replace(OFFICE_CDN_TAG, f'<script src="{SIM_PATH}"></script>'))
+    response.set_data(text.replace(office_tag, f'<script src="{SIM_PATH}"></script>'))
     response.headers["Cache-Control"] = "no-store"
     response.headers.pop("ETag", None)
     return response

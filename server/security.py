@@ -3,8 +3,9 @@
 - CORS: a fixed allowlist (BASE_URL's origin + CORS_ORIGINS) on the JSON paths; an Origin not
   on the list gets no CORS headers (never reflected). No credentials mode: the API uses
   bearer tokens, not cookies.
-- CSP with `frame-ancestors` limited to Outlook's web hosts (and 'self' for the preview);
-  pages may load Office.js from Microsoft's CDN and nothing else from elsewhere.
+- CSP (server/csp.py) with `frame-ancestors` limited to Outlook's web hosts, those of
+  FRAME_ANCESTORS_EXTRA and 'self' (the preview); only pages that render `office_js_script()`
+  may load Office.js and what it loads, and no page loads anything else from elsewhere.
 - nosniff, Referrer-Policy, HSTS when served over HTTPS, Cache-Control: no-store on API and
   sign-in responses.
 - CSRF: unsafe requests with a form body (what a cross-site form can send) must carry the
@@ -26,28 +27,17 @@ from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, g, request, session
 from flask_cors import CORS
+from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .csp import frame_ancestors, page_policy
 from .errors import ApiError
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Hosts that frame the add-in's task pane: Outlook on the web and the new Outlook for Windows
-# (outlook.office.com / office365.com / cloud.microsoft), Outlook.com (outlook.live.com).
-OUTLOOK_FRAME_ANCESTORS = (
-    "https://outlook.office.com",
-    "https://outlook.office365.com",
-    "https://outlook.live.com",
-    "https://outlook.cloud.microsoft",
-    "https://*.office.com",
-    "https://*.office365.com",
-    "https://*.cloud.microsoft",
-)
-FRAME_ANCESTORS = "frame-ancestors 'self' " + " ".join(OUTLOOK_FRAME_ANCESTORS)
-OFFICE_JS_ORIGIN = "https://appsforoffice.microsoft.com"
 JSON_PATHS = (r"/api/*", r"/auth/api/*", r"/admin/api/*")
 NO_STORE_PREFIXES = ("/api/", "/auth/", "/admin/api/")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
@@ -75,23 +65,22 @@ def cors_origins(base_url: str, extra: tuple[str, ...]) -> list[str]:
     return sorted(set(origins))
 
 
-def content_security_policy(authority_host: str) -> str:
-    directives = {
-        "default-src": ["'self'"],
-        "script-src": ["'self'", OFFICE_JS_ORIGIN],
-        # Our templates carry one <style> block each; no inline scripts anywhere.
-        "style-src": ["'self'", "'unsafe-inline'"],
-        "img-src": ["'self'", "data:"],
-        "font-src": ["'self'", "data:"],
-        "connect-src": ["'self'"],
-        "frame-src": ["'self'"],
-        "object-src": ["'none'"],
-        "base-uri": ["'self'"],
-        # Chrome applies form-action to a form's redirects: sign-in continues at the authority.
-        "form-action": ["'self'", _origin(authority_host)],
-        "frame-ancestors": ["'self'", *OUTLOOK_FRAME_ANCESTORS],
-    }
-    return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
+def page_is_secure() -> bool:
+    """Served over HTTPS (directly or, with TRUSTED_PROXY_HOPS, behind a proxy), or deployed
+    so: Outlook reaches every deployment over https://."""
+    return request.is_secure or current_app.config["BASE_URL"].startswith("https://")
+
+
+def allowed_frame_ancestors() -> list[str]:
+    return frame_ancestors(current_app.config.get("FRAME_ANCESTORS_EXTRA") or ())
+
+
+def office_js_script() -> Markup:
+    """The Office.js <script> tag for a template; the page's CSP then allows what Office.js
+    loads (server/csp.py). Pages without it allow no script from elsewhere."""
+    g.loads_office_js = True
+    url = current_app.config["OFFICE_JS_URL"]
+    return Markup('<script src="{}"></script>').format(url)
 
 
 def csrf_token() -> str:
@@ -158,11 +147,17 @@ def _set_headers(response):
     headers = response.headers
     config = current_app.config
     policy = headers.get("Content-Security-Policy")
+    ancestors = allowed_frame_ancestors()
     if policy is None:
-        headers["Content-Security-Policy"] = content_security_policy(config["MS_AUTHORITY_HOST"])
+        office_js_url = config["OFFICE_JS_URL"] if g.get("loads_office_js") else ""
+        headers["Content-Security-Policy"] = page_policy(
+            config["MS_AUTHORITY_HOST"], ancestors, office_js_url, page_is_secure()
+        )
     elif "frame-ancestors" not in policy:
-        # A view with its own policy (the task pane) still may only be framed by Outlook.
-        headers["Content-Security-Policy"] = f"{policy.rstrip('; ')}; {FRAME_ANCESTORS}"
+        # A view with its own policy still may only be framed by Outlook.
+        headers["Content-Security-Policy"] = (
+            f"{policy.rstrip('; ')}; frame-ancestors {' '.join(ancestors)}"
+        )
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     if request.is_secure or config["BASE_URL"].startswith("https://"):
@@ -197,3 +192,4 @@ def init_app(app: Flask) -> None:
     app.before_request(_check_csrf)
     app.after_request(_set_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["office_js_script"] = office_js_script

@@ -1,6 +1,7 @@
 // A simulated Office.js for the preview and the browser tests: the read-mode mailbox item
 // (with body.getAsync and convertToRestId), ItemChanged, and the dialog API. It is loaded in
-// place of Microsoft's office.js only by the preview (see server/preview.py).
+// place of Microsoft's office.js only by the preview, in the pane (see server/preview.py); the
+// dialog's pages keep the real Office.js.
 (function () {
   "use strict";
 
@@ -112,6 +113,7 @@
       },
       close() {
         clearInterval(watch);
+        window.removeEventListener("message", onMessage);
         try {
           popup.close();
         } catch (_err) {
@@ -121,14 +123,20 @@
       messageChild() {},
     };
     const emit = (type, arg) => (listeners[type] || []).forEach((fn) => fn(arg));
-    window.__courierSimDialog = {
-      deliver(message) {
-        emit(EventType.DialogMessageReceived, { message: String(message), origin: window.location.origin });
-      },
+    // The dialog's pages load the real Office.js, which outside Outlook has no messageParent;
+    // our bridge page then posts {type: "courier-office-dialog", message} to its opener,
+    // addressed to our origin (server/static/auth/bridge.js). Only that popup is listened to.
+    const onMessage = (event) => {
+      const data = event.data;
+      if (event.source !== popup || event.origin !== window.location.origin) return;
+      if (!data || data.type !== "courier-office-dialog") return;
+      emit(EventType.DialogMessageReceived, { message: String(data.message), origin: event.origin });
     };
+    window.addEventListener("message", onMessage);
     const watch = setInterval(() => {
       if (popup.closed) {
         clearInterval(watch);
+        window.removeEventListener("message", onMessage);
         emit(EventType.DialogEventReceived, { error: 12006 });
       }
     }, 300);
@@ -137,11 +145,8 @@
 
   function messageParent(message) {
     const opener = window.opener;
-    if (opener && opener.__courierSimDialog) {
-      opener.__courierSimDialog.deliver(message);
-      return;
-    }
-    throw new Error("messageParent: this page was not opened as an Office dialog");
+    if (!opener) throw new Error("messageParent: this page was not opened as an Office dialog");
+    opener.postMessage({ type: "courier-office-dialog", message }, window.location.origin);
   }
 
   const mailbox = {

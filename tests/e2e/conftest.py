@@ -1,6 +1,7 @@
 """Browser tests: the real pane in headless Chromium (Debian's package, driven by Playwright for
-Python), inside /preview with its simulated Office, against the app served over HTTP in a
-thread, the sandbox service (sign-in, Graph mailbox, Salesforce) over HTTPS, and a real Redis.
+Python), inside /preview with its simulated Office (the dialog's pages get Microsoft's real
+Office.js, from npm), against the app served over HTTP in a thread, the sandbox service
+(sign-in, Graph mailbox, Salesforce) over HTTPS, and a real Redis.
 
 Every test runs once per CRM adapter ("builtin", "salesforce"); what a test reads back from the
 CRM goes through the CRM interface (crm_for(user)), so the same assertions hold for both."""
@@ -31,6 +32,7 @@ from server.demo import seed_demo
 from server.models.tenancy import User
 from server.redis_server import free_port
 from tests.conftest import make_test_app
+from tests.e2e.officejs import office_js_dist, serve_office_js
 from tests.sandbox_fixtures import sandbox, sandbox_server  # noqa: F401
 
 CHROMIUM = "/usr/bin/chromium"
@@ -127,7 +129,20 @@ def crm_adapter(request) -> str:
 
 
 @pytest.fixture
-def pane_server(crm_adapter, sqlite_url, redis_url, redis_client, sandbox) -> Iterator[PaneServer]:  # noqa: F811
+def pane_app_settings() -> dict[str, Any]:
+    """Extra settings of the served app; a test module overrides this fixture to set some."""
+    return {}
+
+
+@pytest.fixture
+def pane_server(
+    crm_adapter,
+    sqlite_url,
+    redis_url,
+    redis_client,
+    sandbox,  # noqa: F811
+    pane_app_settings,
+) -> Iterator[PaneServer]:
     if not Path(CHROMIUM).exists():
         message = f"browser tests need Chromium at {CHROMIUM} (Debian package chromium)"
         if os.environ.get("REQUIRE_BROWSER") == "1":
@@ -138,6 +153,7 @@ def pane_server(crm_adapter, sqlite_url, redis_url, redis_client, sandbox) -> It
     settings = {**sandbox.settings(), "CRM_ADAPTER": crm_adapter}
     if crm_adapter == "salesforce":
         settings.update(SALESFORCE_SETTINGS)
+    settings.update(pane_app_settings)
     app = make_test_app(sqlite_url, redis_url, BASE_URL=url, **settings)
     with app.app_context():
         seed_demo(get_session())
@@ -212,6 +228,14 @@ class Pane:
     shots: Path
     test_name: str
     errors: list[str] = field(default_factory=list)
+    # What the browser asked of Office.js's directory (answered from the npm package).
+    office_js_requests: list[str] = field(default_factory=list)
+
+    def assert_dialog_ran_real_office_js(self) -> None:
+        """The dialog's pages loaded Microsoft's Office.js, not the simulation: outside an
+        Office host only the real library fetches its O15 file map before onReady."""
+        names = {url.rsplit("/", 1)[-1] for url in self.office_js_requests}
+        assert {"office.js", "o15apptofilemappingtable.js"} <= names, names
 
     @property
     def frame(self):
@@ -242,8 +266,14 @@ class Pane:
         return path
 
 
+@pytest.fixture(scope="session")
+def office_js_files() -> Path:
+    """Microsoft's Office.js (npm), which the dialog pages load as in Outlook."""
+    return office_js_dist()
+
+
 @pytest.fixture
-def pane(pane_server, tmp_path, artifacts_dir, request) -> Iterator[Pane]:
+def pane(pane_server, tmp_path, artifacts_dir, request, office_js_files) -> Iterator[Pane]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -259,6 +289,9 @@ def pane(pane_server, tmp_path, artifacts_dir, request) -> Iterator[Pane]:
         context.set_default_timeout(15_000)
         page = context.pages[0] if context.pages else context.new_page()
         driver = Pane(page, context, pane_server, artifacts_dir, request.node.name)
+        # The pane gets the simulated Office (the preview); the dialog's pages the real one.
+        office_js_url = pane_server.app.config["OFFICE_JS_URL"]
+        serve_office_js(context, office_js_url, office_js_files, driver.office_js_requests.append)
         page.on("pageerror", lambda exc: driver.errors.append(str(exc)))
         try:
             yield driver

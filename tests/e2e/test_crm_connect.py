@@ -29,6 +29,7 @@ def approve_in_dialog(pane: Pane, decision: str = "allow") -> None:
     assert popup.locator("#username").input_value() == DEMO_EMAIL  # the login hint
     button.click()
     popup.wait_for_event("close", timeout=15_000)
+    pane.assert_dialog_ran_real_office_js()
 
 
 def test_connect_salesforce_from_the_pane_then_disconnect(pane):

@@ -69,6 +69,7 @@ def sign_in_with_dialog(pane: Pane, screenshot: bool = False, connect_crm: bool 
 
 def test_sign_in_through_the_office_dialog(pane):
     sign_in_with_dialog(pane, screenshot=True)
+    pane.assert_dialog_ran_real_office_js()
     contact = known_contact(pane.server)
     message = email_from(contact.email, contact.name)
     pane.open_message(message)

@@ -1,5 +1,5 @@
-"""/preview: the demo mailbox beside the pane, and Office.js swapped for the simulation only
-for browsers that opened the preview."""
+"""/preview: the demo mailbox beside the pane, and the pane's Office.js swapped for the
+simulation only for browsers that opened the preview (the dialog pages keep the real one)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,24 @@ import re
 
 import pytest
 
-from server.preview import OFFICE_CDN_TAG, PREVIEW_COOKIE, SIM_PATH
+from server.preview import PREVIEW_COOKIE, SIM_PATH
+from server.sandbox.directory import DEMO_USERS
+from tests.integration.signin_helpers import browser_sign_in
+
+# Microsoft's CDN, the default OFFICE_JS_URL.
+OFFICE_CDN_TAG = (
+    '<script src="https://appsforoffice.microsoft.com/lib/1/hosted/office.js"></script>'
+)
 
 
 @pytest.fixture
 def database_url(sqlite_url):
     return sqlite_url
+
+
+@pytest.fixture
+def app_config(sandbox):
+    return sandbox.settings()
 
 
 def _preview_data(html: str) -> dict:
@@ -58,6 +70,16 @@ def test_office_js_is_swapped_only_inside_the_preview(client):
     assert SIM_PATH in text and OFFICE_CDN_TAG not in text
     assert swapped.headers["Cache-Control"] == "no-store"
     assert client.get(SIM_PATH).mimetype == "text/javascript"
+
+
+def test_the_sign_in_dialog_keeps_the_real_office_js_inside_the_preview(client, sandbox):
+    # In Outlook the dialog runs Microsoft's Office.js; so does the preview's, which then
+    # messages the simulated host by postMessage (server/static/auth/bridge.js).
+    client.get("/preview")
+    bridge = browser_sign_in(client, sandbox, DEMO_USERS[0])
+    assert bridge.status_code == 200
+    assert OFFICE_CDN_TAG in bridge.text and SIM_PATH not in bridge.text
+    assert "auth/bridge.js" in bridge.text
 
 
 def test_no_preview_without_the_sandbox(sqlite_url, redis_url, redis_client):

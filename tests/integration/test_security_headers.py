@@ -1,15 +1,22 @@
 """The security baseline on real responses: CSP/frame-ancestors, nosniff, Referrer-Policy,
 HSTS over HTTPS, no-store on the API, a CORS allowlist that never reflects strangers, CSRF on
-form posts, rate limits on sign-in."""
+form posts, rate limits on sign-in. What Office.js loads under these policies in Chromium:
+tests/e2e/test_officejs_csp.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from server import create_app
-from server.security import OUTLOOK_FRAME_ANCESTORS
+from server.config import ConfigError, load_settings
+from server.csp import OUTLOOK_FRAME_ANCESTORS
+from server.sandbox.directory import DEMO_USERS
+from tests.integration.signin_helpers import browser_sign_in
 
 BASE = "http://127.0.0.1:8000"  # the default BASE_URL: its origin is always allowed
+OFFICE_JS_DIR = "https://appsforoffice.microsoft.com/lib/1/hosted/"
+# Loaded by every Outlook host file of Office.js (server/csp.py), with the page's scheme.
+MICROSOFT_AJAX = "https://ajax.aspnetcdn.com/ajax/3.5/MicrosoftAjax.js"
 
 
 @pytest.fixture
@@ -24,12 +31,15 @@ def free_tcp_port():
     return free_port()
 
 
-def frame_ancestors(response) -> list[str]:
+def directive(response, name: str) -> list[str]:
     policy = response.headers["Content-Security-Policy"]
-    directive = next(
-        d.strip() for d in policy.split(";") if d.strip().startswith("frame-ancestors")
-    )
-    return directive.split()[1:]
+    found = [d.split()[1:] for d in policy.split(";") if d.split()[:1] == [name]]
+    assert len(found) == 1, f"{name} appears {len(found)} times in {policy!r}"
+    return found[0]
+
+
+def frame_ancestors(response) -> list[str]:
+    return directive(response, "frame-ancestors")
 
 
 @pytest.mark.parametrize("path", ["/", "/healthz", "/api/me", "/auth/signin-nowhere"])
@@ -45,17 +55,121 @@ def test_baseline_headers_on_every_response(client, path):
     assert "Strict-Transport-Security" not in response.headers  # plain HTTP
 
 
-def test_pages_allow_script_only_from_self_and_office_js(client):
-    policy = client.get("/").headers["Content-Security-Policy"]
-    script = next(d for d in policy.split(";") if d.strip().startswith("script-src"))
-    assert script.split()[1:] == ["'self'", "https://appsforoffice.microsoft.com"]
+def test_pages_without_office_js_allow_script_only_from_self(client):
+    response = client.get("/")
+    assert directive(response, "script-src") == ["'self'"]
+    assert directive(response, "default-src") == ["'self'"]
+    policy = response.headers["Content-Security-Policy"]
     assert "'unsafe-eval'" not in policy and "object-src 'none'" in policy
+
+
+def test_sign_in_bridge_allows_what_office_js_loads(client, sandbox):
+    # Outlook's host files of Office.js load MicrosoftAjax.js and wait for it: without it
+    # Office.onReady never resolves and the dialog never messages the pane.
+    bridge = browser_sign_in(client, sandbox, DEMO_USERS[0])
+    assert bridge.status_code == 200 and "office.js" in bridge.text
+    scripts = directive(bridge, "script-src")
+    assert scripts == ["'self'", OFFICE_JS_DIR, MICROSOFT_AJAX.replace("https:", "http:")]
+    assert directive(bridge, "frame-src") == ["'self'", OFFICE_JS_DIR]
+    assert directive(bridge, "connect-src") == ["'self'"]
+
+
+def test_over_https_office_js_pages_allow_microsoft_ajax_over_https_only(app, client):
+    response = client.get("/addin/taskpane.html", base_url="https://courier.example.com")
+    assert directive(response, "script-src") == ["'self'", OFFICE_JS_DIR, MICROSOFT_AJAX]
+
+
+def test_pane_policy_has_default_src_and_only_the_office_js_files_it_needs(client):
+    response = client.get("/addin/taskpane.html")
+    assert directive(response, "default-src") == ["'self'"]
+    scripts = directive(response, "script-src")
+    assert scripts == ["'self'", OFFICE_JS_DIR, MICROSOFT_AJAX.replace("https:", "http:")]
+    # Not the whole public CDN (it hosts script libraries that would run injected markup).
+    assert (
+        "https://ajax.aspnetcdn.com" not in scripts and "http://ajax.aspnetcdn.com" not in scripts
+    )
+    assert directive(response, "style-src") == ["'self'"]
+    assert directive(response, "connect-src") == ["'self'"]
+    assert directive(response, "object-src") == ["'none'"]
+    assert set(frame_ancestors(response)) == {"'self'", *OUTLOOK_FRAME_ANCESTORS}
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/addin/taskpane.html", "text/html; charset=utf-8"),
+        ("/addin/taskpane.js", "text/javascript; charset=utf-8"),
+        ("/addin/taskpane.css", "text/css; charset=utf-8"),
+        ("/", "text/html; charset=utf-8"),
+    ],
+)
+def test_charset_is_named_once(client, path, content_type):
+    assert client.get(path).headers["Content-Type"] == content_type
 
 
 def test_views_with_their_own_policy_still_get_frame_ancestors(app, client):
     response = client.get("/addin/taskpane.html")
     assert response.status_code == 200
     assert set(frame_ancestors(response)) == {"'self'", *OUTLOOK_FRAME_ANCESTORS}
+
+
+@pytest.mark.parametrize("path", ["/", "/addin/taskpane.html", "/healthz"])
+def test_extra_frame_ancestors_from_the_settings(app, client, path):
+    gcc_high = ("https://outlook.office365.us", "https://*.office365.us")
+    app.config["FRAME_ANCESTORS_EXTRA"] = gcc_high
+    ancestors = frame_ancestors(client.get(path))
+    assert set(ancestors) == {"'self'", *OUTLOOK_FRAME_ANCESTORS, *gcc_high}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://mail.contoso.com",
+        "https://mail.contoso.com/owa",
+        "*",
+        "https:",
+        "https://*",
+        "https://*.com",
+        "mail.contoso.com",
+        "https://mail.contoso.com?x=1",
+        "https://mail.contoso.com:99999",
+        "https://user@mail.contoso.com",
+        "https://mail.contoso.com; script-src *",
+    ],
+)
+def test_frame_ancestors_extra_accepts_only_https_origins(value):
+    with pytest.raises(ConfigError, match="FRAME_ANCESTORS_EXTRA: .* is not an https origin"):
+        load_settings({}, {"ENV": "test", "FRAME_ANCESTORS_EXTRA": (value,)})
+
+
+def test_frame_ancestors_extra_from_the_environment():
+    settings = load_settings(
+        {"FRAME_ANCESTORS_EXTRA": "https://Mail.Contoso.com:444/, https://*.office365.us"},
+        {"ENV": "test"},
+    )
+    assert settings.FRAME_ANCESTORS_EXTRA == (
+        "https://Mail.Contoso.com:444/",
+        "https://*.office365.us",
+    )
+    from server.csp import frame_ancestors as build
+
+    assert build(settings.FRAME_ANCESTORS_EXTRA)[-2:] == [
+        "https://mail.contoso.com:444",
+        "https://*.office365.us",
+    ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://appsforoffice.microsoft.com/lib/1/hosted/office.js",
+        "https://cdn.example.com/lib/office.min.js",
+        "https://cdn.example.com/office.js?v=1",
+    ],
+)
+def test_office_js_url_must_be_an_https_office_js(url):
+    with pytest.raises(ConfigError, match="OFFICE_JS_URL: .* is not an https URL of office.js"):
+        load_settings({}, {"ENV": "test", "OFFICE_JS_URL": url})
 
 
 def test_hsts_when_served_over_https(client):
