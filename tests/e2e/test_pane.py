@@ -13,7 +13,14 @@ from sqlalchemy import select
 
 from server.models.ledger import LedgerEntry
 
-from .conftest import DEMO_EMAIL, KnownContact, Pane, known_contact, sign_in_by_token
+from .conftest import (
+    DEMO_EMAIL,
+    KnownContact,
+    Pane,
+    known_contact,
+    session_storage_key,
+    sign_in_by_token,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -79,8 +86,8 @@ def test_sign_in_through_the_office_dialog(pane):
     pane.frame.locator("#signin").wait_for()
     assert (
         pane.page.evaluate(
-            "() => document.getElementById('pane').contentWindow"
-            ".localStorage.getItem('courier.session')"
+            "key => document.getElementById('pane').contentWindow.localStorage.getItem(key)",
+            session_storage_key(),
         )
         is None
     )
