@@ -374,7 +374,9 @@ def test_demo_mailbox_messages_open_in_the_pane(pane):
     sign_in_by_token(pane)
     pane.open_preview()
     messages = pane.page.evaluate("() => CourierPreviewHost.messages()")
-    with_ids = [m for m in messages if m["internetMessageId"]][:4]
+    # Not the recently sent one: Office withholds its internetMessageId and the server reads it
+    # from Graph, for which this token-only sign-in has no grant (test_pane_real_outlook.py).
+    with_ids = [m for m in messages if m["internetMessageId"] and not m.get("recentlySent")][:4]
     assert len(with_ids) == 4
     for message in with_ids:
         pane.select(message["id"])  # a click in the message list

@@ -195,6 +195,29 @@ def test_an_office_that_never_becomes_ready_is_explained(pane):
 
 
 @builtin_only
+def test_a_webview_without_modules_is_told_it_is_unsupported(pane):
+    """Internet Explorer's webview (old Outlook on Windows) runs no module script: the pane's
+    <script nomodule> says so instead of "Starting Courier…" forever."""
+    pane.page.route("**/addin/taskpane.js", lambda route: route.abort())  # as if never run
+    pane.open_preview()
+    frame = pane.frame
+    frame.locator(".state-loading").wait_for()
+    nomodule = frame.locator("script[nomodule]")
+    assert nomodule.get_attribute("src") == "unsupported.js"
+    frame.locator("body").evaluate(
+        """() => new Promise((done) => {
+          const script = document.createElement("script");
+          script.src = "unsupported.js";  // what a browser without modules runs
+          script.onload = done;
+          document.head.append(script);
+        })"""
+    )
+    text = frame.locator(".state-unsupported").inner_text()
+    assert "Internet Explorer" in text and "Outlook on the web" in text
+    pane.screenshot("no-modules")
+
+
+@builtin_only
 def test_the_simulated_item_behaves_as_outlook_on_the_web(pane):
     sign_in_by_token(pane)
     pane.open_preview()
