@@ -16,7 +16,7 @@ function mailbox() {
 // The pane needs the dialog API (Mailbox 1.4, the manifest's minimum); ItemChanged (1.5) is
 // feature-detected. docs-ref requirement-sets/outlook/outlook-api-requirement-sets.md
 export const MIN_MAILBOX = "1.4";
-const READY_TIMEOUT_MS = 10000;
+const READY_TIMEOUT_MS = 15000; // Office.js on a slow client can take several seconds
 
 export class OfficeError extends Error {
   constructor(code, message) {

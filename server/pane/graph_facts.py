@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 CACHE_SECONDS = 24 * 3600
 _CACHE_KEY = "courier:pane:graph-facts:{}:{}"
 FIELDS = "internetMessageId,sentDateTime"
+INTERACTIVE_TIMEOUT_SECONDS = 5.0
 
 
 def complete_item(user: User, item: PaneItem, *, need_sent_date: bool) -> PaneItem:
@@ -74,8 +75,9 @@ def _read(user: User, item_id: str) -> tuple[str, str] | None:
             cfg["GRAPH_BASE_URL"],
             graph_token_for(user),
             user.object_id,
-            timeout=float(cfg["HTTP_TIMEOUT_SECONDS"]),
-            max_retries=1,  # the user is waiting: one retry, no long backoff
+            # The user is waiting: a short timeout, one retry, no long backoff.
+            timeout=min(float(cfg["HTTP_TIMEOUT_SECONDS"]), INTERACTIVE_TIMEOUT_SECONDS),
+            max_retries=1,
             max_wait=2.0,
         )
         data = client.get(
