@@ -16,11 +16,38 @@ export class ApiError extends Error {
   }
 }
 
+// The session is stored per mailbox: one Outlook can open several mailboxes, all sharing this
+// origin's localStorage. The key carries Office.context.partitionKey (where storage is
+// partitioned) and the mailbox's address; the stored value names the address it was issued
+// for, and a session for another address is never used.
 let token = null;
-try {
-  token = window.localStorage.getItem(TOKEN_KEY);
-} catch (_err) {
-  token = null; // storage blocked: the user signs in per pane session
+let storageKey = null;
+let mailboxEmail = "";
+
+function storage() {
+  try {
+    return window.localStorage;
+  } catch (_err) {
+    return null; // storage blocked: the user signs in per pane session
+  }
+}
+
+/** Which mailbox this pane serves: loads that mailbox's stored session, if any. */
+export function useMailbox(prefix, email) {
+  mailboxEmail = (email || "").toLowerCase();
+  storageKey = `${prefix || ""}${TOKEN_KEY}:${mailboxEmail}`;
+  token = null;
+  const store = storage();
+  if (!store) return;
+  store.removeItem(TOKEN_KEY); // the unpartitioned key of earlier versions served every mailbox
+  try {
+    const saved = JSON.parse(store.getItem(storageKey) || "null");
+    if (saved && typeof saved.token === "string" && saved.email === mailboxEmail) {
+      token = saved.token;
+    }
+  } catch (_err) {
+    token = null;
+  }
 }
 
 export function hasSession() {
@@ -29,11 +56,13 @@ export function hasSession() {
 
 export function setSession(value) {
   token = value || null;
+  const store = storage();
+  if (!store || !storageKey) return; // keep the token in memory only
   try {
-    if (token) window.localStorage.setItem(TOKEN_KEY, token);
-    else window.localStorage.removeItem(TOKEN_KEY);
+    if (token) store.setItem(storageKey, JSON.stringify({ token, email: mailboxEmail }));
+    else store.removeItem(storageKey);
   } catch (_err) {
-    // storage blocked: keep the token in memory only
+    // storage full or blocked: keep the token in memory only
   }
 }
 
@@ -98,8 +127,20 @@ export const createContact = (draft) => request("POST", "/api/contacts", draft);
 export const createLead = (draft) => request("POST", "/api/leads", draft);
 export const search = (text, opts) =>
   request("GET", `/api/search?q=${encodeURIComponent(text)}`, undefined, opts);
-// Connecting the user's own CRM login (Salesforce): the dialog URL starts the OAuth flow on our
-// origin and ends on the bridge page, which messages the outcome to the pane.
-export const crmConnectDialog = () =>
-  request("POST", "/api/crm/salesforce/connect", { mode: "dialog" });
+// Connecting the user's own CRM login (Salesforce). The pane opens the dialog at once, in the
+// user's click, on our own start page named by a random ticket (browsers block a window opened
+// after a server round trip); then it registers the ticket with an authenticated call, and the
+// start page goes on to Salesforce. The flow ends on the bridge page, which messages the pane.
+export function newDialogTicket() {
+  const bytes = new Uint8Array(24);
+  window.crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+export function crmDialogUrl(ticket) {
+  const url = new URL("/crm/salesforce/dialog", window.location.origin);
+  url.searchParams.set("ticket", ticket);
+  return url.toString();
+}
+export const crmConnectDialog = (ticket) =>
+  request("POST", "/api/crm/salesforce/connect", { mode: "dialog", ticket });
 export const crmDisconnect = () => request("POST", "/api/crm/salesforce/disconnect", {});

@@ -61,6 +61,13 @@ export function showEmpty(root) {
     el("p", { text: "Select an email to see its people and records in your CRM." })));
 }
 
+/** Office.js never became ready, or this Outlook is too old: nothing else can work. */
+export function showUnsupported(root, message) {
+  replace(root, el("div", { class: "state state-error state-unsupported", role: "alert" },
+    el("h2", { text: "Courier can't start here" }),
+    el("p", { text: message })));
+}
+
 export function showError(root, message, onRetry) {
   replace(root, el("div", { class: "state state-error", role: "alert" },
     el("h2", { text: "Something went wrong" }),

@@ -7,11 +7,18 @@ import * as render from "./render.js";
 
 const DEBOUNCE_MS = 80;
 const PENDING_POLL_MS = 2000;
+// ItemChanged is not raised in every case (docs-pr outlook/pinnable-taskpane.md): the pane also
+// looks at the selected item this often, and every action checks it first.
+const SELECTION_CHECK_MS = 1500;
+const CHANGED_NOTICE = "The selected email changed: this is the email now selected. " +
+  "Check the records, then save again.";
 
 const root = document.getElementById("app");
 const statusLine = document.getElementById("status");
 
-let current = null; // {seq, item, data}
+let current = null; // {seq, item, data, identity}
+let loading = null; // identity of the item being loaded or shown
+let notice = ""; // said after the next render
 let seq = 0;
 let inflight = null;
 let debounceTimer = null;
@@ -44,7 +51,7 @@ function fail(err, retry) {
 
 async function signIn() {
   try {
-    const message = await mailbox.openDialog(api.signInDialogUrl());
+    const message = await mailbox.openDialog(api.signInDialogUrl()).message;
     const result = await api.exchangeCode(oneTimeCode(message));
     api.setSession(result.token);
     scheduleLoad(0);
@@ -69,18 +76,26 @@ function needConnect(crm, message) {
 }
 
 // The CRM connect dialog (OAuth on the CRM's own page) ends on our bridge page, which sends
-// {"type": "courier-crm", "connected": true|false, "message": ...}.
+// {"type": "courier-crm", "connected": true|false, "message": ...}. The dialog opens first,
+// synchronously in the click (a window opened after a server round trip is blocked: 12011),
+// on our start page; registering its ticket with our API lets that page go on.
 async function connectCrm() {
   const crm = (lastStatus && lastStatus.crm) || { label: "CRM" };
+  const ticket = api.newDialogTicket();
+  const dialog = mailbox.openDialog(api.crmDialogUrl(ticket));
+  const outcome = dialog.message.then(crmOutcome, (error) => ({ error }));
   try {
-    const { dialog_url: url } = await api.crmConnectDialog();
-    const outcome = crmOutcome(await mailbox.openDialog(url));
-    if (outcome.connected) scheduleLoad(0);
-    else needConnect(crm, outcome.message || `${crm.label} was not connected.`);
+    await api.crmConnectDialog(ticket);
   } catch (err) {
+    dialog.close();
     if (err.signedOut) fail(err);
-    else needConnect(crm, err.message || "The connection did not finish.");
+    else needConnect(crm, err.message || "The connection did not start.");
+    return;
   }
+  const result = await outcome;
+  if (result.connected) scheduleLoad(0);
+  else if (result.error) needConnect(crm, result.error.message || "The connection did not finish.");
+  else needConnect(crm, result.message || `${crm.label} was not connected.`);
 }
 
 async function disconnectCrm() {
@@ -124,9 +139,12 @@ async function load() {
   if (inflight) inflight.abort();
   const mySeq = ++seq;
   if (!api.hasSession()) {
+    loading = null;
     signedOut();
     return;
   }
+  const identity = mailbox.itemIdentity();
+  loading = identity;
   const item = await mailbox.currentItem();
   if (mySeq !== seq) return;
   if (!item) {
@@ -139,13 +157,30 @@ async function load() {
   try {
     const data = await api.suggestions(item, { signal: inflight.signal });
     if (mySeq !== seq) return; // the selection changed while we waited: drop it
-    show(mySeq, item, data);
+    show(mySeq, item, data, identity);
   } catch (err) {
     if (mySeq === seq) fail(err, () => scheduleLoad(0));
   }
 }
 
-function show(mySeq, item, data) {
+// The email the pane shows is still the one selected in Outlook; when it is not, the pane
+// loads the selected one (and says why) instead of acting on the other.
+function stillSelected() {
+  if (current && mailbox.itemIdentity() === current.identity) return true;
+  notice = CHANGED_NOTICE;
+  scheduleLoad(0);
+  return false;
+}
+
+function watchSelection() {
+  setInterval(() => {
+    if (loading !== null && api.hasSession() && mailbox.itemIdentity() !== loading) {
+      scheduleLoad(0);
+    }
+  }, SELECTION_CHECK_MS);
+}
+
+function show(mySeq, item, data, identity) {
   const crm = (data.status && data.status.crm) || null;
   lastStatus = data.status || null;
   render.renderStatus(statusLine, data.status, signOut, disconnectCrm);
@@ -154,8 +189,10 @@ function show(mySeq, item, data) {
     needConnect(crm);
     return;
   }
-  current = { seq: mySeq, item, data };
+  current = { seq: mySeq, item, data, identity };
   render.showSuggestions(root, data, actions);
+  if (notice) render.setMessage(root, notice, "error-text");
+  notice = "";
   if (data.saved && data.saved.status === "pending") pollPending(mySeq);
 }
 
@@ -176,7 +213,7 @@ function pollPending(mySeq) {
 
 const actions = {
   async save(autoSaveThread) {
-    if (!current) return;
+    if (!current || !stillSelected()) return;
     const { seq: mySeq, item } = current;
     const links = render.chosenLinks(root);
     if (!links.length) {
@@ -190,7 +227,7 @@ const actions = {
       const note = result.status === "already_saved" ? "Already saved." : "";
       const data = await api.suggestions(item);
       if (!current || current.seq !== mySeq) return;
-      show(mySeq, item, data);
+      show(mySeq, item, data, current.identity);
       if (note) render.setMessage(root, note);
     } catch (err) {
       if (err.signedOut || err.code === "crm_reauth") fail(err);
@@ -200,6 +237,10 @@ const actions = {
 
   async toggleThread(enabled, box) {
     if (!current) return;
+    if (!stillSelected()) {
+      box.checked = !enabled;
+      return;
+    }
     const links = (current.data.saved && current.data.saved.links) || [];
     try {
       await api.setThreadAutoSave(current.data.thread.conversation_id, enabled,
@@ -269,6 +310,9 @@ root.addEventListener("change", (event) => {
 });
 
 mailbox.ready().then(() => {
+  const profile = mailbox.userProfile();
+  api.useMailbox(mailbox.storagePrefix(), profile ? profile.email : "");
   mailbox.onItemChanged(() => scheduleLoad());
+  watchSelection();
   load();
-});
+}, (err) => render.showUnsupported(root, err.message));

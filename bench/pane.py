@@ -153,9 +153,13 @@ def measure_browser(app, url: str, token: str, runs: int) -> list[float]:
                     "--disable-background-networking",
                 ],
             )
+            # The pane keeps one session per mailbox, under the simulated Office's partition
+            # key (addin/api.js useMailbox; tests/e2e/conftest.py session_storage_key).
+            key = f"sim-partition:courier.session:{DEMO_EMAIL}"
+            value = json.dumps({"token": token, "email": DEMO_EMAIL})
             context.add_init_script(
                 f"if (location.origin === {json.dumps(url)}) "
-                f"localStorage.setItem('courier.session', {json.dumps(token)});"
+                f"localStorage.setItem({json.dumps(key)}, {json.dumps(value)});"
             )
             page = context.new_page()
             page.goto(f"{url}/preview")

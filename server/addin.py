@@ -44,6 +44,7 @@ IMAGE_MAX_AGE = 7 * 24 * 3600
 # The Office.js tag in addin/*.html, rewritten when OFFICE_JS_URL points elsewhere.
 DEFAULT_OFFICE_JS_TAG = f'<script src="{Settings.OFFICE_JS_URL}"></script>'
 VERSION_RE = re.compile(r"^[0-9]{1,5}(\.[0-9]{1,5}){0,3}$")
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
 @bp.get("/addin/<path:filename>")
@@ -95,14 +96,27 @@ def check_version(version: str) -> str:
     return version
 
 
+def check_addin_id(addin_id: str, base_url: str) -> str:
+    """Each deployment has its own add-in GUID: Outlook tells add-ins apart by <Id>, so two
+    deployments sharing one would replace each other. The development id is for localhost."""
+    host = urlsplit(base_url).hostname or ""
+    if addin_id == Settings.ADDIN_ID and host not in LOCAL_HOSTS:
+        raise ValueError(
+            "ADDIN_ID is the development id: set a GUID of this deployment's own "
+            "(python -c 'import uuid; print(uuid.uuid4())')"
+        )
+    return addin_id
+
+
 def render_manifest(base_url: str, version: str | None = None) -> str:
     settings = current_app.config["SETTINGS"]
     domains = [check_base_url(d) for d in settings.ADDIN_APP_DOMAINS]
+    url = check_base_url(base_url)
     return render_template(
         "manifest.xml",
-        base_url=check_base_url(base_url),
+        base_url=url,
         version=check_version(version or settings.ADDIN_VERSION),
-        addin_id=settings.ADDIN_ID,
+        addin_id=check_addin_id(settings.ADDIN_ID, url),
         app_domains=domains,
     )
 
@@ -112,6 +126,8 @@ def manifest() -> Response:
     try:
         text = render_manifest(current_app.config["BASE_URL"])
     except ValueError as exc:
+        if "ADDIN_ID" in str(exc):
+            raise ApiError(409, "addin_id_not_set", str(exc)) from None
         raise ApiError(
             409, "base_url_not_https", f"Set BASE_URL to this server's HTTPS URL: {exc}"
         ) from None

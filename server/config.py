@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -135,8 +136,10 @@ class Settings:
     LOG_JSON: bool = False
     # Largest request body accepted (413 above it).
     MAX_REQUEST_BYTES: int = 1_000_000
-    # Outlook add-in manifest: its fixed id, the version (bump on every manifest change) and
-    # extra trusted domains for the pane (the base URL is always one).
+    # Outlook add-in manifest: its id, the version (bump on every manifest change) and extra
+    # trusted domains for the pane (the base URL is always one). The id is a GUID of this
+    # deployment's own (Outlook tells add-ins apart by it; two deployments sharing one replace
+    # each other): the development one below is refused in production.
     ADDIN_ID: str = "5b1f3c2a-8e47-4d4b-9c1e-7a3f0d2b6c91"
     ADDIN_VERSION: str = "1.0.0.0"
     ADDIN_APP_DOMAINS: tuple[str, ...] = ()
@@ -219,6 +222,10 @@ def validate(settings: Settings) -> None:
             check()
         except ValueError as exc:
             raise ConfigError(f"{name}: {exc}") from None
+    try:
+        uuid.UUID(settings.ADDIN_ID)
+    except ValueError:
+        raise ConfigError(f"ADDIN_ID: expected a GUID, got {settings.ADDIN_ID!r}") from None
     if settings.CA_BUNDLE and not Path(settings.CA_BUNDLE).is_file():
         raise ConfigError(f"CA_BUNDLE: no such file {settings.CA_BUNDLE!r}")
     if settings.is_production:
@@ -235,6 +242,11 @@ def validate(settings: Settings) -> None:
                 raise ConfigError(f"{name}: set it from your Entra app registration")
         if not settings.BASE_URL.startswith("https://"):
             raise ConfigError("BASE_URL: Outlook loads add-ins only over https://")
+        if uuid.UUID(settings.ADDIN_ID) == uuid.UUID(Settings.ADDIN_ID):
+            raise ConfigError(
+                "ADDIN_ID: set a GUID of this deployment's own (the development one is shared "
+                "by every checkout); make one with `python -c 'import uuid; print(uuid.uuid4())'`"
+            )
 
 
 def sqlite_path(database_url: str) -> Path | None:

@@ -54,6 +54,7 @@ def as_office_message(graph: dict[str, Any], folder: str) -> dict[str, Any]:
         "cc": [_address(r) for r in graph.get("ccRecipients") or []],
         "date": graph.get("sentDateTime") or graph.get("receivedDateTime") or "",
         "body": body[:BODY_PREVIEW_CHARS],
+        "bodyType": "text" if (graph.get("body") or {}).get("contentType") == "text" else "html",
         "folder": folder,
     }
 
@@ -77,6 +78,11 @@ def demo_messages(user: DirectoryUser, limit: int = LIST_LIMIT) -> list[dict[str
         out.append(as_office_message(graph, folder))
         if len(out) >= limit:
             break
+    # Outlook may not have the internetMessageId of a recently sent item yet (docs-ref
+    # office.messageread.yml): the newest sent message shows it in the simulated Office.
+    newest_sent = next((m for m in out if m["folder"] == "sentitems"), None)
+    if newest_sent is not None:
+        newest_sent["recentlySent"] = True
     return out
 
 

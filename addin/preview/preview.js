@@ -71,10 +71,13 @@ function renderReading() {
   reading.replaceChildren(...parts.filter(Boolean));
 }
 
-function select(message) {
+// Outlook does not raise ItemChanged in every case (see office-sim.js): a test can change the
+// selection without it.
+function select(message, { itemChanged = true } = {}) {
   selected = message;
   renderList();
   renderReading();
+  if (!itemChanged) return;
   for (const fn of listeners.slice()) {
     try {
       fn();
@@ -91,8 +94,8 @@ window.CourierPreviewHost = {
     listeners.push(fn);
   },
   messages: () => messages.slice(),
-  select(id) {
-    select(id === null ? null : messages.find((m) => m.id === id) || null);
+  select(id, options) {
+    select(id === null ? null : messages.find((m) => m.id === id) || null, options);
   },
   /** Put a message at the top of the list (tests: known, hostile or unknown senders). */
   addMessage(message) {

@@ -103,15 +103,21 @@ ACCOUNT_PATHS: dict[str, Any] = {
     },
     "/api/crm/salesforce/connect": {
         "post": op(
-            "Where to send the user to connect their Salesforce login (OAuth with PKCE); "
-            "the pane opens dialog_url (on Courier's origin) in an Office dialog, whose last "
-            'page messages {"type": "courier-crm", "connected": ...} to the pane',
+            "Where to send the user to connect their Salesforce login (OAuth with PKCE). "
+            "The pane opens /crm/salesforce/dialog?ticket=T in an Office dialog in the "
+            "user's click, then binds its ticket T here (409 ticket_in_use if taken); the "
+            'dialog\'s last page messages {"type": "courier-crm", "connected": ...} to '
+            "the pane",
             obj(
                 ["authorize_url", "dialog_url"],
                 authorize_url={"type": "string", "format": "uri"},
                 dialog_url={"type": "string", "format": "uri"},
             ),
-            obj([], mode={"enum": ["web", "dialog"]}),
+            obj(
+                [],
+                mode={"enum": ["web", "dialog"]},
+                ticket={"type": "string", "pattern": "^[A-Za-z0-9_-]{32,128}$"},
+            ),
         )
     },
     "/api/crm/salesforce/status": {

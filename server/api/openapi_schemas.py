@@ -63,7 +63,16 @@ SCHEMAS: dict[str, Any] = {
             **{"from": ref("Address")},
             to={"type": "array", "items": ref("Address"), "maxItems": 1000},
             cc={"type": "array", "items": ref("Address"), "maxItems": 1000},
-            date={"type": "string", "format": "date-time"},
+            date={
+                "type": "string",
+                "format": "date-time",
+                "description": "When it was sent, if the client knows; else read from Graph",
+            },
+            created={
+                "type": "string",
+                "format": "date-time",
+                "description": "Office's dateTimeCreated (a fallback for the sent date)",
+            },
             internet_message_id={"type": ["string", "null"], "maxLength": 1000},
             conversation_id={"type": "string", "maxLength": 512},
             item_id={"type": "string", "description": "REST id (convertToRestId)"},
@@ -73,7 +82,8 @@ SCHEMAS: dict[str, Any] = {
                 "description": "Body as text; the server strips HTML and truncates",
             },
         ),
-        "description": "The email open in Outlook. Without internet_message_id the key is a "
+        "description": "The email open in Outlook. Without internet_message_id the server "
+        "reads it (and the sent date) from Graph with item_id; failing that, the key is a "
         "fingerprint of sender, recipients, subject and minute.",
     },
     "RecordRef": obj(

@@ -10,8 +10,9 @@ from flask import Blueprint, g, jsonify, request
 from ..auth.decorators import api_login_required
 from ..errors import ApiError
 from ..pane import records, saves, suggestions, threads
+from ..pane.graph_facts import complete_item
 from ..pane.inputs import email_address, field, record_ref, record_refs, require_object, text
-from ..pane.items import parse_item
+from ..pane.items import PaneItem, parse_item
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -25,6 +26,11 @@ def _body() -> dict[str, Any]:
     if data is None:
         raise ApiError(400, "invalid_json", "The body is not valid JSON.")
     return dict(require_object(data))
+
+
+def _item(body: dict[str, Any], *, saving: bool = False) -> PaneItem:
+    """The pane's item, completed from Graph where Office.js falls short (graph_facts.py)."""
+    return complete_item(g.user, parse_item(field(body, "item", dict)), need_sent_date=saving)
 
 
 @bp.get("/openapi.json")
@@ -42,15 +48,14 @@ def ping():
 @bp.post("/suggestions")
 @api_login_required
 def suggestions_view():
-    item = parse_item(field(_body(), "item", dict))
-    return jsonify(suggestions.suggestions(g.user, item))
+    return jsonify(suggestions.suggestions(g.user, _item(_body())))
 
 
 @bp.post("/saves")
 @api_login_required
 def save_view():
     body = _body()
-    item = parse_item(field(body, "item", dict))
+    item = _item(body, saving=True)
     refs = record_refs(field(body, "links", list))
     auto_save = field(body, "auto_save_thread", bool, required=False, default=False)
     result = saves.save_item(g.user, item, refs, auto_save)
@@ -60,8 +65,7 @@ def save_view():
 @bp.post("/saves/state")
 @api_login_required
 def saved_state_view():
-    item = parse_item(field(_body(), "item", dict))
-    return jsonify(saves.saved_state(g.user, item))
+    return jsonify(saves.saved_state(g.user, _item(_body())))
 
 
 @bp.put("/threads")

@@ -1,10 +1,14 @@
 """The email the pane shows, as the pane sends it: validated, its body sanitised to plain text
-and truncated, and its idempotency key computed (internetMessageId, else the fingerprint)."""
+and truncated, and its idempotency key computed (internetMessageId, else the fingerprint).
+
+Office.js in read mode has no sent date (only dateTimeCreated, when the item was created in the
+mailbox) and may not have a recently sent item's internetMessageId yet: the pane sends
+`created`, and server/pane/graph_facts.py completes the item from Graph (`with_graph_facts`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -28,6 +32,8 @@ class PaneItem:
     message: Message
     item_id: str  # REST id of the item in the user's mailbox ("" on hosts that lack it)
     sent_at: datetime | None
+    created_at: datetime | None = None  # Office's dateTimeCreated: a fallback for sent_at
+    raw_subject: str = ""  # as Outlook gave it: the fingerprint hashes this one
 
     @property
     def subject(self) -> str:
@@ -75,15 +81,15 @@ def _recipients(data: Mapping[str, Any], name: str) -> list[Participant]:
     return [_participant(v, f"{name}[{i}]", strict=False) for i, v in enumerate(values)]
 
 
-def _date(data: Mapping[str, Any]) -> datetime | None:
-    raw = field(data, "date", str, required=False, default="", max_length=64)
+def _date(data: Mapping[str, Any], name: str = "date") -> datetime | None:
+    raw = field(data, name, str, required=False, default="", max_length=64)
     if not raw:
         return None
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise ApiError(
-            400, "invalid_date", "date must be an ISO 8601 date-time", field="date"
+            400, "invalid_date", f"{name} must be an ISO 8601 date-time", field=name
         ) from None
     # In UTC: the fingerprint takes the minute of this time, and the sync computes it in UTC.
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -96,6 +102,7 @@ def parse_item(value: Any) -> PaneItem:
     to = _recipients(data, "to")
     cc = _recipients(data, "cc")
     sent_at = _date(data)
+    created_at = _date(data, "created")
     message_id = field(
         data, "internet_message_id", str, required=False, default="", max_length=MAX_ID
     )
@@ -124,13 +131,41 @@ def parse_item(value: Any) -> PaneItem:
         sent_at=sent_at,
         body_text=body_text(body) if body else "",
     )
-    key = email_key(
-        message_id,
-        sender=sender.address,
-        recipients=[p.address for p in to + cc],
+    item = PaneItem(
+        key="",
+        message=message,
+        item_id=item_id,
+        sent_at=sent_at,
+        created_at=created_at,
+        raw_subject=subject,
+    )
+    return replace(item, key=_key(item))
+
+
+def _key(item: PaneItem) -> str:
+    message = item.message
+    return email_key(
+        message.internet_message_id,
+        sender=message.sender.address if message.sender else "",
+        recipients=[p.address for p in message.to + message.cc],
         # The subject as Outlook gave it, not the tidied one: the sync fingerprints the raw
         # subject Graph returns, and both must produce the same key.
-        subject=subject,
-        sent_at=sent_at,
+        subject=item.raw_subject,
+        # Without a sent date (Graph unreachable), the creation time is the closest we have.
+        sent_at=item.sent_at or item.created_at,
     )
-    return PaneItem(key=key, message=message, item_id=item_id, sent_at=sent_at)
+
+
+def with_graph_facts(
+    item: PaneItem, internet_message_id: str, sent_at: datetime | None
+) -> PaneItem:
+    """The item completed with what Graph says of it (the sync's source): its key is then the
+    one the sync computes for the same message."""
+    message = replace(
+        item.message,
+        internet_message_id=internet_message_id.strip() or item.message.internet_message_id,
+        sent_at=sent_at or item.message.sent_at,
+        received_at=item.message.received_at or sent_at,
+    )
+    done = replace(item, message=message, sent_at=sent_at or item.sent_at)
+    return replace(done, key=_key(done))

@@ -1,7 +1,8 @@
 """Browser tests: the real pane in headless Chromium (Debian's package, driven by Playwright for
 Python), inside /preview with its simulated Office (the dialog's pages get Microsoft's real
-Office.js, from npm), against the app served over HTTP in a thread, the sandbox service
-(sign-in, Graph mailbox, Salesforce) over HTTPS, and a real Redis.
+Office.js, from npm), against the app served over HTTPS in a thread (Outlook loads add-ins and
+dialogs only over https, and the simulated Office refuses an http dialog as the real one does:
+12005), the sandbox service (sign-in, Graph mailbox, Salesforce) over HTTPS, and a real Redis.
 
 Every test runs once per CRM adapter ("builtin", "salesforce"); what a test reads back from the
 CRM goes through the CRM interface (crm_for(user)), so the same assertions hold for both."""
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from flask import Flask
 from lxml import html
 from sqlalchemy import select
@@ -31,6 +31,7 @@ from server.db import get_session
 from server.demo import seed_demo
 from server.models.tenancy import User
 from server.redis_server import free_port
+from server.sandbox.devca import ensure_dev_ca, ssl_context_for
 from tests.conftest import make_test_app
 from tests.e2e.officejs import office_js_dist, serve_office_js
 from tests.sandbox_fixtures import sandbox, sandbox_server  # noqa: F401
@@ -102,7 +103,7 @@ class PaneServer:
         (our connect API, the sandbox's authorize page, our callback). Built-in: nothing."""
         if self.adapter != "salesforce":
             return
-        answer = requests.post(
+        answer = self.sandbox.http.post(
             f"{self.url}/api/crm/salesforce/connect",
             headers={"Authorization": f"Bearer {self.token(email)}"},
             json={},
@@ -119,7 +120,7 @@ class PaneServer:
             authorize_url.split("?")[0], data=fields, allow_redirects=False
         )
         assert granted.status_code == 302, granted.text
-        done = requests.get(granted.headers["Location"], timeout=10)
+        done = self.sandbox.http.get(granted.headers["Location"], timeout=10)
         assert done.status_code == 200 and "Salesforce connected" in done.text, done.text
 
 
@@ -149,7 +150,7 @@ def pane_server(
             pytest.fail(message)
         pytest.skip(message)
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
     settings = {**sandbox.settings(), "CRM_ADAPTER": crm_adapter}
     if crm_adapter == "salesforce":
         settings.update(SALESFORCE_SETTINGS)
@@ -159,7 +160,10 @@ def pane_server(
         seed_demo(get_session())
         get_session().commit()
         get_session().close()
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    # The sandbox's development CA issues this server's certificate too (sandbox.http trusts
+    # it; Chromium runs with ignore_https_errors).
+    paths = ensure_dev_ca(Path(sandbox.ca_bundle).parent)
+    server = make_server("127.0.0.1", port, app, threaded=True, ssl_context=ssl_context_for(paths))
     thread = threading.Thread(target=server.serve_forever, name="pane-app", daemon=True)
     thread.start()
     yield PaneServer(url=url, app=app, sandbox=sandbox, adapter=crm_adapter)
@@ -299,6 +303,15 @@ def pane(pane_server, tmp_path, artifacts_dir, request, office_js_files) -> Iter
             context.close()
 
 
+# The simulated Office's Office.context.partitionKey (addin/preview/office-sim.js).
+SIM_PARTITION_KEY = "sim-partition:"
+
+
+def session_storage_key(email: str = DEMO_EMAIL) -> str:
+    """Where the pane keeps the session of mailbox `email` (addin/api.js useMailbox)."""
+    return f"{SIM_PARTITION_KEY}courier.session:{email.lower()}"
+
+
 def sign_in_by_token(pane: Pane, email: str = DEMO_EMAIL, connect_crm: bool = True) -> None:
     """Put a session in the pane's storage (as the dialog sign-in would) before it loads, and
     (unless told otherwise) connect the user's CRM login where the adapter needs one."""
@@ -306,7 +319,8 @@ def sign_in_by_token(pane: Pane, email: str = DEMO_EMAIL, connect_crm: bool = Tr
         pane.server.connect_crm(email)
     token = pane.server.token(email)
     origin = pane.server.url
+    value = json.dumps({"token": token, "email": email.lower()})
     pane.context.add_init_script(
         f"if (location.origin === {json.dumps(origin)}) "
-        f"localStorage.setItem('courier.session', {json.dumps(token)});"
+        f"localStorage.setItem({json.dumps(session_storage_key(email))}, {json.dumps(value)});"
     )

@@ -27,6 +27,7 @@ import pytest
 import requests
 from lxml import html
 
+from server.http import make_http_session
 from server.sandbox.directory import DEMO_USERS
 from tests.integration.signin_helpers import pick_user_on_authorize_page
 
@@ -70,15 +71,20 @@ class CapturedPage:
         return cls(public_url, response.status_code, headers, response.content)
 
 
+def trusting(server: PaneServer) -> requests.Session:
+    """A client of our server, which is served over https with the sandbox's development CA."""
+    return make_http_session(ca_bundle=server.sandbox.ca_bundle, timeout=10)
+
+
 def pane_page(server: PaneServer) -> CapturedPage:
-    return CapturedPage.get(requests.Session(), f"{server.url}/addin/taskpane.html")
+    return CapturedPage.get(trusting(server), f"{server.url}/addin/taskpane.html")
 
 
 def sign_in_bridge_page(server: PaneServer) -> CapturedPage:
     """The sign-in dialog's last page, reached the way the dialog walks: our start URL, the
     (sandbox) Microsoft authorize page, our callback."""
     user = next(u for u in DEMO_USERS if u.email == DEMO_EMAIL)
-    browser = requests.Session()
+    browser = trusting(server)
     start = browser.get(f"{server.url}/auth/signin?mode=dialog", allow_redirects=False)
     assert start.status_code == 302, start.text
     callback = pick_user_on_authorize_page(server.sandbox, start.headers["Location"], user)
@@ -88,14 +94,15 @@ def sign_in_bridge_page(server: PaneServer) -> CapturedPage:
 def crm_bridge_page(server: PaneServer) -> CapturedPage:
     """The Salesforce-connect dialog's last page: our dialog start URL, the (sandbox)
     Salesforce authorize page, our callback in dialog mode."""
-    answer = requests.post(
+    client = trusting(server)
+    answer = client.post(
         f"{server.url}/api/crm/salesforce/connect",
         headers={"Authorization": f"Bearer {server.token()}"},
         json={"mode": "dialog"},
         timeout=10,
     )
     answer.raise_for_status()
-    start = requests.get(answer.json()["dialog_url"], allow_redirects=False, timeout=10)
+    start = client.get(answer.json()["dialog_url"], allow_redirects=False, timeout=10)
     assert start.status_code == 302, start.text
     authorize_url = start.headers["Location"]
     form = server.sandbox.http.get(authorize_url)
@@ -105,7 +112,7 @@ def crm_bridge_page(server: PaneServer) -> CapturedPage:
         authorize_url.split("?")[0], data=fields, allow_redirects=False
     )
     assert granted.status_code == 302, granted.text
-    page = CapturedPage.get(requests.Session(), granted.headers["Location"])
+    page = CapturedPage.get(client, granted.headers["Location"])
     assert b"crm-bridge" in page.body
     return page
 
@@ -154,7 +161,8 @@ def load_under_office_js(
     assert scheme == "https"  # as in Outlook
     expected = {office_js_url, directory + host_file} | external_urls
     seen = Observed()
-    context = browser.new_context()
+    # Our server's certificate is from the sandbox's development CA (route.fetch checks it).
+    context = browser.new_context(ignore_https_errors=True)
     context.set_default_timeout(EVENT_TIMEOUT_MS)
     context.on("console", lambda m: seen.console.append(m.text))
 

@@ -13,7 +13,14 @@ from sqlalchemy import select
 
 from server.models.ledger import LedgerEntry
 
-from .conftest import DEMO_EMAIL, KnownContact, Pane, known_contact, sign_in_by_token
+from .conftest import (
+    DEMO_EMAIL,
+    KnownContact,
+    Pane,
+    known_contact,
+    session_storage_key,
+    sign_in_by_token,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -80,8 +87,8 @@ def test_sign_in_through_the_office_dialog(pane):
     pane.frame.locator("#signin").wait_for()
     assert (
         pane.page.evaluate(
-            "() => document.getElementById('pane').contentWindow"
-            ".localStorage.getItem('courier.session')"
+            "key => document.getElementById('pane').contentWindow.localStorage.getItem(key)",
+            session_storage_key(),
         )
         is None
     )
@@ -368,7 +375,9 @@ def test_demo_mailbox_messages_open_in_the_pane(pane):
     sign_in_by_token(pane)
     pane.open_preview()
     messages = pane.page.evaluate("() => CourierPreviewHost.messages()")
-    with_ids = [m for m in messages if m["internetMessageId"]][:4]
+    # Not the recently sent one: Office withholds its internetMessageId and the server reads it
+    # from Graph, for which this token-only sign-in has no grant (test_pane_real_outlook.py).
+    with_ids = [m for m in messages if m["internetMessageId"] and not m.get("recentlySent")][:4]
     assert len(with_ids) == 4
     for message in with_ids:
         pane.select(message["id"])  # a click in the message list

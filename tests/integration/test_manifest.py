@@ -3,6 +3,7 @@ shaped as Outlook needs it, and every URL in it served by our app with the right
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from pathlib import Path
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from lxml import etree
 
-from server.config import PROJECT_ROOT
+from server.config import PROJECT_ROOT, ConfigError, load_settings
 
 SCHEMA_DIR = PROJECT_ROOT.parent / "shared" / "reference" / "schemas"
 CHECKED_IN = PROJECT_ROOT / "manifest.xml"
@@ -64,13 +65,18 @@ def test_rendered_manifest_is_valid_and_matches_checked_in(app, schema, tmp_path
     assert text.strip() == CHECKED_IN.read_text().strip(), "re-render manifest.xml and commit it"
 
 
+DEPLOYMENT_ID = "0f6d2b9e-3c51-4a7e-9d0b-6e2f1a8c4b73"
+
+
 def test_rendered_for_another_deployment(app, schema, tmp_path):
+    app.config["SETTINGS"] = load_settings({}, {"ADDIN_ID": DEPLOYMENT_ID})
     code, text = _render(
         app, tmp_path, "--base-url", "https://crm.example.com/", "--version", "2.3.1.0"
     )
     assert code == 0, text
     doc = _validate(schema, text.encode())
     assert doc.findtext("o:Version", namespaces=NS) == "2.3.1.0"
+    assert doc.findtext("o:Id", namespaces=NS) == DEPLOYMENT_ID  # the deployment's own GUID
     urls = [u for u in _urls(doc) if u.startswith("http")]
     assert urls and all(
         u.startswith("https://crm.example.com/") or u == "https://crm.example.com" for u in urls
@@ -90,13 +96,46 @@ def test_render_refuses_bad_input(app, tmp_path, args):
     assert code != 0
 
 
+def test_the_development_addin_id_is_for_localhost_only(app, tmp_path):
+    """Outlook tells add-ins apart by <Id>: two deployments sharing the development GUID would
+    replace each other in a tenant. Rendering it for a real host is refused."""
+    from server.config import Settings
+
+    app.config["SETTINGS"] = load_settings({}, {"ADDIN_ID": Settings.ADDIN_ID})
+    code, output = _render(app, tmp_path, "--base-url", "https://crm.example.com")
+    assert code != 0 and "ADDIN_ID" in output
+    code, text = _render(app, tmp_path, "--base-url", "https://localhost:3000")
+    assert code == 0 and Settings.ADDIN_ID in text
+
+
+def test_production_refuses_the_development_addin_id():
+    production = {
+        "ENV": "production",
+        "SANDBOX_ENABLED": False,
+        "SECRET_KEY": "s" * 40,
+        "ENCRYPTION_KEYS": (base64.urlsafe_b64encode(b"k" * 32).decode(),),
+        "REDIS_URL": "redis://redis:6379/0",
+        "MS_CLIENT_ID": "a",
+        "MS_CLIENT_SECRET": "b",
+        "MS_API_AUDIENCE": "api://a",
+        "BASE_URL": "https://courier.example.com",
+    }
+    with pytest.raises(ConfigError, match="ADDIN_ID"):
+        load_settings({}, production)
+    assert load_settings({}, {**production, "ADDIN_ID": DEPLOYMENT_ID}).ADDIN_ID == DEPLOYMENT_ID
+    with pytest.raises(ConfigError, match="ADDIN_ID"):
+        load_settings({}, {"ADDIN_ID": "not-a-guid"})
+
+
 def test_manifest_shape():
     doc = etree.parse(str(CHECKED_IN))
     root = doc.getroot()
     assert root.get("{http://www.w3.org/2001/XMLSchema-instance}type") == "MailApp"
     assert doc.findtext("o:Permissions", namespaces=NS) == "ReadItem"
+    # The pane needs the dialog API (Mailbox 1.4); pinning/ItemChanged (1.5) come with
+    # VersionOverrides 1.1 (docs-ref requirement-sets/outlook/outlook-api-requirement-sets.md).
     sets = doc.find("o:Requirements/o:Sets/o:Set", NS)
-    assert (sets.get("Name"), sets.get("MinVersion")) == ("Mailbox", "1.1")
+    assert (sets.get("Name"), sets.get("MinVersion")) == ("Mailbox", "1.4")
     v10 = doc.find("v10:VersionOverrides", NS)
     v11 = v10.find("v11:VersionOverrides", NS)
     assert v11 is not None, "VersionOverrides 1.1 must be nested in 1.0"
@@ -109,6 +148,33 @@ def test_manifest_shape():
     assert {"16", "32", "80"} <= sizes
     assert all(u.startswith("https://") for u in _urls(doc))
     assert doc.findtext("o:AppDomains/o:AppDomain", namespaces=NS) == DEV_BASE_URL
+
+
+def test_manifest_has_the_mobile_button():
+    """docs-pr outlook/add-mobile-support.md: a MobileFormFactor in VersionOverrides 1.1 with a
+    MobileMessageReadCommandSurface, one Group of MobileButton controls opening the pane, and
+    icons of 25, 32 and 48 px at scales 1, 2 and 3."""
+    doc = etree.parse(str(CHECKED_IN))
+    xsi = "{http://www.w3.org/2001/XMLSchema-instance}type"
+    v11 = doc.find("v10:VersionOverrides/v11:VersionOverrides", NS)
+    mobile = v11.find("v11:Hosts/v11:Host/v11:MobileFormFactor", NS)
+    assert mobile is not None, "no MobileFormFactor"
+    points = mobile.findall("v11:ExtensionPoint", NS)
+    assert [p.get(xsi) for p in points] == ["MobileMessageReadCommandSurface"]
+    controls = points[0].findall("v11:Group/v11:Control", NS)
+    assert controls and all(c.get(xsi) == "MobileButton" for c in controls)
+    images = controls[0].findall("v11:Icon/bt:Image", NS)
+    assert {(i.get("size"), i.get("scale")) for i in images} == {
+        (size, scale) for size in ("25", "32", "48") for scale in ("1", "2", "3")
+    }
+    resources = {
+        i.get("id"): i.get("DefaultValue")
+        for i in v11.findall(".//v11:Resources/bt:Images/bt:Image", NS)
+    }
+    assert all(resources.get(i.get("resid"), "").startswith("https://") for i in images)
+    action = controls[0].find("v11:Action", NS)
+    assert action.get(xsi) == "ShowTaskpane"
+    assert action.find("v11:SourceLocation", NS).get("resid") == "TaskpaneUrl"
 
 
 def _urls(doc) -> list[str]:
@@ -140,6 +206,7 @@ def test_every_manifest_url_is_served(client):
 
 def test_manifest_download(client, app):
     app.config["BASE_URL"] = "https://courier.example.org"
+    app.config["SETTINGS"] = load_settings({}, {"ADDIN_ID": DEPLOYMENT_ID})
     response = client.get("/addin/manifest.xml")
     assert response.status_code == 200
     assert response.mimetype == "application/xml"

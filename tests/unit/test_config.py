@@ -57,7 +57,10 @@ def test_production_refuses_the_sandbox_and_default_secrets():
         "MS_CLIENT_SECRET": "from-entra",
         "MS_API_AUDIENCE": "api://11111111-2222-3333-4444-555555555555",
         "BASE_URL": "https://courier.example.com",
+        "ADDIN_ID": "0f6d2b9e-3c51-4a7e-9d0b-6e2f1a8c4b73",
     }
+    with pytest.raises(ConfigError, match="ADDIN_ID"):  # each deployment has its own GUID
+        load_settings({**complete, "ADDIN_ID": Settings.ADDIN_ID})
     with pytest.raises(ConfigError, match="MS_CLIENT_SECRET"):
         load_settings({**complete, "MS_CLIENT_SECRET": Settings.MS_CLIENT_SECRET})
     with pytest.raises(ConfigError, match="BASE_URL"):

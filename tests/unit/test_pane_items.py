@@ -148,3 +148,38 @@ def test_fingerprint_matches_the_background_sync_for_an_untidy_subject():
         sent_at=item.sent_at,
     )
     assert item.key == key_of_message(synced)
+
+
+def test_graph_facts_give_a_withheld_item_the_sync_key_and_its_sent_date():
+    """A recently sent item without internetMessageId, dated only by dateTimeCreated: completed
+    from Graph, it gets the key and the date the sync computes for the same message."""
+    from datetime import UTC, datetime
+
+    from server.pane.items import with_graph_facts
+    from server.rules.keys import email_key
+
+    pane = parse_item(payload(internet_message_id=None, date=None, created="2026-11-20T09:23:00Z"))
+    assert pane.key.startswith("fp:")  # Office gave nothing better
+    assert pane.key == email_key(
+        "",
+        "alice@acme.test",
+        ["me@us.test", "not an address"],
+        "Hello",
+        datetime(2026, 11, 20, 9, 23, tzinfo=UTC),
+    )
+    sent = datetime(2026, 11, 20, 9, 30, 41, tzinfo=UTC)
+    done = with_graph_facts(pane, "<m1@acme.test>", sent)
+    assert done.key == "<m1@acme.test>"
+    assert done.sent_at == sent and done.message.sent_at == sent
+    assert done.created_at == pane.created_at
+    # Graph knows the date but not the id (a draft): the fingerprint takes the sent minute.
+    dated = with_graph_facts(pane, "", sent)
+    assert dated.key == email_key(
+        "", "alice@acme.test", ["me@us.test", "not an address"], "Hello", sent
+    )
+
+
+def test_created_must_be_a_date():
+    with pytest.raises(ApiError) as raised:
+        parse_item(payload(created="yesterday"))
+    assert raised.value.code == "invalid_date"

@@ -11,6 +11,7 @@ are kept server-side in Redis (ten minutes, single use) bound to the Courier use
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from urllib.parse import urlencode
 
@@ -45,6 +46,18 @@ from .tokens import (
 bp = Blueprint("salesforce_connect", __name__)
 PENDING_SECONDS = 600
 _PENDING_KEY = "courier:sf:oauth:{}"
+# The pane opens the dialog in the user's click, before any server call (a window opened after
+# a round trip is blocked by browsers: Office error 12011, docs-pr
+# develop/dialog-handle-errors-events.md), on our start page named by a ticket it made; its
+# authenticated POST then binds the ticket to a pending connection.
+_TICKET_KEY = "courier:sf:ticket:{}"
+TICKET_RE = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
+TICKET_WAIT_ATTEMPTS = 15  # the start page looks again every second, this many times
+_WAIT_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="1;url={{ again }}">
+<title>Salesforce</title></head><body><main>
+<h1>Opening Salesforce…</h1><p>One moment.</p>
+</main></body></html>"""
 _DONE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Salesforce</title></head><body><main>
 <h1>{{ title }}</h1><p>{{ message }}</p><p>You can close this window.</p>
@@ -89,7 +102,14 @@ def _start(user: User, mode: str) -> tuple[str, str]:
 def connect_api():
     body = request.get_json(silent=True) or {}
     mode = "dialog" if body.get("mode") == "dialog" else "web"
+    ticket = body.get("ticket")
+    if ticket is not None and (not isinstance(ticket, str) or not TICKET_RE.match(ticket)):
+        raise ApiError(400, "invalid_ticket", "ticket must be 32-128 letters, digits, - or _.")
     state, url = _start(g.user, mode)
+    if ticket is not None and not get_redis().set(
+        _TICKET_KEY.format(ticket), state, ex=PENDING_SECONDS, nx=True
+    ):
+        raise ApiError(409, "ticket_in_use", "This ticket is already in use; make a new one.")
     base = current_app.config["BASE_URL"].rstrip("/")
     return jsonify(
         {
@@ -102,11 +122,38 @@ def connect_api():
 @bp.get("/crm/salesforce/dialog")
 def dialog_start():
     """The Office dialog's first page (on our origin): on to the pending authorize URL. Only a
-    URL we built and stored is followed, so this is no open redirect."""
-    raw = get_redis().get(_PENDING_KEY.format(request.args.get("state", "")))
+    URL we built and stored is followed, so this is no open redirect. Named by a ticket, it
+    waits (a refresh a second) until the pane's POST has bound the ticket."""
+    ticket = request.args.get("ticket", "")
+    state = request.args.get("state", "")
+    mode = "web"
+    if ticket:
+        mode = "dialog"
+        bound = get_redis().getdel(_TICKET_KEY.format(ticket)) if TICKET_RE.match(ticket) else None
+        if bound is None:
+            return _wait_for_ticket(ticket)
+        state = bound.decode() if isinstance(bound, bytes) else str(bound)
+    raw = get_redis().get(_PENDING_KEY.format(state)) if state else None
     if raw is None:
-        return _page("Connection failed", "This link expired or was already used. Try again.", 400)
+        return _page(
+            "Connection failed", "This link expired or was already used. Try again.", 400, mode
+        )
     return redirect(json.loads(raw)["authorize_url"])
+
+
+def _wait_for_ticket(ticket: str):
+    try:
+        attempt = int(request.args.get("attempt", "0"))
+    except ValueError:
+        attempt = TICKET_WAIT_ATTEMPTS
+    if not TICKET_RE.match(ticket) or attempt >= TICKET_WAIT_ATTEMPTS:
+        return _page(
+            "Connection failed", "Courier could not start the connection. Try again.", 400, "dialog"
+        )
+    again = f"{request.path}?{urlencode({'ticket': ticket, 'attempt': attempt + 1})}"
+    response = current_app.make_response(render_template_string(_WAIT_PAGE, again=again))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/crm/salesforce/connect")
