@@ -21,6 +21,8 @@ from server.redis_server import free_port
 
 pytestmark = pytest.mark.slow
 
+SECRET_CODE = "0.AXoA-launcher-secret-code"
+
 
 def _start(instance, port, sandbox_port):
     env = {
@@ -174,10 +176,15 @@ def test_a_killed_worker_is_restarted_and_the_rest_keeps_running(tmp_path):
         restarted = [x for x in watcher.lines[mark:] if x.startswith("[courier] started ")]
         assert len(restarted) == 1, restarted
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        # The web server's request lines carry no query string: an OAuth code is not logged.
+        callback = f"http://127.0.0.1:{port}/auth/callback?code={SECRET_CODE}&state=x"
+        assert requests.get(callback, timeout=5, allow_redirects=False).status_code < 500
+        watcher.wait_for(r"GET /auth/callback \d{3}", start=mark)
     finally:
         descendants = psutil.Process(proc.pid).children(recursive=True)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
     output = watcher.text()
     assert "stopped" in output
+    assert SECRET_CODE not in output
     assert not [p for p in descendants if _alive(p)]
