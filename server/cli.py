@@ -7,5 +7,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from .demo import seed_demo_command
+    from .retention import prune_command
 
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(prune_command)
