@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 from sqlalchemy import ColumnElement, delete, select
 
 from .db import get_session, utcnow
@@ -72,6 +73,7 @@ def prune(now: datetime | None = None) -> dict[str, int]:
 
 
 @click.command("prune", help="Delete rows past their retention (runs hourly by itself).")
+@with_appcontext
 def prune_command() -> None:
     for name, count in prune().items():
         click.echo(f"{name}: {count} rows deleted")
