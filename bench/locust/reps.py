@@ -1,9 +1,10 @@
 """Locust scenario for bench/load.py: sales reps opening emails and saving some of them.
 
-Each simulated rep, at a steady pace: opens an email (POST /api/suggestions: who its people
-are in the CRM), saves one email in four to the contact it came from (POST /api/saves, a new
-email every time, so each save is a real ledger row and CRM activity), and calls the
-authenticated no-op GET /api/ping as the baseline measured under the same load.
+Each simulated rep runs --rep-rate tasks per second, weighted 3:1:1: open an email (POST
+/api/suggestions: who its people are in the CRM); open one and save it to the contact it came
+from (POST /api/saves, a new email every time, so each save is a real ledger row and CRM
+activity); call the authenticated no-op GET /api/ping, the baseline measured under the same
+load.
 
 Run by bench/load.py (it lives in a folder of its own so `make bench`, which runs bench/*.py,
 does not start it alone) (which starts the stack and writes the reps' data); not a test.
