@@ -134,3 +134,19 @@ def test_a_worker_process_counts_sessions_saves_graph_calls_and_throttles(
     )
     assert value(samples, "courier_outbound_requests_total", service="graph", status=200) > 0
     assert value(samples, "courier_queue_depth", queue="sync") == 0
+
+
+def test_a_pane_save_counts_once_and_a_repeat_does_not(client, db):
+    from tests.integration.pane_fixtures import build_world, item
+
+    world = build_world(db)
+    body = {"item": item(), "links": [{"type": "contact", "id": world.ids["alice"]}]}
+    assert client.post("/api/saves", json=body, headers=world.headers).status_code == 201
+    again = client.post("/api/saves", json=body, headers=world.headers)
+    assert again.get_json()["status"] == "already_saved"
+    samples = scrape(client)
+    assert value(samples, "courier_items_saved_total", source="pane") == 1
+    saves = value(
+        samples, "courier_http_requests_total", route="/api/saves", method="POST", status=201
+    )
+    assert saves == 1
