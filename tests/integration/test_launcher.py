@@ -150,7 +150,7 @@ def _wait_worker_registered(socket_path, pid: int, timeout: float = 60.0) -> Non
     pytest.fail(f"worker pid {pid} never registered with RQ")
 
 
-def test_a_killed_worker_is_restarted_and_the_rest_keeps_running(tmp_path):
+def test_a_killed_worker_or_web_is_restarted_and_the_rest_keeps_running(tmp_path):
     port, sandbox_port = free_port(), free_port()
     proc = _start(tmp_path / "instance", port, sandbox_port)
     watcher = LineWatcher(proc)
@@ -180,6 +180,15 @@ def test_a_killed_worker_is_restarted_and_the_rest_keeps_running(tmp_path):
         callback = f"http://127.0.0.1:{port}/auth/callback?code={SECRET_CODE}&state=x"
         assert requests.get(callback, timeout=5, allow_redirects=False).status_code < 500
         watcher.wait_for(r"GET /auth/callback \d{3}", start=mark)
+
+        # The web server too: killed, restarted, answering again on the same port.
+        mark = len(watcher.lines)
+        os.kill(web_pid, signal.SIGKILL)
+        watcher.wait_for(rf"web \(pid {web_pid}\) exited with code -9", start=mark)
+        new_web = int(watcher.wait_for(r"started web \(pid (\d+)\)", start=mark)[1])
+        assert new_web != web_pid and proc.poll() is None
+        _wait_ready(port, proc)
+        assert psutil.pid_exists(sandbox_pid) and psutil.pid_exists(new_pid)
     finally:
         descendants = psutil.Process(proc.pid).children(recursive=True)
         proc.send_signal(signal.SIGINT)
