@@ -1,4 +1,5 @@
-# One image; the command picks the role: `web` (gunicorn) or `worker` (RQ worker + scheduler).
+# One image; the command picks the role (docker-entrypoint.sh): `migrate`, `web` (gunicorn),
+# `worker` (RQ worker + scheduler) or `healthcheck`. docker-compose.yml runs them behind Caddy.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 ENV=production

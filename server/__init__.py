@@ -26,6 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         errors,
         health,
         logs,
+        metrics,
         pages,
         periodic,
         preview,
@@ -42,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     # Infrastructure first: logs, database, Redis/RQ, errors, security headers.
     logs.init_app(app)
+    metrics.init_app(app)  # early: its timer runs before every other before_request
     db.init_app(app)
     queues.init_app(app)
     periodic.init_app(app)

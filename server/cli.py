@@ -6,6 +6,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from .auth.key_rotation import rotate_keys_command
     from .demo import seed_demo_command
+    from .retention import prune_command
 
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(prune_command)
+    app.cli.add_command(rotate_keys_command)

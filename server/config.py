@@ -134,6 +134,11 @@ class Settings:
     SYNC_WEBHOOKS_ENABLED: bool = False
     # One JSON object per log line (production), with request and job ids.
     LOG_JSON: bool = False
+    # Bearer token that /metrics (Prometheus) requires; empty: /metrics answers 404.
+    METRICS_TOKEN: str = ""
+    # Retention (server/retention.py, run hourly): finished sync sessions older than this many
+    # days are deleted. Ledger rows (what was saved where) are kept.
+    SYNC_SESSION_RETENTION_DAYS: int = 90
     # Largest request body accepted (413 above it).
     MAX_REQUEST_BYTES: int = 1_000_000
     # Outlook add-in manifest: its id, the version (bump on every manifest change) and extra
@@ -201,6 +206,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("SALESFORCE_EMAIL_MODE: expected enhanced or task")
     if not 1 <= settings.SALESFORCE_BUDGET_PAUSE_PERCENT <= 100:
         raise ConfigError("SALESFORCE_BUDGET_PAUSE_PERCENT: expected 1-100")
+    if settings.SYNC_SESSION_RETENTION_DAYS < 1:
+        raise ConfigError("SYNC_SESSION_RETENTION_DAYS: must be at least 1 (days)")
     if settings.SYNC_INTERVAL_MINUTES < 1:
         raise ConfigError("SYNC_INTERVAL_MINUTES: must be at least 1")
     for key in settings.ENCRYPTION_KEYS:

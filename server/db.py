@@ -130,6 +130,22 @@ def upgrade_command() -> None:
     click.echo("database schema is up to date")
 
 
+@db_group.command("downgrade", help="Undo migrations down to REVISION (a rollback; back up first).")
+@click.argument("revision")
+def downgrade_command(revision: str) -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(current_app.config["DATABASE_URL"]), revision)
+    click.echo(f"database schema is at {revision}")
+
+
+@db_group.command("current", help="Show the schema revision the database is at.")
+def current_command() -> None:
+    from alembic import command
+
+    command.current(alembic_config(current_app.config["DATABASE_URL"]))
+
+
 @db_group.command("revision", help="Write a new migration from the difference to the models.")
 @click.option("-m", "--message", required=True, help="What the migration changes.")
 def revision_command(message: str) -> None:

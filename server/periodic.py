@@ -34,7 +34,10 @@ class Periodic:
     timeout: int = 120
 
 
-PERIODIC: tuple[Periodic, ...] = (Periodic("tick", "server.periodic.tick", interval_seconds=60),)
+PERIODIC: tuple[Periodic, ...] = (
+    Periodic("tick", "server.periodic.tick", interval_seconds=60),
+    Periodic("retention", "server.retention.prune", interval_seconds=3600, timeout=900),
+)
 
 
 def enqueue_due(connection: Redis, now: float | None = None) -> list[str]:

@@ -17,17 +17,24 @@ from rq.job import Job
 QUEUE_NAMES = ("saves", "sync", "default")  # listened to in this order of priority
 
 
+REDIS_URL_MISSING = (
+    "REDIS_URL is empty: run through `make run` (it starts an embedded Redis) or set it"
+)
+
+
 def init_app(app: Flask) -> None:
     url = app.config["REDIS_URL"]
-    if not url:
-        raise RuntimeError(
-            "REDIS_URL is empty: run through `make run` (it starts an embedded Redis) or set it"
-        )
-    app.extensions["redis"] = Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+    # Without a URL the app still builds, so commands that need no Redis (render-manifest,
+    # db upgrade, seed-demo) work; the first use of Redis then fails with the message above.
+    if url:
+        app.extensions["redis"] = Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
 
 
 def get_redis() -> Redis:
-    return current_app.extensions["redis"]
+    redis = current_app.extensions.get("redis")
+    if redis is None:
+        raise RuntimeError(REDIS_URL_MISSING)
+    return redis
 
 
 def get_queue(name: str = "default") -> Queue:

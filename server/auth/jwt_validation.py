@@ -68,7 +68,7 @@ def _metadata_url() -> str:
 
 
 def _fetch(keyset: _KeySet) -> None:
-    http = make_http_session()
+    http = make_http_session(service="microsoft_identity")
     try:
         metadata = http.get(_metadata_url())
         metadata.raise_for_status()

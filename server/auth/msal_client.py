@@ -36,7 +36,7 @@ def build_msal_app(
         client_credential=config["MS_CLIENT_SECRET"],
         authority=authority_url(tenant),
         token_cache=cache,
-        http_client=make_http_session(),
+        http_client=make_http_session(service="microsoft_identity"),
         http_cache=_HTTP_CACHE,
         # The sandbox is not a host Microsoft knows: skip instance discovery / authority
         # validation for it, and only for it.

@@ -222,7 +222,7 @@ def calendar_window(now: datetime, past_days: int, future_days: int) -> tuple[da
 def _default_session() -> requests.Session:
     from ..http import make_http_session
 
-    return make_http_session()
+    return make_http_session(service="graph")
 
 
 def _delta_page(

@@ -53,7 +53,11 @@ class SyncState(Base):
 
 class SyncSession(Base):
     __tablename__ = "sync_sessions"
-    __table_args__ = (Index("ix_sync_sessions_user_started", "user_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_sync_sessions_user_started", "user_id", "started_at"),
+        # Retention deletes by age across all users (server/retention.py).
+        Index("ix_sync_sessions_started_at", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[int] = mapped_column(

@@ -16,6 +16,7 @@ from rq import Retry
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from .. import metrics
 from ..crm import crm_for
 from ..crm.base import (
     CRM,
@@ -138,6 +139,7 @@ def _write(
     entry.pending_draft = None  # an earlier queued attempt (now failed) is superseded
     entry.last_error = ""
     session.commit()
+    metrics.inc("courier_items_saved", source="pane")
     return {"status": "saved", "key": item.key, "activity_id": logged.id}
 
 
@@ -219,6 +221,7 @@ def run_queued_save(ledger_id: int) -> str:
     entry.pending_draft = None
     entry.last_error = ""
     session.commit()
+    metrics.inc("courier_items_saved", source="pane_queue")
     return "saved"
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy import select
 
+from .. import metrics
 from ..auth.tokens import NeedsReauth, TokenUnavailable, graph_token_for
 from ..crm import crm_for
 from ..crm.base import CRMAuthError, CRMBudgetExceeded, CRMError
@@ -62,6 +63,7 @@ def run_session(user_id: int, trigger: str = "schedule") -> dict:
         record.status, record.finished_at = "disabled", utcnow()
         db.add(record)
         db.commit()
+        metrics.inc("courier_sync_sessions", outcome="disabled")
         return {"status": "disabled"}
     db.add(record)
     db.commit()
@@ -91,6 +93,8 @@ def run_session(user_id: int, trigger: str = "schedule") -> dict:
     record.finished_at = utcnow()
     record.duration_ms = int((time.monotonic() - started) * 1000)
     db.commit()
+    metrics.inc("courier_sync_sessions", outcome=status)
+    metrics.inc("courier_items_saved", record.saved, source="sync")
     return {
         "status": status,
         "session_id": record.id,

@@ -60,6 +60,7 @@ ID_BUILDERS: dict[str, Builder] = {}
 PUBLIC_ENDPOINTS: dict[str, str] = {
     "static": "Flask's static files",
     "health.": "process and dependency health, no organisation data",
+    "metrics.": "cluster-wide Prometheus counters, no organisation data, behind METRICS_TOKEN",
     "pages.home": "the start page, no organisation data",
     "auth.signin_start": "sign-in step before any identity exists",
     "auth.callback": "sign-in step, identity comes from Microsoft",

@@ -117,7 +117,7 @@ class SalesforceCRM(CRM):
             config["SALESFORCE_BUDGET_PAUSE_MINUTES"],
         )
         options = options_from_config(mode_override)
-        http = make_http_session()
+        http = make_http_session(service="salesforce")
         oauth, connection_id = OAuthSettings.from_config(), conn.id
 
         def on_auth_failure(reason: str) -> None:

@@ -55,7 +55,7 @@ def pkce_pair() -> tuple[str, str]:
 def _post_token(
     form: dict[str, str], oauth: OAuthSettings, http: requests.Session | None
 ) -> dict[str, Any]:
-    http = http or make_http_session()
+    http = http or make_http_session(service="salesforce")
     data = {**form, "client_id": oauth.client_id, "client_secret": oauth.client_secret}
     try:
         response = http.post(oauth.token_url, data=data, headers={"Accept": "application/json"})
@@ -92,7 +92,7 @@ def exchange_code(
 def username_of(token_response: dict[str, Any], http: requests.Session | None = None) -> str:
     """The Salesforce username, from the identity URL (best effort: "" when unavailable)."""
     try:
-        answer = (http or make_http_session()).get(
+        answer = (http or make_http_session(service="salesforce")).get(
             token_response["id"],
             headers={"Authorization": f"Bearer {token_response['access_token']}"},
         )
@@ -208,7 +208,7 @@ def revoke_and_delete(
         session.commit()
     if token:
         try:
-            (http or make_http_session()).post(
+            (http or make_http_session(service="salesforce")).post(
                 f"{oauth.login_url}/services/oauth2/revoke", data={"token": token}
             )
         except requests.RequestException:
