@@ -29,6 +29,7 @@ from .graph_errors import (
     error_of,
     retry_after_seconds,
 )
+from .graph_events import SeriesMasters, without_masters
 from .graph_folders import Folder, FolderCalls
 from .graph_parse import Skipped, parse_event, parse_message
 
@@ -37,6 +38,7 @@ MESSAGE_FIELDS = (
     "ccRecipients,bccRecipients,replyTo,receivedDateTime,sentDateTime,isDraft,body,"
     "internetMessageHeaders"
 )
+EVENT_PREFER = ('outlook.timezone="UTC"', 'outlook.body-content-type="text"')
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_IN_FLIGHT_PER_MAILBOX = 4
 
@@ -93,6 +95,7 @@ class GraphClient(FolderCalls):
         self.stats = GraphStats()
         self._session = session or _default_session()
         self._sem = mailbox_semaphore(mailbox)
+        self.series_masters = SeriesMasters(self._event_json)
 
     # --- transport ---------------------------------------------------------------------
 
@@ -174,21 +177,35 @@ class GraphClient(FolderCalls):
         params = {"startDateTime": _iso(start), "endDateTime": _iso(end)}
         return f"{self.base_url}/{self.user_path()}/calendarView/delta?" + urlencode(params)
 
-    def get_event(self, event_id: str) -> Event | None:
-        """One event of the mailbox; None when it no longer exists (or cannot be read)."""
+    def _event_json(self, event_id: str) -> dict | None:
+        """One event's raw JSON; None when it no longer exists (or cannot be read)."""
         try:
-            data = self.get(
-                f"{self.user_path()}/events/{quote(event_id, safe='')}",
-                prefer=('outlook.timezone="UTC"', 'outlook.body-content-type="text"'),
+            return self.get(
+                f"{self.user_path()}/events/{quote(event_id, safe='')}", prefer=EVENT_PREFER
             )
         except FolderNotFound:
             return None
-        parsed = parse_event(data)
+
+    def get_event(self, event_id: str) -> Event | None:
+        """One event of the mailbox (an occurrence completed from its series master); None
+        when it no longer exists, or is a series master."""
+        data = self._event_json(event_id)
+        if data is None:
+            return None
+        self.series_masters.complete([data])
+        parsed = parse_event(data, self.series_masters.of(data))
         return parsed if isinstance(parsed, Event) else None
 
     def event_delta_page(self, url: str) -> DeltaPage:
-        data = self.get(url, prefer=('outlook.timezone="UTC"', 'outlook.body-content-type="text"'))
-        return _delta_page(data, parse_event)
+        """A calendarView delta page: single meetings, and occurrences and exceptions of
+        series completed from their masters (see graph_events); masters are not items."""
+        data = self.get(url, prefer=EVENT_PREFER)
+        value = data.get("value") or []
+        self.series_masters.remember(value)
+        self.series_masters.complete(value)
+        return _delta_page(
+            without_masters(data), lambda raw: parse_event(raw, self.series_masters.of(raw))
+        )
 
 
 def calendar_window(now: datetime, past_days: int, future_days: int) -> tuple[datetime, datetime]:
