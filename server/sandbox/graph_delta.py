@@ -11,6 +11,7 @@ from flask import Response, request
 
 from . import graph_state
 from .graph import api, folder_key_of, graph_error, json_response, page_size, target_user
+from .calendar_series import full_occurrence
 from .graph_state import Mailbox, decode_token, encode_token, state
 
 
@@ -148,8 +149,12 @@ def get_event(user_id: str, event_id: str):
     box = st.mailbox(user)
     with st.lock:
         held = box.events.get(event_id)
-    if held is None or "@removed" in held[1]:
-        return graph_error(
-            404, "ErrorItemNotFound", "The specified object was not found in the store."
-        )
-    return json_response(graph_state.public(held[1]))
+        if held is None or "@removed" in held[1]:
+            return graph_error(
+                404, "ErrorItemNotFound", "The specified object was not found in the store."
+            )
+        event = held[1]
+        if event.get("type") == "occurrence":
+            # GET returns an occurrence complete, unlike the delta (see calendar_series).
+            event = full_occurrence(box.events[event["seriesMasterId"]][1], event)
+    return json_response(graph_state.public(event))

@@ -19,6 +19,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from .calendar_gen import generate_events
+from .calendar_series import label_key
 from .directory import DEMO_USERS, DirectoryUser
 from .mailbox import GeneratedMailbox
 
@@ -47,7 +48,7 @@ class Mailbox:
     by_folder: dict[str, list[int]]  # folder id -> generated indexes (ascending)
     added: list[tuple[int, dict, dict]] = field(default_factory=list)  # (seq, message, label)
     events: dict[str, tuple[int, dict]] = field(default_factory=dict)  # id -> (seq, event)
-    event_labels: dict[str, dict] = field(default_factory=dict)  # iCalUId -> label
+    event_labels: dict[str, dict] = field(default_factory=dict)  # meeting key -> label
     message_seq: int = 0
     event_seq: int = 0
     epoch: int = 0
@@ -128,7 +129,8 @@ def _build(user: DirectoryUser, st: GraphState) -> Mailbox:
     box = Mailbox(user, generated, by_folder, message_seq=st.messages)
     for event, label in generate_events(user, st.events, st.seed, st.now):
         box.events[event["id"]] = (box.next_event_seq(), event)
-        box.event_labels[event["iCalUId"]] = label
+        if label is not None:
+            box.event_labels[label_key(event)] = label
     return box
 
 
