@@ -81,7 +81,9 @@ def full_occurrence(master: dict, occurrence: dict) -> dict:
     if occurrence.get("type") == "exception":
         return occurrence
     inherited = {k: v for k, v in master.items() if k not in OWN_FIELDS}
-    original = occurrence["_original_start"]
+    original = occurrence.get("_original_start") or parse_when(occurrence["start"]).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
     return {
         **inherited,
         **occurrence,

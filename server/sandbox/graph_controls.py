@@ -264,3 +264,27 @@ def edit_event(user_id: str, event_id: str):
             label.update(body["label"])
 
     return _event_change(user_id, event_id, change)
+
+
+@controls.put("/users/<user_id>/calendar")
+def replace_calendar(user_id: str):
+    """The calendar holds exactly these Graph events from now on (unlabelled), served as
+    given: how the contract tests put a documented example behind the real routes."""
+    user, error = _user_or_404(user_id)
+    if error:
+        return error
+    events = (request.get_json(silent=True) or {}).get("events")
+    if not isinstance(events, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("id"), str) and "@removed" not in e
+        for e in events
+    ):
+        return jsonify({"error": "bad_events", "message": "events: a list of events"}), 400
+    st = state()
+    box = st.mailbox(user)
+    with st.lock:
+        box.events.clear()
+        box.event_labels.clear()
+        box.epoch += 1  # a new calendar: earlier delta tokens are void
+        for event in events:
+            box.events[event["id"]] = (box.next_event_seq(), dict(event))
+    return jsonify({"events": len(events)})

@@ -154,7 +154,8 @@ def get_event(user_id: str, event_id: str):
                 404, "ErrorItemNotFound", "The specified object was not found in the store."
             )
         event = held[1]
-        if event.get("type") == "occurrence":
+        master = box.events.get(event.get("seriesMasterId") or "")
+        if event.get("type") == "occurrence" and master is not None:
             # GET returns an occurrence complete, unlike the delta (see calendar_series).
-            event = full_occurrence(box.events[event["seriesMasterId"]][1], event)
+            event = full_occurrence(master[1], event)
     return json_response(graph_state.public(event))
