@@ -153,7 +153,9 @@ def generate_events(
         eid = f"AAMkE-{short}-{n:05d}"
         me = _attendee(user, response="organizer")
         if kind == "recurring":
-            out.extend(_series(user, eid, uid, subject, [me, _attendee(contact)], [contact], rng, now))
+            out.extend(
+                _series(user, eid, uid, subject, [me, _attendee(contact)], [contact], rng, now)
+            )
             continue
         attendees = [me, _attendee(contact)]
         sensitivity, cancelled = "normal", False

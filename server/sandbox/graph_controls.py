@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from flask import Blueprint, current_app, jsonify, request
 
 from . import graph_state
-from .directory import DEMO_DOMAIN
 from .calendar_series import as_exception, label_key
+from .directory import DEMO_DOMAIN
 from .graph_state import Faults, removed_event, state
 from .mailbox import account_name, iso, linkable_contacts
 
@@ -275,8 +275,7 @@ def replace_calendar(user_id: str):
         return error
     events = (request.get_json(silent=True) or {}).get("events")
     if not isinstance(events, list) or not all(
-        isinstance(e, dict) and isinstance(e.get("id"), str) and "@removed" not in e
-        for e in events
+        isinstance(e, dict) and isinstance(e.get("id"), str) and "@removed" not in e for e in events
     ):
         return jsonify({"error": "bad_events", "message": "events: a list of events"}), 400
     st = state()

@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 from flask import Response, request
 
 from . import graph_state
-from .graph import api, folder_key_of, graph_error, json_response, page_size, target_user
 from .calendar_series import full_occurrence
+from .graph import api, folder_key_of, graph_error, json_response, page_size, target_user
 from .graph_state import Mailbox, decode_token, encode_token, state
 
 
