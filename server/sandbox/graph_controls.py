@@ -183,8 +183,9 @@ def _event_change(user_id: str, event_id: str, change, *, edits: bool = True):
             return jsonify({"error": "unknown_event", "message": event_id}), 404
         _, event = box.events[event_id]
         label = box.event_labels.setdefault(label_key(event), {})
-        if edits and event.get("type") == "occurrence":
-            event = as_exception(box.events[event["seriesMasterId"]][1], event)
+        master = box.events.get(event.get("seriesMasterId") or "")
+        if edits and event.get("type") == "occurrence" and master is not None:
+            event = as_exception(master[1], event)
         event["lastModifiedDateTime"] = iso(datetime.now(UTC))
         held = change(event, label) or event
         box.events[event_id] = (box.next_event_seq(), held)
