@@ -130,7 +130,9 @@ def _assert_matches(db, sandbox, crm: str, org_id: int, *people) -> None:
 def test_a_weekly_series_is_saved_as_its_occurrences_with_the_series_linked(
     app, client, sandbox, db, run_jobs, crm
 ):
-    configure_mailboxes(sandbox, messages=20, events=12, seed=5)
+    # No mail: a calendar-only first session (which held SQLite's write lock against the
+    # Salesforce adapter's own writes until the calendar's sync state was committed first).
+    configure_mailboxes(sandbox, messages=0, events=12, seed=5)
     user = _sign_in(client, sandbox, db, crm)
     _sync(db, user, run_jobs)
     _assert_matches(db, sandbox, crm, user.org_id, ALEX)
@@ -161,7 +163,7 @@ def test_a_weekly_series_is_saved_as_its_occurrences_with_the_series_linked(
 def test_one_occurrence_moved_edited_cancelled_or_deleted_changes_only_its_meeting(
     app, client, sandbox, db, run_jobs, crm
 ):
-    configure_mailboxes(sandbox, messages=20, events=12, seed=5)
+    configure_mailboxes(sandbox, messages=0, events=12, seed=5)
     user = _sign_in(client, sandbox, db, crm)
     _sync(db, user, run_jobs)
     before = _meetings(db, sandbox, crm, user.org_id)
