@@ -195,3 +195,10 @@ def test_the_sandboxs_own_series_have_the_documented_fields_per_type(sandbox):
         assert {"seriesMasterId", "originalStart"} <= set(event)
     for event in by_type["seriesMaster"]:
         assert "recurrence" in event
+
+
+def test_a_calendar_that_is_not_a_list_of_events_is_refused(sandbox):
+    url = f"{sandbox.url}/_sandbox/graph/users/{ALEX.object_id}/calendar"
+    for body in ({"events": "x"}, {"events": [{"id": 1}]}, {"events": [{"@removed": {}}]}):
+        answer = sandbox.http.put(url, json=body, timeout=10)
+        assert answer.status_code == 400 and answer.json()["error"] == "bad_events"
