@@ -178,11 +178,13 @@ def test_one_occurrence_moved_edited_cancelled_or_deleted_changes_only_its_meeti
         if label["outcome"] == "save" and event["type"] == "occurrence"
     ]
     own = [(eid, e) for eid, e in own if label_key(e) in before]
-    assert len(own) >= 4
-    moved, edited, cancelled, deleted = (eid for eid, _ in own[:4])
-    moved_ev, edited_ev, cancelled_ev, deleted_ev = (event for _, event in own[:4])
+    assert len(own) >= 5
+    moved, edited, cancelled, deleted, away = (eid for eid, _ in own[:5])
+    moved_ev, edited_ev, cancelled_ev, deleted_ev, away_ev = (event for _, event in own[:5])
     base = f"/_sandbox/graph/users/{ALEX.object_id}/events"
     sandbox.control(f"{base}/{moved}/move", {"hours": 2})
+    # Moved out of the window: Graph reports it removed; read again, it is still there.
+    sandbox.control(f"{base}/{away}/move", {"hours": 24 * 200})
     sandbox.control(f"{base}/{edited}/edit", {"subject": "Weekly sync (agenda changed)"})
     sandbox.control(f"{base}/{cancelled}/cancel")
     sandbox.control(f"{base}/{deleted}/delete")
@@ -197,6 +199,7 @@ def test_one_occurrence_moved_edited_cancelled_or_deleted_changes_only_its_meeti
             ("edited", edited_ev),
             ("cancelled", cancelled_ev),
             ("deleted", deleted_ev),
+            ("away", away_ev),
         )
     }
     for key, was in before.items():
@@ -205,9 +208,10 @@ def test_one_occurrence_moved_edited_cancelled_or_deleted_changes_only_its_meeti
         if change is None:
             assert now == was, key
             continue
-        if change == "moved":
+        if change in ("moved", "away"):
+            hours = 2 if change == "moved" else 24 * 200
             start = datetime.fromisoformat(was["start"].replace("Z", "+00:00"))
-            assert now["start"] == (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            assert now["start"] == (start + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
             assert (now["subject"], now["cancelled"]) == (was["subject"], False)
         elif change == "edited":
             assert now["subject"] == "Weekly sync (agenda changed)"
