@@ -41,6 +41,7 @@ MESSAGE_FIELDS = (
 EVENT_PREFER = ('outlook.timezone="UTC"', 'outlook.body-content-type="text"')
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_IN_FLIGHT_PER_MAILBOX = 4
+MAX_BATCH = 20  # requests in one JSON batch (json-batching.md)
 
 _limits_lock = threading.Lock()
 _mailbox_limits: dict[str, threading.BoundedSemaphore] = {}
@@ -95,7 +96,7 @@ class GraphClient(FolderCalls):
         self.stats = GraphStats()
         self._session = session or _default_session()
         self._sem = mailbox_semaphore(mailbox)
-        self.series_masters = SeriesMasters(self._event_json)
+        self.series_masters = SeriesMasters(self._events_json)
 
     # --- transport ---------------------------------------------------------------------
 
@@ -185,6 +186,40 @@ class GraphClient(FolderCalls):
             )
         except FolderNotFound:
             return None
+
+    def _events_json(self, event_ids: list[str]) -> dict[str, dict | None]:
+        """Several events' raw JSON by id (None: gone): one GET for one, else `$batch`es of
+        up to 20 GETs (https://learn.microsoft.com/graph/json-batching). The envelope is 200
+        whatever the items did and items are throttled one by one, so an item that failed
+        (429, 5xx) is read again alone, with this client's retries (throttling.md: "SDKs
+        don't auto-retry batched items")."""
+        if len(event_ids) == 1:
+            return {event_ids[0]: self._event_json(event_ids[0])}
+        found: dict[str, dict | None] = {}
+        for start in range(0, len(event_ids), MAX_BATCH):
+            part = event_ids[start : start + MAX_BATCH]
+            requests_ = [
+                {
+                    "id": str(n),
+                    "method": "GET",
+                    "url": f"/{self.user_path()}/events/{quote(event_id, safe='')}",
+                    "headers": {"Prefer": ", ".join(EVENT_PREFER)},
+                }
+                for n, event_id in enumerate(part)
+            ]
+            answer = self.send("POST", "$batch", body={"requests": requests_})
+            items = {
+                str(r.get("id")): r for r in answer.get("responses") or [] if isinstance(r, dict)
+            }
+            for n, event_id in enumerate(part):
+                item = items.get(str(n), {})  # answers come in any order: matched by id
+                if item.get("status") == 200 and isinstance(item.get("body"), dict):
+                    found[event_id] = item["body"]
+                elif item.get("status") == 404:
+                    found[event_id] = None
+                else:
+                    found[event_id] = self._event_json(event_id)
+        return found
 
     def get_event(self, event_id: str) -> Event | None:
         """One event of the mailbox (an occurrence completed from its series master); None

@@ -6,8 +6,9 @@ and body are the series master's. The master is in the delta only once, at the s
 start, and not at all when that start is outside the window; it can always be read with
 `GET /users/{id}/events/{seriesMasterId}` (microsoft-graph-docs#2182: "They should both have a
 seriesMasterId property that you can use to retrieve the master";
-https://learn.microsoft.com/graph/api/event-get). Masters are kept for the session, so each
-series costs at most one extra request however many pages mention it.
+https://learn.microsoft.com/graph/api/event-get). The masters a page lacks are read together
+(one `$batch` of up to 20) and kept for the session, so a series costs at most one read
+however many pages mention it.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from .graph_parse import event_type, needs_series_master
 class SeriesMasters:
     """Raw series masters by id (None: gone) for one client, i.e. one sync session."""
 
-    def __init__(self, read: Callable[[str], dict | None]):
-        self._read = read  # GET one event's raw JSON; None when it no longer exists
+    def __init__(self, read: Callable[[list[str]], dict[str, dict | None]]):
+        self._read = read  # events' raw JSON by id; None for one that no longer exists
         self._known: dict[str, dict | None] = {}
         self._lock = threading.Lock()
 
@@ -38,9 +39,12 @@ class SeriesMasters:
         """Read the masters these occurrences need and this session has not seen yet."""
         with self._lock:
             wanted = sorted({m for m in map(needs_series_master, raws) if m} - set(self._known))
-        for master_id in wanted:
-            raw = self._read(master_id)
-            with self._lock:
+        if not wanted:
+            return
+        found = self._read(wanted)
+        with self._lock:
+            for master_id in wanted:
+                raw = found.get(master_id)
                 self._known.setdefault(master_id, raw if isinstance(raw, dict) else None)
 
     def of(self, raw: Any) -> dict | None:

@@ -13,7 +13,7 @@ import pytest
 
 from server.http import make_http_session
 from server.mail.base import Event
-from server.mail.graph import GraphClient
+from server.mail.graph import GraphClient, GraphError
 from server.rules.keys import occurrence_key
 from server.sandbox.directory import DEMO_USERS
 from server.sync.decide import key_of_event, series_of_event
@@ -202,3 +202,43 @@ def test_a_calendar_that_is_not_a_list_of_events_is_refused(sandbox):
     for body in ({"events": "x"}, {"events": [{"id": 1}]}, {"events": [{"@removed": {}}]}):
         answer = sandbox.http.put(url, json=body, timeout=10)
         assert answer.status_code == 400 and answer.json()["error"] == "bad_events"
+
+
+def _masters(sandbox) -> list[str]:
+    from server.sandbox.graph_state import state
+
+    with sandbox.app.app_context():
+        box = state().mailbox(ALEX)
+        return sorted(e for e, (_, ev) in box.events.items() if ev.get("type") == "seriesMaster")
+
+
+def test_masters_missing_from_a_page_are_read_in_one_batch(sandbox):
+    sandbox.control("/_sandbox/graph/configure", {"messages": 10, "events": 40, "seed": 5})
+    client = _client(sandbox)
+    masters = _masters(sandbox)
+    assert len(masters) >= 3
+    found = client._events_json([*masters, "AAMk-no-such-event"])
+    assert client.stats.requests == 1
+    assert all(found[m]["type"] == "seriesMaster" and found[m]["iCalUId"] for m in masters)
+    assert found["AAMk-no-such-event"] is None
+
+
+def test_a_throttled_item_of_a_batch_is_read_again_alone(sandbox):
+    sandbox.control("/_sandbox/graph/configure", {"messages": 10, "events": 40, "seed": 5})
+    masters = _masters(sandbox)
+    sandbox.control("/_sandbox/graph/faults", {"throttle_rate": 0.5, "seed": 3})
+    client = _client(sandbox)
+    client.backoff_base = 0.01
+    found = client._events_json(masters)
+    stats = sandbox.control("/_sandbox/graph/stats", method="GET")
+    assert stats["by_kind"].get("fault_batch_throttle", 0) > 0
+    assert all(found[m] is not None and found[m]["id"] == m for m in masters)
+
+
+def test_a_malformed_batch_is_refused_whole(sandbox):
+    client = _client(sandbox)
+    item = {"id": "1", "method": "GET", "url": f"/users/{ALEX.object_id}/events/x"}
+    for body in ({"requests": "x"}, {"requests": [item] * 2}, {"requests": [item] * 21}):
+        with pytest.raises(GraphError) as raised:
+            client.send("POST", "$batch", body=body)
+        assert raised.value.status == 400

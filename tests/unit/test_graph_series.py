@@ -112,20 +112,24 @@ def test_what_cannot_be_an_occurrence_is_skipped_with_a_reason(raw, master, reas
     assert isinstance(skipped, Skipped) and skipped.reason == reason
 
 
-def test_masters_are_read_once_per_session_and_never_items():
-    reads: list[str] = []
+def test_masters_are_read_together_once_per_session_and_never_items():
+    reads: list[list[str]] = []
 
-    def read(master_id: str) -> dict | None:
-        reads.append(master_id)
-        return MASTER if master_id == "master-1" else None
+    def read(master_ids: list[str]) -> dict[str, dict | None]:
+        reads.append(master_ids)
+        return {m: MASTER if m == "master-1" else None for m in master_ids}
 
     masters = SeriesMasters(read)
-    page = [sparse("a", "2026-11-09T15:00"), sparse("b", "2026-11-16T15:00")]
+    page = [
+        sparse("a", "2026-11-09T15:00"),
+        sparse("b", "2026-11-16T15:00"),
+        {**sparse("d", "2026-11-23T15:00"), "seriesMasterId": "gone"},
+    ]
     masters.complete(page)
     masters.complete([sparse("c", "2026-11-23T15:00")])
-    masters.complete([{**sparse("d", "2026-11-23T15:00"), "seriesMasterId": "gone"}])
     masters.complete([{**sparse("e", "2026-11-30T15:00"), "seriesMasterId": "gone"}])
-    assert reads == ["master-1", "gone"]
+    assert reads == [["gone", "master-1"]]
+    assert masters.of(page[2]) is None
     assert masters.of(page[0]) is MASTER
     assert without_masters({"value": [MASTER, *page]})["value"] == page
 
