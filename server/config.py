@@ -97,6 +97,9 @@ class Settings:
     # MessageIdentifier on EmailMessage (no custom field; one look-up call per batch).
     SALESFORCE_EMAIL_KEY_FIELD: str = "Courier_Key__c"
     SALESFORCE_ACTIVITY_KEY_FIELD: str = "Courier_Key__c"
+    # A Text(255) field on Activity holding a recurring meeting's series key, so the Events of
+    # one series (one per occurrence) can be found together; "" when the org has none.
+    SALESFORCE_SERIES_KEY_FIELD: str = ""
     # Pause an org's writes when its daily API usage reaches this percentage, for this long.
     SALESFORCE_BUDGET_PAUSE_PERCENT: int = 80
     SALESFORCE_BUDGET_PAUSE_MINUTES: int = 60

@@ -7,7 +7,7 @@ Revises: 0001
 from alembic import op
 
 revision = "0007_sessions_age_index"
-down_revision = "0001"
+down_revision = "0002_meeting_series"
 branch_labels = None
 depends_on = None
 

@@ -152,7 +152,8 @@ class ActivityParticipant:
 @dataclass
 class ActivityDraft:
     """An email or meeting to log. `key` is our idempotency key: the internetMessageId (or a
-    fingerprint when missing) for an email, the iCalUId for a meeting."""
+    fingerprint when missing) for an email, the iCalUId for a meeting (for one occurrence of a
+    series: rules.keys.occurrence_key)."""
 
     key: str
     kind: ActivityKind
@@ -166,6 +167,9 @@ class ActivityDraft:
     links: list[Link] = field(default_factory=list)
     owner_id: str | None = None
     cancelled: bool = False
+    # A meeting that is one occurrence of a recurring series: the key its series shares
+    # (the series master's iCalUId), "" otherwise. `key` stays the occurrence's own key.
+    series_key: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -108,6 +108,10 @@ class Event:
     is_online_meeting: bool = False
     body_text: str = ""
     series_master_id: str = ""
+    # For an occurrence or exception of a recurring series: the series master's iCalUId and
+    # the occurrence's original start (its place in the series, unchanged by a move).
+    series_uid: str = ""
+    original_start: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

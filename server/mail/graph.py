@@ -31,6 +31,7 @@ from .graph_errors import (
     is_delta_state_lost,
     retry_after_seconds,
 )
+from .graph_events import SeriesMasters, without_masters
 from .graph_folders import Folder, FolderCalls
 from .graph_parse import (
     Skipped,
@@ -51,8 +52,10 @@ MESSAGE_FIELDS = (
 # during the round; bigger folders are read whole and the window applied here.
 FILTERED_DELTA_CAP = 5_000
 FILTER_BELOW_TOTAL = FILTERED_DELTA_CAP - 1_000
+EVENT_PREFER = ('outlook.timezone="UTC"', 'outlook.body-content-type="text"')
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_IN_FLIGHT_PER_MAILBOX = 4
+MAX_BATCH = 20  # requests in one JSON batch (json-batching.md)
 
 _limits_lock = threading.Lock()
 _mailbox_limits: dict[str, threading.BoundedSemaphore] = {}
@@ -108,6 +111,7 @@ class GraphClient(FolderCalls):
         self.stats = GraphStats()
         self._session = session or _default_session()
         self._sem = mailbox_semaphore(mailbox)
+        self.series_masters = SeriesMasters(self._events_json)
 
     # --- transport ---------------------------------------------------------------------
 
@@ -196,21 +200,69 @@ class GraphClient(FolderCalls):
         params = {"startDateTime": _iso(start), "endDateTime": _iso(end)}
         return f"{self.base_url}/{self.user_path()}/calendarView/delta?" + urlencode(params)
 
-    def get_event(self, event_id: str) -> Event | None:
-        """One event of the mailbox; None when it no longer exists (or cannot be read)."""
+    def _event_json(self, event_id: str) -> dict | None:
+        """One event's raw JSON; None when it no longer exists (or cannot be read)."""
         try:
-            data = self.get(
-                f"{self.user_path()}/events/{quote(event_id, safe='')}",
-                prefer=('outlook.timezone="UTC"', 'outlook.body-content-type="text"'),
+            return self.get(
+                f"{self.user_path()}/events/{quote(event_id, safe='')}", prefer=EVENT_PREFER
             )
         except FolderNotFound:
             return None
-        parsed = parse_event(data)
+
+    def _events_json(self, event_ids: list[str]) -> dict[str, dict | None]:
+        """Several events' raw JSON by id (None: gone): one GET for one, else `$batch`es of
+        up to 20 GETs (https://learn.microsoft.com/graph/json-batching). The envelope is 200
+        whatever the items did and items are throttled one by one, so an item that failed
+        (429, 5xx) is read again alone, with this client's retries (throttling.md: "SDKs
+        don't auto-retry batched items")."""
+        if len(event_ids) == 1:
+            return {event_ids[0]: self._event_json(event_ids[0])}
+        found: dict[str, dict | None] = {}
+        for start in range(0, len(event_ids), MAX_BATCH):
+            part = event_ids[start : start + MAX_BATCH]
+            requests_ = [
+                {
+                    "id": str(n),
+                    "method": "GET",
+                    "url": f"/{self.user_path()}/events/{quote(event_id, safe='')}",
+                    "headers": {"Prefer": ", ".join(EVENT_PREFER)},
+                }
+                for n, event_id in enumerate(part)
+            ]
+            answer = self.send("POST", "$batch", body={"requests": requests_})
+            items = {
+                str(r.get("id")): r for r in answer.get("responses") or [] if isinstance(r, dict)
+            }
+            for n, event_id in enumerate(part):
+                item = items.get(str(n), {})  # answers come in any order: matched by id
+                if item.get("status") == 200 and isinstance(item.get("body"), dict):
+                    found[event_id] = item["body"]
+                elif item.get("status") == 404:
+                    found[event_id] = None
+                else:
+                    found[event_id] = self._event_json(event_id)
+        return found
+
+    def get_event(self, event_id: str) -> Event | None:
+        """One event of the mailbox (an occurrence completed from its series master); None
+        when it no longer exists, or is a series master."""
+        data = self._event_json(event_id)
+        if data is None:
+            return None
+        self.series_masters.complete([data])
+        parsed = parse_event(data, self.series_masters.of(data))
         return parsed if isinstance(parsed, Event) else None
 
     def event_delta_page(self, url: str) -> DeltaPage:
-        data = self.get(url, prefer=('outlook.timezone="UTC"', 'outlook.body-content-type="text"'))
-        return _delta_page(data, parse_event)
+        """A calendarView delta page: single meetings, and occurrences and exceptions of
+        series completed from their masters (see graph_events); masters are not items."""
+        data = self.get(url, prefer=EVENT_PREFER)
+        value = data.get("value") or []
+        self.series_masters.remember(value)
+        self.series_masters.complete(value)
+        return _delta_page(
+            without_masters(data), lambda raw: parse_event(raw, self.series_masters.of(raw))
+        )
 
 
 def calendar_window(now: datetime, past_days: int, future_days: int) -> tuple[datetime, datetime]:

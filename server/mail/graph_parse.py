@@ -179,15 +179,81 @@ def _attendees(value: Any) -> list[Attendee]:
     return out
 
 
-def parse_event(raw: Any) -> Event | Skipped:
+# What an occurrence or exception has of its own; everything else it shares with its series
+# master. In a calendarView delta an occurrence carries only id, type, seriesMasterId, start
+# and end (microsoftgraph/microsoft-graph-docs-contrib#34, #5602: "Should i read all the other
+# properties from the master event?" — yes: jasonjoh in microsoft-graph-docs#2182, "They
+# should both have a seriesMasterId property that you can use to retrieve the master").
+# An exception, or an occurrence read with GET, arrives with its own full properties
+# (https://learn.microsoft.com/graph/api/resources/event): those win over the master's.
+_OCCURRENCE_OWN = frozenset(
+    {
+        "id",
+        "type",
+        "seriesMasterId",
+        "start",
+        "end",
+        "originalStart",
+        "originalStartTimeZone",
+        "originalEndTimeZone",
+        "iCalUId",
+        "recurrence",
+        "changeKey",
+        "lastModifiedDateTime",
+        "createdDateTime",
+        "webLink",
+        "@odata.etag",
+        "@odata.type",
+    }
+)
+
+
+def event_type(raw: Any) -> str:
+    """singleInstance | occurrence | exception | seriesMaster ("" when absent)."""
+    return _text(_dict(raw).get("type"), 20)
+
+
+def needs_series_master(raw: Any) -> str:
+    """The seriesMasterId an occurrence or exception needs to be complete ("" if none)."""
+    data = _dict(raw)
+    if "@removed" in data or event_type(data) == "seriesMaster":
+        return ""
+    return _text(data.get("seriesMasterId"), 512)
+
+
+def _with_series(data: dict, master: dict) -> dict:
+    inherited = {k: v for k, v in master.items() if k not in _OCCURRENCE_OWN}
+    return {**inherited, **data}
+
+
+def parse_event(raw: Any, master: Any = None) -> Event | Skipped:
+    """A single instance, or an occurrence/exception completed from its series `master` (the
+    raw master event). A series master itself is no meeting: Skipped("series_master")."""
     data = _dict(raw)
     event_id = _text(data.get("id"), 512)
     if not data:
         return Skipped(id="", reason="invalid_payload")
     if not event_id:
         return Skipped(id="", reason="missing_id")
+    if event_type(data) == "seriesMaster":
+        return Skipped(id=event_id, reason="series_master")
+    series_uid = ""
+    original_start = None
+    if needs_series_master(data):
+        master = _dict(master)
+        series_uid = _text(master.get("iCalUId"), 1024).strip()
+        if not series_uid:
+            return Skipped(id=event_id, reason="missing_series_master")
+        data = _with_series(data, master)
+        # An occurrence that was never moved starts where the series put it: a sparse one
+        # (no originalStart) is at its original start.
+        original_start = parse_datetime(data.get("originalStart")) or parse_datetime(
+            data.get("start")
+        )
+        if original_start is None:
+            return Skipped(id=event_id, reason="missing_start")
     ical_uid = _text(data.get("iCalUId"), 1024).strip()
-    if not ical_uid:
+    if not ical_uid and not series_uid:
         return Skipped(id=event_id, reason="missing_ical_uid")
     body = _dict(data.get("body"))
     sensitivity = _text(data.get("sensitivity"), 20) or "normal"
@@ -204,8 +270,10 @@ def parse_event(raw: Any) -> Event | Skipped:
         is_online_meeting=data.get("isOnlineMeeting") is True,
         body_text=_text(body.get("content"), MAX_BODY_CHARS),
         series_master_id=_text(data.get("seriesMasterId"), 512),
+        series_uid=series_uid,
+        original_start=original_start,
         extra={
-            "type": _text(data.get("type"), 20),
+            "type": event_type(data),
             "is_organizer": data.get("isOrganizer") is True,
             "last_modified": _text(data.get("lastModifiedDateTime"), 40),
         },

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 MAX_KEY_LENGTH = 512
 
@@ -35,6 +35,20 @@ def email_key(
 def meeting_key(ical_uid: str) -> str:
     uid = ical_uid.strip()
     return uid if len(uid) <= MAX_KEY_LENGTH else "sha256:" + _digest(uid)
+
+
+def occurrence_key(series_uid: str, original_start: datetime) -> str:
+    """One occurrence of a recurring series, the same in every attendee's mailbox.
+
+    Graph's occurrence `id`s differ per mailbox, and in a calendarView delta an occurrence
+    carries no `iCalUId` at all (only id, type, seriesMasterId, start, end:
+    microsoftgraph/microsoft-graph-docs-contrib#34 and #5602). What every mailbox shares is
+    the series master's `iCalUId` and the occurrence's original start (`originalStart`, which
+    stays put when one occurrence is moved) — iCalendar's UID + RECURRENCE-ID pair, which
+    identifies one instance of a series across calendars (RFC 5545 §3.8.4.4). `original_start`
+    must be timezone-aware; it is keyed in UTC to the second."""
+    moment = original_start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return meeting_key(f"{series_uid.strip()}#{moment}")
 
 
 def _digest(text: str) -> str:

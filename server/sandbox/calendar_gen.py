@@ -1,17 +1,19 @@
 """Deterministic calendar events per demo user, each labelled with its intended outcome.
 
-Kinds: meetings with customers (some recurring: every occurrence has its own iCalUId, as in
-Graph's calendarView), private ones, internal ones, appointments without attendees, cancelled
-ones, and meetings shared by two demo users (the same iCalUId in both calendars: one CRM
-meeting for the organisation). Labels are keyed by iCalUId.
+Kinds: meetings with customers (some weekly series: a series master plus sparse occurrences,
+see calendar_series), private ones, internal ones, appointments without attendees, cancelled
+ones, and meetings and series shared by two demo users (the same iCalUId in both calendars:
+one CRM meeting for the organisation). Labels are keyed by the CRM meeting's key: the
+iCalUId, or for an occurrence rules.keys.occurrence_key.
 """
 
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import combinations
 
+from .calendar_series import as_exception, parse_when, sparse_occurrence, weekly_recurrence, when
 from .directory import DEMO_TENANT_ID, DirectoryUser, users_of
 from .mailbox import _hash, account_name, linkable_contacts
 
@@ -25,11 +27,9 @@ KINDS = (
     ("room_and_customer", 8),
 )
 SHARED_PER_PAIR = 2
-RECURRING_OCCURRENCES = 4
-
-
-def _when(moment: datetime) -> dict:
-    return {"dateTime": moment.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": "UTC"}
+SERIES_OCCURRENCES = 6
+MEETING_MINUTES = 45
+CALENDAR_PAST_DAYS = 30  # the default SYNC_CALENDAR_PAST_DAYS
 
 
 def _attendee(user_or_contact, kind: str = "required", response: str = "accepted") -> dict:
@@ -64,8 +64,8 @@ def event_json(
         "subject": subject,
         "bodyPreview": "",
         "body": {"contentType": "text", "content": f"Agenda: {subject}"},
-        "start": _when(start),
-        "end": _when(start + timedelta(minutes=45)),
+        "start": when(start),
+        "end": when(start + timedelta(minutes=MEETING_MINUTES)),
         "sensitivity": sensitivity,
         "isCancelled": cancelled,
         "isOrganizer": org_address == owner.email,
@@ -77,6 +77,45 @@ def event_json(
         "attendees": attendees,
         "lastModifiedDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+
+
+def _series(
+    owner: DirectoryUser,
+    eid: str,
+    uid: str,
+    subject: str,
+    attendees: list[dict],
+    contacts,
+    rng: random.Random,
+    now: datetime,
+    organizer=None,
+    kind: str = "recurring",
+) -> list[tuple[dict, dict | None]]:
+    """A weekly series: its master (no label: it is no meeting) and its occurrences, some
+    before the calendar window (skipped), one an exception moved by an hour."""
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    first = today + timedelta(days=rng.randint(-45, 40), hours=rng.randint(8, 16))
+    moments = [first + timedelta(days=7 * k) for k in range(SERIES_OCCURRENCES)]
+    edge = today - timedelta(days=CALENDAR_PAST_DAYS)
+    if any(abs(m - edge) < timedelta(hours=36) for m in moments):
+        # Keep clear of the window's edge (the session's window is whole days).
+        moments = [m + timedelta(days=3) for m in moments]
+    master = event_json(owner, eid, uid, subject, organizer or owner, attendees, moments[0])
+    master.update(type="seriesMaster", recurrence=weekly_recurrence(moments[0], len(moments)))
+    out: list[tuple[dict, dict | None]] = [(master, None)]
+    for k, moment in enumerate(moments):
+        occurrence = sparse_occurrence(master, f"{eid}-occ{k}", moment, MEETING_MINUTES)
+        label = {**_save_label(0, contacts, subject, moment, False), "kind": kind}
+        if moment < edge:
+            label = {"outcome": "skip", "reason": "outside_window", "kind": kind}
+        elif k == 2:
+            # An occurrence moved by an hour before the first sync: an exception.
+            occurrence = as_exception(master, occurrence)
+            for field in ("start", "end"):
+                occurrence[field] = when(parse_when(occurrence[field]) + timedelta(hours=1))
+            label["start"] = occurrence["start"]["dateTime"][:19] + "Z"
+        out.append((occurrence, label))
+    return out
 
 
 def _save_label(seed: int, contacts, subject: str, start: datetime, cancelled: bool) -> dict:
@@ -92,8 +131,9 @@ def _save_label(seed: int, contacts, subject: str, start: datetime, cancelled: b
 
 def generate_events(
     user: DirectoryUser, count: int, seed: int, now: datetime
-) -> list[tuple[dict, dict]]:
-    """(Graph event JSON, label) pairs of one user's calendar, in a stable order."""
+) -> list[tuple[dict, dict | None]]:
+    """(Graph event JSON, label) pairs of one user's calendar, in a stable order; a series
+    master has no label (the CRM holds its occurrences, not it)."""
     contacts = linkable_contacts() if user.tenant_id == DEMO_TENANT_ID else ()
     if not contacts:
         return []
@@ -102,7 +142,7 @@ def generate_events(
     names, weights = [k for k, _ in KINDS], [w for _, w in KINDS]
     short = user.object_id[-6:]
     base = now.replace(minute=0, second=0, microsecond=0)
-    out: list[tuple[dict, dict]] = []
+    out: list[tuple[dict, dict | None]] = []
     for n in range(count):
         kind = rng.choices(names, weights)[0]
         contact = contacts[rng.randrange(len(contacts))]
@@ -113,23 +153,9 @@ def generate_events(
         eid = f"AAMkE-{short}-{n:05d}"
         me = _attendee(user, response="organizer")
         if kind == "recurring":
-            for k in range(RECURRING_OCCURRENCES):
-                when = start + timedelta(days=7 * k)
-                occ_uid = f"{uid}-occ{k}"
-                event = event_json(
-                    user,
-                    f"{eid}-{k}",
-                    occ_uid,
-                    subject,
-                    user,
-                    [me, _attendee(contact)],
-                    when,
-                    kind="occurrence",
-                    series_master_id=eid,
-                )
-                out.append(
-                    (event, {**_save_label(seed, [contact], subject, when, False), "kind": kind})
-                )
+            out.extend(
+                _series(user, eid, uid, subject, [me, _attendee(contact)], [contact], rng, now)
+            )
             continue
         attendees = [me, _attendee(contact)]
         sensitivity, cancelled = "normal", False
@@ -203,4 +229,24 @@ def _shared_events(user: DirectoryUser, seed: int, now: datetime, contacts) -> l
             out.append(
                 (event, {**_save_label(seed, [contact], subject, start, False), "kind": "shared"})
             )
+        # A weekly series of both with a customer: each calendar has its own event ids, the
+        # CRM one meeting per occurrence.
+        rng = random.Random(_hash(seed, first.object_id, second.object_id, "series"))
+        contact = contacts[rng.randrange(len(contacts))]
+        pair = f"{first.object_id[-6:]}-{second.object_id[-6:]}"
+        attendees = [_attendee(first, response="organizer"), _attendee(second), _attendee(contact)]
+        out.extend(
+            _series(
+                user,
+                f"AAMkE-{user.object_id[-6:]}-series-{pair}",
+                f"040000008200E00074C5B7101A82E008-series-{pair}-{seed}",
+                f"Weekly sync with {contact.name}",
+                attendees,
+                [contact],
+                rng,
+                now,
+                organizer=first,
+                kind="shared_series",
+            )
+        )
     return out

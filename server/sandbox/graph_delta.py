@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from flask import Response, request
 
 from . import graph_state
+from .calendar_series import full_occurrence
 from .graph import api, folder_key_of, graph_error, json_response, page_size, target_user
 from .graph_state import Mailbox, decode_token, encode_token, state
 
@@ -206,12 +207,25 @@ def get_event(user_id: str, event_id: str):
     user = target_user(user_id)
     if isinstance(user, Response):
         return user
+    event = event_as_read(user, event_id)
+    if event is None:
+        return graph_error(
+            404, "ErrorItemNotFound", "The specified object was not found in the store."
+        )
+    return json_response(event)
+
+
+def event_as_read(user, event_id: str) -> dict | None:
+    """An event as `GET /events/{id}` returns it; None when the calendar has no such event."""
     st = state()
     box = st.mailbox(user)
     with st.lock:
         held = box.events.get(event_id)
-    if held is None or "@removed" in held[1]:
-        return graph_error(
-            404, "ErrorItemNotFound", "The specified object was not found in the store."
-        )
-    return json_response(graph_state.public(held[1]))
+        if held is None or "@removed" in held[1]:
+            return None
+        event = held[1]
+        master = box.events.get(event.get("seriesMasterId") or "")
+        if event.get("type") == "occurrence" and master is not None:
+            # GET returns an occurrence complete, unlike the delta (see calendar_series).
+            event = full_occurrence(master[1], event)
+        return graph_state.public(event)

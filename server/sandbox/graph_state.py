@@ -20,6 +20,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from .calendar_gen import generate_events
+from .calendar_series import label_key
 from .directory import DEMO_USERS, DirectoryUser
 from .mailbox import GeneratedMailbox
 
@@ -52,7 +53,7 @@ class Mailbox:
     # Changes to messages already there: (seq, partial entry, received) — see message_page.
     updates: list[tuple[int, dict, datetime]] = field(default_factory=list)
     events: dict[str, tuple[int, dict]] = field(default_factory=dict)  # id -> (seq, event)
-    event_labels: dict[str, dict] = field(default_factory=dict)  # iCalUId -> label
+    event_labels: dict[str, dict] = field(default_factory=dict)  # meeting key -> label
     message_seq: int = 0
     event_seq: int = 0
     epoch: int = 0
@@ -133,7 +134,8 @@ def _build(user: DirectoryUser, st: GraphState) -> Mailbox:
     box = Mailbox(user, generated, by_folder, message_seq=st.messages)
     for event, label in generate_events(user, st.events, st.seed, st.now):
         box.events[event["id"]] = (box.next_event_seq(), event)
-        box.event_labels[event["iCalUId"]] = label
+        if label is not None:
+            box.event_labels[label_key(event)] = label
     return box
 
 

@@ -70,7 +70,8 @@ FIELDS: dict[str, set[str]] = {
         "LastActivityDate",
     },
     "Task": ACTIVITY_FIELDS | {"TaskSubtype", "Status", "ActivityDate", "Priority"},
-    "Event": ACTIVITY_FIELDS | {"StartDateTime", "EndDateTime", "DurationInMinutes", "Location"},
+    "Event": ACTIVITY_FIELDS
+    | {"StartDateTime", "EndDateTime", "DurationInMinutes", "Location", "Courier_Series_Key__c"},
     "EmailMessage": {
         "Subject",
         "TextBody",
@@ -111,6 +112,7 @@ MAX_LENGTH = {
     "Subject": 255,
     "MessageIdentifier": 255,
     "Courier_Key__c": 255,
+    "Courier_Series_Key__c": 255,
     "TextBody": 32_000,
     "HtmlBody": 32_000,
     "Description": 32_000,

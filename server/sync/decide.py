@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from ..crm.base import ActivityDraft, ActivityParticipant, Link, Person, RecordRef
 from ..mail.base import Event, Message
-from ..rules.keys import email_key, meeting_key
+from ..rules.keys import email_key, meeting_key, occurrence_key
 
 # Above every CRM's body field: each adapter cuts to its own limit with a visible marker.
 MAX_DRAFT_BODY = 100_000
@@ -22,7 +22,15 @@ def key_of_message(message: Message) -> str:
 
 
 def key_of_event(event: Event) -> str:
+    """A single meeting's iCalUId; an occurrence of a series: see `occurrence_key`."""
+    if event.series_uid and event.original_start is not None:
+        return occurrence_key(event.series_uid, event.original_start)
     return meeting_key(event.ical_uid)
+
+
+def series_of_event(event: Event) -> str:
+    """The key shared by every occurrence of the event's series ("" for a single meeting)."""
+    return meeting_key(event.series_uid) if event.series_uid else ""
 
 
 def roles_of(message: Message) -> dict[str, str]:
@@ -95,6 +103,7 @@ def event_draft(event: Event, key: str, links: list[Link], owner_id: str | None)
         links=links,
         owner_id=owner_id,
         cancelled=event.cancelled,
+        series_key=series_of_event(event),
     )
 
 

@@ -1,5 +1,8 @@
-"""The calendar's part of the pipeline: one CRM meeting per organisation by iCalUId, updated
-when it changes, marked cancelled when it is cancelled or removed from the calendar."""
+"""The calendar's part of the pipeline: one CRM meeting per organisation by iCalUId (for an
+occurrence of a recurring series: the series' iCalUId + its original start, see
+rules.keys.occurrence_key), updated when it changes, marked cancelled when it is cancelled or
+removed from the calendar. Each occurrence is its own meeting, so a moved, edited or cancelled
+occurrence changes only its own."""
 
 from __future__ import annotations
 

@@ -257,6 +257,9 @@ class SessionRunner:
         if state.window_start != start or state.window_end != end:
             # The window is frozen into the delta link: moving it is a new baseline.
             state.window_start, state.window_end, state.resume_link = start, end, ""
+        # Committed before any CRM call, like the folders' states: an open write here would
+        # hold SQLite's lock while the CRM adapter writes its own rows (budget, connection).
+        self.db.commit()
 
         def process(page: DeltaPage) -> PageResult:
             result = pipeline.process_events(page.items)

@@ -75,6 +75,7 @@ def _activity_row(org_id: int, draft: ActivityDraft) -> dict:
         ],
         "cancelled": bool(draft.cancelled),
         "owner_id": draft.owner_id,
+        "series_key": (draft.series_key or "")[:MAX_KEY],
         "created_at": utcnow(),
         "updated_at": utcnow(),
     }

@@ -137,7 +137,11 @@ class CrmActivity(Base):
     """An email or a meeting, written once per key (internetMessageId / iCalUId)."""
 
     __tablename__ = "crm_activities"
-    __table_args__ = (UniqueConstraint("org_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "key"),
+        # Every occurrence of one recurring series.
+        Index("ix_crm_activities_org_series", "org_id", "series_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[int] = _org_id()
@@ -153,6 +157,9 @@ class CrmActivity(Base):
     participants: Mapped[list[dict]] = mapped_column(JSON, default=list)
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
     owner_id: Mapped[str | None] = mapped_column(String(64))
+    # A meeting that is one occurrence of a recurring series: the series' key, shared by all
+    # of its occurrences ("" for emails and single meetings).
+    series_key: Mapped[str] = mapped_column(String(512), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -327,5 +327,6 @@ def options_from_config(mode_override: str = "") -> SalesforceOptions:
         email_mode=mode_override or config["SALESFORCE_EMAIL_MODE"],
         email_key_field=config["SALESFORCE_EMAIL_KEY_FIELD"],
         activity_key_field=config["SALESFORCE_ACTIVITY_KEY_FIELD"],
+        series_key_field=config["SALESFORCE_SERIES_KEY_FIELD"],
         cache_ttl_seconds=config["SALESFORCE_CACHE_TTL_SECONDS"],
     )

@@ -39,6 +39,7 @@ class SalesforceOptions:
     email_mode: str = "enhanced"  # enhanced | task
     email_key_field: str = "Courier_Key__c"
     activity_key_field: str = "Courier_Key__c"
+    series_key_field: str = ""  # on Event: the series key of an occurrence ("": not written)
     cache_ttl_seconds: int = 900
 
 

@@ -93,6 +93,7 @@ class Spec:
     relation_sobject: str
     parent_field: str
     key_field: str
+    series_field: str = ""  # Event: where an occurrence's series key goes ("" for none)
 
     def record(self, plan: Plan) -> dict[str, Any]:
         draft = plan.draft
@@ -132,6 +133,10 @@ class Spec:
             if people:
                 body["WhoId"] = people[0].ref.id
             return body
+        if self.series_field and draft.series_key:
+            # One Event per occurrence (Salesforce's own recurring Events cannot take our
+            # exceptions one by one); the series key lets a report group them.
+            body[self.series_field] = sf_key(draft.series_key)
         return body | self.meeting_fields(draft)
 
     @staticmethod
@@ -210,7 +215,13 @@ class Spec:
 
 def spec_for(options: SalesforceOptions, kind: str) -> Spec:
     if kind == "meeting":
-        return Spec("Event", "EventRelation", "EventId", options.activity_key_field)
+        return Spec(
+            "Event",
+            "EventRelation",
+            "EventId",
+            options.activity_key_field,
+            options.series_key_field,
+        )
     if options.email_mode == "task":
         return Spec("Task", "TaskRelation", "TaskId", options.activity_key_field)
     return Spec("EmailMessage", "EmailMessageRelation", "EmailMessageId", options.email_key_field)
