@@ -131,13 +131,18 @@ def _keyword(subject: Any, policy: Policy) -> str:
     return ""
 
 
+def _exclusion(classes: dict[str, str]) -> Decision | None:
+    first = next((a for a, c in classes.items() if c == EXCLUDED), None)
+    return None if first is None else Decision(False, SKIP_EXCLUDED, classes, detail=first)
+
+
 def _decide_by_people(
     people: Iterable[Participant | None], classes: dict[str, str], policy: Policy
 ) -> Decision:
+    excluded = _exclusion(classes)
+    if excluded:
+        return excluded
     values = set(classes.values())
-    if EXCLUDED in values:
-        first = next(a for a, c in classes.items() if c == EXCLUDED)
-        return Decision(False, SKIP_EXCLUDED, classes, detail=first)
     if EXTERNAL in values:
         linkable = tuple(
             {
@@ -178,6 +183,11 @@ def screen_message(message: Message, policy: Policy) -> Decision:
     # From, To, Cc, Bcc in order (as Message.participants), classified in one pass.
     people = (message.from_, *message.to, *message.cc, *message.bcc)
     classes = policy.classify_all(people)
+    # The admin's exclusion list is the most specific reason, so it is reported before the
+    # automated-mail rules (both drop the email).
+    excluded = _exclusion(classes)
+    if excluded:
+        return excluded
     if policy.rule_automated:
         header = automated_header(message.headers)
         if header:
