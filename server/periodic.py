@@ -34,7 +34,16 @@ class Periodic:
     timeout: int = 120
 
 
-PERIODIC: tuple[Periodic, ...] = (Periodic("tick", "server.periodic.tick", interval_seconds=60),)
+PERIODIC: tuple[Periodic, ...] = (
+    Periodic("tick", "server.periodic.tick", interval_seconds=60),
+    # Hourly look for organisations whose directory copy is older than 24 hours (admin console).
+    Periodic(
+        "directory",
+        "server.admin.directory.refresh_due_directories",
+        interval_seconds=3600,
+        timeout=600,
+    ),
+)
 
 
 def enqueue_due(connection: Redis, now: float | None = None) -> list[str]:

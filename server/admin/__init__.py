@@ -1,0 +1,29 @@
+"""The admin console (blueprint "admin", pages under /admin): overview, users, user detail,
+data controls, activity, deployment, audit log, jobs. Every route is behind the admin check
+in access.py (browser session from the start page's sign-in, never the pane's token)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+# The blueprint is set up once, at import (views register themselves on `bp`); apps only
+# register it.
+from . import (  # noqa: E402, F401
+    access,  # noqa: E402
+    audit_views,
+    overview_views,
+    users_views,
+)
+
+access.protect(bp)
+
+
+def init_app(app: Flask) -> None:
+    from . import cli
+    from .tables import with_args
+
+    app.jinja_env.globals["with_args"] = with_args
+    app.register_blueprint(bp)
+    cli.init_app(app)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy import select
 
+from ..auth.identity import user_refused
 from ..auth.tokens import NeedsReauth, TokenUnavailable, graph_token_for
 from ..crm import crm_for
 from ..crm.base import CRMAuthError, CRMBudgetExceeded, CRMError
@@ -57,7 +58,7 @@ def run_session(user_id: int, trigger: str = "schedule") -> dict:
         worker=worker_label(),
         status="running",
     )
-    if not user.sync_enabled:
+    if not user.sync_enabled or user_refused(user):
         record.status, record.finished_at = "disabled", utcnow()
         db.add(record)
         db.commit()

@@ -63,7 +63,8 @@ def test_each_periodic_slot_runs_once_even_across_schedulers(app, redis_client):
     assert len(first) == len(PERIODIC)
     assert enqueue_due(redis_client, now + 1) == []  # same slot, another scheduler
     later = enqueue_due(redis_client, now + 60)
-    assert len(later) == len(PERIODIC)
+    new_slot = [p for p in PERIODIC if (now + 60) // p.interval_seconds != now // p.interval_seconds]
+    assert len(later) == len(new_slot) >= 1
 
 
 def test_a_flushed_redis_gets_its_periodic_work_back(app, redis_client, run_jobs):
