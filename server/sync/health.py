@@ -256,11 +256,13 @@ def states_for_users(users: list[User], now: datetime | None = None) -> dict[int
     for user in users:
         rows = sessions[user.id]
         initial_pending = pending.get(user.id, True)
-        state = classify(user, connections.get(user.id), rows, initial_pending, now,
-                         crm.get(user.id))
+        state = classify(
+            user, connections.get(user.id), rows, initial_pending, now, crm.get(user.id)
+        )
         success = next((s for s in rows if s.status == "succeeded"), None)
-        failed = next((s for s in rows if s.status in ("failed", "abandoned", "needs_reauth")),
-                      None)
+        failed = next(
+            (s for s in rows if s.status in ("failed", "abandoned", "needs_reauth")), None
+        )
         last = rows[0] if rows else None
         out[user.id] = {
             "state": state,
@@ -297,8 +299,14 @@ def _crm_statuses(users: list[User]) -> dict[int, dict]:
         for r in {(r.org_id, r.sf_org_id): r for r in rows}.values()
     }
     out: dict[int, dict] = {
-        u.id: {"name": "salesforce", "connected": False, "needs_reauth": False, "paused": False,
-               "paused_until": None, "pause_reason": ""}
+        u.id: {
+            "name": "salesforce",
+            "connected": False,
+            "needs_reauth": False,
+            "paused": False,
+            "paused_until": None,
+            "pause_reason": "",
+        }
         for u in users
     }
     for r in rows:
