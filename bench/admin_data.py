@@ -29,6 +29,8 @@ def add_people(
 ) -> None:
     """`count` people numbered from `start`: three in four signed in (with sessions), the
     rest only in the directory. Bulk inserts; commits."""
+    if count <= 0:
+        return
     now = utcnow()
     users, members = [], []
     for n in range(start, start + count):

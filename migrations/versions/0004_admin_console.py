@@ -52,7 +52,6 @@ def upgrade() -> None:
         sa.Column("object_id", sa.String(length=64), nullable=False),
         sa.Column("display_name", sa.String(length=200), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
-        sa.Column("account_enabled", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("refreshed_at", server.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["org_id"],

@@ -121,7 +121,7 @@ def overview(org: Organisation) -> Overview:
     crm = crm_figures(org.id)
     ready = readiness()
     return Overview(
-        states=state_counts(org.id),
+        states=state_counts(org),
         saved_24h=saved_since(org.id, 24),
         saved_7d=saved_since(org.id, 24 * 7),
         queues=queue_figures(),

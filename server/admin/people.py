@@ -17,7 +17,7 @@ from ..db import get_session, utcnow
 from ..models.admin import DirectoryMember
 from ..models.connections import OrgAllowedUser
 from ..models.ledger import LedgerEntry
-from ..models.tenancy import User
+from ..models.tenancy import Organisation, User
 from ..sync.health import states_for_users
 from .tables import TableParams
 
@@ -60,7 +60,16 @@ class PeopleFilter:
     state: str = ""
 
 
-def _rows_subquery(org_id: int):
+def _signed_in(org: Organisation):
+    """A directory member who is also a Courier user; by (tenant id, object id), the users
+    table's unique key, so the check is an index lookup."""
+    return exists().where(
+        User.tenant_id == org.tenant_id, User.object_id == DirectoryMember.object_id
+    )
+
+
+def _rows_subquery(org: Organisation):
+    org_id = org.id
     users = select(
         User.object_id.label("object_id"),
         User.display_name.label("name"),
@@ -68,7 +77,7 @@ def _rows_subquery(org_id: int):
         User.id.label("user_id"),
         User.role.label("role"),
     ).where(User.org_id == org_id)
-    signed_in = exists().where(User.org_id == org_id, User.object_id == DirectoryMember.object_id)
+    signed_in = _signed_in(org)
     members = select(
         DirectoryMember.object_id,
         DirectoryMember.display_name,
@@ -79,8 +88,9 @@ def _rows_subquery(org_id: int):
     return union_all(users, members).subquery("people")
 
 
-def _query(org_id: int, flt: PeopleFilter):
-    people = _rows_subquery(org_id)
+def _query(org: Organisation, flt: PeopleFilter):
+    org_id = org.id
+    people = _rows_subquery(org)
     allowed = exists().where(
         OrgAllowedUser.org_id == org_id, OrgAllowedUser.object_id == people.c.object_id
     )
@@ -109,11 +119,13 @@ def _order(people, allowed_col, params: TableParams):
     return [primary, people.c.object_id]
 
 
-def list_people(org_id: int, flt: PeopleFilter, params: TableParams) -> tuple[list[PersonRow], int]:
+def list_people(
+    org: Organisation, flt: PeopleFilter, params: TableParams
+) -> tuple[list[PersonRow], int]:
     """One page of rows and the total matching. Queries: count, page, users, and the health
     batch — the same number whatever the organisation's size."""
     db = get_session()
-    query, people, allowed_col = _query(org_id, flt)
+    query, people, allowed_col = _query(org, flt)
     ordered = query.order_by(*_order(people, allowed_col, params))
     if flt.state in STATES:
         rows = _with_users(db.execute(ordered).all())
@@ -123,8 +135,17 @@ def list_people(org_id: int, flt: PeopleFilter, params: TableParams) -> tuple[li
         page = rows[params.offset : params.offset + params.per_page]
         _fill_saved(page)
         return page, total
-    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = _with_users(db.execute(ordered.offset(params.offset).limit(params.per_page)).all())
+    # The total rides along with the page (a window count), so the union is read once.
+    records = db.execute(
+        ordered.add_columns(func.count().over().label("total"))
+        .offset(params.offset)
+        .limit(params.per_page)
+    ).all()
+    if records:
+        total = records[0].total
+    else:  # past the last page: count on its own
+        total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = _with_users(records)
     _fill_health(page)
     _fill_saved(page)
     return page, total
@@ -186,19 +207,18 @@ def _fill_saved(rows: list[PersonRow]) -> None:
             row.saved_7d = counts.get(row.user.id, 0)
 
 
-def state_counts(org_id: int) -> dict[str, int]:
+def state_counts(org: Organisation) -> dict[str, int]:
     """Users per sync state (Overview): every Courier user's state, plus directory members
     who never signed in as not_started."""
     db = get_session()
-    users = list(db.scalars(select(User).where(User.org_id == org_id)))
+    users = list(db.scalars(select(User).where(User.org_id == org.id)))
     counts = dict.fromkeys(STATES, 0)
     for found in states_for_users(users).values():
         counts[found["state"]] += 1
-    signed_in = exists().where(User.org_id == org_id, User.object_id == DirectoryMember.object_id)
     never = db.scalar(
         select(func.count())
         .select_from(DirectoryMember)
-        .where(DirectoryMember.org_id == org_id, ~signed_in)
+        .where(DirectoryMember.org_id == org.id, ~_signed_in(org))
     )
     counts["not_started"] += never or 0
     return counts

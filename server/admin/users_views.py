@@ -45,7 +45,7 @@ def _filter() -> PeopleFilter:
 @bp.get("/users")
 def users():
     params = table_params(SORTABLE, "name")
-    rows, total = list_people(g.org.id, _filter(), params)
+    rows, total = list_people(g.org, _filter(), params)
     return render_template(
         "admin/users.html",
         title="Users",
