@@ -11,8 +11,9 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 # The blueprint is set up once, at import (views register themselves on `bp`); apps only
 # register it.
 from . import (  # noqa: E402, F401
-    access,  # noqa: E402
+    access,
     audit_views,
+    controls_views,
     overview_views,
     users_views,
 )

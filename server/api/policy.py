@@ -29,7 +29,7 @@ from ..policy import (
     user_settings,
 )
 from ..policy.merge import build_policy, policy_settings
-from ..policy.store import deployment_defaults
+from ..policy.store import deployment_defaults, org_locks
 from ..policy.validation import SETTINGS
 
 bp = Blueprint("policy_api", __name__, url_prefix="/api/policy")
@@ -81,6 +81,8 @@ def _my_view() -> dict[str, Any]:
         "settings": user_settings(g.user.id),
         "effective": policy_settings(effective_policy(g.user)),
         "catalogue": _catalogue("user"),
+        # Settings the organisation locked: shown, not changeable (PUT refuses them).
+        "locked": sorted(org_locks(g.org.id)),
     }
 
 
