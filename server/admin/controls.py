@@ -33,7 +33,8 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
             (
                 "blocked_addresses",
                 "Blocked addresses",
-                "Never linked; the email is still saved to the other people. Users' own lists add up.",
+                "Never linked; the email is still saved to the other people. "
+                "Users' own lists add up.",
             ),
             ("blocked_domains", "Blocked domains", "As above, for whole domains."),
             (

@@ -70,7 +70,9 @@ def controls_save():
         if not isinstance(changes, dict) or not isinstance(locks, list):
             raise ValueError
     except (ValueError, KeyError, TypeError):
-        raise ApiError(400, "invalid_form", "The confirmation form was damaged; start again.")
+        raise ApiError(
+            400, "invalid_form", "The confirmation form was damaged; start again."
+        ) from None
     before = org_settings(g.org.id)
     locks_before = sorted(org_locks(g.org.id))
     after = update_org_policy(g.org, changes, actor=g.user) if changes else before
