@@ -12,9 +12,13 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 # register it.
 from . import (  # noqa: E402, F401
     access,
+    activity_views,
     audit_views,
     controls_views,
+    deployment_views,
+    jobs_views,
     overview_views,
+    user_views,
     users_views,
 )
 
