@@ -9,8 +9,12 @@ STAMP := $(VENV)/.installed
 run: $(STAMP)
 	$(PY) -m server.launcher
 
-test: $(STAMP)
+test: $(STAMP) tests/axe/node_modules/.package-lock.json
 	$(PY) -m pytest -n auto
+
+# axe-core for the admin console's accessibility scan (browser tests only; never served).
+tests/axe/node_modules/.package-lock.json: tests/axe/package-lock.json
+	npm ci --prefix tests/axe --no-audit --no-fund
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check server tests bench

@@ -42,11 +42,20 @@ def _user(db, person) -> User:
 def test_user_detail_shows_where_each_setting_comes_from(app, admin_client, sandbox, db):
     sign_in_for_token(app.test_client(), sandbox, BIANCA)
     bianca = _user(db, BIANCA)
-    update_org_policy(bianca.org_id, {"history_days": 60, "blocked_domains": ["org.example"]},
-                      actor=None)
+    update_org_policy(
+        bianca.org_id, {"history_days": 60, "blocked_domains": ["org.example"]}, actor=None
+    )
     update_user_policy(bianca, {"auto_save": "off", "blocked_domains": ["mine.example"]})
-    db.add(SyncSession(org_id=bianca.org_id, user_id=bianca.id, status="failed",
-                       items_read=12, counts={"automated": 3}, error="GraphError: boom"))
+    db.add(
+        SyncSession(
+            org_id=bianca.org_id,
+            user_id=bianca.id,
+            status="failed",
+            items_read=12,
+            counts={"automated": 3},
+            error="GraphError: boom",
+        )
+    )
     db.commit()
     page = admin_client.get(f"/admin/users/{bianca.id}").get_data(as_text=True)
 
@@ -63,10 +72,22 @@ def test_user_detail_shows_where_each_setting_comes_from(app, admin_client, sand
 
 def test_audit_filter_and_csv_export(app, admin_client, db):
     alex = _user(db, ALEX)
-    admin_client.post("/admin/users/action", data={
-        "csrf_token": csrf(admin_client), "action": "disable_sync", "selected": ALEX.object_id})
-    admin_client.post("/admin/users/action", data={
-        "csrf_token": csrf(admin_client), "action": "enable_sync", "selected": ALEX.object_id})
+    admin_client.post(
+        "/admin/users/action",
+        data={
+            "csrf_token": csrf(admin_client),
+            "action": "disable_sync",
+            "selected": ALEX.object_id,
+        },
+    )
+    admin_client.post(
+        "/admin/users/action",
+        data={
+            "csrf_token": csrf(admin_client),
+            "action": "enable_sync",
+            "selected": ALEX.object_id,
+        },
+    )
     page = admin_client.get("/admin/audit?action=sync.disabled").get_data(as_text=True)
     assert 'data-action="sync.disabled"' in page and 'data-action="sync.enabled"' not in page
     answer = admin_client.get("/admin/audit.csv")
@@ -80,17 +101,28 @@ def test_audit_filter_and_csv_export(app, admin_client, db):
 
 def test_activity_counts_and_csv(app, admin_client, db):
     alex = _user(db, ALEX)
-    for n, (kind, source) in enumerate([("email", "manual"), ("email", "auto"),
-                                        ("meeting", "meeting")]):
-        db.add(LedgerEntry(org_id=alex.org_id, item_key=f"<k{n}>", kind=kind,
-                           crm_target="builtin", user_id=alex.id, status="saved",
-                           source=source, subject="=HYPERLINK(1)",
-                           links=[{"type": "account", "id": "acc-1"}]))
+    for n, (kind, source) in enumerate(
+        [("email", "manual"), ("email", "auto"), ("meeting", "meeting")]
+    ):
+        db.add(
+            LedgerEntry(
+                org_id=alex.org_id,
+                item_key=f"<k{n}>",
+                kind=kind,
+                crm_target="builtin",
+                user_id=alex.id,
+                status="saved",
+                source=source,
+                subject="=HYPERLINK(1)",
+                links=[{"type": "account", "id": "acc-1"}],
+            )
+        )
     db.commit()
     page = admin_client.get("/admin/activity").get_data(as_text=True)
     assert "<svg" in page and "3 in all" in page and "by hand (sidebar)" in page
-    days = list(csv.reader(io.StringIO(
-        admin_client.get("/admin/activity/days.csv").get_data(as_text=True))))
+    days = list(
+        csv.reader(io.StringIO(admin_client.get("/admin/activity/days.csv").get_data(as_text=True)))
+    )
     assert days[0] == ["day", "emails", "meetings"] and len(days) == 31
     assert sum(int(r[1]) for r in days[1:]) == 2 and sum(int(r[2]) for r in days[1:]) == 1
     people = admin_client.get("/admin/activity/people.csv").get_data(as_text=True)
@@ -104,8 +136,12 @@ def test_jobs_page_retries_and_deletes_a_failed_job(app, admin_client, db, run_j
     assert job.id in queue.failed_job_registry.get_job_ids()
     page = admin_client.get("/admin/jobs").get_data(as_text=True)
     assert f'data-job="{job.id}"' in page and "no_such_function" in page
-    retry = {"csrf_token": csrf(admin_client), "queue": "default", "job_id": job.id,
-             "action": "retry"}
+    retry = {
+        "csrf_token": csrf(admin_client),
+        "queue": "default",
+        "job_id": job.id,
+        "action": "retry",
+    }
     assert admin_client.post("/admin/jobs/failed", data=retry).status_code == 302
     assert job.id in queue.job_ids
     run_jobs()
@@ -128,8 +164,7 @@ def test_preflight_shows_each_check_with_a_failing_one(app, admin_client):
 
 
 def test_admin_consent_round_trip_lands_on_a_success_page(app, admin_client, sandbox, db):
-    start = admin_client.post("/admin/deployment/consent",
-                              data={"csrf_token": csrf(admin_client)})
+    start = admin_client.post("/admin/deployment/consent", data={"csrf_token": csrf(admin_client)})
     assert start.status_code == 302
     consent_url = start.headers["Location"]
     assert "/v2.0/adminconsent?" in consent_url and ALEX.tenant_id in consent_url
