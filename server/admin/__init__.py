@@ -29,6 +29,9 @@ def init_app(app: Flask) -> None:
     from . import cli
     from .tables import with_args
 
+    from ..rules.explain import reason_text
+
     app.jinja_env.globals["with_args"] = with_args
+    app.jinja_env.globals["reason_text"] = reason_text
     app.register_blueprint(bp)
     cli.init_app(app)

@@ -177,3 +177,26 @@ def test_admin_consent_round_trip_lands_on_a_success_page(app, admin_client, san
     assert db.scalar(select(AuditEvent.action)) == "consent.granted"
     replay = admin_client.get(f"{back.path}?{back.query}")
     assert replay.status_code == 400  # the state was used up
+
+
+def test_deployment_offers_the_manifest_for_this_server_valid_against_the_schemas(
+    app, admin_client
+):
+    from lxml import etree
+
+    from tests.integration.test_manifest import SCHEMA_DIR
+
+    app.config["BASE_URL"] = "https://courier.example.com"
+    page = admin_client.get("/admin/deployment").get_data(as_text=True)
+    assert f"Version <strong>{app.config['ADDIN_VERSION']}</strong>" in page
+    assert 'href="/addin/manifest.xml" download' in page
+    downloaded = admin_client.get("/addin/manifest.xml")
+    assert downloaded.status_code == 200
+    assert b"https://courier.example.com/addin/taskpane.html" in downloaded.data
+    entry = SCHEMA_DIR / "OfficeAppManifestV1_1.xsd"
+    if not entry.is_file():
+        pytest.skip(f"manifest XSDs not found at {SCHEMA_DIR}")
+    schema = etree.XMLSchema(etree.parse(str(entry)))
+    assert schema.validate(etree.ElementTree(etree.fromstring(downloaded.data))), [
+        e.message for e in schema.error_log
+    ]
