@@ -26,10 +26,9 @@ access.protect(bp)
 
 
 def init_app(app: Flask) -> None:
+    from ..rules.explain import reason_text
     from . import cli
     from .tables import with_args
-
-    from ..rules.explain import reason_text
 
     app.jinja_env.globals["with_args"] = with_args
     app.jinja_env.globals["reason_text"] = reason_text
