@@ -68,9 +68,7 @@ class User(Base):
     # Where the admin role comes from: a directory role in `wids` at the last sign-in, and/or
     # an explicit grant (console or `flask admin grant`). Losing the directory role removes
     # the role only when no grant holds it too.
-    admin_by_directory: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=false()
-    )
+    admin_by_directory: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     admin_by_grant: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     sync_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -200,3 +200,27 @@ def test_deployment_offers_the_manifest_for_this_server_valid_against_the_schema
     assert schema.validate(etree.ElementTree(etree.fromstring(downloaded.data))), [
         e.message for e in schema.error_log
     ]
+
+
+def test_why_not_saved_looks_up_the_users_mail_and_gives_each_decision(
+    app, admin_client, sandbox, db
+):
+    from server.policy import update_org_policy as update
+
+    sign_in_for_token(app.test_client(), sandbox, BIANCA)
+    bianca = _user(db, BIANCA)
+    update(bianca.org_id, {"subject_keywords": ["renewal"]}, actor=None)
+    page = admin_client.get(f"/admin/users/{bianca.id}?why=renewal").get_data(as_text=True)
+    table = page.split('id="why"', 1)[1].split("</table>", 1)[0]
+    assert "Renewal" in table and 'data-decision="skipped"' in table
+    assert "the subject contains &#34;renewal&#34;" in table  # escaped, as all mail text
+    # One message by its internetMessageId.
+    from server.auth.tokens import graph_token_for
+    from server.mail.graph import GraphClient
+
+    client = GraphClient(app.config["GRAPH_BASE_URL"], graph_token_for(bianca), BIANCA.object_id)
+    first = client.get(f"users/{BIANCA.object_id}/messages?$top=1")["value"][0]
+    key = first["internetMessageId"]
+    one = admin_client.get(f"/admin/users/{bianca.id}", query_string={"why": key})
+    rows = one.get_data(as_text=True).split('id="why"', 1)[1].split("</table>", 1)[0]
+    assert rows.count("<tr data-decision=") == 1
