@@ -227,6 +227,10 @@ def test_admin_console_end_to_end(browser, pane_server, artifacts_dir, axe_scrip
 
     console.go(f"/admin/users/{alex_id}")
     assert "organisation" in page.locator('tr[data-setting="subject_keywords"]').inner_text()
+    page.fill('input[name="why"]', "pricing")
+    page.click("text=Look up")
+    page.locator("#why").wait_for()
+    assert page.locator("#why tbody tr").count() > 0
     console.shot("user-detail")
     console.scan("user-detail")
 
