@@ -157,3 +157,18 @@ def test_cli_grant_list_revoke(app, client, sandbox, db):
     actions = [e.action for e in db.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert actions == ["role.granted", "role.removed"]
     assert {e.actor for e in db.scalars(select(AuditEvent))} == {"command line (flask admin)"}
+
+
+def test_each_audit_event_is_also_a_structured_log_line(app, client, sandbox, db, caplog):
+    sign_in_for_token(client, sandbox, BIANCA)
+    with caplog.at_level("INFO", logger="courier.audit"):
+        app.test_cli_runner().invoke(args=["admin", "grant", BIANCA.email])
+    record = next(r for r in caplog.records if r.name == "courier.audit")
+    stored = db.scalar(select(AuditEvent))
+    assert (record.action, record.actor, record.target_id) == (
+        "role.granted",
+        stored.actor,
+        stored.target_id,
+    )
+    assert record.before == stored.before and record.after == stored.after
+    assert record.org_id == stored.org_id and record.audit is True
