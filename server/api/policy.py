@@ -95,7 +95,21 @@ def get_org_policy():
 @bp.put("/org")
 @admin_required
 def put_org_policy():
-    update_org_policy(g.org, _changes(_body()), actor=g.user)
+    from ..admin.audit import record_audit
+
+    changes = _changes(_body())
+    before = org_settings(g.org.id)
+    after = update_org_policy(g.org, changes, actor=g.user)
+    names = sorted(changes)
+    record_audit(
+        g.org.id,
+        "settings.changed",
+        target_type="organisation",
+        target_id=g.org.id,
+        target=g.org.name,
+        before={"settings": {n: before.get(n) for n in names}},
+        after={"settings": {n: after.get(n) for n in names}},
+    )
     return jsonify(_org_view())
 
 
