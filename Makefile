@@ -11,8 +11,12 @@ OFFICEJS := tests/officejs/node_modules/@microsoft/office-js/package.json
 run: $(STAMP)
 	$(PY) -m server.launcher
 
-test: $(STAMP) $(OFFICEJS)
+test: $(STAMP) $(OFFICEJS) tests/axe/node_modules/.package-lock.json
 	$(PY) -m pytest -n auto
+
+# axe-core for the admin console's accessibility scan (browser tests only; never served).
+tests/axe/node_modules/.package-lock.json: tests/axe/package-lock.json
+	npm ci --prefix tests/axe --no-audit --no-fund
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check server tests bench

@@ -34,6 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         security,
         sync,
     )
+    from .admin import init_app as init_admin
     from .api import pane as pane_api
     from .api import policy as policy_api
     from .auth import routes as auth_routes
@@ -59,6 +60,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(salesforce_connect.bp)
     app.register_blueprint(pane_api.bp)
     app.register_blueprint(policy_api.bp)
+    init_admin(app)
     addin.init_app(app)
     preview.init_app(app)
     # Background work: sync sessions and webhooks, and re-queueing of waiting pane saves.

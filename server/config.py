@@ -142,6 +142,9 @@ class Settings:
     # Retention (server/retention.py, run hourly): finished sync sessions older than this many
     # days are deleted. Ledger rows (what was saved where) are kept.
     SYNC_SESSION_RETENTION_DAYS: int = 90
+    # The admin console's audit trail is kept this many days (compliance often asks for a year
+    # or more), then deleted by the same hourly job.
+    AUDIT_RETENTION_DAYS: int = 400
     # Largest request body accepted (413 above it).
     MAX_REQUEST_BYTES: int = 1_000_000
     # Outlook add-in manifest: its id, the version (bump on every manifest change) and extra
@@ -211,6 +214,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("SALESFORCE_BUDGET_PAUSE_PERCENT: expected 1-100")
     if settings.SYNC_SESSION_RETENTION_DAYS < 1:
         raise ConfigError("SYNC_SESSION_RETENTION_DAYS: must be at least 1 (days)")
+    if settings.AUDIT_RETENTION_DAYS < 1:
+        raise ConfigError("AUDIT_RETENTION_DAYS: must be at least 1 (days)")
     if settings.SYNC_INTERVAL_MINUTES < 1:
         raise ConfigError("SYNC_INTERVAL_MINUTES: must be at least 1")
     for key in settings.ENCRYPTION_KEYS:

@@ -84,6 +84,7 @@ def ensure_organisations(session: Session) -> dict[str, int]:
                     display_name=person.display_name,
                     aliases=[a.lower() for a in person.aliases],
                     role="admin" if GLOBAL_ADMIN_ROLE in person.wids else "user",
+                    admin_by_directory=GLOBAL_ADMIN_ROLE in person.wids,
                 )
             )
             created["users"] += 1

@@ -37,6 +37,13 @@ class Periodic:
 PERIODIC: tuple[Periodic, ...] = (
     Periodic("tick", "server.periodic.tick", interval_seconds=60),
     Periodic("retention", "server.retention.prune", interval_seconds=3600, timeout=900),
+    # Hourly look for organisations whose directory copy is older than 24 hours (admin console).
+    Periodic(
+        "directory",
+        "server.admin.directory.refresh_due_directories",
+        interval_seconds=3600,
+        timeout=600,
+    ),
 )
 
 

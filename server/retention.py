@@ -2,7 +2,7 @@
 
 Declared as data: one `Retention` per table. The ledger (what was saved where, which keeps a
 re-read email from being written twice) is deliberately not in the list. To prune another
-table (e.g. an audit trail), add one line with its age column and a days setting in config.py.
+table, add one line with its age column and a days setting in config.py.
 Runs hourly as a periodic job (server/periodic.py) and on demand with `flask prune`.
 """
 
@@ -19,6 +19,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import ColumnElement, delete, select
 
 from .db import get_session, utcnow
+from .models.admin import AuditEvent
 from .models.sync import SyncSession
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ RETENTION: tuple[Retention, ...] = (
         "SYNC_SESSION_RETENTION_DAYS",
         keep=lambda: SyncSession.status == "running",
     ),
+    Retention("audit_events", AuditEvent, "created_at", "AUDIT_RETENTION_DAYS"),
 )
 
 

@@ -29,7 +29,7 @@ from ..policy import (
     user_settings,
 )
 from ..policy.merge import build_policy, policy_settings
-from ..policy.store import deployment_defaults
+from ..policy.store import deployment_defaults, org_locks
 from ..policy.validation import SETTINGS
 
 bp = Blueprint("policy_api", __name__, url_prefix="/api/policy")
@@ -81,6 +81,8 @@ def _my_view() -> dict[str, Any]:
         "settings": user_settings(g.user.id),
         "effective": policy_settings(effective_policy(g.user)),
         "catalogue": _catalogue("user"),
+        # Settings the organisation locked: shown, not changeable (PUT refuses them).
+        "locked": sorted(org_locks(g.org.id)),
     }
 
 
@@ -93,7 +95,21 @@ def get_org_policy():
 @bp.put("/org")
 @admin_required
 def put_org_policy():
-    update_org_policy(g.org, _changes(_body()), actor=g.user)
+    from ..admin.audit import record_audit
+
+    changes = _changes(_body())
+    before = org_settings(g.org.id)
+    after = update_org_policy(g.org, changes, actor=g.user)
+    names = sorted(changes)
+    record_audit(
+        g.org.id,
+        "settings.changed",
+        target_type="organisation",
+        target_id=g.org.id,
+        target=g.org.name,
+        before={"settings": {n: before.get(n) for n in names}},
+        after={"settings": {n: after.get(n) for n in names}},
+    )
     return jsonify(_org_view())
 
 

@@ -19,6 +19,7 @@ from flask import g, redirect, request, session, url_for
 
 from ..errors import ApiError
 from ..models.tenancy import User
+from .identity import user_refused
 from .sessions import is_session_token, user_for_session
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,6 +50,11 @@ _REQUEST_MARK = "courier.authenticated_user_id"
 
 
 def _set_current(user: User) -> None:
+    if user_refused(user):
+        # The admin turned on "only allowed users" without this user: the pane says so.
+        raise ApiError(
+            403, "user_not_allowed", "Your administrator has not enabled Courier for your account."
+        )
     g.user = user
     g.org = user.organisation
     request.environ[_REQUEST_MARK] = user.id

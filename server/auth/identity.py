@@ -3,11 +3,12 @@
 - An organisation is a Microsoft tenant (tid); a user is (tid, oid). Never an email address.
 - Email and aliases come from the token (preferred_username, email); Graph's proxyAddresses
   join later through `record_aliases`.
-- Admin: a Global Administrator directory role in `wids` makes the user an admin; a role
-  granted by an existing admin is kept even when the token carries no such role.
+- Admin: a Global Administrator directory role in `wids` makes the user an admin while the
+  token carries it; a role granted explicitly is kept without it (server/auth/roles.py).
 - ALLOWED_TENANTS (empty: any) limits which tenants may sign in at all.
-- An organisation's "restrict to these users" list (OrgAllowedUser rows, by object id): while
-  it has any rows, only listed users and admins may sign in.
+- "Only allowed users may use Courier" (Organisation.restrict_to_allowed): while it is on,
+  only users on the organisation's allow list (OrgAllowedUser rows, by object id) and admins
+  may sign in or use the API, and only their mailboxes are synced.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..models.connections import OrgAllowedUser
 from ..models.tenancy import Organisation, OrgDomain, User
 from ..rules.defaults import PERSONAL_DOMAINS
 from .jwt_validation import GUID, InvalidToken, SigningKeysUnavailable, validate_access_token
+from .roles import set_directory_admin, set_granted_admin
 
 log = logging.getLogger(__name__)
 # Entra directory role template ids (the `wids` claim) that make a user a Courier admin:
@@ -52,16 +54,30 @@ def tenant_allowed(tenant_id: str) -> bool:
 
 
 def _user_restricted(org: Organisation, object_id: str, is_admin: bool) -> bool:
-    db = get_session()
-    has_list = db.scalar(select(exists().where(OrgAllowedUser.org_id == org.id)))
-    if not has_list or is_admin:
+    if not org.restrict_to_allowed or is_admin:
         return False
-    listed = db.scalar(
+    listed = get_session().scalar(
         select(
             exists().where(OrgAllowedUser.org_id == org.id, OrgAllowedUser.object_id == object_id)
         )
     )
     return not listed
+
+
+def user_refused(user: User) -> bool:
+    """True when the organisation's allow list keeps this (signed-in) user out."""
+    return _user_restricted(user.organisation, user.object_id, user.is_admin)
+
+
+def allowed_condition():
+    """SQL condition on User: may use Courier (for the scheduler's due users)."""
+    listed = exists().where(
+        OrgAllowedUser.org_id == User.org_id, OrgAllowedUser.object_id == User.object_id
+    )
+    restricted_org = exists().where(
+        Organisation.id == User.org_id, Organisation.restrict_to_allowed.is_(True)
+    )
+    return ~restricted_org | listed | (User.role == "admin")
 
 
 def record_aliases(user: User, addresses: list[str]) -> None:
@@ -99,7 +115,7 @@ def sign_in_identity(claims: dict) -> User:
         db.flush()
     is_directory_admin = bool(ADMIN_ROLE_TEMPLATE_IDS & set(claims.get("wids") or []))
     user = db.scalar(select(User).where(User.tenant_id == tid, User.object_id == oid))
-    already_admin = user is not None and user.is_admin
+    already_admin = user is not None and user.admin_by_grant
     if _user_restricted(org, oid, is_directory_admin or already_admin):
         db.rollback()
         raise ApiError(
@@ -113,8 +129,7 @@ def sign_in_identity(claims: dict) -> User:
     if claims.get("name"):
         user.display_name = str(claims["name"])[:200]
     record_aliases(user, addresses[1:])
-    if is_directory_admin:
-        user.role = "admin"
+    set_directory_admin(user, is_directory_admin)
     for domain in tenant_domains(claims, addresses):
         if domain not in org.domain_names:
             org.domains.append(OrgDomain(domain=domain))
@@ -155,14 +170,17 @@ def user_from_access_token(token: str) -> User | None:
 
 
 def grant_admin(user: User) -> None:
-    """An existing admin makes `user` an admin of the same organisation (caller checks)."""
-    user.role = "admin"
+    """An existing admin makes `user` an admin of the same organisation (caller checks and
+    audits)."""
+    set_granted_admin(user, True)
     get_session().commit()
 
 
-def set_allowed_users(org: Organisation, entries: list[tuple[str, str]]) -> None:
+def set_allowed_users(
+    org: Organisation, entries: list[tuple[str, str]], restrict: bool = True
+) -> None:
     """Replace the organisation's "restrict to these users" list with (object id, label)
-    pairs; an empty list lifts the restriction. Commits."""
+    pairs. With `restrict`, the list is switched on (an empty list lifts it). Commits."""
     db = get_session()
     db.query(OrgAllowedUser).filter(OrgAllowedUser.org_id == org.id).delete()
     seen: set[str] = set()
@@ -173,6 +191,8 @@ def set_allowed_users(org: Organisation, entries: list[tuple[str, str]]) -> None
         if oid not in seen:
             seen.add(oid)
             db.add(OrgAllowedUser(org_id=org.id, object_id=oid, label=label[:320]))
+    if restrict:
+        org.restrict_to_allowed = bool(seen)
     db.commit()
 
 

@@ -93,7 +93,9 @@ def _pick_account(app: msal.ClientApplication, connection: MicrosoftConnection, 
     return None
 
 
-def graph_token_for(user: User, force_refresh: bool = False) -> str:
+def graph_token_for(
+    user: User, force_refresh: bool = False, scopes: list[str] | None = None
+) -> str:
     """A Graph access token for `user` (delegated Mail.Read, Calendars.Read, User.Read).
 
     Served from the cache while valid, else refreshed with the refresh token. Pass
@@ -121,8 +123,10 @@ def graph_token_for(user: User, force_refresh: bool = False) -> str:
             _mark_needs_reauth(db, connection, "no_account: no signed-in account in the cache")
             raise NeedsReauth("no_account")
         try:
+            # Other scopes (the admin console's directory read) come from the same refresh
+            # token, as consented for the tenant.
             result = app.acquire_token_silent_with_error(
-                GRAPH_SCOPES, account=account, force_refresh=force_refresh
+                scopes or GRAPH_SCOPES, account=account, force_refresh=force_refresh
             )
         except (requests.RequestException, ValueError) as exc:
             raise TokenUnavailable(f"identity platform unreachable: {type(exc).__name__}") from exc
@@ -138,6 +142,9 @@ def graph_token_for(user: User, force_refresh: bool = False) -> str:
             raise NeedsReauth("no_refresh_token")
         error = str(result.get("error", "unknown_error"))
         description = str(result.get("error_description", ""))[:300]
+        if error in REAUTH_ERRORS and scopes:
+            # Consent for an extra scope is missing: the mail grant itself is fine.
+            raise TokenUnavailable(f"{error}: {description}")
         if error in REAUTH_ERRORS:
             log.info("user %s needs re-authentication: %s", user.id, error)
             _mark_needs_reauth(db, connection, f"{error}: {description}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..crm.builtin import models as _builtin_crm_models  # noqa: F401
+from .admin import AuditEvent, DirectoryMember
 from .connections import MicrosoftConnection, OrgAllowedUser
 from .crm_connections import SalesforceConnection, SalesforceOrgState
 from .ledger import LedgerEntry, ThreadRule
@@ -13,6 +14,8 @@ from .tenancy import Organisation, OrgDomain, User
 
 __all__ = [
     "ApiSession",
+    "AuditEvent",
+    "DirectoryMember",
     "MicrosoftConnection",
     "OrgAllowedUser",
     "LedgerEntry",

@@ -20,6 +20,9 @@ class OrgPolicy(Base):
     )
     # Only the settings an admin changed; defaults fill the rest (server/rules/defaults.py).
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Settings users may not change ("users may not change this"): their own values for these
+    # are ignored by effective_policy and refused by the policy API.
+    locked: Mapped[list] = mapped_column(JSON, default=list)
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

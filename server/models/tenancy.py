@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, UTCDateTime, utcnow
@@ -19,6 +19,13 @@ class Organisation(Base):
     tenant_id: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # "Only allowed users may use Courier": when on, users not on OrgAllowedUser (and not
+    # admins) are refused at sign-in and by the API, and their sync stops.
+    restrict_to_allowed: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    # When the directory's user list was last read from Graph (admin console, Users).
+    directory_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     domains: Mapped[list[OrgDomain]] = relationship(
         back_populates="organisation", cascade="all, delete-orphan", lazy="selectin"
@@ -56,7 +63,13 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     # Lower-cased addresses the user also receives mail at (proxyAddresses).
     aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # "admin" when either source below says so (kept in step by server/auth/roles.py).
     role: Mapped[str] = mapped_column(String(16), default="user")
+    # Where the admin role comes from: a directory role in `wids` at the last sign-in, and/or
+    # an explicit grant (console or `flask admin grant`). Losing the directory role removes
+    # the role only when no grant holds it too.
+    admin_by_directory: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    admin_by_grant: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     sync_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .. import metrics
+from ..admin.audit import record_audit
 from ..crm import crm_for
 from ..crm.base import (
     CRM,
@@ -93,6 +94,22 @@ def save_item(user: User, item: PaneItem, refs: list[RecordRef], auto_save_threa
         result = _write(user, crm, item, draft, entry)
     if auto_save_thread:
         set_thread_rule(user, item.conversation_id, refs, True)
+    if result["status"] != "already_saved":
+        # Manual saves are in the organisation's audit log (by key and records, not content).
+        entry = entry or ledger_entry(user, crm, item.key)
+        record_audit(
+            user.org_id,
+            "activity.saved_manually",
+            actor=user,
+            target_type="email",
+            target_id=entry.id if entry is not None else "",
+            target=item.key,
+            after={
+                "status": result["status"],
+                "records": sorted(f"{t}:{i}" for t, i in chosen),
+                "thread_auto_save": auto_save_thread,
+            },
+        )
     return result
 
 

@@ -24,6 +24,8 @@ from .merge import build_policy
 from .store import deployment_defaults, effective_policy, org_domains, org_settings
 from .validation import SettingsError, validate_settings
 
+SAMPLE_SIZE = 10  # newly excluded items shown with a preview
+
 
 def ledger_item(entry: LedgerEntry) -> Message | Event:
     """A minimal email or meeting rebuilt from a ledger row."""
@@ -89,6 +91,7 @@ def _run(org_id: int, policies: _Policies, user_id: int | None = None) -> dict[s
         query = query.where(LedgerEntry.user_id == user_id)
     total = would_skip = newly_skipped = would_unlink = 0
     by_reason: Counter[str] = Counter()
+    sample: list[dict[str, Any]] = []
     for entry in get_session().scalars(query.execution_options(yield_per=1000)):
         current, proposed = policies.get(entry.user_id)
         item = ledger_item(entry)
@@ -99,6 +102,8 @@ def _run(org_id: int, policies: _Policies, user_id: int | None = None) -> dict[s
             by_reason[after.reason] += 1
             if screen(item, current).keep:
                 newly_skipped += 1
+                if len(sample) < SAMPLE_SIZE:
+                    sample.append(_sample(entry, after.reason))
         elif BLOCKED in after.participants.values():
             before = screen(item, current)
             if after.addresses_of(BLOCKED) != before.addresses_of(BLOCKED):
@@ -109,7 +114,19 @@ def _run(org_id: int, policies: _Policies, user_id: int | None = None) -> dict[s
         "newly_skipped": newly_skipped,
         "would_unlink": would_unlink,
         "by_reason": dict(sorted(by_reason.items())),
+        "sample": sample,
         "basis": "participants and subject of saved items",
+    }
+
+
+def _sample(entry: LedgerEntry, reason: str) -> dict[str, Any]:
+    """A saved item the change would newly exclude, as the admin sees it in the preview."""
+    return {
+        "kind": entry.kind,
+        "subject": entry.subject or "",
+        "at": entry.item_at.isoformat() if entry.item_at else None,
+        "reason": reason,
+        "user_id": entry.user_id,
     }
 
 

@@ -42,6 +42,27 @@ def org_settings(org_id: int) -> dict[str, Any]:
     return dict(row.settings or {}) if row else {}
 
 
+def org_locks(org_id: int) -> set[str]:
+    """Settings users may not change (the admin's "users may not change this")."""
+    row = get_session().scalar(select(OrgPolicy.locked).where(OrgPolicy.org_id == org_id))
+    return set(row or ())
+
+
+def set_org_locks(org_id: int, names: Iterable[str], actor: User | None) -> None:
+    """Replace the locked settings (user-level settings only; caller audits). Commits."""
+    from .validation import SETTINGS
+
+    wanted = sorted({n for n in names if n in SETTINGS and SETTINGS[n].level == "user"})
+    session = get_session()
+    row = session.scalar(select(OrgPolicy).where(OrgPolicy.org_id == org_id).with_for_update())
+    if row is None:
+        row = OrgPolicy(org_id=org_id, settings={}, locked=[])
+        session.add(row)
+    row.locked = wanted
+    row.updated_by = actor.id if actor is not None else None
+    session.commit()
+
+
 def user_settings(user_id: int) -> dict[str, Any]:
     row = get_session().scalar(select(UserPolicy).where(UserPolicy.user_id == user_id))
     return dict(row.settings or {}) if row else {}
@@ -83,7 +104,12 @@ def effective_policy(
     Overrides (already validated) replace stored values, for previews."""
     merged = {**org_settings(user.org_id), **(org_overrides or {})}
     org = {k: v for k, v in merged.items() if v is not None}
-    mine = {**user_settings(user.id), **(user_overrides or {})}
+    locked = org_locks(user.org_id)
+    mine = {
+        k: v
+        for k, v in {**user_settings(user.id), **(user_overrides or {})}.items()
+        if k not in locked  # the organisation decides these alone
+    }
     domains = org_domains(user.org_id)
     return build_policy(
         org,
@@ -132,11 +158,16 @@ def update_org_policy(
 
 
 def update_user_policy(user: User, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate and store a user's own settings; returns them."""
+    """Validate and store a user's own settings; returns them. Settings the organisation
+    locked are refused."""
     try:
         checked = validate_settings(changes, "user")
     except SettingsError as exc:
         raise _invalid(exc) from None
+    locked = org_locks(user.org_id) & set(checked)
+    if locked:
+        errors = {n: f"{n}: your administrator does not let users change this" for n in locked}
+        raise ApiError(400, "invalid_policy", "; ".join(errors.values()), errors=errors)
     session = get_session()
     row = _user_row(user, lock=True)
     row.settings = _apply(row.settings or {}, checked)
@@ -163,6 +194,10 @@ def add_to_blocklist(user: User, entry: str) -> dict[str, str]:
         raise _invalid(exc) from None
     if name == "blocked_addresses" and value in user.own_addresses:
         raise ApiError(400, "invalid_policy", f'"{value}" is your own address')
+    if name in org_locks(user.org_id):
+        raise ApiError(
+            400, "invalid_policy", f"{name}: your administrator does not let users change this"
+        )
     row = _user_row(user, lock=True)
     current = list((row.settings or {}).get(name, []))
     if value not in current:

@@ -25,6 +25,7 @@ SANDBOX_MODULES: list[str] = [
     "server.sandbox.identity",
     "server.sandbox.identity_token",
     "server.sandbox.identity_switches",
+    "server.sandbox.identity_consent",
     "server.sandbox.graph",
     "server.sandbox.salesforce",
 ]

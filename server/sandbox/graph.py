@@ -148,6 +148,48 @@ def page_size() -> int:
     return DEFAULT_PAGE_SIZE
 
 
+# List users (https://learn.microsoft.com/graph/api/user-list): delegated User.ReadBasic.All
+# is the least privileged permission (User.Read.All, Directory.Read.All also work), application
+# User.Read.All. Without one of them Graph answers 403 Authorization_RequestDenied
+# "Insufficient privileges to complete the operation." Pages with $top (max 999) and an
+# @odata.nextLink carrying $skiptoken.
+LIST_USERS_DELEGATED = {"User.ReadBasic.All", "User.Read.All", "Directory.Read.All"}
+
+
+@api.get("/users")
+def list_users():
+    claims = g.claims
+    scopes = set(str(claims.get("scp", "")).split())
+    if not (scopes & LIST_USERS_DELEGATED or "User.Read.All" in (claims.get("roles") or [])):
+        return graph_error(
+            403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+        )
+    people = graph_state.users_of_tenant(claims.get("tid", ""))
+    try:
+        top = max(1, min(999, int(request.args.get("$top", "100"))))
+        skip = max(0, int(request.args.get("$skiptoken", "0")))
+    except ValueError:
+        return graph_error(400, "Request_BadRequest", "Invalid paging value.")
+    page = people[skip : skip + top]
+    body = {
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users",
+        "value": [
+            {
+                "id": u.object_id,
+                "displayName": u.display_name,
+                "mail": u.email,
+                "userPrincipalName": u.email,
+            }
+            for u in page
+        ],
+    }
+    if skip + top < len(people):
+        select_ = request.args.get("$select")
+        query = f"$top={top}&$skiptoken={skip + top}" + (f"&$select={select_}" if select_ else "")
+        body["@odata.nextLink"] = f"{request.base_url}?{query}"
+    return json_response(body)
+
+
 @api.get("/me")
 @api.get("/users/<user_id>")
 def get_user(user_id: str = "me"):
@@ -237,6 +279,7 @@ from . import (  # noqa: E402, F401
     graph_controls,
     graph_delta,
     graph_messages,
+    graph_search,
     graph_webhooks,
 )
 

@@ -296,3 +296,8 @@ def _parse(value: str) -> datetime | None:
 def user_by_id(identifier: str) -> DirectoryUser | None:
     key = identifier.lower()
     return next((u for u in DEMO_USERS if key in (u.object_id, u.email.lower())), None)
+
+
+def users_of_tenant(tenant_id: str) -> list[DirectoryUser]:
+    """The tenant's directory in a stable order (Graph's user list pages through it)."""
+    return sorted((u for u in DEMO_USERS if u.tenant_id == tenant_id), key=lambda u: u.object_id)

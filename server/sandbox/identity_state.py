@@ -69,6 +69,9 @@ class IdentityState:
     issued_utis: set[str] = field(default_factory=set)
     expired_utis: set[str] = field(default_factory=set)
     grant_counts: dict[str, int] = field(default_factory=dict)
+    # Directory roles changed in the tenant since the demo data (tenant id, object id) → wids:
+    # an administrator removed or assigned a role in Entra.
+    wids_overrides: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def expire_access_tokens(self) -> int:
@@ -111,6 +114,11 @@ def init_state(app: Flask) -> None:
         state.signing_key, state.kid = previous.signing_key, previous.kid
         state.retired_keys = dict(previous.retired_keys)
     app.extensions["sandbox_identity"] = state
+
+
+def wids_of(st: IdentityState, user: DirectoryUser) -> list[str]:
+    """The user's directory role template ids as the tenant has them now."""
+    return list(st.wids_overrides.get((user.tenant_id, user.object_id), user.wids))
 
 
 def state() -> IdentityState:
@@ -216,7 +224,7 @@ def access_token(
         "sub": pairwise_sub(user, client_id),
         "uti": secrets.token_urlsafe(16),
         "ver": "2.0",
-        "wids": list(user.wids),
+        "wids": wids_of(st, user),
         **user_claims(user),
     }
     return sign(st, claims), lifetime
@@ -260,7 +268,7 @@ def id_token(
         "ver": "2.0",
         "email": user.email,
         # Present when the app registration's groupMembershipClaims includes DirectoryRole.
-        "wids": list(user.wids),
+        "wids": wids_of(st, user),
         **user_claims(user),
     }
     if nonce:

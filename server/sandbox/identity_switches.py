@@ -4,6 +4,7 @@ POST /_sandbox/identity/expire-access-tokens            void every access token 
 POST /_sandbox/identity/rotate-keys                     new signing key (old one still published)
 POST /_sandbox/identity/revoke-grant {tenant_id, object_id}   refresh tokens stop working
 POST /_sandbox/identity/settings {access_token_lifetime}
+POST /_sandbox/identity/roles {tenant_id, object_id, wids}   the user's directory roles now
 POST /_sandbox/identity/mint {claims, headers, tenant_id, object_id, audience}
                                                         sign chosen claims (negative tests)
 GET  /_sandbox/identity/stats                           token grants served, by grant type
@@ -54,6 +55,20 @@ def identity_settings():
     if "access_token_lifetime" in body:
         st.access_token_lifetime = int(body["access_token_lifetime"])
     return jsonify({"access_token_lifetime": st.access_token_lifetime})
+
+
+@bp.post("/_sandbox/identity/roles")
+def set_roles():
+    """An administrator assigned or removed directory roles (the `wids` of later tokens)."""
+    body = request.get_json(force=True)
+    user = find_user(body.get("tenant_id", ""), body.get("object_id", ""))
+    if user is None:
+        return jsonify({"error": "unknown user"}), 404
+    wids = tuple(str(w) for w in body.get("wids") or ())
+    st = ids.state()
+    with st.lock:
+        st.wids_overrides[(user.tenant_id, user.object_id)] = wids
+    return jsonify({"wids": list(wids)})
 
 
 @bp.post("/_sandbox/identity/mint")

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
+from ..auth.identity import allowed_condition
 from ..db import get_session, utcnow
 from ..models.connections import MicrosoftConnection
 from ..models.crm_connections import SalesforceConnection
@@ -114,6 +115,7 @@ def due_user_ids(now: datetime | None = None) -> list[int]:
             select(User.id)
             .join(MicrosoftConnection, MicrosoftConnection.user_id == User.id)
             .where(User.sync_enabled.is_(True), MicrosoftConnection.needs_reauth.is_(False))
+            .where(allowed_condition())  # "only allowed users": the others' sync stops
             .order_by(User.id)
         )
     )

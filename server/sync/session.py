@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from .. import metrics
+from ..auth.identity import user_refused
 from ..auth.tokens import NeedsReauth, TokenUnavailable, graph_token_for
 from ..crm import crm_for
 from ..crm.base import CRMAuthError, CRMBudgetExceeded, CRMError
@@ -59,7 +60,7 @@ def run_session(user_id: int, trigger: str = "schedule") -> dict:
         worker=worker_label(),
         status="running",
     )
-    if not user.sync_enabled:
+    if not user.sync_enabled or user_refused(user):
         record.status, record.finished_at = "disabled", utcnow()
         db.add(record)
         db.commit()

@@ -329,3 +329,18 @@ def test_a_queued_save_adds_the_users_links_even_after_the_sync_saved_the_email(
     entry = db.scalar(select(LedgerEntry))
     assert entry.status == "saved" and entry.pending_draft is None
     assert requeue_pending_saves(older_than=timedelta(minutes=-1)) == 0
+
+
+def test_a_manual_save_is_in_the_audit_log_once(client, world, db):
+    from server.models.admin import AuditEvent
+
+    _save(client, world, _links(world, "alice", "acme"))
+    _save(client, world, _links(world, "alice", "acme"))  # already saved: nothing new
+    events = db.scalars(select(AuditEvent)).all()
+    assert [e.action for e in events] == ["activity.saved_manually"]
+    entry = db.scalar(select(LedgerEntry))
+    assert events[0].target == "<renewal-1@acme.test>" and events[0].target_id == str(entry.id)
+    assert events[0].after["records"] == sorted(
+        [f"contact:{world.ids['alice']}", f"account:{world.ids['acme']}"]
+    )
+    assert events[0].actor_id == entry.user_id

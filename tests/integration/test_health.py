@@ -62,6 +62,11 @@ def test_each_periodic_slot_runs_once_even_across_schedulers(app, redis_client):
     first = enqueue_due(redis_client, now)
     assert len(first) == len(PERIODIC)
     assert enqueue_due(redis_client, now + 1) == []  # same slot, another scheduler
+    later = enqueue_due(redis_client, now + 60)
+    new_slot = [
+        p for p in PERIODIC if (now + 60) // p.interval_seconds != now // p.interval_seconds
+    ]
+    assert len(later) == len(new_slot) >= 1
     # One longest interval later every job has a new slot.
     later = enqueue_due(redis_client, now + max(p.interval_seconds for p in PERIODIC))
     assert len(later) == len(PERIODIC)

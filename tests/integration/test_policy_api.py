@@ -134,3 +134,21 @@ def test_previews(client, db, people):
     assert client.post("/api/policy/org/preview", headers=auth(user), json={}).status_code == 403
     bad = client.post("/api/policy/me/preview", headers=auth(user), data="nope")
     assert bad.status_code == 400 and bad.get_json()["error"] == "invalid_json"
+
+
+def test_org_policy_changes_through_the_api_are_audited(client, people, db):
+    from sqlalchemy import select
+
+    from server.models.admin import AuditEvent
+
+    _org, admin, _user = people
+    client.put("/api/policy/org", headers=auth(admin), json={"history_days": 60})
+    client.put("/api/policy/org", headers=auth(admin), json={"history_days": 90})
+    bad = client.put("/api/policy/org", headers=auth(admin), json={"history_days": 0})
+    assert bad.status_code == 400
+    events = db.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+    assert [(e.before, e.after) for e in events] == [
+        ({"settings": {"history_days": None}}, {"settings": {"history_days": 60}}),
+        ({"settings": {"history_days": 60}}, {"settings": {"history_days": 90}}),
+    ]
+    assert {e.actor for e in events} == {admin.email}

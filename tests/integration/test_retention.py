@@ -91,7 +91,7 @@ def test_pruning_goes_in_batches(app, db, monkeypatch):
         _session(db, user, days)
     kept = _session(db, user, 1)
     db.commit()
-    assert retention.prune() == {"sync_sessions": 5}
+    assert retention.prune() == {"sync_sessions": 5, "audit_events": 0}
     db.expire_all()
     assert list(db.scalars(select(SyncSession.id))) == [kept]
 
@@ -107,3 +107,25 @@ def test_flask_prune_reports_what_it_deleted(app, db):
     result = app.test_cli_runner().invoke(args=["prune"])
     assert result.exit_code == 0, result.output
     assert "sync_sessions: 1 rows deleted" in result.output
+
+
+def test_audit_events_past_their_retention_are_deleted(app, db):
+    from server.admin.audit import record_audit
+    from server.models.admin import AuditEvent
+
+    user = _user(db)
+    old = record_audit(user.org_id, "sync.disable", actor_label="cli")
+    recent = record_audit(user.org_id, "sync.enable", actor_label="cli")
+    old.created_at = utcnow() - timedelta(days=401)
+    db.commit()
+    assert app.config["AUDIT_RETENTION_DAYS"] == 400
+    counts = retention_prune()
+    assert counts["audit_events"] == 1
+    db.expire_all()
+    assert list(db.scalars(select(AuditEvent.id))) == [recent.id]
+
+
+def retention_prune():
+    from server import retention
+
+    return retention.prune()

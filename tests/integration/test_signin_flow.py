@@ -213,6 +213,10 @@ def test_org_restriction_list_is_honoured(app, client, sandbox, db):
     org = db.scalar(select(Organisation).where(Organisation.tenant_id == DEMO_TENANT_ID))
     db.add(OrgAllowedUser(org_id=org.id, object_id=DEMO_USERS[2].object_id, label="Chen"))
     db.commit()
+    # The list alone restricts nothing until "only allowed users" is switched on.
+    assert browser_sign_in(client, sandbox, BIANCA).status_code == 200
+    org.restrict_to_allowed = True
+    db.commit()
 
     assert browser_sign_in(client, sandbox, BIANCA).status_code == 403
     assert browser_sign_in(client, sandbox, DEMO_USERS[2]).status_code == 200  # listed

@@ -1,0 +1,84 @@
+"""Deployment page: the manifest for this server (version, download), the central deployment
+steps, the "grant admin consent" round trip, and the preflight checks."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlencode
+
+from flask import current_app, g, redirect, render_template, request, session, url_for
+
+from . import bp
+from .audit import record_audit
+from .deployment import manifest_text, manifest_version, preflight
+
+CONSENT_STATE_KEY = "admin_consent_state"
+# Tenant-wide consent for the delegated Graph permissions of the app registration.
+CONSENT_SCOPE = "https://graph.microsoft.com/.default"
+
+
+def _consent_return_url() -> str:
+    return f"{current_app.config['BASE_URL'].rstrip('/')}{url_for('admin.consent_done')}"
+
+
+@bp.get("/deployment")
+def deployment():
+    manifest, problem = manifest_text()
+    checks = preflight(g.user) if request.args.get("preflight") else None
+    return render_template(
+        "admin/deployment.html",
+        title="Deployment",
+        manifest=manifest,
+        manifest_problem=problem,
+        version=manifest_version(),
+        checks=checks,
+        consent_return=_consent_return_url(),
+    )
+
+
+@bp.post("/deployment/consent")
+def consent_start():
+    """Send the admin to Microsoft's admin consent page for their tenant
+    (https://learn.microsoft.com/entra/identity-platform/v2-admin-consent)."""
+    state = secrets.token_urlsafe(24)
+    session[CONSENT_STATE_KEY] = state
+    query = urlencode(
+        {
+            "client_id": current_app.config["MS_CLIENT_ID"],
+            "scope": CONSENT_SCOPE,
+            "redirect_uri": _consent_return_url(),
+            "state": state,
+        }
+    )
+    host = current_app.config["MS_AUTHORITY_HOST"].rstrip("/")
+    return redirect(f"{host}/{g.org.tenant_id}/v2.0/adminconsent?{query}")
+
+
+@bp.get("/deployment/consent/done")
+def consent_done():
+    expected = session.pop(CONSENT_STATE_KEY, None)
+    args = request.args
+    if not expected or not secrets.compare_digest(expected, args.get("state", "")):
+        return render_template(
+            "admin/consent_done.html",
+            title="Admin consent",
+            ok=False,
+            message="This consent answer was not started here; try again.",
+        ), 400
+    ok = args.get("admin_consent") == "True" and args.get("tenant", "") == g.org.tenant_id
+    record_audit(
+        g.org.id,
+        "consent.granted" if ok else "consent.failed",
+        target_type="organisation",
+        target_id=g.org.id,
+        target=g.org.name,
+        after={"scope": args.get("scope", ""), "error": args.get("error", "")},
+    )
+    message = (
+        "Courier may now read mail and calendars for your organisation's users."
+        if ok
+        else f"Consent was not granted: {args.get('error_description') or args.get('error') or ''}"
+    )
+    return render_template(
+        "admin/consent_done.html", title="Admin consent", ok=ok, message=message
+    ), 200 if ok else 400
