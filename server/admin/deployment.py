@@ -55,11 +55,10 @@ def _base_url_check() -> Check:
     )
 
 
-def _manifest_urls_check(manifest: str) -> Check:
+def _manifest_urls_check(manifest: str, problem: str) -> Check:
     if not manifest:
-        return Check(
-            "Every manifest URL is served", False, "no manifest (BASE_URL)", "Fix BASE_URL first."
-        )
+        # The manifest cannot be made: a bad BASE_URL, version or a development ADDIN_ID.
+        return Check("Every manifest URL is served", False, "no manifest", problem)
     urls = sorted(set(URL_IN_MANIFEST.findall(manifest)))
     base_host = urlsplit(current_app.config["BASE_URL"]).netloc
     failing = []
@@ -163,7 +162,7 @@ def _crm_check(admin: User) -> Check:
 
 
 def preflight(admin: User) -> list[Check]:
-    manifest, _ = manifest_text()
+    manifest, problem = manifest_text()
     ready = readiness()["checks"]
     running = [
         Check(
@@ -190,7 +189,7 @@ def preflight(admin: User) -> list[Check]:
     ]
     return [
         _base_url_check(),
-        _manifest_urls_check(manifest),
+        _manifest_urls_check(manifest, problem),
         _entra_check(),
         _graph_check(admin),
         *running,

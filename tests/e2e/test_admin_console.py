@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import requests
 from sqlalchemy import select
 
 from server.models.admin import AuditEvent
@@ -20,7 +19,7 @@ from server.models.sync import SyncSession
 from server.models.tenancy import User
 from server.sync.scheduler import due_user_ids
 from server.sync.session import run_session
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, DEMO_EMAIL
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, DEMO_EMAIL, session_storage_key
 
 pytestmark = pytest.mark.e2e
 AXE_DIR = Path(__file__).resolve().parent.parent / "axe"
@@ -107,11 +106,13 @@ def sign_in_over_http(server, email: str) -> str:
     Microsoft connection stored, session token returned."""
     from urllib.parse import urlsplit
 
+    from server.http import make_http_session
     from server.sandbox.directory import DEMO_USERS
     from tests.integration.signin_helpers import one_time_code, pick_user_on_authorize_page
 
     person = next(u for u in DEMO_USERS if u.email == email)
-    http = requests.Session()
+    # The app is served over https with the sandbox's development CA.
+    http = make_http_session(ca_bundle=server.sandbox.ca_bundle, timeout=10)
     start = http.get(f"{server.url}/auth/signin?mode=dialog", allow_redirects=False, timeout=10)
     callback = urlsplit(
         pick_user_on_authorize_page(server.sandbox, start.headers["Location"], person)
@@ -157,15 +158,16 @@ def test_admin_console_end_to_end(browser, pane_server, artifacts_dir, axe_scrip
     bianca_token = sign_in_over_http(pane_server, BIANCA)
     bianca_id = pane_server.user(BIANCA).id
     pane_page = browser.new_page()
+    session = json.dumps({"token": bianca_token, "email": BIANCA.lower()})
     pane_page.add_init_script(
-        f"localStorage.setItem('courier.session', {json.dumps(bianca_token)});"
+        f"localStorage.setItem({json.dumps(session_storage_key(BIANCA))}, {json.dumps(session)});"
     )
     assert bianca_id in pane_server.run(lambda db: due_user_ids())
     page.check('input[name="restrict"]')
     page.click("text=Save")
     page.locator(".flash", has_text="Only allowed users").wait_for()
     assert console.row(BIANCA).locator("td").nth(7).inner_text() == "no"
-    pane_page.goto(f"{pane_server.url}/preview")
+    pane_page.goto(f"{pane_server.url}/preview?user={BIANCA}")
     pane_page.wait_for_function("() => window.CourierPreviewHost !== undefined")
     pane_page.locator("li.olk-msg").first.click()
     pane_page.frame_locator("#pane").locator(
@@ -239,12 +241,15 @@ def test_admin_console_end_to_end(browser, pane_server, artifacts_dir, axe_scrip
     console.shot("activity")
     console.scan("activity")
 
-    # Preflight: the test server's BASE_URL is http, so that check fails and says what to do.
+    # Preflight with one check made to fail: BASE_URL set to http says what to do.
+    served_at = pane_server.app.config["BASE_URL"]
+    pane_server.app.config["BASE_URL"] = served_at.replace("https://", "http://")
     console.go("/admin/deployment")
     page.click("text=Run the checks")
     failing = page.locator('#preflight tr[data-ok="false"]', has_text="BASE_URL is https")
     assert "Outlook loads add-ins only over HTTPS" in failing.inner_text()
     assert page.locator('#preflight tr[data-ok="true"]', has_text="Graph call").count() == 1
+    pane_server.app.config["BASE_URL"] = served_at
     console.shot("deployment")
     console.scan("deployment")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -187,6 +189,10 @@ def test_deployment_offers_the_manifest_for_this_server_valid_against_the_schema
     from tests.integration.test_manifest import SCHEMA_DIR
 
     app.config["BASE_URL"] = "https://courier.example.com"
+    # The development add-in id is refused outside localhost: the page says how to fix it.
+    page = admin_client.get("/admin/deployment").get_data(as_text=True)
+    assert "ADDIN_ID is the development id" in page
+    app.config["SETTINGS"] = replace(app.config["SETTINGS"], ADDIN_ID=str(uuid.uuid4()))
     page = admin_client.get("/admin/deployment").get_data(as_text=True)
     assert f"Version <strong>{app.config['ADDIN_VERSION']}</strong>" in page
     assert 'href="/addin/manifest.xml" download' in page
