@@ -107,8 +107,12 @@ class Settings:
     SANDBOX_PORT: int = 8010
     # Lifetime of a pane/browser session token.
     SESSION_TTL_HOURS: int = 12
-    # Requests per minute per client address on each sign-in endpoint (start, callback, exchange).
+    # Requests per minute on each sign-in endpoint (start, callback, exchange), counted per
+    # one-time code, else per browser session, else per client address (server/ratelimit.py).
     SIGNIN_RATE_LIMIT_PER_MINUTE: int = 30
+    # Ceiling per client address on each sign-in endpoint, whatever the code or session: bounds
+    # a flood from one address; high, because many people may share an address (NAT, proxy).
+    SIGNIN_ADDRESS_LIMIT_PER_MINUTE: int = 600
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none,
     # so the client address and scheme are the socket's and cannot be spoofed).
     TRUSTED_PROXY_HOPS: int = 0
