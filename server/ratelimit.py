@@ -31,7 +31,7 @@ from flask import Flask, current_app, request, session
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
-from .errors import error_response
+from .errors import ApiError, error_response
 
 BROWSER_ID_KEY = "rl_browser"
 
@@ -43,7 +43,10 @@ def _digest(value: str) -> str:
 def _one_time_code() -> str:
     if request.endpoint != "auth.exchange":
         return ""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except ApiError:  # refused by the JSON guard: the view answers 400; count the caller
+        return ""
     code = body.get("code") if isinstance(body, dict) else None
     return code if isinstance(code, str) else ""
 

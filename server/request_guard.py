@@ -65,16 +65,20 @@ def check_json_body(data: Any) -> None:
 class GuardedRequest(Request):
     """Flask's request with `get_json` passing every body through `check_json_body`."""
 
-    _checked_json: Any = None
+    _checked_json: Any = Ellipsis  # the body already checked (Ellipsis: none yet)
 
     def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        # A JSON body that is there is always parsed strictly, even for `silent` callers:
+        # silence is for "no JSON was sent", never for JSON we cannot accept (a `null` or
+        # invalid body must not pass for an absent one).
+        sent = (force or self.is_json) and bool(self.get_data(cache=True).strip())
         try:
-            data = super().get_json(force=force, silent=silent, cache=cache)
+            data = super().get_json(force=force, silent=silent and not sent, cache=cache)
         except RecursionError:
             raise ApiError(
                 400, "too_deep", f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels."
             ) from None
-        if data is not None and data is not self._checked_json:
+        if sent and data is not self._checked_json:
             check_json_body(data)
             self._checked_json = data
         return data
