@@ -221,3 +221,13 @@ def test_bodiless_and_tokenless_api_calls_answer_401_not_403(client, world, db):
         form = client.open(path, method=method.upper(), data={"a": "b"})
         assert_refused(form, 401)
     assert snapshot(db) == before
+
+
+@pytest.mark.parametrize("path", ["/api/graph/notifications", "/api/graph/lifecycle"])
+@pytest.mark.parametrize("value", [{"a": 1}, 5, "text", [1, "x", None, []]])
+def test_graph_notifications_with_a_strange_value_are_ignored(client, world, db, path, value):
+    # Graph posts {"value": [notification, ...]}; anything else carries no notification.
+    before = snapshot(db)
+    response = client.post(path, json={"value": value})
+    assert response.status_code == 202
+    assert snapshot(db) == before
