@@ -123,7 +123,8 @@ def _check_csrf() -> None:
         return
     expected = session.get(CSRF_SESSION_KEY, "")
     given = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token", "")
-    if not expected or not given or not hmac.compare_digest(expected, given):
+    # Bytes: compare_digest refuses str with non-ASCII characters (TypeError, a 500).
+    if not expected or not given or not hmac.compare_digest(expected.encode(), given.encode()):
         raise ApiError(403, "csrf_failed", "The form expired; reload the page and try again.")
 
 

@@ -119,7 +119,9 @@ def signin_start():
 @signin_limits("signin_callback")
 def callback():
     state = request.args.get("state", "")
-    if not state or not secrets.compare_digest(state, session.get("signin_state", "")):
+    expected = str(session.get("signin_state", ""))
+    # Bytes: compare_digest refuses str with non-ASCII characters (TypeError, a 500).
+    if not state or not secrets.compare_digest(state.encode(), expected.encode()):
         return _error_page("This sign-in was started elsewhere or has expired. Start again.", 400)
     raw = get_redis().getdel(_FLOW_KEY.format(state))
     session.pop("signin_state", None)

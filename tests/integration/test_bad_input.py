@@ -39,6 +39,12 @@ NOT_OBJECTS = ["[1]", '"x"', "true", "null", "42", "[]"]
 
 
 @pytest.fixture
+def app_config(sandbox):
+    """The sandbox stands in for Microsoft, so the sign-in pages run their whole path."""
+    return sandbox.settings()
+
+
+@pytest.fixture
 def world(db, client):
     """The pane world with data worth losing: a saved email, a thread rule, a remembered
     choice, user and organisation settings. The user is an admin, so the org endpoints read
@@ -230,4 +236,40 @@ def test_graph_notifications_with_a_strange_value_are_ignored(client, world, db,
     before = snapshot(db)
     response = client.post(path, json={"value": value})
     assert response.status_code == 202
+    assert snapshot(db) == before
+
+
+def test_non_ascii_state_and_csrf_token_are_refused_not_crashed(client, world, db):
+    before = snapshot(db)
+    with client.session_transaction() as browser:
+        browser["signin_state"] = "expected-state"
+        browser["csrf_token"] = "expected-token"
+    callback = client.get("/auth/callback?state=%C3%A9t%C3%A9&code=x")
+    assert callback.status_code == 400
+    signout = client.post("/auth/signout", data={"csrf_token": "jeton-\u00e9"})
+    assert signout.status_code == 403 and signout.json["error"] == "csrf_failed"
+    assert snapshot(db) == before
+
+
+ODD_PAGE_REQUESTS = [
+    "/auth/signin?login_hint=%C3%A9%0d%0aX:%201&mode=%00dialog",
+    "/auth/signin?next=%ED%A0%80",  # an encoded lone surrogate: decoded with replacement
+    "/auth/callback?state=&code=",
+    "/auth/callback?error=%0d%0a",
+    "/crm/salesforce/dialog?state=%C3%A9%0a",
+    "/crm/salesforce/callback?state=%C3%A9&code=%0d%0a",
+    "/crm/contacts?page=%D9%A1%D9%A2&sort=%0a&q=" + "x" * 5000,
+    "/crm/contact/99999999999999999999999",
+    "/addin/..%2f..%2fserver%2fconfig.py",
+    "/addin/%00",
+    "/preview?user=%ff%fe",
+    "/api/search?q=%ED%A0%80%ED%A0%80",
+]
+
+
+@pytest.mark.parametrize("path", ODD_PAGE_REQUESTS)
+def test_odd_query_strings_on_pages_never_crash(client, world, db, path):
+    before = snapshot(db)
+    response = client.get(path, headers=world.headers)
+    assert response.status_code < 500, (path, response.status_code, response.data[:300])
     assert snapshot(db) == before
