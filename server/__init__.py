@@ -31,6 +31,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         periodic,
         preview,
         queues,
+        ratelimit,
+        request_guard,
         security,
         sync,
     )
@@ -49,7 +51,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     queues.init_app(app)
     periodic.init_app(app)
     errors.init_app(app)
+    request_guard.init_app(app)
     security.init_app(app)
+    ratelimit.init_app(app)
     cli.init_app(app)
     # Pages and APIs.
     app.register_blueprint(health.bp)

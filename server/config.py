@@ -56,8 +56,11 @@ class Settings:
     ENCRYPTION_KEYS: tuple[str, ...] = ()
     # Where local state lives: the SQLite file, the embedded Redis, the development CA.
     INSTANCE_PATH: str = str(INSTANCE_DIR)
-    # Empty: a SQLite file under INSTANCE_PATH.
+    # Empty: a SQLite file under INSTANCE_PATH (development and test only).
     DATABASE_URL: str = ""
+    # Production refuses SQLite (one writer at a time, no shared server for several machines)
+    # unless this is true: a single-machine trial that accepts it.
+    ALLOW_SQLITE_IN_PRODUCTION: bool = False
     # Empty: `make run` starts an embedded Redis server under instance/.
     REDIS_URL: str = ""
     # Port of the web server under `make run`.
@@ -80,6 +83,9 @@ class Settings:
     GRAPH_BASE_URL: str = "https://127.0.0.1:8010/graph/v1.0"
     # Tenant ids allowed to sign in (empty: any work tenant; one: sign-in uses that tenant).
     ALLOWED_TENANTS: tuple[str, ...] = ()
+    # This deployment serves many organisations (SaaS): production then accepts an empty
+    # ALLOWED_TENANTS (any Microsoft 365 organisation may sign in); otherwise it refuses it.
+    MULTI_TENANT: bool = False
     # Salesforce login host and connected app (see README: "Connecting Salesforce").
     SALESFORCE_LOGIN_URL: str = "https://127.0.0.1:8010/salesforce"
     SALESFORCE_CLIENT_ID: str = "courier-dev-sf-client"
@@ -113,8 +119,12 @@ class Settings:
     SANDBOX_PORT: int = 8010
     # Lifetime of a pane/browser session token.
     SESSION_TTL_HOURS: int = 12
-    # Requests per minute per client address on each sign-in endpoint (start, callback, exchange).
+    # Requests per minute on each sign-in endpoint (start, callback, exchange), counted per
+    # one-time code, else per browser session, else per client address (server/ratelimit.py).
     SIGNIN_RATE_LIMIT_PER_MINUTE: int = 30
+    # Ceiling per client address on each sign-in endpoint, whatever the code or session: bounds
+    # a flood from one address; high, because many people may share an address (NAT, proxy).
+    SIGNIN_ADDRESS_LIMIT_PER_MINUTE: int = 600
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none,
     # so the client address and scheme are the socket's and cannot be spoofed).
     TRUSTED_PROXY_HOPS: int = 0
@@ -184,7 +194,9 @@ def load_settings(
             parser = _PARSERS.get(kind)
             values[f.name] = parser(f.name, environ[f.name]) if parser else environ[f.name]
     values.update(overrides or {})
-    if not values.get("DATABASE_URL"):
+    # The SQLite fallback is for development and tests; production must say where its data
+    # lives (validate() refuses the empty value with the fix).
+    if not values.get("DATABASE_URL") and values.get("ENV") != "production":
         instance = Path(values.get("INSTANCE_PATH") or INSTANCE_DIR)
         values["DATABASE_URL"] = f"sqlite:///{instance / 'courier.db'}"
     unknown = set(values) - {f.name for f in fields(Settings)}
@@ -200,6 +212,11 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"ENV: expected development, test or production, got {settings.ENV!r}")
     if not (1 <= settings.PORT <= 65535):
         raise ConfigError(f"PORT: expected 1-65535, got {settings.PORT}")
+    if settings.is_production and not settings.DATABASE_URL:
+        raise ConfigError(
+            "DATABASE_URL: required in production (no silent SQLite fallback); set "
+            "postgresql+psycopg://user:password@host:5432/courier"
+        )
     if not settings.DATABASE_URL.split(":", 1)[0].startswith(("sqlite", "postgresql")):
         raise ConfigError("DATABASE_URL: expected a sqlite:/// or postgresql:// URL")
     if settings.REDIS_URL and not settings.REDIS_URL.startswith(
@@ -244,24 +261,9 @@ def validate(settings: Settings) -> None:
     if settings.CA_BUNDLE and not Path(settings.CA_BUNDLE).is_file():
         raise ConfigError(f"CA_BUNDLE: no such file {settings.CA_BUNDLE!r}")
     if settings.is_production:
-        if settings.SANDBOX_ENABLED:
-            raise ConfigError("SANDBOX_ENABLED: the sandbox is refused in production")
-        if settings.SECRET_KEY == Settings.SECRET_KEY:
-            raise ConfigError("SECRET_KEY: set a random secret in production")
-        if not settings.ENCRYPTION_KEYS:
-            raise ConfigError("ENCRYPTION_KEYS: required in production (Fernet keys)")
-        if not settings.REDIS_URL:
-            raise ConfigError("REDIS_URL: required in production")
-        for name in ("MS_CLIENT_ID", "MS_CLIENT_SECRET", "MS_API_AUDIENCE"):
-            if getattr(settings, name) == getattr(Settings, name):
-                raise ConfigError(f"{name}: set it from your Entra app registration")
-        if not settings.BASE_URL.startswith("https://"):
-            raise ConfigError("BASE_URL: Outlook loads add-ins only over https://")
-        if uuid.UUID(settings.ADDIN_ID) == uuid.UUID(Settings.ADDIN_ID):
-            raise ConfigError(
-                "ADDIN_ID: set a GUID of this deployment's own (the development one is shared "
-                "by every checkout); make one with `python -c 'import uuid; print(uuid.uuid4())'`"
-            )
+        from .config_production import validate_production
+
+        validate_production(settings)
 
 
 def sqlite_path(database_url: str) -> Path | None:

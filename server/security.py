@@ -1,4 +1,4 @@
-"""Security baseline on every response, plus CSRF for form posts and sign-in rate limits.
+"""Security baseline on every response, plus CSRF for form posts.
 
 - CORS: a fixed allowlist (BASE_URL's origin + CORS_ORIGINS) on the JSON paths; an Origin not
   on the list gets no CORS headers (never reflected). No credentials mode: the API uses
@@ -11,9 +11,9 @@
 - CSRF: unsafe requests with a form body (what a cross-site form can send) must carry the
   per-session token (form field `csrf_token` or header X-CSRF-Token); requests carrying an
   Authorization header are exempt (a cross-site form cannot set one).
-- Rate limit: a fixed window per client address in Redis (`rate_limit` decorator). Behind
-  reverse proxies (TRUSTED_PROXY_HOPS) the client address and scheme come from their
-  X-Forwarded-* headers; otherwise every user would share the proxy's address and limit.
+- Behind reverse proxies (TRUSTED_PROXY_HOPS) the client address and scheme come from their
+  X-Forwarded-* headers; otherwise every user would share the proxy's address (and its sign-in
+  rate limit, server/ratelimit.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -39,6 +38,7 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 JSON_PATHS = (r"/api/*", r"/auth/api/*", r"/admin/api/*")
+JSON_API_PREFIXES = ("/api/", "/auth/api/", "/admin/api/")
 NO_STORE_PREFIXES = ("/api/", "/auth/", "/admin/api/")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -100,6 +100,11 @@ def csrf_exempt(view: F) -> F:
 def _check_csrf() -> None:
     if request.method not in UNSAFE_METHODS or "Authorization" in request.headers:
         return
+    if request.path.startswith(JSON_API_PREFIXES):
+        # These paths never read the session cookie (auth/decorators.py: bearer only), so a
+        # cross-site form carries no credential there; the view answers 401 to a caller
+        # without a token, which says what is actually missing (403 "csrf_failed" did not).
+        return
     if not (request.mimetype or "").startswith(FORM_TYPES) and request.mimetype:
         return
     view = current_app.view_functions.get(request.endpoint or "")
@@ -107,40 +112,9 @@ def _check_csrf() -> None:
         return
     expected = session.get(CSRF_SESSION_KEY, "")
     given = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token", "")
-    if not expected or not given or not hmac.compare_digest(expected, given):
+    # Bytes: compare_digest refuses str with non-ASCII characters (TypeError, a 500).
+    if not expected or not given or not hmac.compare_digest(expected.encode(), given.encode()):
         raise ApiError(403, "csrf_failed", "The form expired; reload the page and try again.")
-
-
-def rate_limit(bucket: str, per_minute: int | None = None) -> Callable[[F], F]:
-    """At most `per_minute` (default SIGNIN_RATE_LIMIT_PER_MINUTE) requests per client address
-    per minute for this bucket; then 429 with Retry-After. Fails open if Redis is down."""
-
-    def decorator(view: F) -> F:
-        @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any):
-            limit = per_minute or current_app.config["SIGNIN_RATE_LIMIT_PER_MINUTE"]
-            window = int(time.time() // 60)
-            key = f"ratelimit:{bucket}:{request.remote_addr}:{window}"
-            try:
-                from .queues import get_redis
-
-                redis = get_redis()
-                pipe = redis.pipeline()
-                pipe.incr(key)
-                pipe.expire(key, 120)
-                count = pipe.execute()[0]
-            except Exception as exc:  # Redis unreachable: availability over throttling
-                log.warning("rate limit not applied (%s)", type(exc).__name__)
-                count = 0
-            if count > limit:
-                error = ApiError(429, "rate_limited", "Too many attempts; wait a minute.")
-                error.details["retry_after"] = 60 - int(time.time()) % 60
-                raise error
-            return view(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorator
 
 
 def _set_headers(response):

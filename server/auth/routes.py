@@ -37,16 +37,18 @@ from ..errors import ApiError
 from ..models.connections import MicrosoftConnection
 from ..models.tenancy import User
 from ..queues import get_redis
-from ..security import rate_limit
+from ..ratelimit import signin_limits
 from .decorators import COOKIE_TOKEN_KEY, api_login_required, bearer_token
 from .identity import sign_in_identity
 from .msal_client import GRAPH_SCOPES, build_msal_app
+from .safe_next import safe_next
 from .sessions import (
     is_session_token,
     issue_session,
     revoke_session,
     revoke_user_sessions,
     session_expiry,
+    user_for_session,
 )
 from .tokens import disconnect, store_connection
 
@@ -62,13 +64,6 @@ _CODE_KEY = "courier:signin:code:{}"
 
 def _redirect_uri() -> str:
     return f"{current_app.config['BASE_URL'].rstrip('/')}{url_for('auth.callback')}"
-
-
-def _safe_next(value: str | None) -> str:
-    """Only same-site relative paths, so sign-in cannot be used as an open redirect."""
-    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
-        return value
-    return ""
 
 
 def _error_page(message: str, status: int):
@@ -96,7 +91,7 @@ def user_json(user: User) -> dict:
 
 
 @bp.get("/signin")
-@rate_limit("signin_start")
+@signin_limits("signin_start")
 def signin_start():
     mode = "dialog" if request.args.get("mode") == "dialog" else "web"
     try:
@@ -114,17 +109,19 @@ def signin_start():
             login_hint=request.args.get("login_hint") or None,
             response_mode="query",
         )
-    record = {"flow": flow, "mode": mode, "next": _safe_next(request.args.get("next"))}
+    record = {"flow": flow, "mode": mode, "next": safe_next(request.args.get("next"))}
     get_redis().set(_FLOW_KEY.format(flow["state"]), json.dumps(record), ex=FLOW_TTL_SECONDS)
     session["signin_state"] = flow["state"]
     return redirect(flow["auth_uri"], code=302)
 
 
 @bp.get("/callback")
-@rate_limit("signin_callback")
+@signin_limits("signin_callback")
 def callback():
     state = request.args.get("state", "")
-    if not state or not secrets.compare_digest(state, session.get("signin_state", "")):
+    expected = str(session.get("signin_state", ""))
+    # Bytes: compare_digest refuses str with non-ASCII characters (TypeError, a 500).
+    if not state or not secrets.compare_digest(state.encode(), expected.encode()):
         return _error_page("This sign-in was started elsewhere or has expired. Start again.", 400)
     raw = get_redis().getdel(_FLOW_KEY.format(state))
     session.pop("signin_state", None)
@@ -161,8 +158,9 @@ def callback():
     if previous:
         revoke_session(previous)  # signing in again (maybe as someone else) ends the old one
     session[COOKIE_TOKEN_KEY] = issue_session(user)
-    if record["mode"] == "web" and record["next"]:
-        return redirect(record["next"], code=302)
+    next_path = safe_next(record.get("next"))  # again: a flow stored by an older release
+    if record["mode"] == "web" and next_path:
+        return redirect(next_path, code=302)
     code = ""
     if record["mode"] == "dialog":
         code = secrets.token_urlsafe(32)
@@ -171,11 +169,11 @@ def callback():
             str(user.id),
             ex=ONE_TIME_CODE_TTL_SECONDS,
         )
-    return render_template("auth/bridge.html", user=user, code=code, next=record["next"] or "/")
+    return render_template("auth/bridge.html", user=user, code=code, next=next_path or "/")
 
 
 @bp.post("/api/exchange")
-@rate_limit("signin_exchange")
+@signin_limits("signin_exchange")
 def exchange():
     body = request.get_json(silent=True) or {}
     code = body.get("code")
@@ -221,6 +219,17 @@ def signout():
     if token:
         revoke_session(token)
     return redirect(url_for("pages.home") if "pages.home" in current_app.view_functions else "/")
+
+
+def signed_in_user() -> User | None:
+    """The browser's signed-in user (live session cookie), for page templates."""
+    token = session.get(COOKIE_TOKEN_KEY)
+    return user_for_session(token) if token else None
+
+
+@bp.app_context_processor
+def _template_helpers() -> dict:
+    return {"signed_in_user": signed_in_user}
 
 
 @me_bp.get("/api/me")

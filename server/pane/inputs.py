@@ -3,6 +3,7 @@ pane (and the API tests) can rely on. Pure: no database, no Flask request."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,9 @@ from ..mail.base import parse_participant
 RECORD_TYPES = ("contact", "lead", "account", "opportunity")
 MAX_RECORD_ID = 64
 MAX_LINKS = 50
+# C0 and C1 control characters (tab and line breaks included): never part of an id, an address,
+# a name or a one-line setting, and a way to smuggle line breaks into logs and headers.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def require_object(value: Any, what: str = "request body") -> Mapping[str, Any]:
@@ -30,8 +34,10 @@ def field(
     default: Any = None,
     max_length: int | None = None,
     oversize_status: int = 400,
+    single_line: bool = False,
 ) -> Any:
-    """One field of a JSON object, type-checked (bool is not an int here)."""
+    """One field of a JSON object, type-checked (bool is not an int here); `single_line`
+    strings may hold no control character."""
     if name not in data or data[name] is None:
         if required:
             raise ApiError(400, "missing_field", f"{name} is required", field=name)
@@ -45,6 +51,10 @@ def field(
     if max_length is not None and isinstance(value, str | list) and len(value) > max_length:
         code = "too_large" if oversize_status == 413 else "too_long"
         raise ApiError(oversize_status, code, f"{name} is longer than {max_length}", field=name)
+    if single_line and isinstance(value, str) and _CONTROL.search(value):
+        raise ApiError(
+            400, "invalid_string", f"{name} must not hold control characters", field=name
+        )
     return value
 
 
@@ -63,7 +73,15 @@ def _kind_name(kinds: tuple[type, ...]) -> str:
 def text(
     data: Mapping[str, Any], name: str, *, max_length: int, required: bool = True, default: str = ""
 ) -> str:
-    value = field(data, name, str, required=required, default=default, max_length=max_length)
+    value = field(
+        data,
+        name,
+        str,
+        required=required,
+        default=default,
+        max_length=max_length,
+        single_line=True,
+    )
     if required and not value.strip():
         raise ApiError(400, "missing_field", f"{name} is required", field=name)
     return value
@@ -90,7 +108,7 @@ def record_ref(value: Any, name: str = "record") -> RecordRef:
             f"{name}.type must be one of {', '.join(RECORD_TYPES)}",
             field=name,
         )
-    raw_id = field(data, "id", (str, int))
+    raw_id = field(data, "id", (str, int), single_line=True)
     record = str(raw_id).strip()
     if not record or len(record) > MAX_RECORD_ID:
         raise ApiError(400, "invalid_record_id", f"{name}.id is not a record id", field=name)

@@ -59,7 +59,7 @@ def _parsed(address: str, display: str) -> Participant:
 
 def _participant(value: Any, name: str, *, strict: bool) -> Participant:
     data = require_object(value, name)
-    address = field(data, "address", str, max_length=320)
+    address = field(data, "address", str, max_length=320, single_line=True)
     display = field(data, "name", str, required=False, default="", max_length=500)
     found = _parsed(address, display)
     if strict and not found.valid:
@@ -103,11 +103,10 @@ def parse_item(value: Any) -> PaneItem:
     cc = _recipients(data, "cc")
     sent_at = _date(data)
     created_at = _date(data, "created")
-    message_id = field(
-        data, "internet_message_id", str, required=False, default="", max_length=MAX_ID
-    )
-    conversation = field(data, "conversation_id", str, required=False, default="", max_length=512)
-    item_id = field(data, "item_id", str, required=False, default="", max_length=MAX_ID)
+    ids = {"required": False, "default": "", "single_line": True}
+    message_id = field(data, "internet_message_id", str, max_length=MAX_ID, **ids)
+    conversation = field(data, "conversation_id", str, max_length=512, **ids)
+    item_id = field(data, "item_id", str, max_length=MAX_ID, **ids)
     body = field(
         data,
         "body",

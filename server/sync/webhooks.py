@@ -163,6 +163,16 @@ def _verified(item: dict) -> GraphSubscription | None:
     return sub
 
 
+def _notification_items() -> list[dict]:
+    """The `value` array of a Graph notification POST (at most 100 objects; anything else in
+    it is ignored). The body itself went through the JSON guard (server/request_guard.py)."""
+    body = request.get_json(silent=True) or {}
+    items = body.get("value")
+    if not isinstance(items, list):
+        return []
+    return [item for item in items[:100] if isinstance(item, dict)]
+
+
 @bp.post(NOTIFY_PATH)
 @csrf_exempt
 def notifications():
@@ -170,8 +180,8 @@ def notifications():
     if handshake is not None:
         return handshake
     users: set[int] = set()
-    for item in (request.get_json(silent=True) or {}).get("value", [])[:100]:
-        sub = _verified(item) if isinstance(item, dict) else None
+    for item in _notification_items():
+        sub = _verified(item)
         if sub is not None:
             users.add(sub.user_id)
     for user_id in users:
@@ -186,8 +196,8 @@ def lifecycle():
     if handshake is not None:
         return handshake
     db = get_session()
-    for item in (request.get_json(silent=True) or {}).get("value", [])[:100]:
-        sub = _verified(item) if isinstance(item, dict) else None
+    for item in _notification_items():
+        sub = _verified(item)
         if sub is None:
             continue
         event = str(item.get("lifecycleEvent", ""))

@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
+from server.auth.decorators import COOKIE_TOKEN_KEY
+from server.auth.sessions import issue_session
 from server.crm.base import ActivityDraft, ActivityParticipant, Link, RecordRef
 from server.crm.builtin.adapter import BuiltinCRM
 from server.crm.builtin.models import CrmAccount, CrmAccountDomain, CrmContact, CrmContactEmail
 from server.demo import demo_org, seed_demo
-from server.models.tenancy import Organisation
+from server.models.tenancy import Organisation, User
 from server.sandbox.directory import OTHER_TENANT_ID
 
 HOSTILE = '<script>alert("x")</script> & Co'
 
 
+def sign_in_browser(client, user: User) -> None:
+    """The browser holds a live session, as after /auth/callback (the pages need one)."""
+    with client.session_transaction() as browser:
+        browser[COOKIE_TOKEN_KEY] = issue_session(user)
+
+
 @pytest.fixture
-def demo(db):
+def demo(db, client):
     seed_demo(db)
     org = demo_org(db)
+    sign_in_browser(client, db.scalar(select(User).where(User.org_id == org.id).limit(1)))
     account = CrmAccount(org_id=org.id, name=HOSTILE)
     db.add(account)
     db.flush()
@@ -103,8 +113,28 @@ def test_unknown_and_foreign_records_are_not_found(client, db, demo):
     assert client.get(f"/crm/contact/{demo['contact'].id}").status_code == 200
 
 
-@pytest.mark.parametrize("app_config", [{"SANDBOX_ENABLED": False}])
-def test_without_sandbox_an_anonymous_visitor_must_sign_in(client, demo):
-    response = client.get("/crm/accounts")
-    assert response.status_code in (302, 401)
-    assert b"Accounts" not in response.data
+@pytest.mark.parametrize(
+    "app_config", [{"SANDBOX_ENABLED": True}, {"SANDBOX_ENABLED": False}], ids=["sandbox", "prod"]
+)
+def test_an_anonymous_visitor_must_sign_in_in_every_mode(app, demo):
+    anonymous = app.test_client()  # no cookie at all (the demo fixture signed in `client`)
+    paths = ["/crm/", "/crm/accounts", f"/crm/contact/{demo['contact'].id}", "/crm/leads"]
+    for path in paths:
+        response = anonymous.get(path)
+        assert response.status_code == 302, path
+        assert response.headers["Location"].startswith("/auth/signin?next=")
+        assert b"Accounts" not in response.data and b"Zed" not in response.data
+
+
+def test_a_signed_out_cookie_no_longer_opens_the_pages(client, demo):
+    assert client.get("/crm/accounts").status_code == 200
+    page = client.get("/crm/accounts").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token, "the pages carry the sign-out form with its CSRF token"
+    old_cookie = client.get_cookie("courier_session").value
+    assert client.post("/auth/signout", data={"csrf_token": token.group(1)}).status_code == 302
+    for cookie in (None, old_cookie):  # the cookie as signed out, and the old one replayed
+        if cookie is not None:
+            client.set_cookie("courier_session", cookie)
+        response = client.get(f"/crm/contact/{demo['contact'].id}")
+        assert response.status_code == 302 and "/auth/signin" in response.headers["Location"]

@@ -144,8 +144,9 @@ def test_production_requires_encryption_keys():
             overrides={
                 "ENV": "production",
                 "SANDBOX_ENABLED": False,
-                "SECRET_KEY": "s" * 40,
+                "SECRET_KEY": "9Xq2" + "kT7vLm3Rz8WcYp5N" * 3,
                 "REDIS_URL": "redis://127.0.0.1:1/0",
+                "DATABASE_URL": "postgresql+psycopg://courier@db:5432/courier",
             },
         )
 

@@ -1,26 +1,18 @@
 """Web pages of the built-in CRM: record lists (search, "last interaction" sort, pages) and a
 record page with its timeline of emails and meetings.
 
-Whose CRM: the signed-in user's organisation; with no one signed in, the demo organisation when
-the sandbox is enabled (development, demo); otherwise the browser is sent to sign in.
+Whose CRM: the signed-in user's organisation, in every mode. There is no anonymous view, not
+even of the demo organisation while the sandbox is on: the demo's saved emails are as private
+as anyone's, and a signed-out browser's old cookie must not show them either.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask import (
-    Blueprint,
-    abort,
-    current_app,
-    g,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
+from flask import Blueprint, abort, g, render_template, request, url_for
 
+from ...auth.decorators import login_required
 from ...db import get_session
 from . import browse
 
@@ -34,27 +26,17 @@ LISTS = {
 }
 
 
+@bp.before_request
+@login_required
+def _sign_in_first() -> None:
+    """Every page of this blueprint: a live browser session or the sign-in redirect (which
+    `login_required` answers); then flask.g holds the user and organisation."""
+    return None
+
+
 def current_org_id() -> int:
-    """The organisation whose CRM the pages show (see the module docstring)."""
-    org = getattr(g, "org", None)
-    if org is not None:
-        return org.id
-    from ...auth.decorators import COOKIE_TOKEN_KEY
-    from ...auth.sessions import user_for_session
-
-    user = user_for_session(session.get(COOKIE_TOKEN_KEY, ""))
-    if user is not None:
-        g.user, g.org = user, user.organisation
-        return user.org_id
-    if current_app.config.get("SANDBOX_ENABLED"):
-        from ...demo import demo_org
-
-        demo = demo_org(get_session())
-        if demo is not None:
-            return demo.id
-    if "auth.signin_start" in current_app.view_functions:
-        abort(redirect(url_for("auth.signin_start", next=request.full_path)))
-    abort(401)
+    """The organisation whose CRM the pages show: the signed-in user's."""
+    return g.org.id
 
 
 def _when(value: datetime | date | None) -> str:
