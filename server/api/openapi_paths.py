@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .openapi_schemas import BOOL, STR, json_body, obj, op
+from .openapi_schemas import BOOL, STR, json_body, obj, op, ref
 
 ANY_OBJECT = {"type": "object"}
 FORBIDDEN = {"403": {"description": "Only an organisation admin may do this"}}
@@ -118,6 +118,12 @@ ACCOUNT_PATHS: dict[str, Any] = {
                 mode={"enum": ["web", "dialog"]},
                 ticket={"type": "string", "pattern": "^[A-Za-z0-9_-]{32,128}$"},
             ),
+            extra={
+                "409": {
+                    "description": "The ticket is already bound (ticket_in_use)",
+                    **json_body(ref("Error")),
+                }
+            },
         )
     },
     "/api/crm/salesforce/status": {

@@ -3,7 +3,6 @@ shaped as Outlook needs it, and every URL in it served by our app with the right
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 from pathlib import Path
@@ -109,20 +108,12 @@ def test_the_development_addin_id_is_for_localhost_only(app, tmp_path):
 
 
 def test_production_refuses_the_development_addin_id():
-    production = {
-        "ENV": "production",
-        "SANDBOX_ENABLED": False,
-        "SECRET_KEY": "s" * 40,
-        "ENCRYPTION_KEYS": (base64.urlsafe_b64encode(b"k" * 32).decode(),),
-        "REDIS_URL": "redis://redis:6379/0",
-        "MS_CLIENT_ID": "a",
-        "MS_CLIENT_SECRET": "b",
-        "MS_API_AUDIENCE": "api://a",
-        "BASE_URL": "https://courier.example.com",
-    }
+    from tests.unit.test_config_production import PRODUCTION
+
+    production = {k: v for k, v in PRODUCTION.items() if k != "ADDIN_ID"}
     with pytest.raises(ConfigError, match="ADDIN_ID"):
-        load_settings({}, production)
-    assert load_settings({}, {**production, "ADDIN_ID": DEPLOYMENT_ID}).ADDIN_ID == DEPLOYMENT_ID
+        load_settings(production)
+    assert load_settings({**production, "ADDIN_ID": DEPLOYMENT_ID}).ADDIN_ID == DEPLOYMENT_ID
     with pytest.raises(ConfigError, match="ADDIN_ID"):
         load_settings({}, {"ADDIN_ID": "not-a-guid"})
 

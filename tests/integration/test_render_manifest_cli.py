@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_render_manifest_runs_without_redis_url(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
     env["INSTANCE_PATH"] = str(tmp_path)
+    env["ADDIN_ID"] = "0f6d2b9e-3c51-4a7e-9d0b-6e2f1a8c4b73"  # a deployment's own GUID
     out = tmp_path / "courier-manifest.xml"
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "server", "render-manifest"]

@@ -70,7 +70,8 @@ def test_new_mail_reaches_the_crm_through_a_notification(
 
     sandbox.control(f"/_sandbox/graph/users/{ALEX.object_id}/messages", {})
     deadline = time.time() + 10
-    while current_job(user.id) is None or current_job(user.id).get_status() != "queued":
+    # The job is read once per look: it can be replaced between two reads.
+    while (job := current_job(user.id)) is None or job.get_status() != "queued":
         assert time.time() < deadline, "no session enqueued by the notification"
         time.sleep(0.05)
     run_jobs()
