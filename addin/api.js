@@ -121,6 +121,9 @@ export const save = (item, links, autoSaveThread) =>
 export const setThreadAutoSave = (conversationId, enabled, links) =>
   request("PUT", "/api/threads", { conversation_id: conversationId, enabled: !!enabled, links });
 export const blockEntry = (entry) => request("POST", "/api/blocklist", { entry });
+export const unblockEntry = (entry) => request("DELETE", "/api/policy/me/blocklist", { entry });
+export const myPolicy = () => request("GET", "/api/policy/me");
+export const updateMyPolicy = (changes) => request("PUT", "/api/policy/me", { changes });
 export const rememberChoice = (address, record) =>
   request("POST", "/api/choices", { address, record });
 export const createContact = (draft) => request("POST", "/api/contacts", draft);

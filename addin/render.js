@@ -134,7 +134,7 @@ function typeLabel(type) {
     || type;
 }
 
-function participantRow(p, actions) {
+function participantRow(p, actions, screened) {
   const shown = p.name ? p.name : p.address;
   const badge = el("span", { class: `badge badge-${p.class}` }, CLASS_LABELS[p.class] || p.class);
   const head = el("div", { class: "p-head" },
@@ -148,7 +148,7 @@ function participantRow(p, actions) {
       const sub = [typeLabel(c.ref.type), c.account_name || c.company || "", c.title || ""]
         .filter(Boolean).join(" · ");
       body.push(recordCheckbox(c, c.name, sub, {
-        checked: !!c.default, address: p.candidates.length > 1 ? p.address : "",
+        checked: !screened && !!c.default, address: p.candidates.length > 1 ? p.address : "",
         reason: (p.candidates.length > 1 && c.default) ? c.reason_text : "",
       }));
     }
@@ -163,15 +163,11 @@ function participantRow(p, actions) {
       el("button", { class: "btn small", type: "button", onclick: () => actions.create(p, "lead"),
         "aria-label": `Create a lead for ${p.address}` }, "Create lead"));
   }
-  if (p.class !== "blocked" && p.class !== "internal" && p.class !== "invalid") {
-    buttons.push(el("button", { class: "btn small subtle", type: "button",
-      onclick: () => actions.block(p, p.address), "aria-label": `Do not sync ${p.address}` },
-      "Don't sync"));
-    if (p.domain && p.class !== "personal") {
-      buttons.push(el("button", { class: "btn small subtle", type: "button",
-        onclick: () => actions.block(p, p.domain),
-        "aria-label": `Do not sync anyone at ${p.domain}` }, `Don't sync @${p.domain}`));
-    }
+  const undo = p.class === "blocked" && actions.undoEntry ? actions.undoEntry(p) : null;
+  if (undo) {
+    buttons.push(el("span", { class: "rec-sub" }, `Not synced: ${undo.includes("@") ? undo : "@" + undo}`),
+      el("button", { class: "btn small", type: "button", id: "undo-block",
+        onclick: () => actions.unblock(undo), "aria-label": `Undo: sync ${undo} again` }, "Undo"));
   }
   return el("li", { class: `participant p-${p.class}`, dataset: { address: p.address } },
     head, ...body, buttons.length ? el("div", { class: "p-actions" }, buttons) : null,
@@ -202,6 +198,8 @@ export function createForm(container, p, kind, onSubmit, onCancel) {
   form.querySelector("input").focus();
 }
 
+const SAVED_BY = { manual: "by hand", thread: "by thread auto-save", auto: "by background sync" };
+
 function savedBanner(saved) {
   if (!saved || !saved.status) return null;
   const texts = {
@@ -210,21 +208,28 @@ function savedBanner(saved) {
     failed: ["bad", "Saving failed"],
   };
   const [tone, base] = texts[saved.status] || ["pending", saved.status];
-  const by = { thread: " by thread auto-save", auto: " by background sync" }[saved.source];
-  const text = saved.status === "saved" && by ? base + by : base;
+  const by = SAVED_BY[saved.source];
+  const text = saved.status === "saved" && by ? `${base} ${by}` : base;
   const links = (saved.links || []).map((l) => el("li", {},
     el("span", { class: "rec-type" }, typeLabel(l.type)), " ", l.name || `#${l.id}`));
   return el("section", { class: `banner banner-${tone}`, id: "saved-state", role: "status",
-    dataset: { status: saved.status } },
+    dataset: { status: saved.status, source: saved.source || "" } },
   el("strong", {}, text),
   saved.error ? el("p", { class: "error-text" }, saved.error) : null,
   links.length ? el("ul", { class: "links", "aria-label": "Saved with links to" }, links) : null);
 }
 
-function whyNote(why) {
+/** Where an unsaved email stands: screened out, will be saved, or not saved and why. */
+function whyNote(why, actions) {
   if (!why) return null;
-  return el("section", { class: "why", id: "why" },
-    el("span", { class: "why-label" }, "Why not saved? "), why.message || why.code);
+  const kind = why.kind || "not_saved";
+  const settings = why.where === "my_settings" && actions.settings ? el("button", {
+    class: "btn small subtle", type: "button", id: "why-settings", onclick: () => actions.settings(),
+  }, "Open My settings") : null;
+  return el("section", { class: `why why-${kind}`, id: "why", role: "status",
+    dataset: { kind, code: why.code || "" } },
+  el("strong", { class: "why-msg" }, why.message || why.code),
+  why.hint ? el("p", { class: "why-hint" }, why.hint) : null, settings);
 }
 
 function section(title, id, ...children) {
@@ -234,14 +239,17 @@ function section(title, id, ...children) {
 
 export function showSuggestions(root, data, actions) {
   const saved = data.saved && data.saved.status === "saved";
+  // Screened out (newsletter, internal…): nothing is ticked; saving is a deliberate extra step.
+  const screened = !saved && data.why && data.why.kind === "screened";
+  const tick = (record) => !saved && !screened && !!record.default;
   const participants = el("ul", { class: "participants", "aria-label": "People in this email" },
-    (data.participants || []).map((p) => participantRow(p, actions)));
+    (data.participants || []).map((p) => participantRow(p, actions, screened)));
   const accounts = (data.accounts || []).map((a) =>
-    recordCheckbox(a, a.name, (a.domains || []).join(", "), { checked: !saved && !!a.default }));
+    recordCheckbox(a, a.name, (a.domains || []).join(", "), { checked: tick(a) }));
   const opps = (data.opportunities || []).map((o) => recordCheckbox(o, o.name,
     [o.stage, o.account_name, o.amount != null ? formatAmount(o.amount) : ""]
       .filter(Boolean).join(" · "),
-    { checked: !saved && !!o.default }));
+    { checked: tick(o) }));
   const searchInput = el("input", { type: "search", id: "search-q", placeholder: "Name, email or company",
     "aria-label": "Search the CRM", autocomplete: "off" });
   const searchResults = el("ul", { class: "search-results", id: "search-results",
@@ -250,25 +258,64 @@ export function showSuggestions(root, data, actions) {
   searchInput.addEventListener("input", () => actions.search(searchInput.value, searchResults, extra));
   const thread = data.thread || {};
   const autoSave = el("input", { type: "checkbox", id: "auto-save-thread", checked: !!thread.auto_save });
-  const saveButton = el("button", { class: "btn primary", type: "button", id: "save",
-    onclick: () => actions.save(autoSave.checked) }, saved ? "Save links again" : "Save to CRM");
+  const saveButton = el("button", { class: screened ? "btn" : "btn primary", type: "button",
+    id: "save", onclick: () => actions.save(autoSave.checked) },
+  saved ? "Save links again" : screened ? "Save this email" : "Save to CRM");
   if (saved) {
     autoSave.addEventListener("change", () => actions.toggleThread(autoSave.checked, autoSave));
   }
+  const searchSection = section("Link another record", "search", searchInput, searchResults, extra);
+  const saveBar = el("section", { class: "save-bar" },
+    el("div", { class: "pick-row" }, autoSave,
+      el("label", { for: "auto-save-thread" }, "Auto-save this thread",
+        el("span", { class: "rec-sub" }, "Future emails in this conversation are saved to the same records."))),
+    el("div", { class: "row" }, saveButton, el("span", { id: "save-msg", role: "status" })));
+  const saving = screened
+    ? el("details", { class: "card save-anyway", id: "save-anyway" },
+      el("summary", {}, "Save it anyway…"),
+      el("p", { class: "rec-sub" }, "Tick the records above, or find one here, then save."),
+      searchSection, saveBar)
+    : [searchSection, saveBar];
   replace(root,
     el("h2", { class: "subject" }, data.item && data.item.subject ? data.item.subject : "(no subject)"),
     savedBanner(data.saved),
-    whyNote(data.why),
+    whyNote(data.why, actions),
     section("People", "people", participants),
     accounts.length ? section("Account", "accounts", accounts) : null,
     opps.length ? section("Opportunities", "opps", opps) : null,
-    section("Link another record", "search", searchInput, searchResults, extra),
-    el("section", { class: "save-bar" },
-      el("div", { class: "pick-row" }, autoSave,
-        el("label", { for: "auto-save-thread" }, "Auto-save this thread",
-          el("span", { class: "rec-sub" }, "Future emails in this conversation are saved to the same records."))),
-      el("div", { class: "row" }, saveButton, el("span", { id: "save-msg", role: "status" }))),
+    ...[saving].flat(),
+    blockSection(data.participants || [], actions),
+    el("footer", { class: "pane-foot" }, el("button", { class: "btn small subtle", type: "button",
+      id: "my-settings", onclick: () => actions.settings() }, "My settings")),
   );
+}
+
+/** "Don't sync" comes after Save in the tab order; a whole domain asks first. */
+function blockSection(people, actions) {
+  const rows = people.filter((p) => !["blocked", "internal", "invalid"].includes(p.class))
+    .map((p) => {
+      const confirm = el("div", { class: "confirm" });
+      const domain = p.domain && p.class !== "personal" ? el("button", { class: "btn small subtle",
+        type: "button", "aria-label": `Do not sync anyone at ${p.domain}`,
+        onclick: () => confirm.replaceChildren(
+          el("p", {}, `Stop syncing everyone at ${p.domain}? Their emails are no longer saved ` +
+            "and they are not linked. You can undo this in My settings."),
+          el("button", { class: "btn small", type: "button", id: "confirm-block",
+            onclick: () => actions.block(p, p.domain) }, `Don't sync @${p.domain}`),
+          el("button", { class: "btn small subtle", type: "button",
+            onclick: () => confirm.replaceChildren() }, "Cancel")) }, `Don't sync @${p.domain}`)
+        : null;
+      return el("li", { dataset: { address: p.address } },
+        el("span", { class: "rec-name" }, p.name || p.address),
+        el("div", { class: "p-actions" },
+          el("button", { class: "btn small subtle", type: "button",
+            onclick: () => actions.block(p, p.address), "aria-label": `Do not sync ${p.address}` },
+          "Don't sync"), domain),
+        confirm);
+    });
+  if (!rows.length) return null;
+  return el("details", { class: "card block-card", id: "dont-sync" },
+    el("summary", {}, "Don't sync someone…"), el("ul", { class: "participants" }, rows));
 }
 
 export function renderSearchResults(list, extra, hits, onLink) {

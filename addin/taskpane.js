@@ -4,6 +4,7 @@
 import * as api from "./api.js";
 import * as mailbox from "./mailbox.js";
 import * as render from "./render.js";
+import { showSettings } from "./settings.js";
 
 const DEBOUNCE_MS = 80;
 const PENDING_POLL_MS = 2000;
@@ -26,6 +27,7 @@ let pollTimer = null;
 let searchTimer = null;
 let searchSeq = 0; // answers to an older query (or for another email) are dropped
 let lastStatus = null; // the last status line (its crm part: label, connection state)
+let lastBlocked = null; // the entry the user just blocked: its rows offer "Undo"
 
 function signedOut(message) {
   current = null;
@@ -255,10 +257,33 @@ const actions = {
   async block(participant, entry) {
     try {
       await api.blockEntry(entry);
+      lastBlocked = entry;
       scheduleLoad(0);
     } catch (err) {
       render.setMessage(root, err.message, "error-text");
     }
+  },
+
+  undoEntry(p) {
+    return lastBlocked && (p.address === lastBlocked || p.domain === lastBlocked)
+      ? lastBlocked : null;
+  },
+
+  async unblock(entry) {
+    try {
+      await api.unblockEntry(entry);
+      lastBlocked = null;
+      scheduleLoad(0);
+    } catch (err) {
+      render.setMessage(root, err.message, "error-text");
+    }
+  },
+
+  settings() {
+    clearTimeout(pollTimer);
+    current = null;
+    loading = null; // the selection watcher leaves the settings open
+    showSettings(root, () => scheduleLoad(0));
   },
 
   create(participant, kind) {
