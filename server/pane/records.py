@@ -132,7 +132,12 @@ def create_person(
                 account_id = _account_for_domain(crm, email)
             person = crm.create_contact(
                 ContactDraft(
-                    name=name, email=email, owner_id=owner, title=title, account_id=account_id
+                    name=name,
+                    email=email,
+                    owner_id=owner,
+                    title=title,
+                    account_id=account_id,
+                    company=company,  # the account of this name, or a new one
                 )
             )
         session.commit()
