@@ -1,49 +1,45 @@
-// "My settings": the user's own data controls (server/api/policy.py /api/policy/me). What the
-// user may change is editable; what only an administrator sets is shown, locked. Strings from
-// the server go in as text (render.el).
+// "My settings" (/api/policy/me): the user's settings editable, the administrator's locked.
 
 import * as api from "./api.js";
 import { el } from "./render.js";
 
+const ADMIN = "Set by your administrator";
 const MODES = [
-  ["all", "All relevant email", "Background sync saves every email with a person in the CRM."],
-  ["threads", "Threads I switch on", "Only conversations with \"Auto-save this thread\" ticked."],
-  ["off", "Off", "Nothing is saved unless you save it."],
+  ["all", "All relevant email", "Every email with a person in the CRM."],
+  ["threads", "Threads I switch on", "Only threads with \"Auto-save this thread\" ticked."],
+  ["off", "Off", "Only what you save by hand."],
 ];
 
-function locked(label, value) {
-  return el("div", { class: "set-row locked", dataset: { locked: "true" } },
-    el("span", { class: "set-label" }, label),
-    el("span", { class: "set-value" }, value),
-    el("span", { class: "lock" }, "Set by your administrator"));
-}
+const locked = (label, value) => el("div", { class: "set-row locked" },
+  el("span", { class: "set-label" }, label), value, el("span", { class: "lock" }, ADMIN));
+const say = (node, text, tone = "") => Object.assign(node, { textContent: text, className: tone });
 
 function blockRows(view, onRemove) {
-  const mine = view.settings || {};
-  const own = new Set([...(mine.blocked_addresses || []), ...(mine.blocked_domains || [])]);
-  const all = [...(view.effective.blocked_addresses || []), ...(view.effective.blocked_domains || [])];
+  const both = (v) => [...(v.blocked_addresses || []), ...(v.blocked_domains || [])];
+  const own = new Set(both(view.settings));
+  const all = both(view.effective);
   if (!all.length) return [el("li", { class: "muted" }, "No one is blocked.")];
   return all.map((entry) => el("li", { class: "block-row", dataset: { entry } },
     el("span", { class: "rec-name" }, entry.includes("@") ? entry : `@${entry}`),
     own.has(entry)
       ? el("button", { class: "btn small", type: "button", "aria-label": `Sync ${entry} again`,
         onclick: () => onRemove(entry) }, "Remove")
-      : el("span", { class: "lock" }, "Set by your administrator")));
+      : el("span", { class: "lock" }, ADMIN)));
 }
 
 /** Show the settings in `root`; `onClose` goes back to the email. */
 export async function showSettings(root, onClose) {
+  const back = el("button", { class: "btn", type: "button", id: "settings-close", onclick: onClose },
+    "Back");
   root.replaceChildren(el("p", { class: "muted", role: "status" }, "Loading your settings…"));
   let view;
   try {
     view = await api.myPolicy();
   } catch (err) {
-    root.replaceChildren(el("p", { class: "error-text", role: "alert" }, err.message),
-      el("button", { class: "btn", type: "button", id: "settings-close", onclick: onClose }, "Back"));
+    root.replaceChildren(el("p", { class: "error-text", role: "alert" }, err.message), back);
     return;
   }
-  const effective = view.effective || {};
-  const catalogue = view.catalogue || {};
+  const { effective, catalogue } = view;
   const message = el("span", { id: "settings-msg", role: "status" });
   const modes = el("fieldset", { class: "card", id: "auto-save-mode" },
     el("legend", {}, "Auto-save"),
@@ -61,14 +57,12 @@ export async function showSettings(root, onClose) {
     const changes = { auto_save: root.querySelector("input[name=auto_save]:checked").value };
     const days = root.querySelector("#history-days");
     if (days) changes.history_days = Number(days.value);
-    message.textContent = "Saving…";
+    say(message, "Saving…");
     try {
       await api.updateMyPolicy(changes);
-      message.className = "";
-      message.textContent = "Saved. The next sync uses these settings.";
+      say(message, "Saved. The next sync uses these settings.");
     } catch (err) {
-      message.className = "error-text";
-      message.textContent = err.message;
+      say(message, err.message, "error-text");
     }
   };
   const blocklist = el("ul", { class: "blocklist", id: "blocklist", "aria-label": "Not synced" },
@@ -78,11 +72,9 @@ export async function showSettings(root, onClose) {
       await api.unblockEntry(entry);
       view = await api.myPolicy();
       blocklist.replaceChildren(...blockRows(view, remove));
-      message.className = "";
-      message.textContent = `${entry} is synced again.`;
+      say(message, `${entry} is synced again.`);
     } catch (err) {
-      message.className = "error-text";
-      message.textContent = err.message;
+      say(message, err.message, "error-text");
     }
   }
   root.replaceChildren(el("div", { class: "settings", id: "settings" },
@@ -93,8 +85,7 @@ export async function showSettings(root, onClose) {
     el("div", { class: "row" },
       el("button", { class: "btn primary", type: "button", id: "settings-save", onclick: save },
         "Save settings"),
-      el("button", { class: "btn", type: "button", id: "settings-close", onclick: onClose }, "Back"),
-      message),
+      back, message),
     el("section", { class: "card" }, el("h3", {}, "Not synced (blocklist)"), blocklist)));
   root.querySelector("input[name=auto_save]:checked, input[name=auto_save]").focus();
 }
