@@ -89,6 +89,7 @@ def test_closed_opportunities_are_folded_away_with_close_dates(pane):
     frame = pane.frame
     opportunity = frame.locator(f'label[for="pick-opportunity-{contact.opportunity_id}"]')
     assert "closes " in opportunity.inner_text()
+    assert "$" in opportunity.inner_text()  # CRM_CURRENCY (USD by default)
     closed = frame.locator("details.closed-opps")
     if closed.count():
         assert not closed.locator("input.pick").first.is_visible()

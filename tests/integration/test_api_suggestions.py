@@ -39,6 +39,7 @@ def test_known_contact_with_account_and_opportunities(client, world):
     names = [o["name"] for o in data["opportunities"]]
     assert names == ["Acme renewal", "Acme pilot"]  # open first
     assert data["opportunities"][0]["default"] is True
+    assert data["opportunities"][0]["currency"] == "USD"  # CRM_CURRENCY's default
     assert data["saved"]["status"] is None
     assert data["thread"] == {"conversation_id": "conv-renewal", "auto_save": False, "links": []}
     assert data["item"]["key"] == "<renewal-1@acme.test>"
