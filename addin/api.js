@@ -16,10 +16,8 @@ export class ApiError extends Error {
   }
 }
 
-// The session is stored per mailbox: one Outlook can open several mailboxes, all sharing this
-// origin's localStorage. The key carries Office.context.partitionKey (where storage is
-// partitioned) and the mailbox's address; the stored value names the address it was issued
-// for, and a session for another address is never used.
+// One session per mailbox (several share this origin's storage): the key carries
+// Office.context.partitionKey and the address; a session stored for another address is unused.
 let token = null;
 let storageKey = null;
 let mailboxEmail = "";
@@ -121,16 +119,18 @@ export const save = (item, links, autoSaveThread) =>
 export const setThreadAutoSave = (conversationId, enabled, links) =>
   request("PUT", "/api/threads", { conversation_id: conversationId, enabled: !!enabled, links });
 export const blockEntry = (entry) => request("POST", "/api/blocklist", { entry });
+export const unblockEntry = (entry) => request("DELETE", "/api/policy/me/blocklist", { entry });
+export const syncNow = () => request("POST", "/api/sync/now", {});
+export const myPolicy = () => request("GET", "/api/policy/me");
+export const updateMyPolicy = (changes) => request("PUT", "/api/policy/me", { changes });
 export const rememberChoice = (address, record) =>
   request("POST", "/api/choices", { address, record });
 export const createContact = (draft) => request("POST", "/api/contacts", draft);
 export const createLead = (draft) => request("POST", "/api/leads", draft);
 export const search = (text, opts) =>
   request("GET", `/api/search?q=${encodeURIComponent(text)}`, undefined, opts);
-// Connecting the user's own CRM login (Salesforce). The pane opens the dialog at once, in the
-// user's click, on our own start page named by a random ticket (browsers block a window opened
-// after a server round trip); then it registers the ticket with an authenticated call, and the
-// start page goes on to Salesforce. The flow ends on the bridge page, which messages the pane.
+// Connecting Salesforce: the dialog opens in the click on our start page named by a random
+// ticket (a window opened after a round trip is blocked); registering the ticket lets it go on.
 export function newDialogTicket() {
   const bytes = new Uint8Array(24);
   window.crypto.getRandomValues(bytes);

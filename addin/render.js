@@ -75,7 +75,7 @@ export function showError(root, message, onRetry) {
     el("button", { class: "btn", type: "button", id: "retry", onclick: onRetry }, "Try again")));
 }
 
-export function renderStatus(node, status, onSignOut, onDisconnectCrm) {
+export function renderStatus(node, status, onSignOut, onDisconnectCrm, onSyncNow, mailbox) {
   if (!status) {
     node.replaceChildren();
     return;
@@ -86,18 +86,29 @@ export function renderStatus(node, status, onSignOut, onDisconnectCrm) {
   const label = crm.label || crm.name || "CRM";
   let crmText = crm.connected ? `${label} connected` : `${label} not connected`;
   if (crm.needs_reauth) crmText = `${label} needs connecting again`;
+  let syncText = sync.label || "";
+  if (sync.progress_read) syncText += `: ${sync.progress_read} of ~${sync.progress_estimate} items`;
+  if (sync.last_success_at) syncText += ` · last ${when(sync.last_success_at)}`;
+  const other = mailbox && !(user.addresses || [user.email]).includes(mailbox);
   const parts = [
     el("span", { class: "status-user", title: user.email || "" }, user.name || user.email || ""),
     el("span", { class: crm.connected ? "dot ok" : "dot bad", "aria-hidden": "true" }),
     el("span", { id: "crm-state", title: crm.username || "" }, crmText),
-    sync.label ? el("span", { class: `sync sync-${sync.state || "unknown"}` }, sync.label) : null,
+    syncText ? el("span", { class: `sync sync-${sync.state || "unknown"}`, id: "sync-state" },
+      syncText) : null,
+    onSyncNow && sync.state !== "disabled" &&
+      btn("small subtle", "Sync now", onSyncNow, { id: "sync-now" }),
     crm.can_disconnect && onDisconnectCrm ? el("button", { class: "btn small subtle crm-disconnect",
       type: "button", id: "crm-disconnect", onclick: onDisconnectCrm }, `Disconnect ${label}`) : null,
     onSignOut ? el("button", { class: "btn small subtle signout", type: "button", id: "signout",
       onclick: onSignOut }, "Sign out") : null,
+    other ? el("p", { class: "error-text", id: "owner-warning", role: "alert" },
+      `Signed in as ${user.email}, not as this mailbox's owner ${mailbox}.`) : null,
   ];
   node.replaceChildren(...parts.filter(Boolean)); // replaceChildren would print a null
 }
+
+const when = (iso) => new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
 
 /** The user's CRM login is missing or revoked: say so, and offer to connect it. */
 export function showConnectCrm(root, crm, onConnect, message) {
@@ -134,7 +145,7 @@ function typeLabel(type) {
     || type;
 }
 
-function participantRow(p, actions) {
+function participantRow(p, actions, tick) {
   const shown = p.name ? p.name : p.address;
   const badge = el("span", { class: `badge badge-${p.class}` }, CLASS_LABELS[p.class] || p.class);
   const head = el("div", { class: "p-head" },
@@ -148,7 +159,7 @@ function participantRow(p, actions) {
       const sub = [typeLabel(c.ref.type), c.account_name || c.company || "", c.title || ""]
         .filter(Boolean).join(" · ");
       body.push(recordCheckbox(c, c.name, sub, {
-        checked: !!c.default, address: p.candidates.length > 1 ? p.address : "",
+        checked: tick(c), address: p.candidates.length > 1 ? p.address : "",
         reason: (p.candidates.length > 1 && c.default) ? c.reason_text : "",
       }));
     }
@@ -163,15 +174,10 @@ function participantRow(p, actions) {
       el("button", { class: "btn small", type: "button", onclick: () => actions.create(p, "lead"),
         "aria-label": `Create a lead for ${p.address}` }, "Create lead"));
   }
-  if (p.class !== "blocked" && p.class !== "internal" && p.class !== "invalid") {
-    buttons.push(el("button", { class: "btn small subtle", type: "button",
-      onclick: () => actions.block(p, p.address), "aria-label": `Do not sync ${p.address}` },
-      "Don't sync"));
-    if (p.domain && p.class !== "personal") {
-      buttons.push(el("button", { class: "btn small subtle", type: "button",
-        onclick: () => actions.block(p, p.domain),
-        "aria-label": `Do not sync anyone at ${p.domain}` }, `Don't sync @${p.domain}`));
-    }
+  const undo = p.class === "blocked" && actions.undoEntry ? actions.undoEntry(p) : null;
+  if (undo) {
+    buttons.push(btn("small", "Undo", () => actions.unblock(undo),
+      { id: "undo-block", "aria-label": `Undo: sync ${undo} again` }));
   }
   return el("li", { class: `participant p-${p.class}`, dataset: { address: p.address } },
     head, ...body, buttons.length ? el("div", { class: "p-actions" }, buttons) : null,
@@ -202,6 +208,8 @@ export function createForm(container, p, kind, onSubmit, onCancel) {
   form.querySelector("input").focus();
 }
 
+const SAVED_BY = { manual: "by hand", thread: "by thread auto-save", auto: "by background sync" };
+
 function savedBanner(saved) {
   if (!saved || !saved.status) return null;
   const texts = {
@@ -210,21 +218,27 @@ function savedBanner(saved) {
     failed: ["bad", "Saving failed"],
   };
   const [tone, base] = texts[saved.status] || ["pending", saved.status];
-  const by = { thread: " by thread auto-save", auto: " by background sync" }[saved.source];
-  const text = saved.status === "saved" && by ? base + by : base;
+  const by = SAVED_BY[saved.source];
+  const text = saved.status === "saved" && by ? `${base} ${by}` : base;
   const links = (saved.links || []).map((l) => el("li", {},
     el("span", { class: "rec-type" }, typeLabel(l.type)), " ", l.name || `#${l.id}`));
   return el("section", { class: `banner banner-${tone}`, id: "saved-state", role: "status",
-    dataset: { status: saved.status } },
+    dataset: { status: saved.status, source: saved.source || "" } },
   el("strong", {}, text),
   saved.error ? el("p", { class: "error-text" }, saved.error) : null,
   links.length ? el("ul", { class: "links", "aria-label": "Saved with links to" }, links) : null);
 }
 
-function whyNote(why) {
+/** Where an unsaved email stands: screened out, will be saved, or not saved and why. */
+function whyNote(why, actions) {
   if (!why) return null;
-  return el("section", { class: "why", id: "why" },
-    el("span", { class: "why-label" }, "Why not saved? "), why.message || why.code);
+  const kind = why.kind || "not_saved";
+  const settings = why.where === "my_settings" &&
+    btn("small subtle", "Open My settings", () => actions.settings(), { id: "why-settings" });
+  return el("section", { class: `why why-${kind}`, id: "why", role: "status",
+    dataset: { kind, code: why.code || "" } },
+  el("strong", { class: "why-msg" }, why.message || why.code),
+  why.hint ? el("p", { class: "why-hint" }, why.hint) : null, settings);
 }
 
 function section(title, id, ...children) {
@@ -234,55 +248,129 @@ function section(title, id, ...children) {
 
 export function showSuggestions(root, data, actions) {
   const saved = data.saved && data.saved.status === "saved";
+  // Screened out (newsletter, internal…): nothing is ticked; saving is a deliberate extra step.
+  const screened = !saved && data.why && data.why.kind === "screened";
+  // Once saved, the ticks are what is linked (no unlinking yet).
+  const linked = new Map((saved ? data.saved.links : []).map((l) => [`${l.type}:${l.id}`, l]));
+  const shown = new Set();
+  const tick = (r) => {
+    const key = `${r.ref.type}:${r.ref.id}`;
+    shown.add(key);
+    return saved ? linked.has(key) : !screened && !!r.default;
+  };
   const participants = el("ul", { class: "participants", "aria-label": "People in this email" },
-    (data.participants || []).map((p) => participantRow(p, actions)));
+    (data.participants || []).map((p) => participantRow(p, actions, tick)));
   const accounts = (data.accounts || []).map((a) =>
-    recordCheckbox(a, a.name, (a.domains || []).join(", "), { checked: !saved && !!a.default }));
-  const opps = (data.opportunities || []).map((o) => recordCheckbox(o, o.name,
-    [o.stage, o.account_name, o.amount != null ? formatAmount(o.amount) : ""]
-      .filter(Boolean).join(" · "),
-    { checked: !saved && !!o.default }));
+    recordCheckbox(a, a.name, (a.domains || []).join(", "), { checked: tick(a) }));
+  const opp = (o) => recordCheckbox(o, o.name, [o.stage, o.account_name, formatAmount(o),
+    o.close_date && `closes ${o.close_date}`].filter(Boolean).join(" · "), { checked: tick(o) });
+  const all = data.opportunities || [];
+  const closed = all.filter((o) => o.is_closed).map(opp);
+  const opps = all.filter((o) => !o.is_closed).map(opp);
+  if (closed.length) {
+    opps.push(el("details", { class: "closed-opps" },
+      el("summary", {}, `Closed opportunities (${closed.length})`), closed));
+  }
   const searchInput = el("input", { type: "search", id: "search-q", placeholder: "Name, email or company",
     "aria-label": "Search the CRM", autocomplete: "off" });
   const searchResults = el("ul", { class: "search-results", id: "search-results",
     "aria-label": "Search results" });
-  const extra = el("div", { class: "extra-links", id: "extra-links" });
+  const extra = el("div", { class: "extra-links", id: "extra-links" },
+    [...linked].filter(([key]) => !shown.has(key)).map(([, l]) =>
+      recordCheckbox({ ref: l }, l.name || `#${l.id}`, typeLabel(l.type), { checked: true })));
   searchInput.addEventListener("input", () => actions.search(searchInput.value, searchResults, extra));
   const thread = data.thread || {};
   const autoSave = el("input", { type: "checkbox", id: "auto-save-thread", checked: !!thread.auto_save });
-  const saveButton = el("button", { class: "btn primary", type: "button", id: "save",
-    onclick: () => actions.save(autoSave.checked) }, saved ? "Save links again" : "Save to CRM");
+  const saveButton = el("button", { class: screened ? "btn" : "btn primary", type: "button",
+    id: "save", onclick: () => actions.save(autoSave.checked) },
+  saved ? "Save links again" : screened ? "Save this email" : "Save to CRM");
   if (saved) {
     autoSave.addEventListener("change", () => actions.toggleThread(autoSave.checked, autoSave));
   }
+  const searchSection = section("Link another record", "search", searchInput, extra, searchResults);
+  searchSection.addEventListener("keydown", (e) => moveInResults(e, searchInput, searchResults));
+  const saveBar = el("section", { class: "save-bar" },
+    el("div", { class: "pick-row" }, autoSave,
+      el("label", { for: "auto-save-thread" }, "Auto-save this thread",
+        el("span", { class: "rec-sub" }, "Future emails in this conversation are saved to the same records."))),
+    el("div", { class: "row" }, saveButton, el("span", { id: "save-msg", role: "status" })));
+  const saving = screened
+    ? el("details", { class: "card save-anyway", id: "save-anyway" },
+      el("summary", {}, "Save it anyway…"),
+      el("p", { class: "rec-sub" }, "Tick the records above, or find one here, then save."),
+      searchSection, saveBar)
+    : [searchSection, saveBar];
   replace(root,
     el("h2", { class: "subject" }, data.item && data.item.subject ? data.item.subject : "(no subject)"),
     savedBanner(data.saved),
-    whyNote(data.why),
+    whyNote(data.why, actions),
     section("People", "people", participants),
     accounts.length ? section("Account", "accounts", accounts) : null,
     opps.length ? section("Opportunities", "opps", opps) : null,
-    section("Link another record", "search", searchInput, searchResults, extra),
-    el("section", { class: "save-bar" },
-      el("div", { class: "pick-row" }, autoSave,
-        el("label", { for: "auto-save-thread" }, "Auto-save this thread",
-          el("span", { class: "rec-sub" }, "Future emails in this conversation are saved to the same records."))),
-      el("div", { class: "row" }, saveButton, el("span", { id: "save-msg", role: "status" }))),
+    ...[saving].flat(),
+    blockSection(data.participants || [], actions),
+    el("footer", { class: "pane-foot" },
+      btn("small subtle", "My settings", () => actions.settings(), { id: "my-settings" })),
   );
+  if (saved) root.querySelectorAll("input.pick:checked").forEach((b) => { b.disabled = true; });
 }
 
+/** "Don't sync" comes after Save in the tab order; a whole domain asks first. */
+function blockSection(people, actions) {
+  const rows = people.filter((p) => !["blocked", "internal", "invalid"].includes(p.class))
+    .map((p) => {
+      const confirm = el("div", { class: "confirm" });
+      const all = `Don't sync @${p.domain}`;
+      const domain = p.domain && p.class !== "personal" && btn("small subtle", all,
+        () => confirm.replaceChildren(
+          el("p", {}, `Stop syncing everyone at ${p.domain}? (Undo in My settings.)`),
+          btn("small", all, () => actions.block(p, p.domain), { id: "confirm-block" }),
+          btn("small subtle", "Cancel", () => confirm.replaceChildren())),
+        { "aria-label": `Do not sync anyone at ${p.domain}` });
+      return el("li", {}, el("span", { class: "rec-name" }, p.name || p.address),
+        el("div", { class: "p-actions" }, btn("small subtle", "Don't sync",
+          () => actions.block(p, p.address), { "aria-label": `Do not sync ${p.address}` }), domain),
+        confirm);
+    });
+  return rows.length ? el("details", { class: "card block-card", id: "dont-sync" },
+    el("summary", {}, "Don't sync someone…"), el("ul", { class: "participants" }, rows)) : null;
+}
+
+const btn = (cls, text, onclick, attrs) =>
+  el("button", { class: `btn ${cls}`, type: "button", onclick, ...attrs }, text);
+
 export function renderSearchResults(list, extra, hits, onLink) {
-  list.replaceChildren(...hits.map((h) => el("li", {},
-    el("span", { class: "rec-name" }, h.name),
-    el("span", { class: "rec-sub" }, [typeLabel(h.ref.type), h.subtitle].filter(Boolean).join(" · ")),
-    el("button", { class: "btn small", type: "button", "aria-label": `Link ${h.name}`,
-      onclick: () => {
-        if (!extra.querySelector(`[data-id="${CSS.escape(String(h.ref.id))}"][data-type="${CSS.escape(h.ref.type)}"]`)) {
-          extra.append(recordCheckbox(h, h.name, typeLabel(h.ref.type), { checked: true }));
-        }
-        onLink(h);
-      } }, "Link"))));
+  const groups = {};
+  for (const h of hits) (groups[h.ref.type] ||= []).push(h);
+  list.replaceChildren(...Object.entries(groups).flatMap(([type, group]) => [
+    el("li", { class: "group", role: "presentation" }, `${typeLabel(type).replace(/y$/, "ie")}s`),
+    ...group.map((h) => el("li", {},
+      el("span", { class: "rec-name" }, h.name),
+      el("span", { class: "rec-sub" }, h.subtitle || typeLabel(type)),
+      el("button", { class: "btn small", type: "button", "aria-label": `Link ${h.name}`,
+        onclick: (e) => {
+          const sel = `[data-id="${CSS.escape(String(h.ref.id))}"][data-type="${CSS.escape(type)}"]`;
+          if (!extra.querySelector(sel)) {
+            extra.append(recordCheckbox(h, h.name, typeLabel(type), { checked: true }));
+          }
+          onLink(h, e.currentTarget);
+        } }, "Link"))),
+  ]));
   if (!hits.length) list.replaceChildren(el("li", { class: "muted" }, "No records found."));
+}
+
+/** Arrows move between the search box and the results' buttons; Escape goes back. */
+function moveInResults(e, input, list) {
+  const buttons = [input, ...list.querySelectorAll("button:not(:disabled)")];
+  const at = buttons.indexOf(document.activeElement);
+  if (at < 0) return;
+  const to = { ArrowDown: at + 1, ArrowUp: at - 1 }[e.key];
+  if (e.key === "Escape") {
+    input.focus();
+    if (at === 0) { input.value = ""; list.replaceChildren(); }
+  } else if (to === undefined || !buttons[to]) return;
+  else buttons[to].focus();
+  e.preventDefault();
 }
 
 /** Every ticked record, without repeats: what Save sends. */
@@ -306,10 +394,13 @@ export function setMessage(root, text, tone = "") {
   }
 }
 
-function formatAmount(amount) {
+function formatAmount(o) {
+  if (o.amount == null) return "";
   try {
-    return new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 }).format(amount);
+    return new Intl.NumberFormat(undefined, o.currency ? { style: "currency",
+      currency: o.currency, maximumFractionDigits: 0 } : { maximumFractionDigits: 0 })
+      .format(o.amount);
   } catch (_err) {
-    return String(amount);
+    return `${o.amount} ${o.currency || ""}`.trim();
   }
 }

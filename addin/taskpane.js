@@ -4,6 +4,7 @@
 import * as api from "./api.js";
 import * as mailbox from "./mailbox.js";
 import * as render from "./render.js";
+import { showSettings } from "./settings.js";
 
 const DEBOUNCE_MS = 80;
 const PENDING_POLL_MS = 2000;
@@ -26,6 +27,7 @@ let pollTimer = null;
 let searchTimer = null;
 let searchSeq = 0; // answers to an older query (or for another email) are dropped
 let lastStatus = null; // the last status line (its crm part: label, connection state)
+let lastBlocked = null; // the entry the user just blocked: its rows offer "Undo"
 
 function signedOut(message) {
   current = null;
@@ -42,7 +44,7 @@ function fail(err, retry) {
   if (err.code === "crm_reauth") { // the CRM login was revoked or expired meanwhile
     const status = lastStatus || {};
     const crm = { ...(status.crm || { label: "CRM" }), needs_reauth: true, connected: false };
-    if (lastStatus) render.renderStatus(statusLine, { ...status, crm }, signOut, disconnectCrm);
+    if (lastStatus) paintStatus({ ...status, crm });
     needConnect(crm);
     return;
   }
@@ -70,15 +72,28 @@ async function signOut() {
   signedOut();
 }
 
+function paintStatus(status) {
+  const owner = mailbox.userProfile();
+  render.renderStatus(statusLine, status, signOut, disconnectCrm, syncNow, owner && owner.email);
+}
+
+async function syncNow() {
+  try {
+    const health = await api.syncNow();
+    paintStatus({ ...lastStatus, sync: { ...lastStatus.sync, state: health.state,
+      label: health.enqueued ? "Sync queued" : "Sync already queued" } });
+  } catch (err) {
+    if (err.signedOut) fail(err);
+  }
+}
+
 function needConnect(crm, message) {
   current = null;
   render.showConnectCrm(root, crm, connectCrm, message);
 }
 
-// The CRM connect dialog (OAuth on the CRM's own page) ends on our bridge page, which sends
-// {"type": "courier-crm", "connected": true|false, "message": ...}. The dialog opens first,
-// synchronously in the click (a window opened after a server round trip is blocked: 12011),
-// on our start page; registering its ticket with our API lets that page go on.
+// The CRM dialog opens in the click (later is blocked: 12011) and ends on our bridge page,
+// which sends {"type": "courier-crm", "connected": true|false, "message": ...}.
 async function connectCrm() {
   const crm = (lastStatus && lastStatus.crm) || { label: "CRM" };
   const ticket = api.newDialogTicket();
@@ -183,7 +198,7 @@ function watchSelection() {
 function show(mySeq, item, data, identity) {
   const crm = (data.status && data.status.crm) || null;
   lastStatus = data.status || null;
-  render.renderStatus(statusLine, data.status, signOut, disconnectCrm);
+  paintStatus(data.status);
   document.body.dataset.itemKey = data.item ? data.item.key : "";
   if (crm && crm.connect_required) {
     needConnect(crm);
@@ -255,10 +270,33 @@ const actions = {
   async block(participant, entry) {
     try {
       await api.blockEntry(entry);
+      lastBlocked = entry;
       scheduleLoad(0);
     } catch (err) {
       render.setMessage(root, err.message, "error-text");
     }
+  },
+
+  undoEntry(p) {
+    return lastBlocked && (p.address === lastBlocked || p.domain === lastBlocked)
+      ? lastBlocked : null;
+  },
+
+  async unblock(entry) {
+    try {
+      await api.unblockEntry(entry);
+      lastBlocked = null;
+      scheduleLoad(0);
+    } catch (err) {
+      render.setMessage(root, err.message, "error-text");
+    }
+  },
+
+  settings() {
+    clearTimeout(pollTimer);
+    current = null;
+    loading = null; // the selection watcher leaves the settings open
+    showSettings(root, () => scheduleLoad(0));
   },
 
   create(participant, kind) {
@@ -277,6 +315,28 @@ const actions = {
     }, () => container.replaceChildren());
   },
 
+  // Linked from search: on a saved email at once, else ticked for Save; said in place.
+  async link(hit, button) {
+    Object.assign(button, { disabled: true, textContent: "Linking…" });
+    const saved = current && current.data.saved && current.data.saved.status === "saved";
+    if (!saved) {
+      button.textContent = "Ticked ✓";
+      return;
+    }
+    try {
+      await api.save(current.item, render.chosenLinks(root), false);
+      const { links } = (await api.suggestions(current.item)).saved;
+      const box = root.querySelector(`#extra-links input[data-id="${CSS.escape(hit.ref.id)}"]`);
+      const done = links.some((l) => l.type === hit.ref.type && String(l.id) === hit.ref.id);
+      button.textContent = done ? "Linked ✓" : "Not linked";
+      if (box) Object.assign(box, { checked: done, disabled: done });
+      if (!done) render.setMessage(root, `The CRM did not link ${hit.name}.`, "error-text");
+    } catch (err) {
+      button.disabled = false;
+      render.setMessage(root, err.message, "error-text");
+    }
+  },
+
   search(text, list, extra) {
     clearTimeout(searchTimer);
     const mySearch = ++searchSeq;
@@ -289,7 +349,7 @@ const actions = {
       try {
         const result = await api.search(query);
         if (mySearch !== searchSeq || !list.isConnected) return;
-        render.renderSearchResults(list, extra, result.results || [], () => {});
+        render.renderSearchResults(list, extra, result.results || [], actions.link);
       } catch (err) {
         if (mySearch !== searchSeq || !list.isConnected) return;
         list.replaceChildren(render.el("li", { class: "error-text" }, err.message));

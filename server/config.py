@@ -69,6 +69,9 @@ class Settings:
     BASE_URL: str = "http://127.0.0.1:8000"
     # Which CRM: "builtin" (works with no external system) or "salesforce".
     CRM_ADAPTER: str = "builtin"
+    # ISO 4217 code of the CRM's opportunity amounts, shown by the pane (a single-currency
+    # Salesforce org: its Organization.DefaultCurrencyIsoCode). Empty: amounts without one.
+    CRM_CURRENCY: str = "USD"
     # CA bundle trusted by every outbound HTTP client (sandbox dev CA, TLS-inspecting proxy).
     CA_BUNDLE: str = ""
     # Timeout of every outbound HTTP call (Microsoft, Graph, Salesforce).
@@ -225,6 +228,10 @@ def validate(settings: Settings) -> None:
         raise ConfigError(
             f"REDIS_URL: expected redis://, rediss:// or unix://, got {settings.REDIS_URL!r}"
         )
+    if settings.CRM_CURRENCY and not (
+        len(settings.CRM_CURRENCY) == 3 and settings.CRM_CURRENCY.isalpha()
+    ):
+        raise ConfigError(f"CRM_CURRENCY: expected an ISO 4217 code, got {settings.CRM_CURRENCY!r}")
     if settings.SALESFORCE_EMAIL_MODE not in {"enhanced", "task"}:
         raise ConfigError("SALESFORCE_EMAIL_MODE: expected enhanced or task")
     if not 1 <= settings.SALESFORCE_BUDGET_PAUSE_PERCENT <= 100:

@@ -25,7 +25,9 @@ from .crm.builtin.models import (
     CrmOpportunity,
 )
 from .db import utcnow
+from .models.policy import OrgPolicy
 from .models.tenancy import Organisation, OrgDomain, User
+from .policy.validation import validate_settings
 from .sandbox.directory import (
     DEMO_DOMAIN,
     DEMO_TENANT_ID,
@@ -34,6 +36,7 @@ from .sandbox.directory import (
     OTHER_TENANT_ID,
     users_of,
 )
+from .sandbox.mailbox import LABEL_POLICY
 
 ORGANISATIONS = (
     (DEMO_TENANT_ID, "Courier Demo", DEMO_DOMAIN),
@@ -90,6 +93,21 @@ def ensure_organisations(session: Session) -> dict[str, int]:
             created["users"] += 1
     session.flush()
     return created
+
+
+def ensure_demo_policy(session: Session) -> int:
+    """The demo organisation's data controls, set once (an administrator's later changes
+    stay): auto-save of all relevant email, as the sandbox mailbox's labels assume, so the
+    demo's first sync saves the customer email and the pane shows it saved. Returns 1 when
+    it set them. New organisations keep the built-in defaults (auto-save threads only)."""
+    org = demo_org(session)
+    if org is None:
+        return 0
+    if session.scalar(select(OrgPolicy.id).where(OrgPolicy.org_id == org.id)) is not None:
+        return 0
+    session.add(OrgPolicy(org_id=org.id, settings=validate_settings(LABEL_POLICY, "org")))
+    session.flush()
+    return 1
 
 
 def _insert_returning_ids(session: Session, table: Any, rows: list[dict]) -> list[int]:
@@ -203,6 +221,7 @@ def seed_demo(
     Does not commit: the caller does, so a failure leaves nothing half-written.
     """
     counts = ensure_organisations(session)
+    counts["demo_policy"] = ensure_demo_policy(session)
     written = dict.fromkeys(
         ("accounts", "account_domains", "contacts", "contact_emails", "leads", "opportunities"), 0
     )

@@ -120,6 +120,9 @@ class ContactDraft:
     owner_id: str | None = None
     title: str = ""
     account_id: str | None = None
+    # Without account_id: the contact joins the account of this name (the CRM's own name
+    # comparison, case-insensitive in both) or, when none has it, a new account of this name.
+    company: str = ""
 
 
 @dataclass

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
+
 from ..crm import crm_for
 from ..crm.base import (
     CRM,
@@ -70,6 +72,7 @@ def record_json(ref: RecordRef, record: Record | None) -> dict[str, Any]:
             amount=record.amount,
             account_id=record.account_id,
             close_date=record.close_date.isoformat() if record.close_date else None,
+            currency=record.extra.get("currency") or current_app.config.get("CRM_CURRENCY", ""),
         )
     return out
 
@@ -132,7 +135,12 @@ def create_person(
                 account_id = _account_for_domain(crm, email)
             person = crm.create_contact(
                 ContactDraft(
-                    name=name, email=email, owner_id=owner, title=title, account_id=account_id
+                    name=name,
+                    email=email,
+                    owner_id=owner,
+                    title=title,
+                    account_id=account_id,
+                    company=company,  # the account of this name, or a new one
                 )
             )
         session.commit()

@@ -152,7 +152,9 @@ def _write(
         raise crm_error(exc) from None
     entry.status = "saved"
     entry.activity_id = logged.id
-    entry.links = merge_links(entry.links or [], draft.links)
+    # What the CRM linked, which may be less than asked (Salesforce: one What per activity),
+    # so the pane's ticks never claim a link the CRM does not have.
+    entry.links = merge_links(entry.links or [], logged.links)
     entry.pending_draft = None  # an earlier queued attempt (now failed) is superseded
     entry.last_error = ""
     session.commit()

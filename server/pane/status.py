@@ -53,6 +53,10 @@ def _read_sync_health(user: User) -> dict[str, Any]:
     data = health if isinstance(health, dict) else getattr(health, "__dict__", {})
     state = str(data.get("state") or data.get("status") or "unknown")
     out = {k: v for k, v in data.items() if isinstance(v, str | int | float | bool | None)}
+    progress = data.get("progress")
+    if isinstance(progress, dict):  # the first sync's progress, flat like the rest
+        out["progress_read"] = progress.get("read")
+        out["progress_estimate"] = progress.get("estimate")
     out["state"] = state
     out["label"] = SYNC_LABELS.get(state, state.replace("_", " ").capitalize())
     return out
@@ -89,7 +93,12 @@ def status_line(
         crm.update(connection)
         crm["connected"] = crm_connected and connection["connected"]
     return {
-        "user": {"name": user.display_name, "email": user.email},
+        # Every address of the signed-in account: the pane warns when the mailbox is not one.
+        "user": {
+            "name": user.display_name,
+            "email": user.email,
+            "addresses": sorted(user.own_addresses),
+        },
         "crm": crm,
         "sync": _sync_health(user),
     }

@@ -13,17 +13,16 @@ from ..crm import crm_for
 from ..crm.base import CRM, Account, CRMError, Opportunity, Person, RecordRef
 from ..db import get_session
 from ..mail.base import Participant
-from ..models.ledger import LedgerEntry
 from ..models.tenancy import User
 from ..policy import effective_policy, remembered_choices
 from ..rules import matching
-from ..rules.explain import reason_text
 from ..rules.linking import choose_opportunity, rank_opportunities
 from ..rules.policy import EXTERNAL, INVALID, PERSONAL, Policy
 from ..rules.screening import Decision, screen
 from .items import PaneItem
 from .participants import participant_json
 from .records import crm_error, record_json
+from .standing import where_it_stands
 from .state import ledger_entry, saved_json, thread_json, thread_rule
 from .status import crm_connection, status_line
 
@@ -42,23 +41,6 @@ def _people_of(item: PaneItem, policy: Policy) -> list[tuple[Participant, str]]:
             seen.add(person.address)
             out.append((person, role))
     return out
-
-
-def _why(
-    decision: Decision, matches: dict[str, matching.AddressMatch], entry: LedgerEntry | None
-) -> dict | None:
-    if entry is not None and entry.status == "saved":
-        return None
-    if not decision.keep:
-        return {
-            "code": decision.reason,
-            "message": reason_text(decision.reason, decision.detail).replace(
-                "skipped: ", "Background sync skips it: "
-            ),
-        }
-    if not any(m.pick is not None for m in matches.values()):
-        return {"code": "no_person_matched", "message": "No CRM person matched."}
-    return None
 
 
 def suggestions(user: User, item: PaneItem) -> dict[str, Any]:
@@ -124,7 +106,9 @@ def suggestions(user: User, item: PaneItem) -> dict[str, Any]:
         "saved": saved,
         "thread": thread_json(item.conversation_id, rule),
         "screening": {"keep": decision.keep, "reason": decision.reason},
-        "why": _why(decision, matches, entry),
+        "why": where_it_stands(
+            decision, matches, saved["status"], policy, bool(rule and rule.enabled)
+        ),
         "status": status_line(user, crm.name, True, connection),
     }
 

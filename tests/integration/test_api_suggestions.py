@@ -39,12 +39,17 @@ def test_known_contact_with_account_and_opportunities(client, world):
     names = [o["name"] for o in data["opportunities"]]
     assert names == ["Acme renewal", "Acme pilot"]  # open first
     assert data["opportunities"][0]["default"] is True
+    assert data["opportunities"][0]["currency"] == "USD"  # CRM_CURRENCY's default
     assert data["saved"]["status"] is None
     assert data["thread"] == {"conversation_id": "conv-renewal", "auto_save": False, "links": []}
     assert data["item"]["key"] == "<renewal-1@acme.test>"
     assert data["status"]["user"]["email"] == "alex@courier-demo.test"
     assert data["status"]["crm"]["connected"] is True
-    assert data["why"] is None
+    # Not saved, and the pane says why: the default auto-saves only threads switched on.
+    assert data["why"]["kind"] == "not_saved"
+    assert data["why"]["code"] == "auto_save_threads"
+    assert "auto-save of all email is off" in data["why"]["message"]
+    assert data["why"]["where"] == "my_settings"
 
 
 def test_several_matches_show_all_with_the_reason_for_the_default(client, world):
@@ -113,7 +118,41 @@ def test_blocked_participant_is_shown_blocked_without_records(client, world):
 def test_why_for_an_email_the_sync_skips(client, world):
     data = _suggest(client, world, **{"from": {"address": "bianca@courier-demo.test"}})
     assert data["why"]["code"] == "internal_only"
+    assert data["why"]["kind"] == "screened"
     assert "internal" in data["why"]["message"]
+
+
+def test_with_auto_save_all_a_matched_email_will_be_saved_by_the_sync(client, world):
+    answer = client.put("/api/policy/me", json={"auto_save": "all"}, headers=world.headers)
+    assert answer.status_code == 200, answer.get_json()
+    data = _suggest(client, world)
+    assert data["why"]["kind"] == "will_save"
+    assert data["why"]["code"] == "auto_save_all"
+    unknown = _suggest(client, world, **{"from": {"address": "new.person@unknown-prospect.test"}})
+    assert unknown["why"]["code"] == "no_person_matched"
+
+
+def test_auto_save_off_says_so_and_where_to_change_it(client, world):
+    client.put("/api/policy/me", json={"auto_save": "off"}, headers=world.headers)
+    data = _suggest(client, world)
+    assert data["why"]["code"] == "auto_save_off"
+    assert data["why"]["where"] == "my_settings"
+
+
+def test_a_thread_switched_on_will_be_saved_by_the_sync(client, world):
+    answer = client.put(
+        "/api/threads",
+        json={
+            "conversation_id": "conv-renewal",
+            "enabled": True,
+            "links": [{"type": "contact", "id": world.ids["alice"]}],
+        },
+        headers=world.headers,
+    )
+    assert answer.status_code in (200, 201), answer.get_json()
+    data = _suggest(client, world)
+    assert data["why"]["kind"] == "will_save"
+    assert data["why"]["code"] == "thread_auto_save"
 
 
 def test_missing_message_id_gives_a_stable_fingerprint(client, world):

@@ -199,6 +199,31 @@ def test_created_contacts_and_leads_are_found(crm_harness):
     assert lead.company == "Cruz Ltd"
 
 
+def test_a_contact_created_with_a_company_joins_or_creates_its_account(crm_harness):
+    h = crm_harness
+    acme = h.add_account("Acme Corp", ["acme.test"])
+    h.commit()
+    # An account of that name exists (whatever the case): the contact joins it.
+    ana = h.crm.create_contact(
+        ContactDraft("Ana Bauer", "ana@acme-mail.test", owner_id=h.owner_a, company="ACME corp")
+    )
+    # None does: a new account of that name, and the next contact joins the same one.
+    ben = h.crm.create_contact(
+        ContactDraft("Ben Cruz", "ben@cruz.test", owner_id=h.owner_a, company="Cruz Ltd")
+    )
+    cid = h.crm.create_contact(ContactDraft("Cid Diaz", "cid@cruz.test", company="Cruz Ltd"))
+    # Without a company, no account (as before).
+    dee = h.crm.create_contact(ContactDraft("Dee Ek", "dee@ek.test"))
+    h.commit()
+    assert ana.account_id == acme
+    assert ben.account_id and ben.account_id != acme and cid.account_id == ben.account_id
+    assert dee.account_id is None
+    cruz = RecordRef("account", ben.account_id)
+    assert h.crm.get_records([cruz])[cruz].name == "Cruz Ltd"
+    found = h.crm.find_people(["ben@cruz.test"])["ben@cruz.test"]
+    assert found[0].account_id == ben.account_id and found[0].account_name == "Cruz Ltd"
+
+
 def test_logging_the_same_email_again_adds_only_missing_links(crm_harness):
     h = crm_harness
     account = h.add_account("Acme", ["acme.test"])

@@ -35,6 +35,7 @@ def test_environment_values_are_parsed_by_type():
         ({"CA_BUNDLE": "/nonexistent/ca.pem"}, "CA_BUNDLE"),
         ({"SYNC_INTERVAL_MINUTES": "0"}, "SYNC_INTERVAL_MINUTES"),
         ({"ENCRYPTION_KEYS": "not-a-fernet-key"}, "ENCRYPTION_KEYS"),
+        ({"CRM_CURRENCY": "dollars"}, "CRM_CURRENCY"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(env, named):

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, ClassVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import (
     DataError,
     DBAPIError,
@@ -130,6 +130,8 @@ class BuiltinCRM(CRM):
                 )
                 if not found:
                     raise CRMNotFound(f"no account {draft.account_id} in this organisation")
+            elif draft.company.strip():
+                account_id = self._account_named(draft.company, draft.owner_id)
             contact = CrmContact(
                 org_id=self.org_id,
                 name=name,
@@ -144,6 +146,22 @@ class BuiltinCRM(CRM):
             )
             self.session.flush()
             return records.contacts_by_ids(self.session, self.org_id, [contact.id])[contact.id]
+
+    def _account_named(self, company: str, owner_id: str | None) -> int:
+        """The account of this name (case-insensitive; the oldest when several), or a new one."""
+        name = " ".join(company.split())[:MAX_NAME]
+        found = self.session.scalar(
+            select(CrmAccount.id)
+            .where(CrmAccount.org_id == self.org_id, func.lower(CrmAccount.name) == name.lower())
+            .order_by(CrmAccount.id)
+            .limit(1)
+        )
+        if found is not None:
+            return found
+        account = CrmAccount(org_id=self.org_id, name=name, owner_id=owner_id)
+        self.session.add(account)
+        self.session.flush()
+        return account.id
 
     def create_lead(self, draft: LeadDraft) -> Person:
         name, email = self._name_and_email(draft.name, draft.email)

@@ -259,6 +259,22 @@ class SalesforceCRM(CRM):
         self.cache.forget_addresses([address])
         return person_from(rows[0], self.options.contact_email_fields)
 
+    def _account_named(self, company: str, owner_id: str | None) -> str:
+        """The Account of this name, or a new one. SOQL's = on a string is case-insensitive
+        (https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_comparisonoperators.htm);
+        Account.Name holds up to 255 characters (object-account.html)."""
+        name = " ".join(company.split())[:255]
+        rows = self.client.query(f"SELECT Id FROM Account WHERE Name = {soql_quote(name)} LIMIT 1")
+        if rows:
+            return rows[0]["Id"]
+        fields = {"Name": name, **({"OwnerId": owner_id} if owner_id else {})}
+        base = self.client.base_path
+        subrequest = {"method": "POST", "url": f"{base}/sobjects/Account", "referenceId": "acct"}
+        answers = self.client.by_reference(
+            self.client.composite([{**subrequest, "body": fields}], write=True)
+        )
+        return self.client.subresult(answers["acct"])["id"]
+
     @_persisting
     def create_contact(self, draft: ContactDraft) -> Person:
         first, last = split_name(draft.name)
@@ -272,6 +288,8 @@ class SalesforceCRM(CRM):
             fields["OwnerId"] = draft.owner_id
         if draft.account_id:
             fields["AccountId"] = draft.account_id
+        elif draft.company.strip():
+            fields["AccountId"] = self._account_named(draft.company, draft.owner_id)
         return self._create_person(
             "Contact", fields, self._contact_fields(), draft.email.strip().lower()
         )
