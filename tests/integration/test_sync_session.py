@@ -208,6 +208,13 @@ def test_the_admin_sees_every_users_health(app, client, sandbox, db, run_jobs):
     rows = {row["email"]: row for row in answer.json["users"]}
     assert rows[ALEX.email]["state"] == "up_to_date"
     assert rows[ALEX.email]["last_session"]["saved"] > 0
+    # Paged: a page of one, then the next; a bad page is a clear 400.
+    auth = {"Authorization": f"Bearer {token}"}
+    first = client.get("/admin/api/sync/health?per_page=1", headers=auth).json
+    assert len(first["users"]) == 1 and first["page"] == 1
+    assert first["next_page"] == (2 if len(rows) > 1 else None)
+    bad = client.get("/admin/api/sync/health?per_page=0", headers=auth)
+    assert bad.status_code == 400 and bad.json["error"] == "bad_page"
 
 
 def test_auto_create_only_for_addresses_the_user_wrote_to(app, client, sandbox, db, run_jobs):

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from server.db import utcnow
+from server.models.schedule import SyncSchedule
 from server.models.sync import GraphSubscription
 from server.redis_server import free_port
 from server.sandbox.directory import DEMO_USERS
 from server.sync.jobs import current_job, enqueue_session
+from server.sync.scheduler import due_user_ids
+from server.sync.webhooks import REAUTHORIZE_WITHIN
 from tests.integration.sync_helpers import (
     FAST_RETRIES,
     assert_crm_matches,
@@ -224,7 +229,15 @@ def test_reauthorization_required_renews_the_subscriptions(
     sandbox.control(
         "/_sandbox/graph/lifecycle", {"user": ALEX.object_id, "event": "reauthorizationRequired"}
     )
-    _wait_queued(user.id)
+    # Not a session at once (a tenant-wide event would be a burst): the mailbox is due at a
+    # moment of its own within REAUTHORIZE_WITHIN, when the tick finds the renewal due.
+    db.expire_all()
+    now = utcnow()
+    assert now - timedelta(seconds=5) <= db.get(SyncSchedule, user.id).due_at
+    assert db.get(SyncSchedule, user.id).due_at <= now + REAUTHORIZE_WITHIN
+    assert current_job(user.id).get_status() != "queued"
+    assert due_user_ids(now + REAUTHORIZE_WITHIN) == [user.id]
+    enqueue_session(user.id)
     run_jobs()
     served_kinds = sandbox.control("/_sandbox/graph/stats", method="GET")["by_kind"]
     assert served_kinds.get("renew_subscription") == 2
