@@ -18,6 +18,7 @@ from server.redis_server import free_port
 from server.sandbox.directory import DEMO_USERS
 from server.sync.jobs import current_job, enqueue_session
 from server.sync.scheduler import due_user_ids
+from server.sync.webhooks import NOTIFY_PATH as NOTIFY
 from server.sync.webhooks import REAUTHORIZE_WITHIN
 from tests.integration.sync_helpers import (
     FAST_RETRIES,
@@ -242,3 +243,78 @@ def test_reauthorization_required_renews_the_subscriptions(
     served_kinds = sandbox.control("/_sandbox/graph/stats", method="GET")["by_kind"]
     assert served_kinds.get("renew_subscription") == 2
     assert {s["id"] for s in _sandbox_subscriptions(sandbox)} == set(before.values())
+
+
+def test_notifications_coalesce_into_one_queued_session(app, db, served, redis_client):
+    """However many notifications arrive for a mailbox, in however many concurrent
+    deliveries, one session is queued for it."""
+    import requests
+
+    from server.queues import get_queue
+    from tests.integration.fleet_helpers import make_mailboxes, make_org, subscribe
+
+    now = utcnow()
+    org = make_org(db)
+    user, other = make_mailboxes(db, org, 2, now)
+    for mailbox in (user, other):
+        subscribe(db, mailbox, now + timedelta(days=2), now + timedelta(days=1))
+    db.commit()
+    subs = db.scalars(select(GraphSubscription).where(GraphSubscription.user_id == user.id)).all()
+    batch = {
+        "value": [
+            {"subscriptionId": s.subscription_id, "clientState": s.client_state}
+            for s in subs
+            for _ in range(10)
+        ]
+    }
+    answers: list[int] = []
+
+    def deliver() -> None:
+        for _ in range(5):
+            answers.append(requests.post(served + NOTIFY, json=batch, timeout=30).status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert answers == [202] * 40
+    assert get_queue("sync").job_ids == [f"sync-{user.id}"]
+
+
+def test_a_subscription_graph_refused_leaves_the_mailbox_on_the_normal_poll(
+    app, client, sandbox, db, run_jobs
+):
+    """Our notification URL does not answer Graph's validation (not served here): no
+    subscription, so the mailbox keeps the normal interval instead of the safety poll."""
+    configure_mailboxes(sandbox, messages=20, events=2)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    enqueue_session(user.id)
+    run_jobs()
+    assert db.scalars(select(GraphSubscription)).all() == []
+    last = _last_finished(db, user)
+    interval = timedelta(minutes=app.config["SYNC_INTERVAL_MINUTES"])
+    assert due_user_ids(last + interval * 1.5) == [user.id]
+
+
+def test_live_subscriptions_leave_the_mailbox_to_notifications_and_the_safety_poll(
+    app, client, sandbox, db, run_jobs, served
+):
+    user, _ = _synced_with_subscriptions(client, sandbox, db, run_jobs)
+    last = _last_finished(db, user)
+    interval = timedelta(minutes=app.config["SYNC_INTERVAL_MINUTES"])
+    safety = timedelta(minutes=app.config["SYNC_SAFETY_POLL_MINUTES"])
+    assert due_user_ids(last + interval * 1.5) == []
+    assert due_user_ids(last + safety * 1.5) == [user.id]
+
+
+def _last_finished(db, user):
+    from server.models.sync import SyncSession
+
+    db.expire_all()
+    return db.scalar(
+        select(SyncSession.finished_at)
+        .where(SyncSession.user_id == user.id)
+        .order_by(SyncSession.id.desc())
+        .limit(1)
+    )

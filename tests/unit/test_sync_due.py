@@ -66,3 +66,23 @@ def test_mailboxes_that_synced_in_the_same_minute_spread_over_the_next_interval(
         deciles[int((when - NOW - HOUR / 2) / (HOUR / 10))] += 1
     assert set(deciles) == set(range(10))
     assert all(800 <= count <= 1200 for count in deciles.values()), deciles
+
+
+def test_subscriptions_created_together_are_renewed_over_hours_not_in_one_minute():
+    from collections import Counter as Count
+
+    from server.models.sync import GraphSubscription
+    from server.sync.webhooks import _apply
+
+    granted = {"expirationDateTime": (NOW + timedelta(minutes=4230)).isoformat()}
+    renewals = []
+    for user_id in range(1, 5001):
+        sub = GraphSubscription(user_id=user_id, resource=f"/users/u{user_id}/messages")
+        _apply(sub, granted, NOW)
+        assert NOW + timedelta(minutes=4230 * 0.4) <= sub.renew_at <= NOW + timedelta(
+            minutes=4230 * 0.6
+        )
+        renewals.append(sub.renew_at)
+    per_hour = Count(int((at - NOW).total_seconds() // 3600) for at in renewals)
+    assert len(per_hour) >= 14  # spread over the 14 hours between 40 % and 60 % of 70.5 h
+    assert max(per_hour.values()) <= 5000 * 0.12, per_hour
