@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 import requests
 
 from .base import Event, Message
+from .graph_batch import BatchCalls, BatchGet
 from .graph_errors import (
     DeltaStateLost,
     FolderNotFound,
@@ -52,6 +53,9 @@ MESSAGE_FIELDS = (
 FILTERED_DELTA_CAP = 5_000
 FILTER_BELOW_TOTAL = FILTERED_DELTA_CAP - 1_000
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+MESSAGE_PREFER = ('outlook.body-content-type="text"',)
+EVENT_PREFER = ('outlook.timezone="UTC"', 'outlook.body-content-type="text"')
+CALENDAR_KEY = "calendar"
 MAX_IN_FLIGHT_PER_MAILBOX = 4
 
 _limits_lock = threading.Lock()
@@ -83,7 +87,7 @@ class GraphStats:
     retries: int = 0
 
 
-class GraphClient(FolderCalls):
+class GraphClient(FolderCalls, BatchCalls):
     def __init__(
         self,
         base_url: str,
@@ -189,8 +193,36 @@ class GraphClient(FolderCalls):
     def message_delta_page(
         self, url: str, folder_name: str, since: datetime | None = None
     ) -> DeltaPage:
-        data = self.get(url, prefer=('outlook.body-content-type="text"',))
+        data = self.get(url, prefer=MESSAGE_PREFER)
         return parse_message_page(data, folder_name, since)
+
+    def delta_first_pages(
+        self,
+        folders: dict[str, tuple[str, str]],
+        calendar: str | None,
+        since: datetime | None = None,
+    ) -> dict[str, DeltaPage]:
+        """The next page of several delta rounds in one $batch call: `folders` maps a key
+        to (link, folder name), `calendar` is the calendar's link. Pages that failed are
+        left out (read them alone, with the single request's error handling)."""
+        calls = [
+            BatchGet(key, link, MESSAGE_PREFER)
+            for key, (link, _) in folders.items()
+            if self.batchable(link)
+        ]
+        if calendar and self.batchable(calendar):
+            calls.append(BatchGet(CALENDAR_KEY, calendar, EVENT_PREFER))
+        if len(calls) < 2:
+            return {}  # one request is one request: nothing to gain
+        pages = {}
+        for key, body in self.get_batch(calls).items():
+            if body is None:
+                continue
+            if key == CALENDAR_KEY:
+                pages[key] = _delta_page(body, parse_event)
+            else:
+                pages[key] = parse_message_page(body, folders[key][1], since)
+        return pages
 
     def calendar_delta_url(self, start: datetime, end: datetime) -> str:
         params = {"startDateTime": _iso(start), "endDateTime": _iso(end)}
@@ -209,7 +241,7 @@ class GraphClient(FolderCalls):
         return parsed if isinstance(parsed, Event) else None
 
     def event_delta_page(self, url: str) -> DeltaPage:
-        data = self.get(url, prefer=('outlook.timezone="UTC"', 'outlook.body-content-type="text"'))
+        data = self.get(url, prefer=EVENT_PREFER)
         return _delta_page(data, parse_event)
 
 

@@ -41,6 +41,9 @@ class Faults:
     invalidate_after: int = 0
     # The status of the answer to a voided token: the docs allow any "40X" (400, 404, 410).
     lost_state_status: int = 410
+    # The next N requests run inside a $batch answer 429 (with retry_after) while the batch
+    # itself succeeds: Graph evaluates each batched request against throttling on its own.
+    batch_item_throttles: int = 0
 
 
 @dataclass

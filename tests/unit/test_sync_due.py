@@ -79,8 +79,10 @@ def test_subscriptions_created_together_are_renewed_over_hours_not_in_one_minute
     for user_id in range(1, 5001):
         sub = GraphSubscription(user_id=user_id, resource=f"/users/u{user_id}/messages")
         _apply(sub, granted, NOW)
-        assert NOW + timedelta(minutes=4230 * 0.4) <= sub.renew_at <= NOW + timedelta(
-            minutes=4230 * 0.6
+        assert (
+            NOW + timedelta(minutes=4230 * 0.4)
+            <= sub.renew_at
+            <= NOW + timedelta(minutes=4230 * 0.6)
         )
         renewals.append(sub.renew_at)
     per_hour = Count(int((at - NOW).total_seconds() // 3600) for at in renewals)
