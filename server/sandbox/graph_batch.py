@@ -106,9 +106,12 @@ def _run(item: dict) -> dict:
     authorization = request.headers.get("Authorization")
     if authorization:
         headers["Authorization"] = authorization
-    with current_app.test_client() as client:
+    # Its own app context (its own `g`), and the batch's scheme and host, so the links it
+    # answers (@odata.nextLink, deltaLink) point where the batch was sent.
+    with current_app.app_context(), current_app.test_client() as client:
         answer = client.open(
             BASE + "/" + url.lstrip("/"),
+            base_url=request.host_url,
             method=str(item["method"]).upper(),
             headers=headers,
             json=item.get("body"),

@@ -99,3 +99,12 @@ def test_more_than_20_requests_go_in_several_batches(graph):
     bodies = client.get_batch([BatchGet(str(i), url) for i in range(45)])
     assert client.stats.requests - before == 3
     assert len(bodies) == 45 and all(body is not None for body in bodies.values())
+
+
+def test_links_in_batched_answers_point_where_the_batch_was_sent(graph):
+    client = _client(graph)
+    bodies = client.get_batch(_folder_calls(client))
+    links = [
+        body.get("@odata.deltaLink") or body.get("@odata.nextLink") for body in bodies.values()
+    ]
+    assert links and all(link.startswith(f"{graph.url}/graph/v1.0/") for link in links), links
