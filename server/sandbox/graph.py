@@ -232,7 +232,7 @@ def init_state(app) -> None:
 
 
 # The delta routes, the subscriptions and the controls live in their own modules.
-from . import graph_batch, graph_controls, graph_delta, graph_webhooks  # noqa: E402, F401
+from . import fleet, graph_batch, graph_controls, graph_delta, graph_webhooks  # noqa: E402, F401
 
 bp.register_blueprint(api, url_prefix="/graph/v1.0")
 bp.register_blueprint(graph_controls.controls, url_prefix="/_sandbox/graph")

@@ -82,6 +82,7 @@ class GraphState:
     subscriptions: dict[str, dict] = field(default_factory=dict)
     in_flight: int = 0
     max_in_flight: int = 0
+    fleet_size: int = 0  # generated fleet mailboxes (sandbox/fleet.py)
     lock: threading.RLock = field(default_factory=threading.RLock)
     rng: random.Random = field(default_factory=lambda: random.Random(1))
 
@@ -296,4 +297,9 @@ def _parse(value: str) -> datetime | None:
 
 def user_by_id(identifier: str) -> DirectoryUser | None:
     key = identifier.lower()
-    return next((u for u in DEMO_USERS if key in (u.object_id, u.email.lower())), None)
+    found = next((u for u in DEMO_USERS if key in (u.object_id, u.email.lower())), None)
+    if found is None and current_app and state().fleet_size:
+        from .fleet import find_fleet_user
+
+        found = find_fleet_user(key, state().fleet_size)
+    return found
