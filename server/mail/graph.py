@@ -7,6 +7,7 @@ re-reads the window. At most 4 requests are in flight per mailbox, in this proce
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -257,6 +258,25 @@ def _default_session() -> requests.Session:
     return make_http_session()
 
 
+_shared: dict[tuple, requests.Session] = {}
+
+
+def shared_http_session() -> requests.Session:
+    """One Session per worker process (and CA bundle/timeout), so consecutive sync sessions
+    reuse their TLS connections to Graph instead of a handshake each (most of an idle
+    session's CPU otherwise). Keyed by pid: a forked child never uses its parent's sockets.
+    RQ runs one job at a time per process; within a job the prefetch thread shares it as
+    it already shared the client's."""
+    from flask import current_app
+
+    cfg = current_app.config
+    key = (os.getpid(), cfg.get("CA_BUNDLE", ""), cfg.get("HTTP_TIMEOUT_SECONDS", 20))
+    session = _shared.get(key)
+    if session is None:
+        session = _shared[key] = _default_session()
+    return session
+
+
 def _delta_page(
     data: dict, parse: Callable[[Any], Any], ignored: Callable[[dict], str] | None = None
 ) -> DeltaPage:
@@ -310,4 +330,5 @@ __all__ = [
     "calendar_window",
     "mailbox_semaphore",
     "parse_message_page",
+    "shared_http_session",
 ]

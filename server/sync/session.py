@@ -26,6 +26,7 @@ from ..mail.graph import (
     GraphClient,
     GraphError,
     calendar_window,
+    shared_http_session,
 )
 from ..models.sync import CALENDAR, SyncSession, SyncState
 from ..models.tenancy import User
@@ -137,7 +138,10 @@ class SessionRunner:
         if done:
             state.initial_done = True
         self.flush_counts(self.record)
-        self.db.commit()
+        if result.read or result.saved or result.errors or not done:
+            self.db.commit()
+        # else: a round that ended with nothing in it. Its link is written with the next
+        # commit (or the session's last): lost in a crash, it only means an empty re-read.
 
     # --- the run -----------------------------------------------------------------------
 
@@ -147,6 +151,7 @@ class SessionRunner:
             cfg["GRAPH_BASE_URL"],
             graph_token_for(self.user),
             self.user.object_id,
+            session=shared_http_session(),
             timeout=float(cfg["HTTP_TIMEOUT_SECONDS"]),
             page_size=cfg["GRAPH_PAGE_SIZE"],
             max_retries=cfg["GRAPH_MAX_RETRIES"],

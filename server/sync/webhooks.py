@@ -88,7 +88,8 @@ def ensure_subscriptions(client: GraphClient, user: User, now: datetime | None =
             )
         )
         _apply(sub, answer, now)
-    db.commit()
+    if calls:
+        db.commit()
     return calls
 
 
