@@ -148,6 +148,10 @@ class Settings:
     SYNC_JOB_TIMEOUT_SECONDS: int = 3600
     # Graph change notifications (webhooks) as the fast trigger; polling stays the safety net.
     SYNC_WEBHOOKS_ENABLED: bool = False
+    # With webhooks on, a mailbox whose subscriptions are live is polled only this often
+    # (a safety net for missed notifications; never more often than SYNC_INTERVAL_MINUTES);
+    # without them it keeps SYNC_INTERVAL_MINUTES.
+    SYNC_SAFETY_POLL_MINUTES: int = 60
     # One JSON object per log line (production), with request and job ids.
     LOG_JSON: bool = False
     # Bearer token that /metrics (Prometheus) requires; empty: /metrics answers 404.
@@ -242,6 +246,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("AUDIT_RETENTION_DAYS: must be at least 1 (days)")
     if settings.SYNC_INTERVAL_MINUTES < 1:
         raise ConfigError("SYNC_INTERVAL_MINUTES: must be at least 1")
+    if settings.SYNC_SAFETY_POLL_MINUTES < 1:
+        raise ConfigError("SYNC_SAFETY_POLL_MINUTES: must be at least 1")
     for key in settings.ENCRYPTION_KEYS:
         try:
             valid = len(base64.urlsafe_b64decode(key.encode())) == 32

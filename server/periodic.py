@@ -130,12 +130,26 @@ class CourierWorker(AppContextPerJob, Worker):
                 self.scheduler.start()
 
 
+class CourierNoForkWorker(AppContextPerJob, SimpleWorker):
+    """`flask worker --no-fork`: jobs in the worker's own process (a fresh app context each)
+    with the same scheduler as CourierWorker."""
+
+    _start_scheduler = CourierWorker._start_scheduler
+
+
 @click.command("worker", help="Run an RQ worker (with the scheduler) inside the app context.")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 @click.option("--no-scheduler", is_flag=True, help="Do not run the scheduler in this worker.")
 @click.option("--name", default=None, help="Worker name (default: RQ's).")
-def worker_command(burst: bool, no_scheduler: bool, name: str | None) -> None:
-    worker = CourierWorker(all_queues(), connection=get_redis(), name=name)
+@click.option(
+    "--no-fork",
+    is_flag=True,
+    help="Run jobs in this process instead of a forked child per job (a fork costs far "
+    "more CPU than an idle sync session; see the README's fleet figures).",
+)
+def worker_command(burst: bool, no_scheduler: bool, name: str | None, no_fork: bool) -> None:
+    kind = CourierNoForkWorker if no_fork else CourierWorker
+    worker = kind(all_queues(), connection=get_redis(), name=name)
     worker.work(burst=burst, with_scheduler=not no_scheduler, logging_level="INFO")
 
 

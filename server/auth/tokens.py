@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..models.connections import MicrosoftConnection
+from ..models.schedule import mark_due
 from ..models.tenancy import User
 from .crypto import DecryptionError, decrypt_text, encrypt_text
 from .msal_client import GRAPH_SCOPES, build_msal_app
@@ -72,6 +73,7 @@ def store_connection(
         connection.needs_reauth = False
         connection.needs_reauth_since = None
         connection.last_error = ""
+        mark_due(db, user.id, user.org_id)  # a first or renewed grant: sync at once
         db.commit()
 
 

@@ -7,6 +7,7 @@ re-reads the window. At most 4 requests are in flight per mailbox, in this proce
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -19,6 +20,7 @@ from urllib.parse import quote, urlencode
 import requests
 
 from .base import Event, Message
+from .graph_batch import BatchCalls, BatchGet
 from .graph_errors import (
     DeltaStateLost,
     FolderNotFound,
@@ -52,10 +54,11 @@ MESSAGE_FIELDS = (
 # during the round; bigger folders are read whole and the window applied here.
 FILTERED_DELTA_CAP = 5_000
 FILTER_BELOW_TOTAL = FILTERED_DELTA_CAP - 1_000
-EVENT_PREFER = ('outlook.timezone="UTC"', 'outlook.body-content-type="text"')
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+MESSAGE_PREFER = ('outlook.body-content-type="text"',)
+EVENT_PREFER = ('outlook.timezone="UTC"', 'outlook.body-content-type="text"')
+CALENDAR_KEY = "calendar"
 MAX_IN_FLIGHT_PER_MAILBOX = 4
-MAX_BATCH = 20  # requests in one JSON batch (json-batching.md)
 
 _limits_lock = threading.Lock()
 _mailbox_limits: dict[str, threading.BoundedSemaphore] = {}
@@ -86,7 +89,7 @@ class GraphStats:
     retries: int = 0
 
 
-class GraphClient(FolderCalls):
+class GraphClient(FolderCalls, BatchCalls):
     def __init__(
         self,
         base_url: str,
@@ -193,8 +196,36 @@ class GraphClient(FolderCalls):
     def message_delta_page(
         self, url: str, folder_name: str, since: datetime | None = None
     ) -> DeltaPage:
-        data = self.get(url, prefer=('outlook.body-content-type="text"',))
+        data = self.get(url, prefer=MESSAGE_PREFER)
         return parse_message_page(data, folder_name, since)
+
+    def delta_first_pages(
+        self,
+        folders: dict[str, tuple[str, str]],
+        calendar: str | None,
+        since: datetime | None = None,
+    ) -> dict[str, DeltaPage]:
+        """The next page of several delta rounds in one $batch call: `folders` maps a key
+        to (link, folder name), `calendar` is the calendar's link. Pages that failed are
+        left out (read them alone, with the single request's error handling)."""
+        calls = [
+            BatchGet(key, link, MESSAGE_PREFER)
+            for key, (link, _) in folders.items()
+            if self.batchable(link)
+        ]
+        if calendar and self.batchable(calendar):
+            calls.append(BatchGet(CALENDAR_KEY, calendar, EVENT_PREFER))
+        if len(calls) < 2:
+            return {}  # one request is one request: nothing to gain
+        pages = {}
+        for key, body in self.get_batch(calls).items():
+            if body is None:
+                continue
+            if key == CALENDAR_KEY:
+                pages[key] = self._event_page(body)
+            else:
+                pages[key] = parse_message_page(body, folders[key][1], since)
+        return pages
 
     def calendar_delta_url(self, start: datetime, end: datetime) -> str:
         params = {"startDateTime": _iso(start), "endDateTime": _iso(end)}
@@ -210,38 +241,24 @@ class GraphClient(FolderCalls):
             return None
 
     def _events_json(self, event_ids: list[str]) -> dict[str, dict | None]:
-        """Several events' raw JSON by id (None: gone): one GET for one, else `$batch`es of
-        up to 20 GETs (https://learn.microsoft.com/graph/json-batching). The envelope is 200
-        whatever the items did and items are throttled one by one, so an item that failed
-        (429, 5xx) is read again alone, with this client's retries (throttling.md: "SDKs
-        don't auto-retry batched items")."""
+        """Several events' raw JSON by id (None: gone): one GET for one, else `$batch`es
+        (graph_batch). An item that failed in the batch (gone included) is read again alone,
+        with the single request's handling."""
         if len(event_ids) == 1:
             return {event_ids[0]: self._event_json(event_ids[0])}
-        found: dict[str, dict | None] = {}
-        for start in range(0, len(event_ids), MAX_BATCH):
-            part = event_ids[start : start + MAX_BATCH]
-            requests_ = [
-                {
-                    "id": str(n),
-                    "method": "GET",
-                    "url": f"/{self.user_path()}/events/{quote(event_id, safe='')}",
-                    "headers": {"Prefer": ", ".join(EVENT_PREFER)},
-                }
-                for n, event_id in enumerate(part)
-            ]
-            answer = self.send("POST", "$batch", body={"requests": requests_})
-            items = {
-                str(r.get("id")): r for r in answer.get("responses") or [] if isinstance(r, dict)
-            }
-            for n, event_id in enumerate(part):
-                item = items.get(str(n), {})  # answers come in any order: matched by id
-                if item.get("status") == 200 and isinstance(item.get("body"), dict):
-                    found[event_id] = item["body"]
-                elif item.get("status") == 404:
-                    found[event_id] = None
-                else:
-                    found[event_id] = self._event_json(event_id)
-        return found
+        calls = [
+            BatchGet(
+                event_id,
+                f"{self.base_url}/{self.user_path()}/events/{quote(event_id, safe='')}",
+                EVENT_PREFER,
+            )
+            for event_id in event_ids
+        ]
+        bodies = self.get_batch(calls)
+        return {
+            event_id: body if body is not None else self._event_json(event_id)
+            for event_id, body in bodies.items()
+        }
 
     def get_event(self, event_id: str) -> Event | None:
         """One event of the mailbox (an occurrence completed from its series master); None
@@ -256,7 +273,9 @@ class GraphClient(FolderCalls):
     def event_delta_page(self, url: str) -> DeltaPage:
         """A calendarView delta page: single meetings, and occurrences and exceptions of
         series completed from their masters (see graph_events); masters are not items."""
-        data = self.get(url, prefer=EVENT_PREFER)
+        return self._event_page(self.get(url, prefer=EVENT_PREFER))
+
+    def _event_page(self, data: dict) -> DeltaPage:
         value = data.get("value") or []
         self.series_masters.remember(value)
         self.series_masters.complete(value)
@@ -275,6 +294,25 @@ def _default_session() -> requests.Session:
     from ..http import make_http_session
 
     return make_http_session(service="graph")
+
+
+_shared: dict[tuple, requests.Session] = {}
+
+
+def shared_http_session() -> requests.Session:
+    """One Session per worker process (and CA bundle/timeout), so consecutive sync sessions
+    reuse their TLS connections to Graph instead of a handshake each (most of an idle
+    session's CPU otherwise). Keyed by pid: a forked child never uses its parent's sockets.
+    RQ runs one job at a time per process; within a job the prefetch thread shares it as
+    it already shared the client's."""
+    from flask import current_app
+
+    cfg = current_app.config
+    key = (os.getpid(), cfg.get("CA_BUNDLE", ""), cfg.get("HTTP_TIMEOUT_SECONDS", 20))
+    session = _shared.get(key)
+    if session is None:
+        session = _shared[key] = _default_session()
+    return session
 
 
 def _delta_page(
@@ -330,4 +368,5 @@ __all__ = [
     "calendar_window",
     "mailbox_semaphore",
     "parse_message_page",
+    "shared_http_session",
 ]

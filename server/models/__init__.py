@@ -8,6 +8,7 @@ from .connections import MicrosoftConnection, OrgAllowedUser
 from .crm_connections import SalesforceConnection, SalesforceOrgState
 from .ledger import LedgerEntry, ThreadRule
 from .policy import OrgPolicy, RememberedChoice, UserPolicy
+from .schedule import SyncSchedule
 from .sessions import ApiSession
 from .sync import CalendarEventKey, GraphSubscription, MeetingSnapshot, SyncSession, SyncState
 from .tenancy import Organisation, OrgDomain, User
@@ -31,6 +32,7 @@ __all__ = [
     "CalendarEventKey",
     "GraphSubscription",
     "MeetingSnapshot",
+    "SyncSchedule",
     "SyncSession",
     "SyncState",
 ]

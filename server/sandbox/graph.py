@@ -275,6 +275,7 @@ def init_state(app) -> None:
 
 # The delta routes, the subscriptions and the controls live in their own modules.
 from . import (  # noqa: E402, F401
+    fleet,
     graph_batch,
     graph_controls,
     graph_delta,

@@ -42,6 +42,9 @@ class Faults:
     invalidate_after: int = 0
     # The status of the answer to a voided token: the docs allow any "40X" (400, 404, 410).
     lost_state_status: int = 410
+    # The next N requests run inside a $batch answer 429 (with retry_after) while the batch
+    # itself succeeds: Graph evaluates each batched request against throttling on its own.
+    batch_item_throttles: int = 0
 
 
 @dataclass
@@ -80,6 +83,7 @@ class GraphState:
     subscriptions: dict[str, dict] = field(default_factory=dict)
     in_flight: int = 0
     max_in_flight: int = 0
+    fleet_size: int = 0  # generated fleet mailboxes (sandbox/fleet.py)
     lock: threading.RLock = field(default_factory=threading.RLock)
     rng: random.Random = field(default_factory=lambda: random.Random(1))
 
@@ -295,7 +299,12 @@ def _parse(value: str) -> datetime | None:
 
 def user_by_id(identifier: str) -> DirectoryUser | None:
     key = identifier.lower()
-    return next((u for u in DEMO_USERS if key in (u.object_id, u.email.lower())), None)
+    found = next((u for u in DEMO_USERS if key in (u.object_id, u.email.lower())), None)
+    if found is None and current_app and state().fleet_size:
+        from .fleet import find_fleet_user
+
+        found = find_fleet_user(key, state().fleet_size)
+    return found
 
 
 def users_of_tenant(tenant_id: str) -> list[DirectoryUser]:

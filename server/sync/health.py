@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import select
 
 from ..auth.decorators import admin_required, api_login_required
 from ..db import get_session, utcnow
+from ..errors import ApiError
 from ..models.connections import MicrosoftConnection
 from ..models.sync import SyncSession, SyncState
 from ..models.tenancy import User
+from .health_data import crm_statuses, older_successes, recent_sessions, watched_user_ids
 
 DELAYED_AFTER = timedelta(minutes=30)
 STALLED_AFTER = timedelta(hours=2)
 STALLED_FAILURES = 3
+PAGE_SIZE = 200
+MAX_PAGE_SIZE = 500
 
 bp = Blueprint("sync_health", __name__)
 
@@ -76,9 +80,12 @@ def classify(
     initial_pending: bool,
     now: datetime,
     crm: dict | None = None,
+    quiet: timedelta = timedelta(0),
 ) -> str:
     """The health state, from the newest session first. `crm` is the external CRM's
-    connection status (None for the built-in CRM)."""
+    connection status (None for the built-in CRM). `quiet` is how long a mailbox watched by
+    live change notifications may go without a session (its safety poll): added to the
+    delayed and stalled thresholds, since no session there means no change."""
     if not user.sync_enabled:
         return "disabled"
     if connection is None:
@@ -101,9 +108,10 @@ def classify(
         if s.status not in ("failed", "abandoned"):
             break
         failures += 1
-    if failures >= STALLED_FAILURES or now - last.started_at > STALLED_AFTER:
+    if failures >= STALLED_FAILURES or now - last.started_at > STALLED_AFTER + quiet:
         return "stalled"
-    if success is not None and now - (success.finished_at or success.started_at) <= DELAYED_AFTER:
+    finished = success.finished_at or success.started_at if success is not None else None
+    if finished is not None and now - finished <= DELAYED_AFTER + quiet:
         return "up_to_date"
     if success is None and initial_pending:
         return "initializing"
@@ -112,25 +120,59 @@ def classify(
 
 def health_for(user: User, now: datetime | None = None) -> dict:
     """What the pane's suggestions and the admin table show about a user's sync."""
+    return health_for_users([user], now)[user.id]
+
+
+def health_for_users(users: list[User], now: datetime | None = None) -> dict[int, dict]:
+    """Health of a page of users in a fixed number of queries, however many users."""
     now = now or utcnow()
+    if not users:
+        return {}
+    ids = [u.id for u in users]
     db = get_session()
-    connection = db.scalar(
-        select(MicrosoftConnection).where(MicrosoftConnection.user_id == user.id)
+    connections = {
+        c.user_id: c
+        for c in db.scalars(select(MicrosoftConnection).where(MicrosoftConnection.user_id.in_(ids)))
+    }
+    sessions = recent_sessions(ids, now)
+    last_success = older_successes(
+        [uid for uid, rows in sessions.items() if not any(s.status == "succeeded" for s in rows)]
     )
-    sessions = list(
-        db.scalars(
-            select(SyncSession)
-            .where(SyncSession.user_id == user.id)
-            .order_by(SyncSession.started_at.desc(), SyncSession.id.desc())
-            .limit(10)
+    states: dict[int, list[SyncState]] = {uid: [] for uid in ids}
+    for state in db.scalars(select(SyncState).where(SyncState.user_id.in_(ids))):
+        states[state.user_id].append(state)
+    crm = crm_statuses(users)
+    watched = watched_user_ids(ids, now)
+    safety = timedelta(minutes=current_app.config["SYNC_SAFETY_POLL_MINUTES"]) * 1.5
+    return {
+        u.id: _health(
+            u,
+            connections.get(u.id),
+            sessions[u.id],
+            last_success.get(u.id),
+            states[u.id],
+            crm.get(u.id),
+            now,
+            safety if u.id in watched else timedelta(0),
         )
-    )
-    states = list(db.scalars(select(SyncState).where(SyncState.user_id == user.id)))
+        for u in users
+    }
+
+
+def _health(
+    user: User,
+    connection: MicrosoftConnection | None,
+    sessions: list[SyncSession],
+    older_success: SyncSession | None,
+    states: list[SyncState],
+    crm: dict | None,
+    now: datetime,
+    quiet: timedelta,
+) -> dict:
     initial_pending = not states or any(not s.initial_done for s in states)
-    crm = crm_status(user)
-    state = classify(user, connection, sessions, initial_pending, now, crm)
+    state = classify(user, connection, sessions, initial_pending, now, crm, quiet)
     last = sessions[0] if sessions else None
-    success = next((s for s in sessions if s.status == "succeeded"), None)
+    success = next((s for s in sessions if s.status == "succeeded"), older_success)
     failed = next(
         (s for s in sessions if s.status in ("failed", "abandoned", "needs_reauth")), None
     )
@@ -160,38 +202,48 @@ def health_for(user: User, now: datetime | None = None) -> dict:
 
 
 def crm_status(user: User) -> dict | None:
-    """The external CRM's connection as health needs it (None for the built-in CRM):
-    name, connected, needs_reauth, and whether its writes are paused by its API budget."""
-    name = current_app.config["CRM_ADAPTER"]
-    if name != "salesforce":
-        return None
-    from ..crm.salesforce.connect import connection_status
-
-    status = connection_status(user)
-    budget = status.get("budget") or {}
-    return {
-        "name": name,
-        "connected": bool(status["connected"]),
-        "needs_reauth": bool(status["needs_reauth"]),
-        "paused": bool(budget.get("paused")),
-        "paused_until": budget.get("paused_until"),
-        "pause_reason": budget.get("pause_reason", ""),
-    }
+    """One user's external CRM status (None for the built-in CRM)."""
+    return crm_statuses([user]).get(user.id)
 
 
 @bp.get("/admin/api/sync/health")
 @admin_required
 def admin_sync_health():
     db = get_session()
-    users = db.scalars(select(User).where(User.org_id == g.user.org_id).order_by(User.id))
+    page, size = _page_args()
+    users = list(
+        db.scalars(
+            select(User)
+            .where(User.org_id == g.user.org_id)
+            .order_by(User.id)
+            .offset((page - 1) * size)
+            .limit(size + 1)
+        )
+    )
+    more, users = len(users) > size, users[:size]
+    health = health_for_users(users)
     return jsonify(
         {
             "users": [
-                {"id": u.id, "email": u.email, "display_name": u.display_name, **health_for(u)}
+                {"id": u.id, "email": u.email, "display_name": u.display_name, **health[u.id]}
                 for u in users
-            ]
+            ],
+            "page": page,
+            "next_page": page + 1 if more else None,
         }
     )
+
+
+def _page_args() -> tuple[int, int]:
+    """?page= (from 1) and ?per_page= (1-500, default 200); bad values are a 400."""
+    try:
+        page = int(request.args.get("page", "1"))
+        size = int(request.args.get("per_page", str(PAGE_SIZE)))
+    except ValueError:
+        raise ApiError(400, "bad_page", "page and per_page must be whole numbers") from None
+    if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+        raise ApiError(400, "bad_page", f"page must be at least 1 and per_page 1-{MAX_PAGE_SIZE}")
+    return page, size
 
 
 @bp.get("/api/sync/health")

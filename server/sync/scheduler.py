@@ -1,5 +1,8 @@
 """Which sessions are due, from the database alone (so a flushed Redis loses nothing): the
-minute tick enqueues them; "sync now"; sessions whose worker died are closed and re-run."""
+minute tick enqueues them; "sync now"; sessions whose worker died are closed and re-run.
+
+A tick costs what is due, not what exists: the `sync_schedules` row of each mailbox says when
+to look at it next, and a tick reads only rows whose time has come."""
 
 from __future__ import annotations
 
@@ -9,20 +12,26 @@ import socket
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from ..auth.identity import allowed_condition
 from ..db import get_session, utcnow
 from ..models.connections import MicrosoftConnection
 from ..models.crm_connections import SalesforceConnection
+from ..models.schedule import SyncSchedule
 from ..models.sync import SyncSession
 from ..models.tenancy import User
 from ..periodic import register_tick_hook
+from .due import MAX_BACKOFF, due_at, on_phase, phase_of
 from .health import failed_grant
 from .jobs import enqueue_session, release_dead_job
+from .webhooks import subscription_watch
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF = timedelta(hours=2)
+# Sessions older than this do not change when the next one is due (the back-off's cap).
+HISTORY = 3 * MAX_BACKOFF
+# At most this many mailboxes are decided per tick; the rest stay due for the next one.
+MAX_PER_TICK = 5000
 
 
 def _pid_alive(pid: int) -> bool:
@@ -43,12 +52,13 @@ def worker_is_dead(session: SyncSession, now: datetime, stale_seconds: int) -> b
     return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
 
 
-def _latest_sessions(db, user_ids: list[int]) -> dict[int, list[SyncSession]]:
-    """The last few sessions per user (newest first), for due-ness and back-off."""
+def _latest_sessions(db, user_ids: list[int], now: datetime) -> dict[int, list[SyncSession]]:
+    """The last few sessions per user (newest first), for due-ness and back-off. Only the
+    recent ones: a chain of failures older than HISTORY has reached the back-off's cap."""
     out: dict[int, list[SyncSession]] = {uid: [] for uid in user_ids}
     if not user_ids:
         return out
-    since = utcnow() - timedelta(days=2)
+    since = now - HISTORY
     rows = db.scalars(
         select(SyncSession)
         .where(SyncSession.user_id.in_(user_ids), SyncSession.started_at >= since)
@@ -71,21 +81,10 @@ def _latest_sessions(db, user_ids: list[int]) -> dict[int, list[SyncSession]]:
 
 
 def is_due(sessions: list[SyncSession], now: datetime, interval: timedelta) -> bool:
-    if not sessions:
-        return True
-    last = sessions[0]
-    if last.status == "running":
-        return False
-    if last.status == "needs_reauth":
-        return False
-    finished = last.finished_at or last.started_at
-    failures = 0
-    for session in sessions:
-        if session.status not in ("failed", "abandoned"):
-            break
-        failures += 1
-    wait = interval if failures == 0 else min(interval * (2 ** (failures - 1)), MAX_BACKOFF)
-    return now - finished >= wait
+    """Whether a session is due now: one wait (the interval, or its back-off) after the
+    last one ended; never while one runs or needs the user to sign in again."""
+    when = due_at(sessions, interval)
+    return when is not None and when <= now
 
 
 def reap_dead_sessions(now: datetime | None = None) -> list[int]:
@@ -107,22 +106,56 @@ def reap_dead_sessions(now: datetime | None = None) -> list[int]:
 
 
 def due_user_ids(now: datetime | None = None) -> list[int]:
+    """The mailboxes to sync now. Reads only the schedule rows that are due (an index on
+    due_at), decides each from its recent sessions, and moves every row it read to the
+    next moment worth looking again, so the next tick does not read it."""
     now = now or utcnow()
     db = get_session()
-    interval = timedelta(minutes=current_app.config["SYNC_INTERVAL_MINUTES"])
-    user_ids = list(
-        db.scalars(
-            select(User.id)
-            .join(MicrosoftConnection, MicrosoftConnection.user_id == User.id)
-            .where(User.sync_enabled.is_(True), MicrosoftConnection.needs_reauth.is_(False))
-            .where(allowed_condition())  # "only allowed users": the others' sync stops
-            .order_by(User.id)
+    cfg = current_app.config
+    base = timedelta(minutes=cfg["SYNC_INTERVAL_MINUTES"])
+    candidates = db.execute(
+        select(
+            SyncSchedule.user_id,
+            User.sync_enabled,
+            MicrosoftConnection.needs_reauth,
+            allowed_condition().label("allowed"),  # "only allowed users": the others stop
         )
-    )
-    latest = _latest_sessions(db, user_ids)
+        .join(User, User.id == SyncSchedule.user_id)
+        .outerjoin(MicrosoftConnection, MicrosoftConnection.user_id == SyncSchedule.user_id)
+        .where(SyncSchedule.due_at <= now)
+        .order_by(SyncSchedule.due_at)
+        .limit(MAX_PER_TICK)
+    ).all()
+    if not candidates:
+        return []
+    active = [
+        uid
+        for uid, enabled, reauth, allowed in candidates
+        if enabled and allowed and reauth is False
+    ]
+    latest = _latest_sessions(db, active, now)
     # A re-authorised user's last "needs_reauth" session must not block them forever.
     reconnected = _reconnected_since(db, latest)
-    return [uid for uid in user_ids if is_due(latest[uid], now, interval) or uid in reconnected]
+    watched, renewing = (
+        subscription_watch(active, now) if cfg["SYNC_WEBHOOKS_ENABLED"] else (set(), set())
+    )
+    safety = max(base, timedelta(minutes=cfg["SYNC_SAFETY_POLL_MINUTES"]))
+    due, next_look = [], {}
+    for uid, *_ in candidates:
+        interval = safety if uid in watched else base
+        when = due_at(latest[uid], interval, phase_of(uid)) if uid in latest else None
+        if uid in reconnected or (when is not None and (when <= now or uid in renewing)):
+            due.append(uid)
+            when = on_phase(now + interval / 2, interval, phase_of(uid))
+        # Disabled, waiting for a sign-in, or running: looked at again after an interval
+        # (a sign-in or a renewed CRM grant marks the mailbox due at once; see mark_due).
+        next_look[uid] = when if when is not None else now + base
+    db.execute(  # one executemany by primary key
+        update(SyncSchedule),
+        [{"user_id": uid, "due_at": when} for uid, when in next_look.items()],
+    )
+    db.commit()
+    return due
 
 
 def _reconnected_since(db, latest: dict[int, list[SyncSession]]) -> set[int]:

@@ -9,7 +9,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
@@ -28,6 +28,7 @@ from ..mail.graph import (
     GraphClient,
     GraphError,
     calendar_window,
+    shared_http_session,
 )
 from ..models.sync import CALENDAR, SyncSession, SyncState
 from ..models.tenancy import User
@@ -142,7 +143,10 @@ class SessionRunner:
         if done:
             state.initial_done = True
         self.flush_counts(self.record)
-        self.db.commit()
+        if result.read or result.saved or result.errors or not done:
+            self.db.commit()
+        # else: a round that ended with nothing in it. Its link is written with the next
+        # commit (or the session's last): lost in a crash, it only means an empty re-read.
 
     # --- the run -----------------------------------------------------------------------
 
@@ -152,6 +156,7 @@ class SessionRunner:
             cfg["GRAPH_BASE_URL"],
             graph_token_for(self.user),
             self.user.object_id,
+            session=shared_http_session(),
             timeout=float(cfg["HTTP_TIMEOUT_SECONDS"]),
             page_size=cfg["GRAPH_PAGE_SIZE"],
             max_retries=cfg["GRAPH_MAX_RETRIES"],
@@ -173,11 +178,14 @@ class SessionRunner:
         self.db.commit()
         since = utcnow() - timedelta(days=policy.history_days)
         rerun_requested(self.user.id)  # what was asked before this read is read now
+        # The first page of every round already under way, in one $batch call: an idle
+        # session costs one request.
+        first_pages = self._first_pages(folders, states.get(CALENDAR), policy, since)
         for _ in range(1 + MAX_EXTRA_PASSES):
             for state in folders:
-                self._sync_folder(state, pipeline, since)
+                self._sync_folder(state, pipeline, since, first_pages.pop(state.folder, None))
             if policy.meetings_enabled:
-                self._sync_calendar(states, pipeline)
+                self._sync_calendar(states, pipeline, first_pages.pop(CALENDAR, None))
             # A notification that came while we read may be about a folder already done.
             if not rerun_requested(self.user.id):
                 break
@@ -227,7 +235,36 @@ class SessionRunner:
             self.db.commit()
         return [states[f] for f in wanted if f in states and states[f].folder_id]
 
-    def _sync_folder(self, state: SyncState, pipeline: Pipeline, since: datetime) -> None:
+    def _first_pages(
+        self, folders: list[SyncState], calendar: SyncState | None, policy, since: datetime
+    ) -> dict[str, DeltaPage]:
+        links = {s.folder: (s.resume_link, s.folder_name) for s in folders if s.resume_link}
+        calendar_link = None
+        if (
+            policy.meetings_enabled
+            and calendar is not None
+            and calendar.resume_link
+            and (calendar.window_start, calendar.window_end) == self._calendar_window()
+        ):
+            calendar_link = calendar.resume_link
+        try:
+            return self.client.delta_first_pages(links, calendar_link, since)
+        except GraphError:
+            return {}  # each round then reads its first page alone
+
+    def _calendar_window(self) -> tuple[datetime, datetime]:
+        cfg = self.config
+        return calendar_window(
+            datetime.now(UTC), cfg["SYNC_CALENDAR_PAST_DAYS"], cfg["SYNC_CALENDAR_FUTURE_DAYS"]
+        )
+
+    def _sync_folder(
+        self,
+        state: SyncState,
+        pipeline: Pipeline,
+        since: datetime,
+        first_page: DeltaPage | None = None,
+    ) -> None:
         def first() -> str:
             # Whether the window's filter is safe depends on the folder's size now: one
             # request, only when a full round starts and the count was not read this session.
@@ -242,13 +279,15 @@ class SessionRunner:
         def process(page: DeltaPage) -> PageResult:
             return pipeline.process_messages(page.items, state.folder_id)
 
-        self._read_rounds(state, first, fetch, process)
+        self._read_rounds(state, first, fetch, process, first_page)
 
-    def _sync_calendar(self, states: dict[str, SyncState], pipeline: Pipeline) -> None:
-        cfg = self.config
-        start, end = calendar_window(
-            datetime.now(UTC), cfg["SYNC_CALENDAR_PAST_DAYS"], cfg["SYNC_CALENDAR_FUTURE_DAYS"]
-        )
+    def _sync_calendar(
+        self,
+        states: dict[str, SyncState],
+        pipeline: Pipeline,
+        first_page: DeltaPage | None = None,
+    ) -> None:
+        start, end = self._calendar_window()
         state = states.get(CALENDAR)
         if state is None:
             state = states[CALENDAR] = SyncState(
@@ -273,16 +312,30 @@ class SessionRunner:
             return result
 
         first = self.client.calendar_delta_url(start, end)
-        self._read_rounds(state, lambda: first, self.client.event_delta_page, process)
+        if not state.resume_link:
+            first_page = None  # the batched page was of the window that just moved
+        self._read_rounds(state, lambda: first, self.client.event_delta_page, process, first_page)
 
-    def _read_rounds(self, state: SyncState, first: Callable[[], str], fetch, process) -> None:
+    def _read_rounds(
+        self,
+        state: SyncState,
+        first: Callable[[], str],
+        fetch,
+        process,
+        first_page: DeltaPage | None = None,
+    ) -> None:
         """Pages from the stored link (or `first()`) to the round's delta link. The next page
         is fetched while this one is saved (2 of the mailbox's 4 requests in flight); each
-        page is committed with its link. A lost delta state restarts once from `first()`."""
+        page is committed with its link. A lost delta state restarts once from `first()`.
+        `first_page` is the stored link's page when it was already read (in a batch)."""
         url = state.resume_link or first()
         restarted = refreshed = False
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-prefetch") as pool:
-            pending = pool.submit(fetch, url)
+            if first_page is not None and state.resume_link:
+                pending: Future = Future()
+                pending.set_result(first_page)
+            else:
+                pending = pool.submit(fetch, url)
             while pending is not None:
                 try:
                     page = pending.result()

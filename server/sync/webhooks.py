@@ -1,6 +1,8 @@
 """Graph change notifications as the fast trigger (polling stays the safety net).
 
-Subscriptions are created and renewed (at half their lifetime) by the user's session. The
+Subscriptions are created and renewed (at 40-60 % of their lifetime) by the user's session.
+A mailbox whose subscriptions are live is polled only at SYNC_SAFETY_POLL_MINUTES; one whose
+subscription is missing, expired or removed falls back to SYNC_INTERVAL_MINUTES. The
 endpoints answer the validation handshake, check clientState in constant time, and only
 enqueue the mailbox's unique session before answering 202.
 """
@@ -10,16 +12,19 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+import zlib
 from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..db import get_session, utcnow
 from ..mail.graph import FolderNotFound, GraphClient, GraphError
+from ..models.schedule import mark_due
 from ..models.sync import GraphSubscription
 from ..models.tenancy import User
 from ..security import csrf_exempt
+from .due import phase_of
 from .jobs import enqueue_session
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,11 @@ LIFECYCLE_PATH = "/api/graph/lifecycle"
 # what it actually granted.
 REQUESTED_LIFETIME = timedelta(minutes=4230)
 RESYNC_EVENTS = {"missed", "subscriptionRemoved"}
+# Renew at 40-60 % of the granted lifetime (see _apply).
+RENEW_AT = 0.5
+RENEW_SPREAD = 0.2
+# reauthorizationRequired for many mailboxes at once: their renewals are spread over this.
+REAUTHORIZE_WITHIN = timedelta(minutes=10)
 
 
 def resources_for(user: User) -> dict[str, str]:
@@ -78,7 +88,8 @@ def ensure_subscriptions(client: GraphClient, user: User, now: datetime | None =
             )
         )
         _apply(sub, answer, now)
-    db.commit()
+    if calls:
+        db.commit()
     return calls
 
 
@@ -130,9 +141,49 @@ def granted_expiry(answer: dict, now: datetime) -> datetime:
 
 
 def _apply(sub: GraphSubscription, answer: dict, now: datetime) -> None:
+    """Renewal falls between 40 % and 60 % of the granted lifetime, at a point fixed per
+    subscription: thousands created in the same hour (an organisation switched on at once)
+    are renewed over hours, not in the same minute."""
     expires = granted_expiry(answer, now)
     sub.expires_at = expires
-    sub.renew_at = now + (expires - now) / 2
+    spread = phase_of(hash_key(sub.user_id, sub.resource))
+    sub.renew_at = now + (expires - now) * (RENEW_AT - RENEW_SPREAD / 2 + RENEW_SPREAD * spread)
+
+
+def hash_key(user_id: int, resource: str) -> int:
+    return zlib.crc32(f"{user_id}:{resource}".encode())
+
+
+def subscription_watch(user_ids: list[int], now: datetime) -> tuple[set[int], set[int]]:
+    """(mailboxes whose every subscription is live, mailboxes with a subscription due for
+    renewal), in one query. Live mailboxes need only the safety poll; the others are
+    polled at the normal interval; a renewal due makes a session due."""
+    if not user_ids:
+        return set(), set()
+    wanted = len(resources_for(User(object_id="")))
+    rows = (
+        get_session()
+        .execute(
+            select(
+                GraphSubscription.user_id,
+                func.count(GraphSubscription.id),
+                func.min(GraphSubscription.renew_at),
+            )
+            .where(GraphSubscription.user_id.in_(user_ids), GraphSubscription.expires_at > now)
+            .group_by(GraphSubscription.user_id)
+        )
+        .all()
+    )
+    live = {user_id for user_id, count, _ in rows if count >= wanted}
+    renew = {user_id for user_id, _, renew_at in rows if _aware(renew_at) <= now}
+    return live, renew
+
+
+def _aware(moment: datetime) -> datetime:
+    """min() over a column comes back without the column type on SQLite: a naive UTC."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _iso(moment: datetime) -> str:
@@ -201,11 +252,16 @@ def lifecycle():
         if sub is None:
             continue
         event = str(item.get("lifecycleEvent", ""))
+        now = utcnow()
         if event == "reauthorizationRequired":
-            sub.renew_at = utcnow()  # the next session renews it
+            # Still live until it expires: renewed by a session within a few minutes, at a
+            # moment fixed per mailbox, so a tenant-wide event is not a burst of sessions.
+            sub.renew_at = now
+            mark_due(db, sub.user_id, sub.org_id, now + REAUTHORIZE_WITHIN * phase_of(sub.user_id))
         elif event == "subscriptionRemoved":
-            sub.renew_at = sub.expires_at = utcnow()  # recreated by the next session
-        if event in RESYNC_EVENTS or event == "reauthorizationRequired":
+            sub.renew_at = sub.expires_at = now  # recreated by the next session
+        if event in RESYNC_EVENTS:
+            # Notifications may have been lost: read the mailbox now (delta catches up).
             enqueue_session(sub.user_id, "webhook")
     db.commit()
     return Response(b"", 202)

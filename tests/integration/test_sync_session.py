@@ -84,16 +84,17 @@ def test_initial_sync_saves_exactly_the_labelled_set_and_then_nothing(
     assert _skips_by_reason(first.counts) == _labelled_skips(labels)
     assert health_for(user)["state"] == "up_to_date"
 
-    # A second session reads only changes: one request per folder and one for the calendar,
-    # no CRM call, nothing saved.
+    # A second session reads only changes: one $batch HTTP call holding one request per
+    # folder and one for the calendar, no CRM call, nothing saved.
     sandbox.control("/_sandbox/graph/stats/reset")
     enqueue_session(user.id, "now")
     run_jobs()
     second = _sessions(db, user)[-1]
     assert second.status == "succeeded", second.error
     assert second.saved == 0 and second.crm_calls == 0
-    assert second.graph_requests == 4  # inbox, sent items, Clients, calendar
-    assert sandbox.control("/_sandbox/graph/stats", method="GET")["requests"] == 4
+    assert second.graph_requests == 1
+    served = sandbox.control("/_sandbox/graph/stats", method="GET")["by_kind"]
+    assert served == {"batch": 1, "message_delta": 3, "calendar_delta": 1}
     assert_crm_matches(db, user.org_id, expected)
 
 
@@ -209,6 +210,13 @@ def test_the_admin_sees_every_users_health(app, client, sandbox, db, run_jobs):
     rows = {row["email"]: row for row in answer.json["users"]}
     assert rows[ALEX.email]["state"] == "up_to_date"
     assert rows[ALEX.email]["last_session"]["saved"] > 0
+    # Paged: a page of one, then the next; a bad page is a clear 400.
+    auth = {"Authorization": f"Bearer {token}"}
+    first = client.get("/admin/api/sync/health?per_page=1", headers=auth).json
+    assert len(first["users"]) == 1 and first["page"] == 1
+    assert first["next_page"] == (2 if len(rows) > 1 else None)
+    bad = client.get("/admin/api/sync/health?per_page=0", headers=auth)
+    assert bad.status_code == 400 and bad.json["error"] == "bad_page"
 
 
 def test_auto_create_only_for_addresses_the_user_wrote_to(app, client, sandbox, db, run_jobs):

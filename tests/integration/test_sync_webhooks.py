@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from server.db import utcnow
+from server.models.schedule import SyncSchedule
 from server.models.sync import GraphSubscription
 from server.redis_server import free_port
 from server.sandbox.directory import DEMO_USERS
 from server.sync.jobs import current_job, enqueue_session
+from server.sync.scheduler import due_user_ids
+from server.sync.webhooks import NOTIFY_PATH as NOTIFY
+from server.sync.webhooks import REAUTHORIZE_WITHIN
 from tests.integration.sync_helpers import (
     FAST_RETRIES,
     assert_crm_matches,
@@ -126,28 +132,25 @@ def test_mail_notified_while_a_session_runs_is_read_by_that_session(
     user = signed_in_user(client, sandbox, db, ALEX)
     enqueue_session(user.id)
     run_jobs()
-    first_session = db.scalars(select(SyncSession)).one().id
-    # Every Graph answer takes 300 ms, so the rest of the session leaves time to notify.
+    # Every Graph answer takes 300 ms (each request of a $batch too), so the rest of the
+    # session leaves time to notify.
     sandbox.control("/_sandbox/graph/faults", {"slow_rate": 1.0, "slow_ms": 300})
+    sandbox.control("/_sandbox/graph/stats/reset")
     failures: list[str] = []
 
     def new_mail_once_the_inbox_is_read() -> None:
-        with app.app_context():
-            from server.db import get_session
-
-            session = get_session()
-            deadline = time.time() + 20
-            while time.time() < deadline:
-                session.expire_all()
-                # The inbox is read first; its page's commit is the first to count requests.
-                running = session.scalar(select(SyncSession).where(SyncSession.id > first_session))
-                if running is not None and running.graph_requests > 0:
-                    sandbox.control(f"/_sandbox/graph/users/{ALEX.object_id}/messages", {})
-                    while time.time() < deadline and not redis_client.exists(rerun_key(user.id)):
-                        time.sleep(0.02)
-                    return
-                time.sleep(0.02)
-            failures.append("the session never read the inbox")
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            # The inbox is read first (the first request of the session's batch): once the
+            # second request is being served, the inbox's page is done.
+            served = sandbox.control("/_sandbox/graph/stats", method="GET")["by_kind"]
+            if served.get("message_delta", 0) >= 2:
+                sandbox.control(f"/_sandbox/graph/users/{ALEX.object_id}/messages", {})
+                while time.time() < deadline and not redis_client.exists(rerun_key(user.id)):
+                    time.sleep(0.02)
+                return
+            time.sleep(0.02)
+        failures.append("the session never read the inbox")
 
     enqueue_session(user.id, "now")
     injector = threading.Thread(target=new_mail_once_the_inbox_is_read, daemon=True)
@@ -225,8 +228,91 @@ def test_reauthorization_required_renews_the_subscriptions(
     sandbox.control(
         "/_sandbox/graph/lifecycle", {"user": ALEX.object_id, "event": "reauthorizationRequired"}
     )
-    _wait_queued(user.id)
+    # Not a session at once (a tenant-wide event would be a burst): the mailbox is due at a
+    # moment of its own within REAUTHORIZE_WITHIN, when the tick finds the renewal due.
+    db.expire_all()
+    now = utcnow()
+    assert now - timedelta(seconds=5) <= db.get(SyncSchedule, user.id).due_at
+    assert db.get(SyncSchedule, user.id).due_at <= now + REAUTHORIZE_WITHIN
+    assert current_job(user.id).get_status() != "queued"
+    assert due_user_ids(now + REAUTHORIZE_WITHIN) == [user.id]
+    enqueue_session(user.id)
     run_jobs()
     served_kinds = sandbox.control("/_sandbox/graph/stats", method="GET")["by_kind"]
     assert served_kinds.get("renew_subscription") == 2
     assert {s["id"] for s in _sandbox_subscriptions(sandbox)} == set(before.values())
+
+
+def test_notifications_coalesce_into_one_queued_session(app, db, served, redis_client):
+    """However many notifications arrive for a mailbox, in however many concurrent
+    deliveries, one session is queued for it."""
+    import requests
+
+    from server.queues import get_queue
+    from tests.integration.fleet_helpers import make_mailboxes, make_org, subscribe
+
+    now = utcnow()
+    org = make_org(db)
+    user, other = make_mailboxes(db, org, 2, now)
+    for mailbox in (user, other):
+        subscribe(db, mailbox, now + timedelta(days=2), now + timedelta(days=1))
+    db.commit()
+    subs = db.scalars(select(GraphSubscription).where(GraphSubscription.user_id == user.id)).all()
+    batch = {
+        "value": [
+            {"subscriptionId": s.subscription_id, "clientState": s.client_state}
+            for s in subs
+            for _ in range(10)
+        ]
+    }
+    answers: list[int] = []
+
+    def deliver() -> None:
+        for _ in range(5):
+            answers.append(requests.post(served + NOTIFY, json=batch, timeout=30).status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert answers == [202] * 40
+    assert get_queue("sync").job_ids == [f"sync-{user.id}"]
+
+
+def test_a_subscription_graph_refused_leaves_the_mailbox_on_the_normal_poll(
+    app, client, sandbox, db, run_jobs
+):
+    """Our notification URL does not answer Graph's validation (not served here): no
+    subscription, so the mailbox keeps the normal interval instead of the safety poll."""
+    configure_mailboxes(sandbox, messages=20, events=2)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    enqueue_session(user.id)
+    run_jobs()
+    assert db.scalars(select(GraphSubscription)).all() == []
+    last = _last_finished(db, user)
+    interval = timedelta(minutes=app.config["SYNC_INTERVAL_MINUTES"])
+    assert due_user_ids(last + interval * 1.5) == [user.id]
+
+
+def test_live_subscriptions_leave_the_mailbox_to_notifications_and_the_safety_poll(
+    app, client, sandbox, db, run_jobs, served
+):
+    user, _ = _synced_with_subscriptions(client, sandbox, db, run_jobs)
+    last = _last_finished(db, user)
+    interval = timedelta(minutes=app.config["SYNC_INTERVAL_MINUTES"])
+    safety = timedelta(minutes=app.config["SYNC_SAFETY_POLL_MINUTES"])
+    assert due_user_ids(last + interval * 1.5) == []
+    assert due_user_ids(last + safety * 1.5) == [user.id]
+
+
+def _last_finished(db, user):
+    from server.models.sync import SyncSession
+
+    db.expire_all()
+    return db.scalar(
+        select(SyncSession.finished_at)
+        .where(SyncSession.user_id == user.id)
+        .order_by(SyncSession.id.desc())
+        .limit(1)
+    )

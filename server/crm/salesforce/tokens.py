@@ -21,6 +21,7 @@ from ...auth.crypto import decrypt_text, encrypt_text
 from ...db import get_engine, utcnow
 from ...http import make_http_session
 from ...models.crm_connections import SalesforceConnection
+from ...models.schedule import mark_due
 from ...models.tenancy import User
 from ..base import CRMAuthError, CRMUnavailable
 
@@ -132,6 +133,7 @@ def store_connection(
             conn.refresh_token_encrypted = encrypt_text(token_response["refresh_token"])
         conn.needs_reauth, conn.needs_reauth_since, conn.last_error = False, None, ""
         conn.connected_at = utcnow()
+        mark_due(session, user.id, user.org_id)  # a renewed CRM grant resumes sync at once
         session.commit()
         return conn
 

@@ -1,0 +1,117 @@
+"""What health reads for a page of users, in a fixed number of queries: their recent
+sessions, the last success of those with none recently, and the external CRM's status."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from ..db import get_session
+from ..models.sync import SyncSession
+from ..models.tenancy import User
+
+# Sessions health looks at: the last RECENT of the last RECENT_WINDOW (else the very last).
+RECENT = 10
+RECENT_WINDOW = timedelta(days=7)
+
+
+def recent_sessions(user_ids: list[int], now: datetime) -> dict[int, list[SyncSession]]:
+    """Up to RECENT sessions per user from the last RECENT_WINDOW (newest first); a user
+    with none there gets their very last session. Two queries."""
+    out: dict[int, list[SyncSession]] = {uid: [] for uid in user_ids}
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=SyncSession.user_id,
+            order_by=(SyncSession.started_at.desc(), SyncSession.id.desc()),
+        )
+        .label("rank")
+    )
+    ranked = (
+        select(SyncSession.id, rank)
+        .where(SyncSession.user_id.in_(user_ids), SyncSession.started_at >= now - RECENT_WINDOW)
+        .subquery()
+    )
+    rows = get_session().scalars(
+        select(SyncSession)
+        .join(ranked, ranked.c.id == SyncSession.id)
+        .where(ranked.c.rank <= RECENT)
+        .order_by(SyncSession.user_id, SyncSession.started_at.desc(), SyncSession.id.desc())
+    )
+    for row in rows:
+        out[row.user_id].append(row)
+    missing = [uid for uid, found in out.items() if not found]
+    if missing:
+        for row in _newest(missing):
+            out[row.user_id].append(row)
+    return out
+
+
+def _newest(user_ids: list[int], status: str | None = None) -> list[SyncSession]:
+    """Each user's newest session (of `status`, when given), in one query."""
+    query = select(SyncSession.user_id, func.max(SyncSession.id).label("id")).where(
+        SyncSession.user_id.in_(user_ids)
+    )
+    if status is not None:
+        query = query.where(SyncSession.status == status)
+    newest = query.group_by(SyncSession.user_id).subquery()
+    return list(
+        get_session().scalars(select(SyncSession).join(newest, SyncSession.id == newest.c.id))
+    )
+
+
+def older_successes(user_ids: list[int]) -> dict[int, SyncSession]:
+    """The last success of users whose recent sessions have none (one query)."""
+    if not user_ids:
+        return {}
+    return {row.user_id: row for row in _newest(user_ids, "succeeded")}
+
+
+def crm_statuses(users: list[User]) -> dict[int, dict]:
+    """The external CRM's connection per user as health needs it (empty for the built-in
+    CRM): name, connected, needs_reauth, and whether its writes are paused by its API
+    budget. A fixed number of queries (one per distinct CRM org's budget)."""
+    name = current_app.config["CRM_ADAPTER"]
+    if name != "salesforce":
+        return {}
+    from ..crm.salesforce.budget_store import org_budget_status
+    from ..models.crm_connections import SalesforceConnection
+
+    connections = {
+        c.user_id: c
+        for c in get_session().scalars(
+            select(SalesforceConnection).where(
+                SalesforceConnection.user_id.in_([u.id for u in users])
+            )
+        )
+    }
+    budgets: dict[tuple[int, str], dict] = {}
+    out = {}
+    for user in users:
+        conn = connections.get(user.id)
+        budget = {}
+        if conn is not None:
+            key = (user.org_id, conn.sf_org_id)
+            if key not in budgets:
+                budgets[key] = org_budget_status(*key)
+            budget = budgets[key]
+        out[user.id] = {
+            "name": name,
+            "connected": conn is not None,
+            "needs_reauth": bool(conn is not None and conn.needs_reauth),
+            "paused": bool(budget.get("paused")),
+            "paused_until": budget.get("paused_until"),
+            "pause_reason": budget.get("pause_reason", ""),
+        }
+    return out
+
+
+def watched_user_ids(user_ids: list[int], now: datetime) -> set[int]:
+    """Users whose mailbox live change notifications watch (none with webhooks off)."""
+    if not current_app.config["SYNC_WEBHOOKS_ENABLED"]:
+        return set()
+    from .webhooks import subscription_watch
+
+    return subscription_watch(user_ids, now)[0]
