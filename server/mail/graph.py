@@ -242,8 +242,8 @@ class GraphClient(FolderCalls, BatchCalls):
 
     def _events_json(self, event_ids: list[str]) -> dict[str, dict | None]:
         """Several events' raw JSON by id (None: gone): one GET for one, else `$batch`es
-        (graph_batch). An item that failed in the batch (gone included) is read again alone,
-        with the single request's handling."""
+        (graph_batch). An item that failed in the batch otherwise than 404 is read again
+        alone, with the single request's handling."""
         if len(event_ids) == 1:
             return {event_ids[0]: self._event_json(event_ids[0])}
         calls = [
@@ -254,9 +254,10 @@ class GraphClient(FolderCalls, BatchCalls):
             )
             for event_id in event_ids
         ]
-        bodies = self.get_batch(calls)
+        gone: set[str] = set()
+        bodies = self.get_batch(calls, gone)
         return {
-            event_id: body if body is not None else self._event_json(event_id)
+            event_id: None if event_id in gone else body or self._event_json(event_id)
             for event_id, body in bodies.items()
         }
 

@@ -36,14 +36,18 @@ class BatchCalls:
     def batchable(self, url: str) -> bool:
         return url.startswith(self.base_url + "/")
 
-    def get_batch(self, calls: list[BatchGet]) -> dict[str, dict | None]:
-        """The JSON body of each GET by key; None for one that failed (make it alone)."""
+    def get_batch(
+        self, calls: list[BatchGet], gone: set[str] | None = None
+    ) -> dict[str, dict | None]:
+        """The JSON body of each GET by key; None for one that failed (make it alone).
+        With `gone`, the keys answered 404 are added to it (a caller for whom 404 means
+        "no longer exists" need not ask again)."""
         out: dict[str, dict | None] = {}
         for start in range(0, len(calls), MAX_BATCH):
-            out.update(self._one_batch(calls[start : start + MAX_BATCH]))
+            out.update(self._one_batch(calls[start : start + MAX_BATCH], gone))
         return out
 
-    def _one_batch(self, calls: list[BatchGet]) -> dict[str, dict | None]:
+    def _one_batch(self, calls: list[BatchGet], gone: set[str] | None) -> dict[str, dict | None]:
         results: dict[str, dict | None] = {c.key: None for c in calls}
         pending = {str(i): c for i, c in enumerate(calls)}
         attempt = 0
@@ -59,6 +63,8 @@ class BatchCalls:
                 body = item.get("body")
                 if 200 <= status < 300 and isinstance(body, dict):
                     results[call.key] = body
+                elif status == 404 and gone is not None:
+                    gone.add(call.key)
                 elif status in RETRY_IN_BATCH:
                     throttled[str(item["id"])] = call
                     waits.append(_retry_after(item))
