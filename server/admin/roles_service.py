@@ -11,6 +11,7 @@ from ..auth.tokens import disconnect
 from ..db import get_session
 from ..errors import ApiError
 from ..models.connections import OrgAllowedUser
+from ..models.schedule import mark_due
 from ..models.tenancy import Organisation, User
 from .audit import record_audit
 
@@ -42,6 +43,9 @@ def set_allowed(org: Organisation, object_id: str, label: str, allowed: bool) ->
         return False
     if allowed:
         db.add(OrgAllowedUser(org_id=org.id, object_id=object_id, label=label[:320]))
+        person = db.scalar(select(User).where(User.org_id == org.id, User.object_id == object_id))
+        if person is not None:
+            mark_due(db, person.id, org.id)  # their sync resumes at the next tick
     else:
         db.delete(row)
     db.commit()
@@ -78,6 +82,8 @@ def set_sync_enabled(user: User, enabled: bool) -> bool:
     if user.sync_enabled == enabled:
         return False
     user.sync_enabled = enabled
+    if enabled:
+        mark_due(get_session(), user.id, user.org_id)  # resumes at the next tick
     get_session().commit()
     record_audit(
         user.org_id,

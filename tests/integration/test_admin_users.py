@@ -9,6 +9,7 @@ from sqlalchemy import event, select
 
 from server.db import get_engine
 from server.models.admin import AuditEvent, DirectoryMember
+from server.models.schedule import mark_due
 from server.models.tenancy import Organisation, User
 from server.sandbox.directory import DEMO_TENANT_ID, DEMO_USERS, OTHER_TENANT_ID
 from server.sync.scheduler import due_user_ids
@@ -77,6 +78,8 @@ def test_disallowed_user_is_refused_by_the_pane_and_not_synced(app, admin_client
     )
     refused = app.test_client().get("/api/me", headers=bearer(token))
     assert refused.status_code == 403 and refused.json["error"] == "user_not_allowed"
+    mark_due(db, bianca.id, bianca.org_id)  # due by time (as after a sign-in), yet refused
+    db.commit()
     assert bianca.id not in due_user_ids()
     act(admin_client, "allow", BIANCA.object_id)
     assert app.test_client().get("/api/me", headers=bearer(token)).status_code == 200
