@@ -87,6 +87,9 @@ def save_item(user: User, item: PaneItem, refs: list[RecordRef], auto_save_threa
     elif entry is not None and entry.status == "pending":
         entry.links = merge_links(entry.links or [], links)
         session.commit()
+        if entry.pending_draft:
+            # Its job may have used up its retries: saving again queues it again.
+            enqueue_pending_save(entry.id)
         result = {"status": "pending", "key": item.key}
     else:
         result = _write(user, crm, item, draft, entry)
@@ -155,20 +158,25 @@ def _queue(user: User, crm: CRM, item: PaneItem, draft: ActivityDraft, error: st
     return {"status": "pending", "key": item.key}
 
 
-def enqueue_pending_save(ledger_id: int) -> None:
-    enqueue(
-        JOB_PATH,
-        ledger_id,
-        queue="saves",
-        job_id=f"pane-save-{ledger_id}",
-        retry=SAVE_RETRY,
-        timeout=120,
+def enqueue_pending_save(ledger_id: int) -> bool:
+    """Queue the save's job; False when its job is still queued or running."""
+    return (
+        enqueue(
+            JOB_PATH,
+            ledger_id,
+            queue="saves",
+            job_id=f"pane-save-{ledger_id}",
+            retry=SAVE_RETRY,
+            timeout=120,
+        )
+        is not None
     )
 
 
 def requeue_pending_saves(older_than: timedelta = timedelta(minutes=5)) -> int:
     """Tick hook: queue again every pending save whose job is gone (Redis flushed, a worker
-    died). The unique job id keeps a save that is still queued from running twice."""
+    died, its retries used up); returns how many jobs it queued. The unique job id keeps a
+    save that is still queued from running twice."""
     session = get_session()
     stale = session.scalars(
         select(LedgerEntry.id).where(
@@ -177,15 +185,11 @@ def requeue_pending_saves(older_than: timedelta = timedelta(minutes=5)) -> int:
             LedgerEntry.updated_at < utcnow() - older_than,
         )
     ).all()
-    for ledger_id in stale:
-        enqueue_pending_save(ledger_id)
-    return len(stale)
+    return sum(enqueue_pending_save(ledger_id) for ledger_id in stale)
 
 
 def run_queued_save(ledger_id: int) -> str:
     """RQ job: write a queued pane save. Raises on CRMUnavailable so RQ retries it."""
-    from rq import get_current_job
-
     session = get_session()
     entry = session.get(LedgerEntry, ledger_id)
     # "saved" too: the background sync may have saved this email meanwhile with its own
@@ -203,15 +207,14 @@ def run_queued_save(ledger_id: int) -> str:
     except CRMError as exc:
         session.rollback()
         entry = session.get(LedgerEntry, ledger_id)
-        job = get_current_job()
-        transient = isinstance(exc, CRMUnavailable | CRMBudgetExceeded)
-        last_try = job is None or not job.retries_left
         entry.last_error = str(exc)[:500]
-        if not transient or last_try:
-            entry.status = "failed"
-        session.commit()
-        if transient and not last_try:
+        if isinstance(exc, CRMUnavailable | CRMBudgetExceeded):
+            # RQ retries it; once its retries are used up the row stays pending with its
+            # draft, and the tick (or a re-save) queues it again.
+            session.commit()
             raise
+        entry.status = "failed"
+        session.commit()
         return "failed"
     entry.status = "saved"
     entry.activity_id = logged.id
