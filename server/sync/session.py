@@ -200,7 +200,9 @@ class SessionRunner:
         try:
             return fn(*args)
         except GraphAuthError:
-            self.client.token = graph_token_for(self.user, force_refresh=True)
+            self.client.token = graph_token_for(
+                self.user, force_refresh=True, refused=self.client.token
+            )
             return fn(*args)
 
     def _learn_aliases(self) -> None:
@@ -298,7 +300,9 @@ class SessionRunner:
                     if refreshed:
                         raise
                     refreshed = True  # the token may have been revoked early: refresh once
-                    self.client.token = graph_token_for(self.user, force_refresh=True)
+                    self.client.token = graph_token_for(
+                        self.user, force_refresh=True, refused=self.client.token
+                    )
                     pending = pool.submit(fetch, url)
                     continue
                 url = page.next_link or ""
