@@ -59,13 +59,14 @@ def _wait_for_running_session(db, user, pid: int, env, timeout: float = 120) -> 
     )
 
 
-def _wait_for_progress(db, session_id: int, items: int, timeout: float = 5) -> None:
+def _wait_for_progress(db, session_id: int, items: int, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         db.expire_all()
         if db.get(SyncSession, session_id).items_read >= items:
             return
         time.sleep(0.02)
+    pytest.fail(f"session {session_id} did not reach {items} items in {timeout} s")
 
 
 def _sessions(db, user) -> list[SyncSession]:
@@ -115,7 +116,8 @@ def test_redis_flushed_mid_run_the_next_tick_rebuilds_from_the_database(
     enqueue_session(bianca.id)
     worker = start_worker(env)
     deadline = time.time() + 60
-    while time.time() < deadline and not any(s.items_read for s in _sessions(db, alex)):
+    while not any(s.items_read for s in _sessions(db, alex)):
+        assert time.time() < deadline, f"alex's session read nothing; log:\n{worker_log(env)}"
         time.sleep(0.1)
     redis_client.flushall()  # both jobs, the queue and the worker's registrations are gone
     worker.send_signal(signal.SIGKILL)
