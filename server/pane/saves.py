@@ -1,9 +1,10 @@
 """Save to CRM from the pane: idempotent through the ledger, never lost.
 
-The ledger row and the CRM write happen in one transaction (the built-in CRM writes through
-the same session; a remote CRM's write carries our key, so a retry finds it). When the CRM
-cannot be reached the save is queued on the "saves" queue with RQ retries and the ledger row
-stays "pending" until the job has written it.
+The activity writer's protocol (server/activity_writer.py): the ledger row is claimed first
+(pending, with the draft, committed), the CRM is written by our key with no transaction open,
+then the row is marked saved. When the CRM cannot be reached the save is queued on the
+"saves" queue with RQ retries and the row stays "pending" until the job (or, once its retries
+are used up, the tick or a re-save) has written it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 
 from rq import Retry
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
+from .. import activity_writer
 from ..crm import crm_for
 from ..crm.base import (
     CRM,
@@ -73,6 +74,7 @@ def _refuse_blocked(user: User, records: dict[RecordRef, Record], roles: dict[st
 
 def save_item(user: User, item: PaneItem, refs: list[RecordRef], auto_save_thread: bool) -> dict:
     crm = crm_for(user)
+    get_session().commit()  # no read transaction open across the CRM's look-ups either
     records = existing_records(crm, refs)
     roles = participant_roles(item)
     _refuse_blocked(user, records, roles)
@@ -118,28 +120,44 @@ def _new_entry(user: User, crm: CRM, item: PaneItem) -> LedgerEntry:
 def _write(
     user: User, crm: CRM, item: PaneItem, draft: ActivityDraft, entry: LedgerEntry | None
 ) -> dict:
+    """The activity writer's protocol: claim the ledger row (pending, with the draft;
+    committed), write to the CRM by key with no transaction open, then mark it saved. An
+    email saved before (by the sync, another user) is written again by key to add links; one
+    another writer is saving right now gets our links through its row."""
     session = get_session()
-    if entry is None:
-        entry = _new_entry(user, crm, item)
-        session.add(entry)
+    target = crm_target(crm)
+    claimed = False
+    if entry is None or entry.status == "failed":
+        row = activity_writer.pending_row(
+            org_id=user.org_id,
+            user_id=user.id,
+            target=target,
+            source="manual",
+            draft=draft,
+            conversation_id=item.conversation_id,
+            participants=[p.address for p in item.message.participants if p.valid],
+        )
+        claimed = item.key in activity_writer.claim(session, [row])
+        entry = ledger_entry(user, crm, item.key)
+        if not claimed and entry.status != "saved":
+            # Another writer (the sync, another pane) is writing this email right now.
+            activity_writer.join(session, user.org_id, target, draft)
+            session.commit()
+            return {"status": "pending", "key": item.key}
+    session.commit()  # no transaction stays open across the CRM call
     try:
-        session.flush()
         logged = crm.log_emails([draft])[0]
-    except IntegrityError:
-        # Someone (the sync, another pane) claimed this email a moment ago: save onto theirs.
-        session.rollback()
-        return _write(user, crm, item, draft, ledger_entry(user, crm, item.key))
     except (CRMUnavailable, CRMBudgetExceeded) as exc:
         session.rollback()
         return _queue(user, crm, item, draft, str(exc))
     except CRMError as exc:
         session.rollback()
+        if claimed:  # refused for good: the row says so instead of waiting for ever
+            failed = ledger_entry(user, crm, item.key)
+            failed.status, failed.last_error = "failed", str(exc)[:500]
+            session.commit()
         raise crm_error(exc) from None
-    entry.status = "saved"
-    entry.activity_id = logged.id
-    entry.links = merge_links(entry.links or [], draft.links)
-    entry.pending_draft = None  # an earlier queued attempt (now failed) is superseded
-    entry.last_error = ""
+    activity_writer.mark_saved(session, user.org_id, target, item.key, logged.id, draft.links)
     session.commit()
     return {"status": "saved", "key": item.key, "activity_id": logged.id}
 
