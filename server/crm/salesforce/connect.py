@@ -9,8 +9,8 @@ are kept server-side in Redis (ten minutes, single use) bound to the Courier use
 
 The flow is also bound to the browser that walks it: the dialog's first page (or the web
 connect page) requires that browser's Courier session to be the user who started the flow,
-and puts the state in the signed session cookie; the callback accepts only a state that the
-same browser's cookie carries. So a shared dialog (or authorize) link cannot connect the
+and puts the state in a signed cookie of its own; the callback accepts only a state that
+the same browser's cookie carries. So a shared dialog (or authorize) link cannot connect the
 recipient's Salesforce to the sharer's Courier account (RFC 6749 §10.12: bind the state to
 the user-agent's authenticated state; https://datatracker.ietf.org/doc/html/rfc6749#section-10.12).
 """
@@ -32,6 +32,7 @@ from flask import (
     request,
     session,
 )
+from itsdangerous import BadSignature
 from sqlalchemy import select
 
 from ...auth.decorators import COOKIE_TOKEN_KEY, api_login_required, login_required
@@ -54,7 +55,9 @@ from .tokens import (
 bp = Blueprint("salesforce_connect", __name__)
 PENDING_SECONDS = 600
 _PENDING_KEY = "courier:sf:oauth:{}"
-_COOKIE_STATE = "sf_connect_state"  # in Flask's signed session cookie
+# The flow's state, signed, in a cookie of its own (path /crm/salesforce): Flask's session
+# cookie is rewritten whole by any concurrent response (last writer wins), which could drop it.
+STATE_COOKIE = "courier_sf_connect"
 _DONE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Salesforce</title></head><body><main>
 <h1>{{ title }}</h1><p>{{ message }}</p><p>You can close this window.</p>
@@ -121,22 +124,45 @@ def dialog_start():
             "This link was started by someone else. Connect Salesforce from your own pane.",
             403,
         )
-    session[_COOKIE_STATE] = state
-    return redirect(pending["authorize_url"])
+    return _bound_redirect(pending["authorize_url"], state)
 
 
 @bp.get("/crm/salesforce/connect")
 @login_required
 def connect_page():
     state, url = _start(g.user, "web")
-    session[_COOKIE_STATE] = state
-    return redirect(url)
+    return _bound_redirect(url, state)
+
+
+def _signer():
+    return current_app.session_interface.get_signing_serializer(current_app)
+
+
+def _bound_redirect(url: str, state: str):
+    """Redirect to Salesforce, leaving the signed state (and its user) in this browser."""
+    response = redirect(url)
+    response.set_cookie(
+        STATE_COOKIE,
+        _signer().dumps({"state": state, "user_id": g.user.id}),
+        max_age=PENDING_SECONDS,
+        path="/crm/salesforce",
+        secure=request.is_secure,
+        httponly=True,
+        samesite="Lax",  # sent on Salesforce's top-level redirect back to the callback
+    )
+    return response
 
 
 def _started_in_this_browser(state: str, user_id: int) -> bool:
-    """The callback's state is the one this browser's cookie carries, for the same user."""
-    expected = session.pop(_COOKIE_STATE, "")
-    if not expected or not secrets.compare_digest(state, expected):
+    """The callback's state is the one this browser's cookie carries, for the same user, who
+    is still signed in to Courier here."""
+    try:
+        bound = _signer().loads(request.cookies.get(STATE_COOKIE, ""), max_age=PENDING_SECONDS)
+    except BadSignature:
+        return False
+    if not isinstance(bound, dict) or bound.get("user_id") != user_id:
+        return False
+    if not secrets.compare_digest(state, str(bound.get("state", ""))):
         return False
     user = user_for_session(session.get(COOKIE_TOKEN_KEY, ""))
     return user is not None and user.id == user_id
