@@ -145,6 +145,8 @@ class Settings:
     SYNC_CALENDAR_PAST_DAYS: int = 30
     SYNC_CALENDAR_FUTURE_DAYS: int = 90
     SYNC_STALE_SECONDS: int = 300
+    # A running session beats its heartbeat this often (a thread, independent of page length).
+    SYNC_HEARTBEAT_SECONDS: int = 30
     SYNC_JOB_TIMEOUT_SECONDS: int = 3600
     # Graph change notifications (webhooks) as the fast trigger; polling stays the safety net.
     SYNC_WEBHOOKS_ENABLED: bool = False
@@ -248,6 +250,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("SYNC_INTERVAL_MINUTES: must be at least 1")
     if settings.SYNC_SAFETY_POLL_MINUTES < 1:
         raise ConfigError("SYNC_SAFETY_POLL_MINUTES: must be at least 1")
+    if not 1 <= settings.SYNC_HEARTBEAT_SECONDS < settings.SYNC_STALE_SECONDS:
+        raise ConfigError("SYNC_HEARTBEAT_SECONDS: must be at least 1 and below SYNC_STALE_SECONDS")
     for key in settings.ENCRYPTION_KEYS:
         try:
             valid = len(base64.urlsafe_b64decode(key.encode())) == 32

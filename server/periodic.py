@@ -14,11 +14,10 @@ from dataclasses import dataclass
 import click
 from flask import Flask, current_app
 from redis import Redis
-from rq import Queue, SimpleWorker, Worker
-from rq.exceptions import DuplicateJobError
+from rq import SimpleWorker, Worker
 from rq.scheduler import RQScheduler
 
-from .queues import QUEUE_NAMES, all_queues, get_redis
+from .queues import QUEUE_NAMES, all_queues, enqueue, get_redis
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +52,19 @@ def enqueue_due(connection: Redis, now: float | None = None) -> list[str]:
     enqueued = []
     for spec in PERIODIC:
         job_id = f"periodic-{spec.name}-{int(now // spec.interval_seconds)}"
-        try:
-            Queue(spec.queue, connection=connection).enqueue_call(
-                spec.func,
-                job_id=job_id,
-                unique=True,
-                timeout=spec.timeout,
-                # The id must stay taken for the whole slot, so a finished job is not re-run.
-                result_ttl=spec.interval_seconds * 2,
-                failure_ttl=spec.interval_seconds * 2,
-            )
-        except DuplicateJobError:
-            continue
-        enqueued.append(job_id)
+        job = enqueue(
+            spec.func,
+            queue=spec.queue,
+            job_id=job_id,
+            timeout=spec.timeout,
+            # The id must stay taken for the whole slot, so a finished job is not re-run.
+            keep_ended=True,
+            result_ttl=spec.interval_seconds * 2,
+            failure_ttl=spec.interval_seconds * 2,
+            connection=connection,
+        )
+        if job is not None:
+            enqueued.append(job_id)
     return enqueued
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
+from ..locks import LockUnavailable, held
 from ..models.connections import MicrosoftConnection
 from ..models.schedule import mark_due
 from ..models.tenancy import User
@@ -96,14 +97,31 @@ def _pick_account(app: msal.ClientApplication, connection: MicrosoftConnection, 
 
 
 def graph_token_for(
-    user: User, force_refresh: bool = False, scopes: list[str] | None = None
+    user: User,
+    force_refresh: bool = False,
+    refused: str | None = None,
+    scopes: list[str] | None = None,
 ) -> str:
     """A Graph access token for `user` (delegated Mail.Read, Calendars.Read, User.Read).
 
     Served from the cache while valid, else refreshed with the refresh token. Pass
-    force_refresh=True after Graph answered 401 to a token the cache still thought valid.
-    Raises NeedsReauth or TokenUnavailable.
+    force_refresh=True (and the `refused` token) after Graph answered 401 to a token the cache
+    still thought valid. Raises NeedsReauth or TokenUnavailable.
+
+    The cache is read, refreshed and written back under the user's lock (MSAL's cache is a
+    read-modify-write blob: two refreshes at once would each write back their own copy), and
+    re-read inside it, so a forced refresh that another caller already made is not repeated.
     """
+    try:
+        with held(f"microsoft-token:{user.id}"):
+            return _graph_token(user, force_refresh, refused, scopes)
+    except LockUnavailable:
+        raise TokenUnavailable("another Microsoft token refresh is taking too long") from None
+
+
+def _graph_token(
+    user: User, force_refresh: bool, refused: str | None, scopes: list[str] | None
+) -> str:
     with _own_session() as db:
         connection = db.scalar(
             select(MicrosoftConnection).where(MicrosoftConnection.user_id == user.id)
@@ -124,12 +142,21 @@ def graph_token_for(
         if account is None:
             _mark_needs_reauth(db, connection, "no_account: no signed-in account in the cache")
             raise NeedsReauth("no_account")
+        db.commit()  # no transaction stays open across the identity platform's HTTP call
         try:
             # Other scopes (the admin console's directory read) come from the same refresh
             # token, as consented for the tenant.
-            result = app.acquire_token_silent_with_error(
-                scopes or GRAPH_SCOPES, account=account, force_refresh=force_refresh
-            )
+            wanted = scopes or GRAPH_SCOPES
+            result = None
+            if force_refresh and refused:
+                # Someone may have refreshed since `refused` was handed out: use theirs.
+                result = app.acquire_token_silent_with_error(wanted, account=account)
+                if not result or result.get("access_token") in (None, refused):
+                    result = None
+            if result is None:
+                result = app.acquire_token_silent_with_error(
+                    wanted, account=account, force_refresh=force_refresh
+                )
         except (requests.RequestException, ValueError) as exc:
             raise TokenUnavailable(f"identity platform unreachable: {type(exc).__name__}") from exc
         if cache.has_state_changed:

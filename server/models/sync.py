@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime, utcnow
@@ -57,6 +67,14 @@ class SyncSession(Base):
         Index("ix_sync_sessions_user_started", "user_id", "started_at"),
         # Retention deletes by age across all users (server/retention.py).
         Index("ix_sync_sessions_started_at", "started_at"),
+        # At most one running session per mailbox, whatever the queue does.
+        Index(
+            "uq_sync_sessions_one_running",
+            "user_id",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,9 +1,10 @@
 """Save to CRM from the pane: idempotent through the ledger, never lost.
 
-The ledger row and the CRM write happen in one transaction (the built-in CRM writes through
-the same session; a remote CRM's write carries our key, so a retry finds it). When the CRM
-cannot be reached the save is queued on the "saves" queue with RQ retries and the ledger row
-stays "pending" until the job has written it.
+The activity writer's protocol (server/activity_writer.py): the ledger row is claimed first
+(pending, with the draft, committed), the CRM is written by our key with no transaction open,
+then the row is marked saved. When the CRM cannot be reached the save is queued on the
+"saves" queue with RQ retries and the row stays "pending" until the job (or, once its retries
+are used up, the tick or a re-save) has written it.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from typing import Any
 
 from rq import Retry
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from .. import metrics
+from .. import activity_writer, metrics
 from ..admin.audit import record_audit
 from ..crm import crm_for
 from ..crm.base import (
@@ -75,6 +75,7 @@ def _refuse_blocked(user: User, records: dict[RecordRef, Record], roles: dict[st
 
 def save_item(user: User, item: PaneItem, refs: list[RecordRef], auto_save_thread: bool) -> dict:
     crm = crm_for(user)
+    get_session().commit()  # no read transaction open across the CRM's look-ups either
     records = existing_records(crm, refs)
     roles = participant_roles(item)
     _refuse_blocked(user, records, roles)
@@ -89,6 +90,9 @@ def save_item(user: User, item: PaneItem, refs: list[RecordRef], auto_save_threa
     elif entry is not None and entry.status == "pending":
         entry.links = merge_links(entry.links or [], links)
         session.commit()
+        if entry.pending_draft:
+            # Its job may have used up its retries: saving again queues it again.
+            enqueue_pending_save(entry.id)
         result = {"status": "pending", "key": item.key}
     else:
         result = _write(user, crm, item, draft, entry)
@@ -133,30 +137,46 @@ def _new_entry(user: User, crm: CRM, item: PaneItem) -> LedgerEntry:
 def _write(
     user: User, crm: CRM, item: PaneItem, draft: ActivityDraft, entry: LedgerEntry | None
 ) -> dict:
+    """The activity writer's protocol: claim the ledger row (pending, with the draft;
+    committed), write to the CRM by key with no transaction open, then mark it saved. An
+    email saved before (by the sync, another user) is written again by key to add links; one
+    another writer is saving right now gets our links through its row."""
     session = get_session()
-    if entry is None:
-        entry = _new_entry(user, crm, item)
-        session.add(entry)
+    target = crm_target(crm)
+    claimed = False
+    if entry is None or entry.status == "failed":
+        row = activity_writer.pending_row(
+            org_id=user.org_id,
+            user_id=user.id,
+            target=target,
+            source="manual",
+            draft=draft,
+            conversation_id=item.conversation_id,
+            participants=[p.address for p in item.message.participants if p.valid],
+        )
+        claimed = item.key in activity_writer.claim(session, [row])
+        entry = ledger_entry(user, crm, item.key)
+        if not claimed and entry.status != "saved":
+            # Another writer (the sync, another pane) is writing this email right now.
+            activity_writer.join(session, user.org_id, target, draft)
+            session.commit()
+            return {"status": "pending", "key": item.key}
+    session.commit()  # no transaction stays open across the CRM call
     try:
-        session.flush()
         logged = crm.log_emails([draft])[0]
-    except IntegrityError:
-        # Someone (the sync, another pane) claimed this email a moment ago: save onto theirs.
-        session.rollback()
-        return _write(user, crm, item, draft, ledger_entry(user, crm, item.key))
     except (CRMUnavailable, CRMBudgetExceeded) as exc:
         session.rollback()
         return _queue(user, crm, item, draft, str(exc))
     except CRMError as exc:
         session.rollback()
+        if claimed:  # refused for good: the row says so instead of waiting for ever
+            failed = ledger_entry(user, crm, item.key)
+            failed.status, failed.last_error = "failed", str(exc)[:500]
+            session.commit()
         raise crm_error(exc) from None
-    entry.status = "saved"
-    entry.activity_id = logged.id
-    # What the CRM linked, which may be less than asked (Salesforce: one What per activity),
-    # so the pane's ticks never claim a link the CRM does not have.
-    entry.links = merge_links(entry.links or [], logged.links)
-    entry.pending_draft = None  # an earlier queued attempt (now failed) is superseded
-    entry.last_error = ""
+    activity_writer.mark_saved(
+        session, user.org_id, target, item.key, logged.id, draft.links, logged.links
+    )
     session.commit()
     metrics.inc("courier_items_saved", source="pane")
     return {"status": "saved", "key": item.key, "activity_id": logged.id}
@@ -176,20 +196,25 @@ def _queue(user: User, crm: CRM, item: PaneItem, draft: ActivityDraft, error: st
     return {"status": "pending", "key": item.key}
 
 
-def enqueue_pending_save(ledger_id: int) -> None:
-    enqueue(
-        JOB_PATH,
-        ledger_id,
-        queue="saves",
-        job_id=f"pane-save-{ledger_id}",
-        retry=SAVE_RETRY,
-        timeout=120,
+def enqueue_pending_save(ledger_id: int) -> bool:
+    """Queue the save's job; False when its job is still queued or running."""
+    return (
+        enqueue(
+            JOB_PATH,
+            ledger_id,
+            queue="saves",
+            job_id=f"pane-save-{ledger_id}",
+            retry=SAVE_RETRY,
+            timeout=120,
+        )
+        is not None
     )
 
 
 def requeue_pending_saves(older_than: timedelta = timedelta(minutes=5)) -> int:
     """Tick hook: queue again every pending save whose job is gone (Redis flushed, a worker
-    died). The unique job id keeps a save that is still queued from running twice."""
+    died, its retries used up); returns how many jobs it queued. The unique job id keeps a
+    save that is still queued from running twice."""
     session = get_session()
     stale = session.scalars(
         select(LedgerEntry.id).where(
@@ -198,15 +223,11 @@ def requeue_pending_saves(older_than: timedelta = timedelta(minutes=5)) -> int:
             LedgerEntry.updated_at < utcnow() - older_than,
         )
     ).all()
-    for ledger_id in stale:
-        enqueue_pending_save(ledger_id)
-    return len(stale)
+    return sum(enqueue_pending_save(ledger_id) for ledger_id in stale)
 
 
 def run_queued_save(ledger_id: int) -> str:
     """RQ job: write a queued pane save. Raises on CRMUnavailable so RQ retries it."""
-    from rq import get_current_job
-
     session = get_session()
     entry = session.get(LedgerEntry, ledger_id)
     # "saved" too: the background sync may have saved this email meanwhile with its own
@@ -224,15 +245,14 @@ def run_queued_save(ledger_id: int) -> str:
     except CRMError as exc:
         session.rollback()
         entry = session.get(LedgerEntry, ledger_id)
-        job = get_current_job()
-        transient = isinstance(exc, CRMUnavailable | CRMBudgetExceeded)
-        last_try = job is None or not job.retries_left
         entry.last_error = str(exc)[:500]
-        if not transient or last_try:
-            entry.status = "failed"
-        session.commit()
-        if transient and not last_try:
+        if isinstance(exc, CRMUnavailable | CRMBudgetExceeded):
+            # RQ retries it; once its retries are used up the row stays pending with its
+            # draft, and the tick (or a re-save) queues it again.
+            session.commit()
             raise
+        entry.status = "failed"
+        session.commit()
         return "failed"
     entry.status = "saved"
     entry.activity_id = logged.id

@@ -156,6 +156,7 @@ def control_stats():
             {
                 "api_calls": state.api_calls,
                 "calls_by_kind": dict(state.calls_by_kind),
+                "token_requests": dict(state.token_requests),
                 "orgs": {
                     o.org_id: {
                         "tenant_id": o.tenant_id,
@@ -172,7 +173,7 @@ def control_stats():
 def control_stats_reset():
     state = _state()
     with state.lock:
-        state.api_calls, state.calls_by_kind = 0, {}
+        state.api_calls, state.calls_by_kind, state.token_requests = 0, {}, {}
     return jsonify({"ok": True})
 
 

@@ -158,6 +158,8 @@ def token():
         return _oauth_error("invalid_client", "invalid client credentials")
     state = _state()
     with state.lock:
+        grant_type = form.get("grant_type", "")
+        state.token_requests[grant_type] = state.token_requests.get(grant_type, 0) + 1
         if form.get("grant_type") == "authorization_code":
             code = state.codes.pop(form.get("code", ""), None)
             if code is None or code["expires_at"] < time.time():

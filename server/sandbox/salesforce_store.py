@@ -214,6 +214,8 @@ class SalesforceState:
     faults: Faults = field(default_factory=Faults)
     api_calls: int = 0
     calls_by_kind: dict[str, int] = field(default_factory=dict)
+    # Token endpoint requests by grant type (they do not count against the API allowance).
+    token_requests: dict[str, int] = field(default_factory=dict)
     access_token_seconds: int = 7200
     rotate_refresh_tokens: bool = False  # the connected app's "refresh token rotation"
     default_batch_size: int = 2000

@@ -6,10 +6,8 @@ from flask import current_app
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from ..queues import enqueue, get_redis
+from ..queues import enqueue, get_redis, live_job
 
-# A job in one of these states still holds its id; anything else may be replaced.
-_LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 # A rerun request outlives no session: if the worker died, the next tick reads anyway.
 RERUN_FLAG_SECONDS = 3600
 
@@ -30,20 +28,17 @@ def rerun_key(user_id: int) -> str:
 
 
 def enqueue_session(user_id: int, trigger: str = "schedule") -> Job | None:
-    """Enqueue the user's session unless one is queued or running (then None). A finished or
-    failed job's id is released first, since RQ keeps it for result_ttl/failure_ttl.
+    """Enqueue the user's session unless one is queued or running (then None); the one
+    enqueue releases a finished or failed job's id first.
 
     A running session may already be past the folder a notification is about: it is asked
     to read once more before it ends (see `rerun_requested`), so the change is not left to
     the next poll."""
-    job = current_job(user_id)
+    job = live_job(job_id_for(user_id))
     if job is not None:
-        status = job.get_status(refresh=True)
-        if status == JobStatus.STARTED and trigger != "schedule":
+        if job.get_status(refresh=False) == JobStatus.STARTED and trigger != "schedule":
             get_redis().set(rerun_key(user_id), trigger, ex=RERUN_FLAG_SECONDS)
-        if status in _LIVE:
-            return None
-        job.delete()
+        return None
     return enqueue(
         "server.sync.session.run_session",
         user_id,

@@ -8,6 +8,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from .. import activity_writer
 from ..crm.base import (
     CRM,
     CRMNotFound,
@@ -187,6 +188,10 @@ class Pipeline(MeetingSteps):
     def _save(
         self, planned: list[Planned], kind: str, result: PageResult, known: dict | None = None
     ) -> None:
+        if kind == "email":
+            for start in range(0, len(planned), SAVE_BATCH):
+                self._save_emails(planned[start : start + SAVE_BATCH], result, known or {})
+            return
         for start in range(0, len(planned), SAVE_BATCH):
             batch = planned[start : start + SAVE_BATCH]
             rows = []
@@ -199,6 +204,45 @@ class Pipeline(MeetingSteps):
                 else:
                     result.saved += 1
             ledger_io.insert_entries(self.db, rows)
+
+    def _save_emails(self, batch: list[Planned], result: PageResult, known: dict) -> None:
+        """The activity writer's protocol: claim the new items' ledger rows (committed), write
+        only what this session claimed — or what another user saved before, to add this
+        user's links — then mark the claimed rows saved. An item someone else claimed
+        meanwhile gets our links through its row (the tick writes them)."""
+        fresh = [p for p in batch if p.key not in known]
+        rows = [
+            activity_writer.pending_row(
+                org_id=self.user.org_id,
+                user_id=self.user.id,
+                target=self.target,
+                source=plan.source,
+                draft=plan.draft,
+                conversation_id=getattr(plan.item, "conversation_id", ""),
+                participants=plan.participants,
+            )
+            for plan in fresh
+        ]
+        claimed = activity_writer.claim(self.db, rows)  # commits: no transaction over the CRM
+        lost = [p for p in fresh if p.key not in claimed]
+        for plan in lost:
+            activity_writer.join(self.db, self.user.org_id, self.target, plan.draft)
+            result.counts["claimed_by_another_writer"] += 1
+        writing = [p for p in batch if p.key in known or p.key in claimed]
+        for plan, logged in self._log(writing, "email", result):
+            if plan.key in claimed:
+                activity_writer.mark_saved(
+                    self.db,
+                    self.user.org_id,
+                    self.target,
+                    plan.key,
+                    str(logged.id),
+                    logged.links or plan.draft.links,
+                )
+                result.saved += 1
+            else:
+                self._record(plan, logged, "email", known)
+                result.counts["links_added"] += 1
 
     def _log(self, batch: list[Planned], kind: str, result: PageResult):
         write = self.crm.log_emails if kind == "email" else self.crm.log_meetings

@@ -25,6 +25,7 @@ from ..periodic import register_tick_hook
 from .due import MAX_BACKOFF, due_at, on_phase, phase_of
 from .health import failed_grant
 from .jobs import enqueue_session, release_dead_job
+from .liveness import abandon
 from .webhooks import subscription_watch
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def worker_is_dead(session: SyncSession, now: datetime, stale_seconds: int) -> bool:
-    """Stale heartbeat, or a worker process on this host that no longer exists."""
-    if now - session.heartbeat_at > timedelta(seconds=stale_seconds):
-        return True
+def worker_gone(session: SyncSession) -> bool:
+    """The session's worker process ran on this host and no longer exists."""
     host, _, pid = (session.worker or "").rpartition(":")
     return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+
+
+def worker_is_dead(session: SyncSession, now: datetime, stale_seconds: int) -> bool:
+    """Stale heartbeat (the session's heartbeat thread beats while its worker lives, however
+    long a page takes), or a worker process on this host that no longer exists."""
+    if now - session.heartbeat_at > timedelta(seconds=stale_seconds):
+        return True
+    return worker_gone(session)
 
 
 def _latest_sessions(db, user_ids: list[int], now: datetime) -> dict[int, list[SyncSession]]:
@@ -88,18 +95,27 @@ def is_due(sessions: list[SyncSession], now: datetime, interval: timedelta) -> b
 
 
 def reap_dead_sessions(now: datetime | None = None) -> list[int]:
-    """Close sessions whose worker died (status abandoned) and free their jobs."""
+    """Close sessions whose worker died (status abandoned) and free their jobs. Each close is
+    a compare-and-set: a session that beat (or finished) since we read it is left alone."""
     now = now or utcnow()
     db = get_session()
     stale = current_app.config["SYNC_STALE_SECONDS"]
-    reaped = []
-    for session in db.scalars(select(SyncSession).where(SyncSession.status == "running")):
-        if worker_is_dead(session, now, stale):
-            session.status = "abandoned"
-            session.finished_at = now
-            session.error = "the worker running this session stopped"
-            reaped.append(session.user_id)
+    running = db.execute(
+        select(
+            SyncSession.id, SyncSession.user_id, SyncSession.heartbeat_at, SyncSession.worker
+        ).where(SyncSession.status == "running")
+    ).all()
     db.commit()
+    reaped = []
+    for row in running:
+        if worker_gone(row):
+            closed = abandon(db, row.id, stale_before=None)
+        elif now - row.heartbeat_at > timedelta(seconds=stale):
+            closed = abandon(db, row.id, stale_before=now - timedelta(seconds=stale))
+        else:
+            continue
+        if closed:
+            reaped.append(row.user_id)
     for user_id in reaped:
         release_dead_job(user_id)
     return reaped

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from .. import metrics
 from ..auth.identity import user_refused
@@ -37,6 +38,7 @@ from ..rules.defaults import NEVER_READ_FOLDERS
 from ..rules.policy import folder_key
 from .counting import CountingCRM
 from .jobs import rerun_requested
+from .liveness import Heartbeat, SessionSuperseded, finish, still_running
 from .pipeline import PageResult, Pipeline
 
 log = logging.getLogger(__name__)
@@ -68,12 +70,22 @@ def run_session(user_id: int, trigger: str = "schedule") -> dict:
         metrics.inc("courier_sync_sessions", outcome="disabled")
         return {"status": "disabled"}
     db.add(record)
-    db.commit()
+    try:
+        db.commit()
+    except IntegrityError:
+        # The partial unique index: another session of this mailbox is running.
+        db.rollback()
+        return {"status": "already_running"}
     started = time.monotonic()
     runner = SessionRunner(user, record)
     status, error = "succeeded", ""
     try:
-        runner.run()
+        with Heartbeat(record.id):
+            runner.run()
+    except SessionSuperseded:
+        # The reaper closed this session while it ran: its successor owns the mailbox now.
+        db.rollback()
+        return {"status": "superseded", "session_id": record.id}
     except (NeedsReauth, CRMAuthError) as exc:
         # The error names the class: health tells a CRM grant from the Microsoft one by it.
         status, error = "needs_reauth", f"{type(exc).__name__}: {exc}"
@@ -88,21 +100,18 @@ def run_session(user_id: int, trigger: str = "schedule") -> dict:
         status, error = "failed", f"{type(exc).__name__}: {exc}"
     if status != "succeeded":
         db.rollback()
-    record = db.get(SyncSession, record.id)
-    runner.flush_counts(record)
-    record.status = status
-    record.error = error[:500]
-    record.finished_at = utcnow()
-    record.duration_ms = int((time.monotonic() - started) * 1000)
-    db.commit()
+    counts = runner.counts()
+    duration_ms = int((time.monotonic() - started) * 1000)
+    if not finish(db, record.id, status, error=error[:500], duration_ms=duration_ms, **counts):
+        return {"status": "superseded", "session_id": record.id}
     metrics.inc("courier_sync_sessions", outcome=status)
-    metrics.inc("courier_items_saved", record.saved, source="sync")
+    metrics.inc("courier_items_saved", counts["saved"], source="sync")
     return {
         "status": status,
         "session_id": record.id,
-        "saved": record.saved,
-        "read": record.items_read,
-        "error": record.error,
+        "saved": counts["saved"],
+        "read": counts["items_read"],
+        "error": error[:500],
     }
 
 
@@ -119,14 +128,18 @@ class SessionRunner:
 
     # --- bookkeeping -------------------------------------------------------------------
 
-    def flush_counts(self, record: SyncSession) -> None:
+    def counts(self) -> dict:
         t = self.totals
-        record.items_read, record.saved, record.created = t.read, t.saved, t.created
-        record.errors, record.skipped = t.errors, t.skipped
-        record.counts = dict(sorted(Counter(t.counts).items()))
-        record.graph_requests = self.client.stats.requests if self.client else 0
-        record.crm_calls = self.crm.calls if self.crm else 0
-        record.heartbeat_at = utcnow()
+        return {
+            "items_read": t.read,
+            "saved": t.saved,
+            "created": t.created,
+            "errors": t.errors,
+            "skipped": t.skipped,
+            "counts": dict(sorted(Counter(t.counts).items())),
+            "graph_requests": self.client.stats.requests if self.client else 0,
+            "crm_calls": self.crm.calls if self.crm else 0,
+        }
 
     def _add(self, result: PageResult) -> None:
         t = self.totals
@@ -137,16 +150,20 @@ class SessionRunner:
         t.counts.update(result.counts)
 
     def _commit_page(self, state: SyncState, result: PageResult, link: str, done: bool) -> None:
-        """The page's saves, its link and the session's progress: one transaction."""
+        """The page's saves, its link and the session's progress: one transaction, committed
+        only while this session is still the mailbox's running one."""
         self._add(result)
         state.resume_link = link
         if done:
             state.initial_done = True
-        self.flush_counts(self.record)
-        if result.read or result.saved or result.errors or not done:
-            self.db.commit()
-        # else: a round that ended with nothing in it. Its link is written with the next
-        # commit (or the session's last): lost in a crash, it only means an empty re-read.
+        if not (result.read or result.saved or result.errors or not done):
+            # A round that ended with nothing in it: its link is written with the next commit
+            # (or the session's last); lost in a crash, it only means an empty re-read.
+            return
+        still_running(self.db, self.record.id)
+        for name, value in self.counts().items():
+            setattr(self.record, name, value)
+        self.db.commit()
 
     # --- the run -----------------------------------------------------------------------
 
@@ -199,7 +216,9 @@ class SessionRunner:
         try:
             return fn(*args)
         except GraphAuthError:
-            self.client.token = graph_token_for(self.user, force_refresh=True)
+            self.client.token = graph_token_for(
+                self.user, force_refresh=True, refused=self.client.token
+            )
             return fn(*args)
 
     def _learn_aliases(self) -> None:
@@ -352,7 +371,9 @@ class SessionRunner:
                     if refreshed:
                         raise
                     refreshed = True  # the token may have been revoked early: refresh once
-                    self.client.token = graph_token_for(self.user, force_refresh=True)
+                    self.client.token = graph_token_for(
+                        self.user, force_refresh=True, refused=self.client.token
+                    )
                     pending = pool.submit(fetch, url)
                     continue
                 url = page.next_link or ""

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -29,6 +30,7 @@ from server.crm.base import CRM, RecordRef
 from server.crm.builtin.demo_data import DEFAULT_SEED, demo_crm
 from server.db import get_session
 from server.demo import seed_demo
+from server.http import make_http_session
 from server.models.tenancy import User
 from server.redis_server import free_port
 from server.sandbox.devca import ensure_dev_ca, ssl_context_for
@@ -98,19 +100,32 @@ class PaneServer:
             )
         )
 
+    def session_cookie(self, token: str) -> tuple[str, str]:
+        """(name, value) of the signed session cookie a Courier sign-in leaves in a browser."""
+        serializer = self.app.session_interface.get_signing_serializer(self.app)
+        return self.app.config["SESSION_COOKIE_NAME"], serializer.dumps({"session_token": token})
+
     def connect_crm(self, email: str = DEMO_EMAIL) -> None:
         """Connect the user's Salesforce through the same HTTP flow the pane's dialog walks
-        (our connect API, the sandbox's authorize page, our callback). Built-in: nothing."""
+        (our connect API, our dialog page in a browser signed in to Courier, the sandbox's
+        authorize page, our callback in that browser). Built-in: nothing."""
         if self.adapter != "salesforce":
             return
-        answer = self.sandbox.http.post(
+        token = self.token(email)
+        # A browser signed in to Courier (the dialog's own), trusting the app's development CA.
+        browser = make_http_session(ca_bundle=self.sandbox.ca_bundle, timeout=10)
+        name, value = self.session_cookie(token)
+        browser.cookies.set(name, value, domain=urlsplit(self.url).hostname)
+        answer = browser.post(
             f"{self.url}/api/crm/salesforce/connect",
-            headers={"Authorization": f"Bearer {self.token(email)}"},
-            json={},
+            headers={"Authorization": f"Bearer {token}"},
+            json={"mode": "dialog"},
             timeout=10,
         )
         answer.raise_for_status()
-        authorize_url = answer.json()["authorize_url"]
+        opened = browser.get(answer.json()["dialog_url"], allow_redirects=False, timeout=10)
+        assert opened.status_code == 302, opened.text
+        authorize_url = opened.headers["Location"]
         page = self.sandbox.http.get(authorize_url)
         page.raise_for_status()
         fields = dict(html.fromstring(page.text).forms[0].fields)
@@ -120,7 +135,7 @@ class PaneServer:
             authorize_url.split("?")[0], data=fields, allow_redirects=False
         )
         assert granted.status_code == 302, granted.text
-        done = self.sandbox.http.get(granted.headers["Location"], timeout=10)
+        done = browser.get(granted.headers["Location"], timeout=10)
         assert done.status_code == 200 and "Salesforce connected" in done.text, done.text
 
 
@@ -324,3 +339,7 @@ def sign_in_by_token(pane: Pane, email: str = DEMO_EMAIL, connect_crm: bool = Tr
         f"if (location.origin === {json.dumps(origin)}) "
         f"localStorage.setItem({json.dumps(session_storage_key(email))}, {json.dumps(value)});"
     )
+    # The dialog sign-in also leaves Courier's session cookie in the browser (the Salesforce
+    # connect dialog requires it: the flow is bound to the browser that started it).
+    name, value = pane.server.session_cookie(token)
+    pane.context.add_cookies([{"name": name, "value": value, "url": origin}])

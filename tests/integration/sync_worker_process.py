@@ -1,20 +1,20 @@
 """An RQ worker process for the crash tests: the app from the environment's settings, then
-RQ's SimpleWorker (no fork, so SIGKILL kills the job with it)."""
+the project's CourierSimpleWorker (no fork, so SIGKILL kills the job with it; a fresh app
+context per job, as in production)."""
 
 from __future__ import annotations
 
 import sys
 
-from rq import SimpleWorker
-
 from server import create_app
+from server.periodic import CourierSimpleWorker
 from server.queues import all_queues, get_redis
 
 
 def main() -> None:
     app = create_app()
     with app.app_context():
-        worker = SimpleWorker(all_queues(), connection=get_redis())
+        worker = CourierSimpleWorker(all_queues(), connection=get_redis())
         worker.work(burst="--burst" in sys.argv, logging_level="WARNING")
 
 

@@ -344,3 +344,74 @@ def test_a_manual_save_is_in_the_audit_log_once(client, world, db):
         [f"contact:{world.ids['alice']}", f"account:{world.ids['acme']}"]
     )
     assert events[0].actor_id == entry.user_id
+
+
+@pytest.fixture
+def crm_tables_locked(database_url, app):
+    """Makes the built-in CRM's activity table unreachable (PostgreSQL lock_timeout against a
+    held ACCESS EXCLUSIVE lock) until the returned function is called."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs PostgreSQL's lock_timeout to make the CRM tables unreachable")
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        name = conn.execute(text("select current_database()")).scalar()
+        conn.execute(text(f'ALTER DATABASE "{name}" SET lock_timeout = 300'))
+    app.extensions["db_engine"].dispose()
+    locking = create_engine(database_url)
+    blocker = locking.connect()
+    holder = blocker.begin()
+    blocker.execute(text("LOCK TABLE crm_activities IN ACCESS EXCLUSIVE MODE"))
+    released = []
+
+    def release() -> None:
+        if released:
+            return
+        released.append(True)
+        holder.rollback()
+        blocker.close()
+        locking.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" RESET lock_timeout'))
+        admin.dispose()
+        app.extensions["db_engine"].dispose()
+
+    yield release
+    release()
+
+
+@pytest.mark.parametrize("queued_again_by", ["re-save", "tick"])
+def test_a_save_whose_job_used_up_its_retries_is_queued_again(
+    client, world, db, run_jobs, redis_client, crm_tables_locked, monkeypatch, queued_again_by
+):
+    """RQ keeps a failed job's record for days and refuses its id meanwhile: without the one
+    enqueue releasing ended jobs, this save would stay pending for ever."""
+    from rq import Retry
+    from rq.job import Job, JobStatus
+
+    monkeypatch.setattr("server.pane.saves.SAVE_RETRY", Retry(max=1))  # no waits in a test
+    response = _save(client, world, _links(world, "alice", "renewal"))
+    assert response.get_json()["status"] == "pending"
+    entry_id = db.scalar(select(LedgerEntry.id))
+    job_id = f"pane-save-{entry_id}"
+    assert run_jobs() == 2  # the first try and its one retry, both refused by the locked table
+    assert Job.fetch(job_id, connection=redis_client).get_status() == JobStatus.FAILED
+    db.expire_all()
+    assert db.get(LedgerEntry, entry_id).status == "pending"
+
+    if queued_again_by == "re-save":
+        again = _save(client, world, _links(world, "alice", "renewal"))
+        assert again.get_json()["status"] == "pending"
+    else:
+        assert requeue_pending_saves(older_than=timedelta(0)) == 1
+    assert Job.fetch(job_id, connection=redis_client).get_status() == JobStatus.QUEUED
+    # Still queued: neither path queues it twice, and the tick says it queued nothing.
+    assert requeue_pending_saves(older_than=timedelta(0)) == 0
+    crm_tables_locked()
+    assert run_jobs() == 1
+    db.expire_all()
+    entry = db.get(LedgerEntry, entry_id)
+    assert (entry.status, entry.pending_draft) == ("saved", None)
+    assert _activity_links(db, "<renewal-1@acme.test>") == {
+        ("contact", world.ids["alice"], "from"),
+        ("opportunity", world.ids["renewal"], "related"),
+    }

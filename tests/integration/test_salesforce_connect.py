@@ -3,6 +3,7 @@ at rest, refresh on expiry, revoked grant → needs re-auth, disconnect."""
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -49,13 +50,38 @@ def _approve(sandbox, authorize_url: str, decision: str = "allow") -> str:
     return answer.headers["Location"]
 
 
-def test_connect_flow_with_pkce_stores_encrypted_tokens(sandbox, client, db, courier_user):
-    token = issue_session(courier_user)
+def _outcome(page) -> dict:
+    """What the bridge page hands the pane (its data-message)."""
+    bridge = html.fromstring(page.data).get_element_by_id("crm-bridge")
+    return json.loads(bridge.get("data-message"))
+
+
+def _signed_in_browser(client, user) -> str:
+    """`client` plays a browser signed in to Courier as `user` (the session cookie); returns
+    a bearer token for the pane's API calls."""
+    token = issue_session(user)
+    with client.session_transaction() as cookie:
+        cookie["session_token"] = issue_session(user)
+    return token
+
+
+def _start_in_dialog(client, token: str) -> str:
+    """The pane asks for a dialog URL; the dialog (this browser) opens it: the authorize URL."""
     answer = client.post(
-        "/api/crm/salesforce/connect", headers={"Authorization": f"Bearer {token}"}
+        "/api/crm/salesforce/connect",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"mode": "dialog"},
     )
     assert answer.status_code == 200
-    url = answer.get_json()["authorize_url"]
+    dialog = urlsplit(answer.get_json()["dialog_url"])
+    opened = client.get(f"{dialog.path}?{dialog.query}")
+    assert opened.status_code == 302, opened.data
+    return opened.headers["Location"]
+
+
+def test_connect_flow_with_pkce_stores_encrypted_tokens(sandbox, client, db, courier_user):
+    token = _signed_in_browser(client, courier_user)
+    url = _start_in_dialog(client, token)
     query = parse_qs(urlsplit(url).query)
     assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
     assert "code_verifier" not in url
@@ -65,11 +91,15 @@ def test_connect_flow_with_pkce_stores_encrypted_tokens(sandbox, client, db, cou
     assert callback.path == "/crm/salesforce/callback"
     page = client.get(f"{callback.path}?{callback.query}")
     assert page.status_code == 200 and b"Salesforce connected" in page.data
+    assert _outcome(page)["connected"] is True  # the bridge page tells the pane
 
     conn = db.scalar(
         select(SalesforceConnection).where(SalesforceConnection.user_id == courier_user.id)
     )
-    assert conn.sf_org_id.startswith("00D") and conn.sf_user_id.startswith("005")
+    # The Salesforce identity the grant belongs to (from the token response's id URL).
+    org = sandbox.control("/_sandbox/salesforce/org", {})
+    assert conn.sf_user_id == org["users"][USER_A]
+    assert conn.sf_org_id == org["org_id"] and conn.sf_org_id.startswith("00D")
     assert conn.instance_url == sandbox.url and not conn.needs_reauth
     assert conn.sf_username == USER_A
     # Encrypted at rest: nothing in the row looks like a Salesforce token.
@@ -78,7 +108,7 @@ def test_connect_flow_with_pkce_stores_encrypted_tokens(sandbox, client, db, cou
     )
 
     # The state is single use: replaying the callback fails.
-    assert client.get(f"{callback.path}?{callback.query}").status_code == 400
+    assert client.get(f"{callback.path}?{callback.query}").status_code in (400, 403)
     # And the connection works.
     crm = crm_for(courier_user, "salesforce")
     assert isinstance(crm, SalesforceCRM)
@@ -89,10 +119,7 @@ def test_connect_flow_with_pkce_stores_encrypted_tokens(sandbox, client, db, cou
 
 
 def test_the_code_is_useless_without_the_verifier(sandbox, client, courier_user):
-    token = issue_session(courier_user)
-    url = client.post(
-        "/api/crm/salesforce/connect", headers={"Authorization": f"Bearer {token}"}
-    ).get_json()["authorize_url"]
+    url = _start_in_dialog(client, _signed_in_browser(client, courier_user))
     code = parse_qs(urlsplit(_approve(sandbox, url)).query)["code"][0]
     answer = sandbox.http.post(
         f"{sandbox.url}/salesforce/services/oauth2/token",
@@ -109,13 +136,80 @@ def test_the_code_is_useless_without_the_verifier(sandbox, client, courier_user)
 
 
 def test_denied_consent_stores_nothing(sandbox, client, db, courier_user):
-    token = issue_session(courier_user)
-    url = client.post(
-        "/api/crm/salesforce/connect", headers={"Authorization": f"Bearer {token}"}
-    ).get_json()["authorize_url"]
+    url = _start_in_dialog(client, _signed_in_browser(client, courier_user))
     callback = urlsplit(_approve(sandbox, url, decision="deny"))
-    assert client.get(f"{callback.path}?{callback.query}").status_code == 400
+    page = client.get(f"{callback.path}?{callback.query}")
+    assert _outcome(page)["connected"] is False and b"did not grant" in page.data
     assert db.scalar(select(SalesforceConnection)) is None
+
+
+@pytest.fixture
+def sharer(db, courier_user):
+    """Another Courier user of the same organisation, who shares their dialog link."""
+    user = User(
+        org_id=courier_user.org_id,
+        tenant_id=DEMO_TENANT_ID,
+        object_id="oid-sam",
+        email="sam@x.test",
+    )
+    db.add(user)
+    db.commit()
+    return user
+
+
+def test_a_shared_dialog_link_cannot_connect_the_victims_salesforce_to_the_sharer(
+    app, sandbox, db, courier_user, sharer
+):
+    """The sharer starts a connect in their pane and sends the dialog link to the victim,
+    who is signed in to Courier as themselves in their browser: the link is refused."""
+    sharers_browser, victims_browser = app.test_client(), app.test_client()
+    token = _signed_in_browser(sharers_browser, sharer)
+    _signed_in_browser(victims_browser, courier_user)
+    answer = sharers_browser.post(
+        "/api/crm/salesforce/connect",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"mode": "dialog"},
+    )
+    dialog = urlsplit(answer.get_json()["dialog_url"])
+    opened = victims_browser.get(f"{dialog.path}?{dialog.query}")
+    assert opened.status_code == 403 and b"started by someone else" in opened.data
+    assert db.scalar(select(SalesforceConnection)) is None
+
+
+def test_a_shared_authorize_link_cannot_complete_in_another_browser(
+    app, sandbox, db, courier_user, sharer
+):
+    """Even past our dialog page (the sharer sends Salesforce's authorize URL itself), the
+    callback in the victim's browser lacks the state in its cookie: nothing is stored."""
+    sharers_browser, victims_browser = app.test_client(), app.test_client()
+    token = _signed_in_browser(sharers_browser, sharer)
+    _signed_in_browser(victims_browser, courier_user)
+    authorize_url = _start_in_dialog(sharers_browser, token)
+    callback = urlsplit(_approve(sandbox, authorize_url))  # the victim logs in to Salesforce
+    page = victims_browser.get(f"{callback.path}?{callback.query}")
+    assert _outcome(page)["connected"] is False and b"another browser" in page.data
+    assert db.scalar(select(SalesforceConnection)) is None
+    # A browser not signed in to Courier at all fares no better.
+    anonymous = app.test_client()
+    authorize_url = _start_in_dialog(sharers_browser, token)
+    callback = urlsplit(_approve(sandbox, authorize_url))
+    assert _outcome(anonymous.get(f"{callback.path}?{callback.query}"))["connected"] is False
+    assert db.scalar(select(SalesforceConnection)) is None
+
+
+def test_the_dialog_page_asks_a_browser_without_a_courier_session_to_sign_in(
+    app, sandbox, courier_user
+):
+    pane, dialog_browser = app.test_client(), app.test_client()
+    token = issue_session(courier_user)
+    answer = pane.post(
+        "/api/crm/salesforce/connect",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"mode": "dialog"},
+    )
+    dialog = urlsplit(answer.get_json()["dialog_url"])
+    opened = dialog_browser.get(f"{dialog.path}?{dialog.query}")
+    assert opened.status_code == 302 and "/auth/signin" in opened.headers["Location"]
 
 
 def test_an_expired_session_is_refreshed_once_and_the_call_succeeds(sandbox, db):

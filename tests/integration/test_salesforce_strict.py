@@ -224,14 +224,24 @@ class _RacingSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-def test_a_refresh_lost_to_another_workers_rotation_is_no_reauth(sandbox, db, user, app):
+def test_a_refresh_lost_to_another_workers_rotation_is_no_reauth(
+    sandbox, db, user, app, redis_client
+):
+    """Refreshes are serialised by a lock; this is the fall-back for a refresh that outlived
+    its lock (a token call hanging past the lock's expiry): the other worker gets the lock
+    because it expired, and rotates the token we are about to send."""
+    from server.locks import lock_key
+
     sandbox.control("/_sandbox/salesforce/org", {"rotate_refresh_tokens": True})
     conn_id = db.scalar(select(SalesforceConnection)).id
     oauth = OAuthSettings.from_config()
     theirs: list[str] = []
-    racing = _RacingSession(
-        lambda: theirs.append(refresh_access_token(conn_id, oauth, make_http_session()))
-    )
+
+    def other_worker_after_our_lock_expired() -> None:
+        redis_client.delete(lock_key(f"salesforce-token:{conn_id}"))
+        theirs.append(refresh_access_token(conn_id, oauth, make_http_session()))
+
+    racing = _RacingSession(other_worker_after_our_lock_expired)
     racing.verify = sandbox.ca_bundle
     mine = refresh_access_token(conn_id, oauth, racing)
     assert racing.raced and mine == theirs[0]

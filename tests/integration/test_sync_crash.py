@@ -4,13 +4,9 @@ labelled set, with zero duplicates."""
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -27,26 +23,14 @@ from tests.integration.sync_helpers import (
     labels_of,
     signed_in_user,
 )
+from tests.integration.worker_processes import (  # noqa: F401 (an autouse fixture)
+    kill_leftover_workers,
+    start_worker,
+    worker_env,
+    worker_log,
+)
 
 ALEX, BIANCA = DEMO_USERS[0], DEMO_USERS[1]
-ROOT = Path(__file__).resolve().parents[2]
-PASSED_SETTINGS = (
-    "ENV",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "SECRET_KEY",
-    "GRAPH_BASE_URL",
-    "MS_AUTHORITY_HOST",
-    "CA_BUNDLE",
-    "SALESFORCE_LOGIN_URL",
-    "MS_CLIENT_ID",
-    "MS_CLIENT_SECRET",
-    "BASE_URL",
-    "GRAPH_BACKOFF_BASE_MS",
-    "GRAPH_MAX_RETRIES",
-    "GRAPH_PAGE_SIZE",
-    "SYNC_STALE_SECONDS",
-)
 
 
 @pytest.fixture
@@ -54,58 +38,12 @@ def app_config(sandbox):
     return {**sandbox.settings(), **FAST_RETRIES, "GRAPH_PAGE_SIZE": 50}
 
 
-def _worker_env(app, tmp_path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "SYNC_"))}
-    for name in PASSED_SETTINGS:
-        value = app.config[name]
-        env[name] = ",".join(value) if isinstance(value, tuple) else str(value)
-    env["INSTANCE_PATH"] = str(tmp_path / "worker-instance")
-    env["PYTHONPATH"] = str(ROOT)
-    return env
-
-
-# Every worker process a test starts, so teardown can kill those a failed assertion left
-# running: a live worker on the shared test Redis would take later tests' jobs.
-_STARTED: list[subprocess.Popen] = []
-
-
-@pytest.fixture(autouse=True)
-def _kill_leftover_workers():
-    yield
-    while _STARTED:
-        proc = _STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
-
-
-def _start_worker(env, burst: bool = False) -> subprocess.Popen:
-    args = [sys.executable, "-m", "tests.integration.sync_worker_process"]
-    # The worker's log goes to a file: a pipe nobody reads fills up and blocks the worker.
-    log = open(Path(env["INSTANCE_PATH"]).parent / "worker.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen(
-        args + (["--burst"] if burst else []),
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    log.close()
-    _STARTED.append(proc)
-    return proc
-
-
-def _worker_log(env) -> str:
-    path = Path(env["INSTANCE_PATH"]).parent / "worker.log"
-    return path.read_text(errors="replace")[-3000:] if path.exists() else ""
-
-
 def _finish(env) -> None:
     """Re-enqueue what the database says is due or dead, then run the queue dry."""
     schedule_tick()
-    worker = _start_worker(env, burst=True)
+    worker = start_worker(env, burst=True)
     worker.wait(timeout=240)
-    assert worker.returncode == 0, _worker_log(env)
+    assert worker.returncode == 0, worker_log(env)
 
 
 def _wait_for_running_session(db, user, pid: int, env, timeout: float = 120) -> int:
@@ -117,17 +55,18 @@ def _wait_for_running_session(db, user, pid: int, env, timeout: float = 120) -> 
         time.sleep(0.05)
     seen = [(s.status, s.worker) for s in _sessions(db, user)]
     raise AssertionError(
-        f"worker {pid} did not start the session; sessions: {seen}; log:\n{_worker_log(env)}"
+        f"worker {pid} did not start the session; sessions: {seen}; log:\n{worker_log(env)}"
     )
 
 
-def _wait_for_progress(db, session_id: int, items: int, timeout: float = 5) -> None:
+def _wait_for_progress(db, session_id: int, items: int, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         db.expire_all()
         if db.get(SyncSession, session_id).items_read >= items:
             return
         time.sleep(0.02)
+    pytest.fail(f"session {session_id} did not reach {items} items in {timeout} s")
 
 
 def _sessions(db, user) -> list[SyncSession]:
@@ -139,12 +78,12 @@ def _sessions(db, user) -> list[SyncSession]:
 def test_sigkill_during_a_5000_message_initial_sync_20_times(app, client, sandbox, db, tmp_path):
     configure_mailboxes(sandbox, messages=5000, events=40)
     user = signed_in_user(client, sandbox, db, ALEX)
-    env = _worker_env(app, tmp_path)
+    env = worker_env(app, tmp_path)
     rng = random.Random(20261123)
     enqueue_session(user.id)
     kills = 0
     for _ in range(20):
-        worker = _start_worker(env)
+        worker = start_worker(env)
         session_id = _wait_for_running_session(db, user, worker.pid, env)
         # A random moment: after a random number of committed items, then somewhere inside a
         # page. A run gets at most ~250 items further (100 + a 50-item page + 50 ms of work at
@@ -172,12 +111,13 @@ def test_redis_flushed_mid_run_the_next_tick_rebuilds_from_the_database(
     alex = signed_in_user(client, sandbox, db, ALEX)
     client.get("/auth/signout")
     bianca = signed_in_user(client, sandbox, db, BIANCA)
-    env = _worker_env(app, tmp_path)
+    env = worker_env(app, tmp_path)
     enqueue_session(alex.id)
     enqueue_session(bianca.id)
-    worker = _start_worker(env)
+    worker = start_worker(env)
     deadline = time.time() + 60
-    while time.time() < deadline and not any(s.items_read for s in _sessions(db, alex)):
+    while not any(s.items_read for s in _sessions(db, alex)):
+        assert time.time() < deadline, f"alex's session read nothing; log:\n{worker_log(env)}"
         time.sleep(0.1)
     redis_client.flushall()  # both jobs, the queue and the worker's registrations are gone
     worker.send_signal(signal.SIGKILL)

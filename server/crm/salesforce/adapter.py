@@ -128,7 +128,7 @@ class SalesforceCRM(CRM):
             access_token_of(conn),
             http,
             budget,
-            refresh=lambda: refresh_access_token(connection_id, oauth, http),
+            refresh=lambda refused: refresh_access_token(connection_id, oauth, http, refused),
             on_auth_failure=on_auth_failure,
             api_version=config["SALESFORCE_API_VERSION"],
             max_retries=config["SALESFORCE_MAX_RETRIES"],

@@ -133,7 +133,7 @@ class SalesforceClient:
         access_token: str,
         http: requests.Session,
         budget: Budget,
-        refresh: Callable[[], str],
+        refresh: Callable[[str], str],  # given the refused token, returns a fresh one
         on_auth_failure: Callable[[str], None] | None = None,
         api_version: str = "60.0",
         max_retries: int = 3,
@@ -187,7 +187,7 @@ class SalesforceClient:
                 if refreshed:
                     self._on_auth_failure("INVALID_SESSION_ID after refresh")
                     raise CRMAuthError("Salesforce refused a freshly refreshed session") from None
-                self._set_token(self._refresh())
+                self._set_token(self._refresh(self.sf.session_id))
                 refreshed = True
             except SalesforceRefusedRequest as exc:
                 if error_code(exc) == "REQUEST_LIMIT_EXCEEDED":

@@ -6,6 +6,13 @@ callback then renders the sign-in bridge page that messages the pane. The start 
 to GET /crm/salesforce/connect. Either way the state and PKCE verifier
 are kept server-side in Redis (ten minutes, single use) bound to the Courier user, and
 /crm/salesforce/callback exchanges the code and stores the encrypted tokens.
+
+The flow is also bound to the browser that walks it: the dialog's first page (or the web
+connect page) requires that browser's Courier session to be the user who started the flow,
+and puts the state in a signed cookie of its own; the callback accepts only a state that
+the same browser's cookie carries. So a shared dialog (or authorize) link cannot connect the
+recipient's Salesforce to the sharer's Courier account (RFC 6749 §10.12: bind the state to
+the user-agent's authenticated state; https://datatracker.ietf.org/doc/html/rfc6749#section-10.12).
 """
 
 from __future__ import annotations
@@ -24,10 +31,13 @@ from flask import (
     render_template,
     render_template_string,
     request,
+    session,
 )
+from itsdangerous import BadSignature
 from sqlalchemy import select
 
-from ...auth.decorators import api_login_required, login_required
+from ...auth.decorators import COOKIE_TOKEN_KEY, api_login_required, login_required
+from ...auth.sessions import user_for_session
 from ...db import get_session
 from ...errors import ApiError
 from ...models.crm_connections import SalesforceConnection
@@ -58,6 +68,9 @@ _WAIT_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Salesforce</title></head><body><main>
 <h1>Opening Salesforce…</h1><p>One moment.</p>
 </main></body></html>"""
+# The flow's state, signed, in a cookie of its own (path /crm/salesforce): Flask's session
+# cookie is rewritten whole by any concurrent response (last writer wins), which could drop it.
+STATE_COOKIE = "courier_sf_connect"
 _DONE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Salesforce</title></head><body><main>
 <h1>{{ title }}</h1><p>{{ message }}</p><p>You can close this window.</p>
@@ -66,11 +79,6 @@ _DONE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 
 def redirect_uri() -> str:
     return current_app.config["BASE_URL"].rstrip("/") + "/crm/salesforce/callback"
-
-
-def authorize_url_for(user: User) -> str:
-    """A fresh authorize URL for this user; the verifier stays on our side."""
-    return _start(user, "web")[1]
 
 
 def _start(user: User, mode: str) -> tuple[str, str]:
@@ -120,10 +128,12 @@ def connect_api():
 
 
 @bp.get("/crm/salesforce/dialog")
+@login_required
 def dialog_start():
     """The Office dialog's first page (on our origin): on to the pending authorize URL. Only a
     URL we built and stored is followed, so this is no open redirect. Named by a ticket, it
-    waits (a refresh a second) until the pane's POST has bound the ticket."""
+    waits (a refresh a second) until the pane's POST has bound the ticket. The browser must be
+    signed in to Courier as the user who started the flow (else signing in comes first)."""
     ticket = request.args.get("ticket", "")
     state = request.args.get("state", "")
     mode = "web"
@@ -138,7 +148,15 @@ def dialog_start():
         return _page(
             "Connection failed", "This link expired or was already used. Try again.", 400, mode
         )
-    return redirect(json.loads(raw)["authorize_url"])
+    pending = json.loads(raw)
+    if pending["user_id"] != g.user.id:
+        return _page(
+            "Connection failed",
+            "This link was started by someone else. Connect Salesforce from your own pane.",
+            403,
+            mode,
+        )
+    return _bound_redirect(pending["authorize_url"], state)
 
 
 def _wait_for_ticket(ticket: str):
@@ -159,7 +177,42 @@ def _wait_for_ticket(ticket: str):
 @bp.get("/crm/salesforce/connect")
 @login_required
 def connect_page():
-    return redirect(authorize_url_for(g.user))
+    state, url = _start(g.user, "web")
+    return _bound_redirect(url, state)
+
+
+def _signer():
+    return current_app.session_interface.get_signing_serializer(current_app)
+
+
+def _bound_redirect(url: str, state: str):
+    """Redirect to Salesforce, leaving the signed state (and its user) in this browser."""
+    response = redirect(url)
+    response.set_cookie(
+        STATE_COOKIE,
+        _signer().dumps({"state": state, "user_id": g.user.id}),
+        max_age=PENDING_SECONDS,
+        path="/crm/salesforce",
+        secure=request.is_secure,
+        httponly=True,
+        samesite="Lax",  # sent on Salesforce's top-level redirect back to the callback
+    )
+    return response
+
+
+def _started_in_this_browser(state: str, user_id: int) -> bool:
+    """The callback's state is the one this browser's cookie carries, for the same user, who
+    is still signed in to Courier here."""
+    try:
+        bound = _signer().loads(request.cookies.get(STATE_COOKIE, ""), max_age=PENDING_SECONDS)
+    except BadSignature:
+        return False
+    if not isinstance(bound, dict) or bound.get("user_id") != user_id:
+        return False
+    if not secrets.compare_digest(state, str(bound.get("state", ""))):
+        return False
+    user = user_for_session(session.get(COOKIE_TOKEN_KEY, ""))
+    return user is not None and user.id == user_id
 
 
 def _page(title: str, message: str, status: int = 200, mode: str = "web"):
@@ -186,6 +239,13 @@ def callback():
         )
     pending = json.loads(raw)
     mode = pending.get("mode", "web")
+    if not _started_in_this_browser(state, pending["user_id"]):
+        return _page(
+            "Connection failed",
+            "This sign-in was started in another browser. Connect Salesforce from your pane.",
+            403,
+            mode,
+        )
     if request.args.get("error"):
         return _page("Not connected", "Salesforce did not grant access.", 400, mode)
     user = get_session().get(User, pending["user_id"])

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ...auth.crypto import decrypt_text, encrypt_text
 from ...db import get_engine, utcnow
 from ...http import make_http_session
+from ...locks import LockUnavailable, held
 from ...models.crm_connections import SalesforceConnection
 from ...models.schedule import mark_due
 from ...models.tenancy import User
@@ -152,21 +153,43 @@ def mark_needs_reauth(connection_id: int, reason: str) -> None:
 
 
 def refresh_access_token(
-    connection_id: int, oauth: OAuthSettings, http: requests.Session | None = None
+    connection_id: int,
+    oauth: OAuthSettings,
+    http: requests.Session | None = None,
+    refused: str | None = None,
 ) -> str:
-    """A new access token from the stored refresh token; a refused grant → needs re-auth."""
-    with state_session() as session:
-        conn = session.get(SalesforceConnection, connection_id)
-        if conn is None or not conn.refresh_token_encrypted:
-            raise CRMAuthError("no Salesforce connection to refresh")
-        refresh_token = decrypt_text(conn.refresh_token_encrypted)
+    """A new access token from the stored refresh token; a refused grant → needs re-auth.
+
+    Under the connection's lock, the stored token is read again first: when it is no longer
+    `refused` (the access token Salesforce just turned down), another request or worker has
+    refreshed meanwhile and its token is used, so N concurrent callers make one refresh."""
+    try:
+        with held(f"salesforce-token:{connection_id}"):
+            with state_session() as session:
+                conn = session.get(SalesforceConnection, connection_id)
+                if conn is None or not conn.refresh_token_encrypted:
+                    raise CRMAuthError("no Salesforce connection to refresh")
+                if conn.needs_reauth:
+                    raise CRMAuthError("Salesforce needs to be connected again")
+                current = access_token_of(conn)
+                if refused is not None and current and current != refused:
+                    return current
+                refresh_token = decrypt_text(conn.refresh_token_encrypted)
+            return _refresh(connection_id, refresh_token, oauth, http)
+    except LockUnavailable:
+        raise CRMUnavailable("another Salesforce token refresh is taking too long") from None
+
+
+def _refresh(
+    connection_id: int, refresh_token: str, oauth: OAuthSettings, http: requests.Session | None
+) -> str:
     try:
         body = _post_token(
             {"grant_type": "refresh_token", "refresh_token": refresh_token}, oauth, http
         )
     except CRMAuthError as exc:
         rotated = _rotated_meanwhile(connection_id, refresh_token)
-        if rotated is not None:  # another worker used our token and stored its successor
+        if rotated is not None:  # a holder of an expired lock rotated the token meanwhile
             return rotated
         mark_needs_reauth(connection_id, str(exc))
         raise
@@ -185,7 +208,8 @@ def refresh_access_token(
 def _rotated_meanwhile(connection_id: int, used: str) -> str | None:
     """With refresh token rotation on, each refresh token works once: a refresh refused
     because another worker has just rotated the token is no reason for re-auth. The access
-    token that worker stored is then the fresh one."""
+    token that worker stored is then the fresh one. (The lock prevents this race; this is the
+    fall-back for a refresh that outlived its lock.)"""
     with state_session() as session:
         conn = session.get(SalesforceConnection, connection_id)
         if conn is None or not conn.refresh_token_encrypted:

@@ -1,0 +1,118 @@
+"""A sync session's liveness, independent of how long one page takes.
+
+A thread beats the session's `heartbeat_at` every SYNC_HEARTBEAT_SECONDS while the job runs,
+on its own database connection, so a page slowed by Graph retries or a CRM's backoff never
+looks like a dead worker to the reaper (SYNC_STALE_SECONDS of silence).
+
+Every status change is a compare-and-set from the state its writer expects: the reaper moves
+`running → abandoned` only while the heartbeat is still stale (or the worker's pid is gone),
+and the session itself commits pages and its final status only while it is still `running`.
+So a reaped session can never overwrite its successor; it stops at its next page instead.
+A partial unique index (one `running` row per user) makes two live sessions for one mailbox
+impossible in the database itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from ..db import get_engine, utcnow
+from ..models.sync import SyncSession
+
+log = logging.getLogger(__name__)
+
+
+class SessionSuperseded(RuntimeError):
+    """This session was declared dead (reaped) while it still ran: it must stop writing."""
+
+
+def still_running(db: Session, session_id: int) -> None:
+    """Inside the caller's transaction: beat, and lock the row, only if the session is still
+    `running`; raise SessionSuperseded otherwise (the caller must roll back)."""
+    changed = db.execute(
+        update(SyncSession)
+        .where(SyncSession.id == session_id, SyncSession.status == "running")
+        .values(heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        raise SessionSuperseded(f"sync session {session_id} is no longer running")
+
+
+def finish(db: Session, session_id: int, status: str, **values) -> bool:
+    """`running → status` with the session's figures; False (nothing written) when the
+    session is no longer running because the reaper closed it meanwhile."""
+    changed = db.execute(
+        update(SyncSession)
+        .where(SyncSession.id == session_id, SyncSession.status == "running")
+        .values(status=status, finished_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.commit()
+    return changed == 1
+
+
+def abandon(db: Session, session_id: int, stale_before: datetime | None) -> bool:
+    """The reaper's `running → abandoned`: only while the heartbeat is older than
+    `stale_before` (None: the worker process is known to be gone). Commits."""
+    query = update(SyncSession).where(SyncSession.id == session_id, SyncSession.status == "running")
+    if stale_before is not None:
+        query = query.where(SyncSession.heartbeat_at < stale_before)
+    changed = db.execute(
+        query.values(
+            status="abandoned",
+            finished_at=utcnow(),
+            error="the worker running this session stopped",
+        ).execution_options(synchronize_session=False)
+    ).rowcount
+    db.commit()
+    return changed == 1
+
+
+class Heartbeat:
+    """Beats `heartbeat_at` of a running session from a daemon thread until stopped.
+    `lost` is set once the session is found no longer running (reaped)."""
+
+    def __init__(self, session_id: int, interval: float | None = None):
+        self.session_id = session_id
+        self.interval = float(interval or current_app.config["SYNC_HEARTBEAT_SECONDS"])
+        self.engine = get_engine()
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"sync-heartbeat-{session_id}", daemon=True
+        )
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                with self.engine.begin() as conn:
+                    changed = conn.execute(
+                        update(SyncSession)
+                        .where(SyncSession.id == self.session_id, SyncSession.status == "running")
+                        .values(heartbeat_at=utcnow())
+                    ).rowcount
+            except Exception:  # a missed beat is retried next time; the page commit beats too
+                log.warning("sync heartbeat %s failed", self.session_id, exc_info=True)
+                continue
+            if changed != 1:
+                self.lost.set()
+                return
+
+
+def stale_cutoff(now: datetime) -> datetime:
+    return now - timedelta(seconds=current_app.config["SYNC_STALE_SECONDS"])
