@@ -11,7 +11,7 @@ import pytest
 
 from server.auth.sessions import issue_session
 
-from .test_salesforce_connect import app_config, courier_user  # noqa: F401
+from .test_salesforce_connect import _signed_in_browser, app_config, courier_user  # noqa: F401
 
 
 def _post(client, user, body):
@@ -22,6 +22,7 @@ def _post(client, user, body):
 
 
 def test_the_dialog_page_waits_for_its_ticket_then_goes_to_salesforce(client, courier_user):  # noqa: F811
+    _signed_in_browser(client, courier_user)  # the dialog's browser (the flow is bound to it)
     ticket = secrets.token_hex(24)
     early = client.get(f"/crm/salesforce/dialog?ticket={ticket}")
     assert early.status_code == 200  # not bound yet: a page that looks again in a second
@@ -38,7 +39,8 @@ def test_the_dialog_page_waits_for_its_ticket_then_goes_to_salesforce(client, co
     assert again.status_code == 200 and b'http-equiv="refresh"' in again.data
 
 
-def test_a_ticket_never_bound_ends_on_the_bridge_page_with_the_reason(client):
+def test_a_ticket_never_bound_ends_on_the_bridge_page_with_the_reason(client, courier_user):  # noqa: F811
+    _signed_in_browser(client, courier_user)
     ticket = secrets.token_hex(24)
     page = client.get(f"/crm/salesforce/dialog?ticket={ticket}&attempt=15")
     assert page.status_code == 200
