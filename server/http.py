@@ -19,6 +19,7 @@ class _TimeoutSession(requests.Session):
     def __init__(self, timeout: float) -> None:
         super().__init__()
         self.default_timeout = timeout
+        self.count_answer: Any = lambda status, throttled: None
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any):
         kwargs.setdefault("timeout", self.default_timeout)
@@ -39,19 +40,27 @@ def _is_throttled(response: requests.Response) -> bool:
     return response.status_code == 403 and b"REQUEST_LIMIT_EXCEEDED" in response.content[:4096]
 
 
-def _counting_hook(service: str):
+def count_answer(service: str, status: int, throttled: bool, redis: Any = None) -> None:
+    """One answer from a provider in the metrics: an HTTP response, or one request's answer
+    inside a batch (Graph's `$batch` throttles each request on its own)."""
+    from . import metrics
+
+    commands = metrics.counter_commands("courier_outbound_requests", service=service, status=status)
+    if throttled:
+        commands += metrics.counter_commands("courier_outbound_throttled", service=service)
+    metrics.send(commands, redis)
+
+
+def _counting_hook(session: _TimeoutSession, service: str):
     from . import metrics
 
     # Taken now: the session may be used from threads that have no app context (Graph reads).
     redis = metrics.current_redis()
+    # Also for answers inside a batch, which the response hook does not see one by one.
+    session.count_answer = lambda status, throttled: count_answer(service, status, throttled, redis)
 
     def count(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
-        commands = metrics.counter_commands(
-            "courier_outbound_requests", service=service, status=response.status_code
-        )
-        if _is_throttled(response):
-            commands += metrics.counter_commands("courier_outbound_throttled", service=service)
-        metrics.send(commands, redis)
+        count_answer(service, response.status_code, _is_throttled(response), redis)
 
     return count
 
@@ -71,5 +80,5 @@ def make_http_session(
     session = _TimeoutSession(float(timeout if timeout is not None else 20))
     if ca_bundle:
         session.verify = ca_bundle
-    session.hooks["response"].append(_counting_hook(service))
+    session.hooks["response"].append(_counting_hook(session, service))
     return session

@@ -31,7 +31,7 @@ class BatchGet:
 
 
 class BatchCalls:
-    """Mixed into GraphClient (uses its base_url, send, _headers, stats, limits)."""
+    """Mixed into GraphClient (uses its base_url, send, _headers, _session, stats, limits)."""
 
     def batchable(self, url: str) -> bool:
         return url.startswith(self.base_url + "/")
@@ -60,6 +60,9 @@ class BatchCalls:
                 if call is None:
                     continue
                 status = _status(item)
+                count = getattr(self._session, "count_answer", None)
+                if count is not None:  # the batch's own answer is counted; its items here
+                    count(status, status in RETRY_IN_BATCH)
                 body = item.get("body")
                 if 200 <= status < 300 and isinstance(body, dict):
                     results[call.key] = body
