@@ -55,6 +55,8 @@ SAVE_RETRY = Retry(max=6, interval=[10, 30, 60, 300, 900, 3600])
 JOB_PATH = "server.pane.saves.run_queued_save"
 # Ledger states in which a kept draft (LedgerEntry.pending_draft) still has to be written.
 WAITING = ("pending", "saved")
+# A pending row this old has lost its writer (a worker died, Redis lost its job).
+STALE_PENDING = timedelta(minutes=5)
 
 
 def _refuse_blocked(user: User, records: dict[RecordRef, Record], roles: dict[str, str]) -> None:
@@ -88,10 +90,15 @@ def save_item(user: User, item: PaneItem, refs: list[RecordRef], auto_save_threa
     if entry is not None and entry.status == "saved" and chosen <= before:
         result = {"status": "already_saved", "key": item.key, "activity_id": entry.activity_id}
     elif entry is not None and entry.status == "pending":
+        # A write that failed (its error is recorded) may have used up its retries: saving
+        # again queues it again. A row with no failure is being written right now by the
+        # writer that claimed it (the sync, another pane): a second write could create the
+        # email twice where the CRM's key is looked up first (Salesforce MessageIdentifier),
+        # so it only gets our links; the tick re-drives it if that writer died.
+        failed_before = bool(entry.last_error) or entry.updated_at < utcnow() - STALE_PENDING
         entry.links = merge_links(entry.links or [], links)
         session.commit()
-        if entry.pending_draft:
-            # Its job may have used up its retries: saving again queues it again.
+        if entry.pending_draft and failed_before:
             enqueue_pending_save(entry.id)
         result = {"status": "pending", "key": item.key}
     else:
@@ -211,7 +218,7 @@ def enqueue_pending_save(ledger_id: int) -> bool:
     )
 
 
-def requeue_pending_saves(older_than: timedelta = timedelta(minutes=5)) -> int:
+def requeue_pending_saves(older_than: timedelta = STALE_PENDING) -> int:
     """Tick hook: queue again every pending save whose job is gone (Redis flushed, a worker
     died, its retries used up); returns how many jobs it queued. The unique job id keeps a
     save that is still queued from running twice."""

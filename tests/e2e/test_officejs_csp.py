@@ -95,9 +95,13 @@ def crm_bridge_page(server: PaneServer) -> CapturedPage:
     """The Salesforce-connect dialog's last page: our dialog start URL, the (sandbox)
     Salesforce authorize page, our callback in dialog mode."""
     client = trusting(server)
+    # The dialog's browser is signed in to Courier (the connect flow is bound to it).
+    token = server.token()
+    name, value = server.session_cookie(token)
+    client.cookies.set(name, value, domain=urlsplit(server.url).hostname)
     answer = client.post(
         f"{server.url}/api/crm/salesforce/connect",
-        headers={"Authorization": f"Bearer {server.token()}"},
+        headers={"Authorization": f"Bearer {token}"},
         json={"mode": "dialog"},
         timeout=10,
     )

@@ -257,7 +257,6 @@ def test_the_simulated_item_behaves_as_outlook_on_the_web(pane):
 # --- a recently sent item: the pane and the sync meet on one key --------------------------------
 
 
-@pytest.mark.flaky(reruns=1)  # runs the background sync, like the thread auto-save test
 def test_a_recently_sent_email_saved_in_the_pane_and_synced_is_saved_once(pane):
     sandbox = pane.server.sandbox
     sandbox.control("/_sandbox/graph/configure", {"messages": 12, "events": 0})

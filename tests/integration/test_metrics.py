@@ -3,7 +3,6 @@ worker here is a separate process, as in production, so its counters travel thro
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,25 +16,11 @@ from server.sandbox.directory import DEMO_USERS
 from server.sync.jobs import enqueue_session
 from tests.conftest import make_test_app
 from tests.integration.sync_helpers import FAST_RETRIES, configure_mailboxes, signed_in_user
+from tests.integration.worker_processes import worker_env
 
 TOKEN = "metrics-token-for-tests-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ROOT = Path(__file__).resolve().parents[2]
-WORKER_SETTINGS = (
-    "ENV",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "SECRET_KEY",
-    "GRAPH_BASE_URL",
-    "MS_AUTHORITY_HOST",
-    "CA_BUNDLE",
-    "SALESFORCE_LOGIN_URL",
-    "MS_CLIENT_ID",
-    "MS_CLIENT_SECRET",
-    "BASE_URL",
-    "GRAPH_BACKOFF_BASE_MS",
-    "GRAPH_MAX_RETRIES",
-)
 
 
 @pytest.fixture
@@ -89,16 +74,6 @@ def test_requests_are_counted_by_route_status_and_latency(client):
     assert value(samples, f"{duration}_sum", route="/healthz", method="GET") > 0
 
 
-def _worker_env(app, tmp_path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "SYNC_"))}
-    for name in WORKER_SETTINGS:
-        setting = app.config[name]
-        env[name] = ",".join(setting) if isinstance(setting, tuple) else str(setting)
-    env["INSTANCE_PATH"] = str(tmp_path / "worker-instance")
-    env["PYTHONPATH"] = str(ROOT)
-    return env
-
-
 def test_a_worker_process_counts_sessions_saves_graph_calls_and_throttles(
     app, client, sandbox, db, tmp_path
 ):
@@ -110,7 +85,7 @@ def test_a_worker_process_counts_sessions_saves_graph_calls_and_throttles(
 
     worker = subprocess.run(
         [sys.executable, str(ROOT / "tests/integration/sync_worker_process.py"), "--burst"],
-        env=_worker_env(app, tmp_path),
+        env=worker_env(app, tmp_path),
         capture_output=True,
         text=True,
         timeout=300,
