@@ -63,10 +63,18 @@ def pending_row(
     }
 
 
+def _same_writer(source: str):
+    """Rows of the same writer as `source`: the pane ("manual") or the sync (the rest; one
+    session per mailbox at a time, so its earlier pending rows are a dead session's)."""
+    if source == "manual":
+        return LedgerEntry.source == "manual"
+    return LedgerEntry.source != "manual"
+
+
 def claim(db: Session, rows: list[dict[str, Any]]) -> set[str]:
     """Insert `rows` as pending claims and commit; returns the keys this writer now owns:
-    those it inserted, its own rows still pending from an earlier attempt, and rows whose
-    write failed for good (nobody is writing them)."""
+    those it inserted, its own rows still pending from an earlier attempt (same user, same
+    kind of writer), and rows whose write failed for good (nobody is writing them)."""
     if not rows:
         return set()
     module = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
@@ -92,6 +100,10 @@ def claim(db: Session, rows: list[dict[str, Any]]) -> set[str]:
                         and_(
                             LedgerEntry.user_id == first["user_id"],
                             LedgerEntry.status == "pending",
+                            # The same kind of writer only: a user's pane save and that
+                            # user's sync run at once, and both writing one email would
+                            # create it twice where the CRM's key is looked up first.
+                            _same_writer(first["source"]),
                         ),
                         LedgerEntry.status == "failed",  # nobody is writing it
                     ),
