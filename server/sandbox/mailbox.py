@@ -234,6 +234,9 @@ def _render(box: GeneratedMailbox, index: int, conv: Conversation, rng: random.R
             sender = _addr(contact.emails[0], contact.name)
         label = {"outcome": "save"}
     elif cat == "cc_two_accounts":
+        if second is contact:
+            # A draw can repeat the sender; the category promises two people, so take the next.
+            second = box.contacts[(box.contacts.index(contact) + 1) % len(box.contacts)]
         sender = _addr(contact.emails[0], contact.name)
         cc.append(_addr(second.emails[0], second.name))
         people = [contact, second]
