@@ -19,6 +19,7 @@ from server.sandbox.directory import DEMO_USERS
 from server.sync.health import health_for
 from server.sync.jobs import enqueue_session
 from server.sync.scheduler import due_user_ids, schedule_tick
+from tests.integration.admin_helpers import web_sign_in
 from tests.integration.app_mode_helpers import app_mode_users
 from tests.integration.sync_helpers import (
     FAST_RETRIES,
@@ -122,7 +123,7 @@ def test_a_mailbox_outside_the_access_policy_shows_its_state_without_a_retry_sto
 
 
 def test_a_revoked_grant_shows_in_health_and_status_and_stops_the_sessions(
-    app, sandbox, db, run_jobs
+    app, client, sandbox, db, run_jobs
 ):
     configure_mailboxes(sandbox, messages=30, events=3)
     (alex,) = app_mode_users(db, sandbox, [ALEX])
@@ -149,6 +150,15 @@ def test_a_revoked_grant_shows_in_health_and_status_and_stops_the_sessions(
     assert _graph_requests(sandbox) <= 2
     assert alex.id not in due_user_ids(utcnow() + timedelta(hours=3))
 
+    # The overview says so to an admin, who signs in to the console: that sign-in changes
+    # nothing for the sync (still the application's grant that is missing).
+    assert web_sign_in(client, sandbox, ALEX).status_code == 302
+    page = client.get("/admin/")
+    assert page.status_code == 200
+    assert "Application grant missing: consent_missing" in page.text
+    db.expire_all()
+    assert health_for(alex)["state"] == "app_grant_missing"
+
     # Consent again: the next check finds the grant and the mailbox is due at once.
     sandbox.control("/_sandbox/identity/app-grant", {"tenant_id": ALEX.tenant_id})
     org = db.get(Organisation, alex.org_id)
@@ -156,6 +166,10 @@ def test_a_revoked_grant_shows_in_health_and_status_and_stops_the_sessions(
     db.expire_all()
     assert alex.id in due_user_ids(utcnow() + timedelta(seconds=1))
     assert health_for(alex)["state"] != "app_grant_missing"
+    enqueue_session(alex.id, "now")
+    run_jobs()
+    assert _sessions(db, alex)[-1].status == "succeeded"
+    assert health_for(alex)["state"] == "up_to_date"
 
 
 def test_no_consent_at_all_is_a_clear_state(app, sandbox, db):
