@@ -27,6 +27,8 @@ SANDBOX_MODULES: list[str] = [
     "server.sandbox.identity_switches",
     "server.sandbox.identity_consent",
     "server.sandbox.graph",
+    "server.sandbox.directory_changes",
+    "server.sandbox.groups",
     "server.sandbox.salesforce",
 ]
 
