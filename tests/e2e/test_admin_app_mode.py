@@ -31,7 +31,7 @@ def state_of(console: Console, email: str) -> str:
     return console.row(email).locator(".state").inner_text().strip()
 
 
-def test_application_mode_end_to_end(browser, pane_server, artifacts_dir, axe_script):
+def test_application_mode_end_to_end(browser, pane_server, artifacts_dir, axe_script):  # noqa: F811
     pane_server.sandbox.control(
         "/_sandbox/graph/configure", {"messages": 30, "events": 4, "seed": 9}
     )
