@@ -82,6 +82,16 @@ class Settings:
     MS_CLIENT_ID: str = "courier-dev-client"
     MS_CLIENT_SECRET: str = "courier-dev-secret"
     MS_API_AUDIENCE: str = "api://courier-dev-client"
+    # Application mode (README: "Application mode: settings"): the app-only credential of the
+    # same app registration. A certificate is preferred: the PEM private key and the PEM
+    # certificate uploaded in Entra (MSAL signs a PS256 assertion with its SHA-256 thumbprint),
+    # or a SHA-1 thumbprint instead of the certificate (RS256, legacy). Without a key, the
+    # client secret below is used (empty: MS_CLIENT_SECRET).
+    MS_APP_CERT_KEY_PATH: str = ""
+    MS_APP_CERT_PATH: str = ""
+    MS_APP_CERT_THUMBPRINT: str = ""
+    MS_APP_CERT_PASSPHRASE: str = ""
+    MS_APP_CLIENT_SECRET: str = ""
     # Microsoft Graph: https://graph.microsoft.com/v1.0 in production.
     GRAPH_BASE_URL: str = "https://127.0.0.1:8010/graph/v1.0"
     # Tenant ids allowed to sign in (empty: any work tenant; one: sign-in uses that tenant).

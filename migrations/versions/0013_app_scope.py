@@ -1,7 +1,7 @@
 """application mode's scope: the admin's choice (users or a group)
 
 Revision ID: 0013_app_scope
-Revises: 0010_race
+Revises: 0012_app_mode
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import server.db
 
 revision = "0013_app_scope"
-down_revision = "0010_race"
+down_revision = "0012_app_mode"
 branch_labels = None
 depends_on = None
 

@@ -30,6 +30,10 @@ STATES = (
     "delayed",
     "stalled",
     "needs_reauth",
+    # Application mode (server/sync/health_app.py).
+    "app_grant_missing",
+    "not_in_app_scope",
+    "removed_from_scope",
 )
 
 

@@ -27,13 +27,17 @@ def authority_url(tenant: str | None = None) -> str:
 
 
 def build_msal_app(
-    cache: msal.SerializableTokenCache | None = None, tenant: str | None = None
+    cache: msal.SerializableTokenCache | None = None,
+    tenant: str | None = None,
+    credential: str | dict | None = None,
 ) -> msal.ConfidentialClientApplication:
+    """`credential`: MSAL's client_credential (default: the client secret); app-only tokens
+    pass the certificate (server/auth/app_tokens.py)."""
     config = current_app.config
     sandbox = bool(config["SANDBOX_ENABLED"])
     return msal.ConfidentialClientApplication(
         config["MS_CLIENT_ID"],
-        client_credential=config["MS_CLIENT_SECRET"],
+        client_credential=credential if credential is not None else config["MS_CLIENT_SECRET"],
         authority=authority_url(tenant),
         token_cache=cache,
         http_client=make_http_session(service="microsoft_identity"),

@@ -20,6 +20,14 @@ class GraphAuthError(GraphError):
     """401/403: the token is refused; the user must sign in again (or consent)."""
 
 
+class MailboxOutOfScope(GraphError):
+    """403 to an app-only token that carries the permissions: the tenant keeps this mailbox
+    out of the application's scope (an application access policy or RBAC for Applications;
+    https://learn.microsoft.com/graph/auth-limit-mailbox-access, "Handling API errors":
+    ErrorAccessDenied "Access to OData is disabled."). Not retried until the next safety poll
+    or directory refresh."""
+
+
 class GraphUnavailable(GraphError):
     """Throttled or failing after every retry; try again in a later session."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..crm.builtin import models as _builtin_crm_models  # noqa: F401
 from .admin import AuditEvent, DirectoryMember
 from .app_scope import AppScopeChoice, AppScopePick
-from .connections import MicrosoftConnection, OrgAllowedUser
+from .connections import AppTokenCache, MicrosoftConnection, OrgAllowedUser
 from .crm_connections import SalesforceConnection, SalesforceOrgState
 from .ledger import LedgerEntry, ThreadRule
 from .policy import OrgPolicy, RememberedChoice, UserPolicy
@@ -20,6 +20,7 @@ __all__ = [
     "ApiSession",
     "AuditEvent",
     "DirectoryMember",
+    "AppTokenCache",
     "MicrosoftConnection",
     "OrgAllowedUser",
     "LedgerEntry",

@@ -55,3 +55,16 @@ class OrgAllowedUser(Base):
     # What the admin saw when choosing (display name or address); informational only.
     label: Mapped[str] = mapped_column(String(320), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AppTokenCache(Base):
+    """The organisation's app-only MSAL token cache (client credentials), Fernet-encrypted
+    like the users' caches. One row per organisation (= tenant); server/auth/app_tokens.py."""
+
+    __tablename__ = "app_token_caches"
+
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    token_cache_encrypted: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

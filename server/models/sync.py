@@ -31,6 +31,8 @@ SESSION_STATUSES = (
     "needs_reauth",
     "paused",
     "abandoned",
+    # Application mode: the tenant keeps the mailbox out of the application's scope (403).
+    "refused",
     "disabled",
 )
 CALENDAR = "calendar"  # the SyncState "folder" of the primary calendar

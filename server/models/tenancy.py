@@ -26,6 +26,18 @@ class Organisation(Base):
     )
     # When the directory's user list was last read from Graph (admin console, Users).
     directory_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # "delegated" (each user's own sign-in feeds their sync) or "application" (the worker
+    # reads the in-scope users' mailboxes with an app-only token; server/auth/app_tokens.py).
+    sync_mode: Mapped[str] = mapped_column(
+        String(16), default="delegated", server_default="delegated"
+    )
+    # When an admin last granted tenant-wide consent to the application permissions.
+    app_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Why the last app-only token request failed ("" = it worked): consent missing or
+    # revoked, credential refused... Never a token. Set and cleared by app_tokens.py.
+    app_grant_error: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    # When an app-only token was last requested (successfully or not).
+    app_grant_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     domains: Mapped[list[OrgDomain]] = relationship(
         back_populates="organisation", cascade="all, delete-orphan", lazy="selectin"
@@ -71,6 +83,10 @@ class User(Base):
     admin_by_directory: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     admin_by_grant: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     sync_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Application mode's scope (server/sync/app_mode.py): None = never chosen, "in" = the
+    # admin's chosen users or group include them (synced without their sign-in), "removed" =
+    # they left the scope (no longer read; what was saved stays).
+    app_scope: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")

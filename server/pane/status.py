@@ -21,6 +21,9 @@ SYNC_LABELS = {
     "stalled": "Sync stalled",
     "needs_reauth": "Sign in again to sync",
     "disabled": "Sync off",
+    "app_grant_missing": "Sync paused: application grant missing",
+    "not_in_app_scope": "Mailbox not in the application's scope",
+    "removed_from_scope": "Sync off: removed from scope",
 }
 
 

@@ -13,6 +13,7 @@ from ..errors import ApiError
 from ..models.connections import MicrosoftConnection
 from ..models.sync import SyncSession, SyncState
 from ..models.tenancy import User
+from .health_app import APP_STATES, app_error, app_mode_user, app_state
 from .health_data import crm_statuses, older_successes, recent_sessions, watched_user_ids
 
 DELAYED_AFTER = timedelta(minutes=30)
@@ -50,8 +51,12 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def failed_grant(session: SyncSession) -> str:
-    """Whose grant a needs_reauth session ran into: "crm" or "microsoft"."""
-    return "crm" if (session.error or "").startswith("CRMAuthError") else "microsoft"
+    """Whose grant a needs_reauth session ran into: "crm", "application" (the organisation's
+    app-only grant) or "microsoft" (the user's own)."""
+    error = session.error or ""
+    if error.startswith("AppGrantMissing"):
+        return "application"
+    return "crm" if error.startswith("CRMAuthError") else "microsoft"
 
 
 def reauth_needed(
@@ -88,9 +93,16 @@ def classify(
     delayed and stalled thresholds, since no session there means no change."""
     if not user.sync_enabled:
         return "disabled"
-    if connection is None:
+    if app_mode_user(user):
+        # Application mode: the user's own connection plays no part in the sync.
+        special = app_state(user, sessions)
+        if special:
+            return special
+        if reauth_needed(None, sessions, crm):  # only the CRM's grant can ask for it here
+            return "needs_reauth"
+    elif connection is None:
         return "not_started"
-    if reauth_needed(connection, sessions, crm):
+    elif reauth_needed(connection, sessions, crm):
         return "needs_reauth"
     if crm is not None and not crm["connected"]:
         return "not_started"  # the CRM is not connected yet: nothing can be saved
@@ -186,6 +198,8 @@ def _health(
     }
     if state == "needs_reauth":
         out["reauth"] = reauth_needed(connection, sessions, crm)
+    if state in APP_STATES:
+        out["last_error"] = app_error(user, state, sessions)
     if crm is not None:
         out["crm"] = crm
         if crm.get("paused"):
@@ -326,7 +340,7 @@ def states_for_users(users: list[User], now: datetime | None = None) -> dict[int
             ),
             "last_error": (failed.error if failed else "")
             if state in ("stalled", "delayed", "needs_reauth")
-            else "",
+            else app_error(user, state, rows),
         }
     return out
 

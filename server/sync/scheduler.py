@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from flask import Flask, current_app
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import aliased
 
 from ..auth.identity import allowed_condition
 from ..db import get_session, utcnow
@@ -20,8 +21,9 @@ from ..models.connections import MicrosoftConnection
 from ..models.crm_connections import SalesforceConnection
 from ..models.schedule import SyncSchedule
 from ..models.sync import SyncSession
-from ..models.tenancy import User
+from ..models.tenancy import Organisation, User
 from ..periodic import register_tick_hook
+from .app_scheduling import app_grant_renewals, may_sync, refused
 from .due import MAX_BACKOFF, due_at, on_phase, phase_of
 from .health import failed_grant
 from .jobs import enqueue_session, release_dead_job
@@ -129,14 +131,19 @@ def due_user_ids(now: datetime | None = None) -> list[int]:
     db = get_session()
     cfg = current_app.config
     base = timedelta(minutes=cfg["SYNC_INTERVAL_MINUTES"])
+    # An alias: allowed_condition() correlates its own subquery on Organisation.
+    org = aliased(Organisation)
     candidates = db.execute(
         select(
             SyncSchedule.user_id,
             User.sync_enabled,
             MicrosoftConnection.needs_reauth,
             allowed_condition().label("allowed"),  # "only allowed users": the others stop
+            org.sync_mode,
+            User.app_scope,
         )
         .join(User, User.id == SyncSchedule.user_id)
+        .join(org, org.id == User.org_id)
         .outerjoin(MicrosoftConnection, MicrosoftConnection.user_id == SyncSchedule.user_id)
         .where(SyncSchedule.due_at <= now)
         .order_by(SyncSchedule.due_at)
@@ -146,8 +153,8 @@ def due_user_ids(now: datetime | None = None) -> list[int]:
         return []
     active = [
         uid
-        for uid, enabled, reauth, allowed in candidates
-        if enabled and allowed and reauth is False
+        for uid, enabled, reauth, allowed, mode, scope in candidates
+        if enabled and allowed and may_sync(mode, scope, reauth)
     ]
     latest = _latest_sessions(db, active, now)
     # A re-authorised user's last "needs_reauth" session must not block them forever.
@@ -158,7 +165,8 @@ def due_user_ids(now: datetime | None = None) -> list[int]:
     safety = max(base, timedelta(minutes=cfg["SYNC_SAFETY_POLL_MINUTES"]))
     due, next_look = [], {}
     for uid, *_ in candidates:
-        interval = safety if uid in watched else base
+        # A mailbox the tenant refused (application scope) is tried again at the safety poll.
+        interval = safety if uid in watched or refused(latest.get(uid)) else base
         when = due_at(latest[uid], interval, phase_of(uid)) if uid in latest else None
         if uid in reconnected or (when is not None and (when <= now or uid in renewing)):
             due.append(uid)
@@ -182,7 +190,7 @@ def _reconnected_since(db, latest: dict[int, list[SyncSession]]) -> set[int]:
     }
     if not flagged:
         return set()
-    by_grant: dict[str, list[int]] = {"microsoft": [], "crm": []}
+    by_grant: dict[str, list[int]] = {"microsoft": [], "crm": [], "application": []}
     for uid, session in flagged.items():
         by_grant[failed_grant(session)].append(uid)
     out = set()
@@ -200,6 +208,7 @@ def _reconnected_since(db, latest: dict[int, list[SyncSession]]) -> set[int]:
                 SalesforceConnection.needs_reauth.is_(False),
             )
         ).all()
+    renewals += app_grant_renewals(db, by_grant["application"])
     for user_id, renewed_at in renewals:
         session = flagged[user_id]
         if renewed_at and renewed_at > (session.finished_at or session.started_at):

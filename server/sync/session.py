@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .. import metrics
+from ..auth.app_tokens import AppGrantMissing
 from ..auth.identity import user_refused
-from ..auth.tokens import NeedsReauth, TokenUnavailable, graph_token_for
+from ..auth.tokens import NeedsReauth, TokenUnavailable
 from ..crm import crm_for
 from ..crm.base import CRMAuthError, CRMBudgetExceeded, CRMError
 from ..db import get_session, utcnow
@@ -28,6 +29,7 @@ from ..mail.graph import (
     GraphAuthError,
     GraphClient,
     GraphError,
+    MailboxOutOfScope,
     calendar_window,
     shared_http_session,
 )
@@ -36,10 +38,12 @@ from ..models.tenancy import User
 from ..policy import effective_policy, remembered_choices
 from ..rules.defaults import NEVER_READ_FOLDERS
 from ..rules.policy import folder_key
+from .app_mode import out_of_app_scope
 from .counting import CountingCRM
 from .jobs import rerun_requested
 from .liveness import Heartbeat, SessionSuperseded, finish, still_running
 from .pipeline import PageResult, Pipeline
+from .session_token import session_token, token_after_refusal
 
 log = logging.getLogger(__name__)
 # Extra reads one session makes for notifications that came while it ran (then it yields).
@@ -63,7 +67,7 @@ def run_session(user_id: int, trigger: str = "schedule") -> dict:
         worker=worker_label(),
         status="running",
     )
-    if not user.sync_enabled or user_refused(user):
+    if not user.sync_enabled or user_refused(user) or out_of_app_scope(user):
         record.status, record.finished_at = "disabled", utcnow()
         db.add(record)
         db.commit()
@@ -86,7 +90,11 @@ def run_session(user_id: int, trigger: str = "schedule") -> dict:
         # The reaper closed this session while it ran: its successor owns the mailbox now.
         db.rollback()
         return {"status": "superseded", "session_id": record.id}
-    except (NeedsReauth, CRMAuthError) as exc:
+    except MailboxOutOfScope as exc:
+        # The tenant keeps this mailbox out of the application's scope: health says so, and
+        # the scheduler looks again only at the safety poll (no retry storm).
+        status, error = "refused", f"{type(exc).__name__}: {exc}"
+    except (NeedsReauth, CRMAuthError, AppGrantMissing) as exc:
         # The error names the class: health tells a CRM grant from the Microsoft one by it.
         status, error = "needs_reauth", f"{type(exc).__name__}: {exc}"
     except CRMBudgetExceeded as exc:
@@ -171,7 +179,7 @@ class SessionRunner:
         cfg = self.config
         self.client = GraphClient(
             cfg["GRAPH_BASE_URL"],
-            graph_token_for(self.user),
+            session_token(self.user),
             self.user.object_id,
             session=shared_http_session(),
             timeout=float(cfg["HTTP_TIMEOUT_SECONDS"]),
@@ -215,10 +223,8 @@ class SessionRunner:
         """A Graph call; a refused token is refreshed once (it may have been revoked early)."""
         try:
             return fn(*args)
-        except GraphAuthError:
-            self.client.token = graph_token_for(
-                self.user, force_refresh=True, refused=self.client.token
-            )
+        except GraphAuthError as exc:
+            self.client.token = token_after_refusal(self.user, self.client.token, exc)
             return fn(*args)
 
     def _learn_aliases(self) -> None:
@@ -367,13 +373,11 @@ class SessionRunner:
                     url = first()
                     pending = pool.submit(fetch, url)
                     continue
-                except GraphAuthError:
+                except GraphAuthError as exc:
                     if refreshed:
                         raise
                     refreshed = True  # the token may have been revoked early: refresh once
-                    self.client.token = graph_token_for(
-                        self.user, force_refresh=True, refused=self.client.token
-                    )
+                    self.client.token = token_after_refusal(self.user, self.client.token, exc)
                     pending = pool.submit(fetch, url)
                     continue
                 url = page.next_link or ""
