@@ -21,12 +21,14 @@ from urllib.parse import quote
 from flask import current_app, has_request_context
 from sqlalchemy import select
 
+from ..auth.app_tokens import AppGrantMissing, app_graph_token
+from ..auth.tokens import TokenUnavailable
 from ..db import get_session, utcnow
 from ..mail.graph import GraphClient
 from ..mail.graph_errors import GraphError
 from ..models.app_scope import AppScopeChoice, AppScopePick
-from ..models.schedule import mark_due
 from ..models.tenancy import Organisation, User
+from ..sync.app_mode import is_app_mode, put_in_scope, remove_from_scope
 from .audit import record_audit
 from .directory import LIST_URL, DirectoryUnavailable, read_pages, store_directory
 from .scope_diff import Person, ScopeChange, diff_scope, scope_members
@@ -60,8 +62,6 @@ def picked_ids(org: Organisation) -> list[str]:
 
 def app_client(org: Organisation, timeout: float = 20.0, retries: int = 3) -> GraphClient:
     """A Graph client with the organisation's app-only token (raises AppGrantMissing)."""
-    from ..auth.app_tokens import app_graph_token
-
     token = app_graph_token(org)
     return GraphClient(
         current_app.config["GRAPH_BASE_URL"],
@@ -102,11 +102,10 @@ def _apply(org: Organisation, members: dict[str, Person], change: ScopeChange) -
                 sync_enabled=True,
             )
             db.add(user)
-        user.app_scope = "in"
         db.flush()
-        mark_due(db, user.id, org.id)
+        put_in_scope(db, user)  # also makes the scheduler look at the mailbox at once
     for object_id in change.leavers:
-        users[object_id].app_scope = "removed"
+        remove_from_scope(db, users[object_id])
     for object_id in change.staying:
         person, user = members[object_id], users[object_id]
         user.display_name = person.name or user.display_name
@@ -117,12 +116,12 @@ def refresh_app_scope(org: Organisation, actor_label: str = "") -> ScopeChange:
     """Read the directory and the scope with the app-only token and apply joiners and
     leavers. Commits; records the outcome on the choice and in the audit log. Raises
     DirectoryUnavailable (Graph refused or failed) or AppGrantMissing (no usable grant)."""
-    from ..auth.app_tokens import AppGrantMissing
-
     db = get_session()
-    choice = choice_for(org, create=True)
     try:
+        # The token first: app_tokens writes its cache in its own session, which must not
+        # wait behind a write of ours (SQLite has one writer at a time).
         client = app_client(org)
+        choice = choice_for(org, create=True)
         raw_people = read_pages(client, LIST_URL)
         tenant = {p.object_id: p for p in map(_person, raw_people) if p.object_id}
         if choice.kind == "group" and choice.group_id:
@@ -131,7 +130,7 @@ def refresh_app_scope(org: Organisation, actor_label: str = "") -> ScopeChange:
             chosen = []  # no group picked yet: nobody
         else:
             chosen = picked_ids(org)
-    except (AppGrantMissing, DirectoryUnavailable, GraphError) as exc:
+    except (AppGrantMissing, TokenUnavailable, DirectoryUnavailable, GraphError) as exc:
         db.rollback()
         choice = choice_for(org, create=True)
         choice.last_error = str(exc)[:500]
@@ -183,4 +182,4 @@ def refresh_app_scope(org: Organisation, actor_label: str = "") -> ScopeChange:
 
 
 def in_application_mode(org: Organisation) -> bool:
-    return getattr(org, "sync_mode", "delegated") == "application"
+    return is_app_mode(org)

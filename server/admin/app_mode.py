@@ -17,35 +17,37 @@ from sqlalchemy import delete, func, select
 
 from ..db import get_session, utcnow
 from ..errors import ApiError
-from ..mail.graph_errors import FolderNotFound, GraphError
-from ..models.app_scope import SCOPE_KINDS, AppScopeChoice, AppScopePick
+from ..mail.graph_errors import FolderNotFound
+from ..models.app_scope import AppScopeChoice, AppScopePick
 from ..models.tenancy import Organisation, User
+from ..sync.app_mode import set_sync_mode
 from .app_directory import app_client, choice_for, picked_ids
 from .audit import record_audit
 
-MODES = ("delegated", "application")
 GROUP_FIELDS = "id,displayName,description,mail,groupTypes"
 MAX_GROUPS_SHOWN = 25
 
 
 def set_mode(org: Organisation, mode: str) -> bool:
-    """Switch the organisation's sync mode; True when it changed. Audited."""
-    if mode not in MODES:
-        raise ApiError(400, "bad_mode", "Choose delegated or application mode.")
+    """Switch the organisation's sync mode; True when it changed. Audited; the caller
+    commits."""
     before = org.sync_mode
-    if before == mode:
-        return False
-    org.sync_mode = mode
-    record_audit(
-        org.id,
-        "sync_mode.changed",
-        target_type="organisation",
-        target_id=org.id,
-        target=org.name,
-        before={"sync_mode": before},
-        after={"sync_mode": mode},
-    )
-    return True
+    try:
+        changed = set_sync_mode(get_session(), org, mode)
+    except ValueError:
+        raise ApiError(400, "bad_mode", "Choose delegated or application mode.") from None
+    if changed:
+        record_audit(
+            org.id,
+            "sync_mode.changed",
+            target_type="organisation",
+            target_id=org.id,
+            target=org.name,
+            before={"sync_mode": before},
+            after={"sync_mode": mode},
+            commit=False,
+        )
+    return changed
 
 
 def describe(choice: AppScopeChoice | None, picks: list[str]) -> dict:
@@ -167,6 +169,3 @@ def scope_counts(org: Organisation) -> dict[str, int]:
     counts = {"in": 0, "removed": 0}
     counts.update({scope: n for scope, n in rows})
     return counts
-
-
-__all__ = ["SCOPE_KINDS", "GraphError"]

@@ -9,6 +9,8 @@ from urllib.parse import urlencode
 
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 
+from ..auth.app_tokens import AppGrantMissing, app_grant_status, record_app_consent
+from ..auth.tokens import TokenUnavailable
 from ..db import get_session
 from ..errors import ApiError
 from ..mail.graph_errors import GraphError
@@ -27,8 +29,6 @@ CONSENT_SCOPE = "https://graph.microsoft.com/.default"
 
 
 def _grant_status(check: bool) -> dict:
-    from ..auth.app_tokens import app_grant_status
-
     return app_grant_status(g.org, check=check)
 
 
@@ -49,9 +49,7 @@ def sync_mode():
             groups = search_groups(org, group_q)
         except GraphError as exc:
             group_problem = f"Microsoft Graph answered: {exc}"
-        except Exception as exc:  # AppGrantMissing and TokenUnavailable: say why, no 500
-            if type(exc).__name__ not in ("AppGrantMissing", "TokenUnavailable"):
-                raise
+        except (AppGrantMissing, TokenUnavailable) as exc:
             group_problem = f"No app-only access yet ({exc}): grant consent first."
     return render_template(
         "admin/sync_mode.html",
@@ -105,8 +103,6 @@ def app_consent_start():
 
 @bp.get("/sync-mode/consent/done")
 def app_consent_done():
-    from ..auth.app_tokens import record_app_consent
-
     expected = session.pop(CONSENT_STATE_KEY, None)
     args = request.args
     if not expected or not secrets.compare_digest(expected, args.get("state", "")):
@@ -149,11 +145,9 @@ def app_consent_done():
 
 def _apply_now(what: str) -> None:
     """Apply the scope at once (the daily refresh would, too) and say what happened."""
-    from ..auth.app_tokens import AppGrantMissing
-
     try:
         change = refresh_app_scope(g.org)
-    except (AppGrantMissing, DirectoryUnavailable) as exc:
+    except (AppGrantMissing, TokenUnavailable, DirectoryUnavailable) as exc:
         flash(f"{what}; it applies at the next directory refresh ({exc}).", "error")
         return
     flash(
@@ -177,9 +171,7 @@ def sync_mode_scope():
                 raise
             flash(exc.message, "error")
             return redirect(url_for("admin.sync_mode"))
-        except Exception as exc:
-            if type(exc).__name__ not in ("AppGrantMissing", "TokenUnavailable", "GraphError"):
-                raise
+        except (AppGrantMissing, TokenUnavailable, GraphError) as exc:
             flash(f"The group could not be read ({exc}): grant consent first.", "error")
             return redirect(url_for("admin.sync_mode"))
         get_session().commit()

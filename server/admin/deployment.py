@@ -195,7 +195,7 @@ def preflight(admin: User) -> list[Check]:
         *running,
         _crm_check(admin),
     ]
-    if getattr(admin.organisation, "sync_mode", "delegated") == "application":
+    if admin.organisation.sync_mode == "application":
         from .app_preflight import app_mode_checks
 
         checks += app_mode_checks(admin.organisation)

@@ -126,15 +126,16 @@ def refresh_due_directories() -> list[int]:
     )
     refreshed = []
     for org in orgs:
-        if getattr(org, "sync_mode", "delegated") == "application":
+        if org.sync_mode == "application":
             # Application mode: the app-only token reads the directory and the scope's
             # members; without a usable grant, an admin's delegated token still reads the list.
             from ..auth.app_tokens import AppGrantMissing
+            from ..auth.tokens import TokenUnavailable
             from .app_directory import refresh_app_scope
 
             try:
                 refresh_app_scope(org, actor_label="scheduler")
-            except (AppGrantMissing, DirectoryUnavailable) as exc:
+            except (AppGrantMissing, TokenUnavailable, DirectoryUnavailable) as exc:
                 log.info("app scope of org %s not refreshed: %s", org.id, exc)
             else:
                 refreshed.append(org.id)

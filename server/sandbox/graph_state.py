@@ -318,6 +318,4 @@ def users_of_tenant(tenant_id: str) -> list[DirectoryUser]:
     from .directory_changes import is_leaver, joiners_of
 
     people = [*(u for u in DEMO_USERS if u.tenant_id == tenant_id), *joiners_of(tenant_id)]
-    return sorted(
-        (u for u in people if not is_leaver(u.object_id)), key=lambda u: u.object_id
-    )
+    return sorted((u for u in people if not is_leaver(u.object_id)), key=lambda u: u.object_id)

@@ -190,3 +190,46 @@ def test_group_search_lists_only_the_tenants_microsoft_365_groups(app, admin, sa
     ]
     assert SALES_GROUP in found and OTHER_GROUP not in found
     assert len(found) == 2  # "Sales team" and "Sales EMEA"
+
+
+def preflight_rows(client) -> dict[str, tuple[bool, str, str]]:
+    page = html.fromstring(client.get("/admin/deployment?preflight=1").get_data(as_text=True))
+    rows = {}
+    for tr in page.xpath('//table[@id="preflight"]/tbody/tr'):
+        cells = [c.text_content().strip() for c in tr.xpath("td")]
+        rows[cells[0]] = (tr.get("data-ok") == "true", cells[2], cells[3])
+    return rows
+
+
+def test_preflight_checks_the_token_and_the_tenants_mailbox_limit(app, admin, sandbox, db):
+    grant_consent(admin, sandbox)
+    post(admin, "/admin/users/refresh")  # the directory: who is outside the scope
+    post(admin, "/admin/sync-mode/mode", mode="application")
+    post(admin, "/admin/users/action", action="scope_add", selected=[BIANCA.object_id])
+    post(admin, "/admin/sync-mode/refresh")
+    token_row = "An app-only token has the roles the sync needs"
+    inside, outside = (
+        "A mailbox inside the scope is readable",
+        "A mailbox outside the scope is refused",
+    )
+    rows = preflight_rows(admin)
+    assert rows[token_row][0], rows[token_row]
+    assert rows[inside][0] and BIANCA.email in rows[inside][1]
+    # No limit at the tenant: the outside mailbox is readable — red, with what to do.
+    assert not rows[outside][0] and "application access policy" in rows[outside][2]
+
+    # The tenant limits the app to Bianca's mailbox (an application access policy).
+    sandbox.control(
+        "/_sandbox/graph/access-policy",
+        {"tenant_id": DEMO_TENANT_ID, "allowed": [BIANCA.object_id]},
+    )
+    rows = preflight_rows(admin)
+    assert rows[inside][0] and rows[outside][0], rows
+    assert "403" in rows[outside][1]
+
+    # A policy that leaves Bianca out: the inside check says so.
+    sandbox.control(
+        "/_sandbox/graph/access-policy", {"tenant_id": DEMO_TENANT_ID, "allowed": [ELI.object_id]}
+    )
+    rows = preflight_rows(admin)
+    assert not rows[inside][0] and "refuses this mailbox" in rows[inside][2]
