@@ -4,10 +4,7 @@ one Microsoft 365 group), and the directory refresh that applies it."""
 
 from __future__ import annotations
 
-import secrets
-from urllib.parse import urlencode
-
-from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import current_app, flash, g, redirect, render_template, request, url_for
 
 from ..auth.app_tokens import AppGrantMissing, app_grant_status, record_app_consent
 from ..auth.tokens import TokenUnavailable
@@ -19,13 +16,13 @@ from .app_directory import choice_for, picked_ids, refresh_app_scope
 from .app_mode import choose_group, choose_users_kind, describe, scope_counts, search_groups
 from .app_mode import set_mode as change_mode
 from .audit import record_audit
+from .deployment_views import admin_consent_redirect, consent_answer
 from .directory import DirectoryUnavailable
 
+# The consent asks for "https://graph.microsoft.com/.default" (deployment_views): every
+# permission configured on the app registration, application ones included — the form the
+# admin consent endpoint takes (https://learn.microsoft.com/entra/identity-platform/v2-admin-consent).
 CONSENT_STATE_KEY = "app_consent_state"
-# ".default": every permission configured on the app registration — for application
-# permissions the only form the admin consent endpoint takes
-# (https://learn.microsoft.com/entra/identity-platform/v2-admin-consent#request-the-permissions).
-CONSENT_SCOPE = "https://graph.microsoft.com/.default"
 
 
 def _grant_status(check: bool) -> dict:
@@ -87,25 +84,14 @@ def sync_mode_set():
 @bp.post("/sync-mode/consent")
 def app_consent_start():
     """To Microsoft's admin consent page for the tenant's application permissions."""
-    state = secrets.token_urlsafe(24)
-    session[CONSENT_STATE_KEY] = state
-    query = urlencode(
-        {
-            "client_id": current_app.config["MS_CLIENT_ID"],
-            "scope": CONSENT_SCOPE,
-            "redirect_uri": _return_url(),
-            "state": state,
-        }
-    )
-    host = current_app.config["MS_AUTHORITY_HOST"].rstrip("/")
-    return redirect(f"{host}/{g.org.tenant_id}/v2.0/adminconsent?{query}")
+    return admin_consent_redirect(CONSENT_STATE_KEY, _return_url())
 
 
 @bp.get("/sync-mode/consent/done")
 def app_consent_done():
-    expected = session.pop(CONSENT_STATE_KEY, None)
+    ok = consent_answer(CONSENT_STATE_KEY)
     args = request.args
-    if not expected or not secrets.compare_digest(expected, args.get("state", "")):
+    if ok is None:
         return render_template(
             "admin/app_consent_done.html",
             title="Consent for application permissions",
@@ -113,7 +99,6 @@ def app_consent_done():
             message="This consent answer was not started here; try again.",
         ), 400
     org = g.org
-    ok = args.get("admin_consent") == "True" and args.get("tenant", "") == org.tenant_id
     if ok:
         record_app_consent(get_session(), org)
     record_audit(
