@@ -27,12 +27,14 @@ import jwt
 import msal
 import requests
 from flask import current_app
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..locks import LockUnavailable, held
 from ..models.connections import AppTokenCache
-from ..models.tenancy import Organisation
+from ..models.schedule import mark_due
+from ..models.tenancy import Organisation, User
 from .crypto import DecryptionError, decrypt_text, encrypt_text
 from .msal_client import build_msal_app
 from .tokens import TokenUnavailable
@@ -230,9 +232,16 @@ def _record(db: Session, org_id: int, error: str) -> None:
     now = utcnow()
     stale = org.app_grant_checked_at is None or now - org.app_grant_checked_at > RECHECK_EVERY
     if org.app_grant_error != error[:500] or stale:
+        if org.app_grant_error and not error:
+            _mark_in_scope_due(db, org)  # the grant works again: their sessions resume now
         org.app_grant_error = error[:500]
         org.app_grant_checked_at = now
         db.commit()
+
+
+def _mark_in_scope_due(db: Session, org: Organisation) -> None:
+    for user_id in db.scalars(select(User.id).where(User.org_id == org.id, User.app_scope == "in")):
+        mark_due(db, user_id, org.id)
 
 
 def forget_app_tokens(db: Session, org: Organisation) -> None:
@@ -250,6 +259,7 @@ def record_app_consent(db: Session, org: Organisation) -> None:
     org.app_consent_at = utcnow()
     org.app_grant_error = ""
     forget_app_tokens(db, org)
+    _mark_in_scope_due(db, org)
 
 
 def app_grant_status(org: Organisation, check: bool = False) -> dict:

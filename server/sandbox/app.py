@@ -26,6 +26,7 @@ SANDBOX_MODULES: list[str] = [
     "server.sandbox.identity_token",
     "server.sandbox.identity_switches",
     "server.sandbox.identity_consent",
+    "server.sandbox.identity_app",
     "server.sandbox.graph",
     "server.sandbox.directory_changes",
     "server.sandbox.groups",

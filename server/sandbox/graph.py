@@ -17,6 +17,7 @@ from flask import Blueprint, Response, g, request
 
 from . import graph_state
 from .directory import DirectoryUser
+from .graph_app_access import app_refusal, is_app_token
 from .graph_state import Mailbox, state
 from .identity_state import verify_access_token
 from .mailbox import BAD_BYTES_MARK
@@ -125,14 +126,26 @@ def _left(_exc) -> None:
         st.leave()
 
 
-def target_user(user_id: str) -> DirectoryUser | Response:
+def target_user(user_id: str, resource: str | None = None) -> DirectoryUser | Response:
+    """The user a request reads, or Graph's refusal. A delegated token reads only its own
+    user; an app-only token any user of its tenant, as its roles and the tenant's access
+    policy allow (graph_app_access.py; `resource`: a subscription's)."""
     claims = g.claims
+    app_only = is_app_token(claims)
+    if user_id == "me" and app_only:
+        # https://learn.microsoft.com/graph/api/user-get: /me needs a signed-in user.
+        return graph_error(
+            400, "BadRequest", "/me request is only valid with delegated authentication flow."
+        )
     user = graph_state.user_by_id(claims.get("oid", "") if user_id == "me" else user_id)
     if user is None:
         return graph_error(404, "ErrorInvalidUser", f"The requested user '{user_id}' is invalid.")
     if claims.get("tid") != user.tenant_id:
         return graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials.")
-    if "roles" not in claims and claims.get("oid") != user.object_id:
+    if app_only:
+        refusal = app_refusal(claims, user, resource)
+        return refusal if refusal is not None else user
+    if claims.get("oid") != user.object_id:
         return graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials.")
     return user
 

@@ -40,7 +40,7 @@ def create_subscription():
     url = str(body.get("notificationUrl", ""))
     if not resource or not url.startswith(("https://", "http://")):
         return graph_error(400, "InvalidRequest", "resource and notificationUrl are required.")
-    user = target_user(_resource_user(resource))
+    user = target_user(_resource_user(resource), resource)
     if isinstance(user, Response):
         return user
     client_state = str(body.get("clientState", ""))

@@ -18,6 +18,7 @@ from flask import Blueprint, render_template_string, request
 
 from .directory import DEMO_TENANT_ID
 from .identity import _redirect_allowed
+from .identity_app import grant
 from .identity_http import clients
 
 bp = Blueprint("sandbox_identity_consent", __name__)
@@ -46,6 +47,10 @@ def admin_consent(tenant: str):
         return render_template_string(_PAGE, client_id=client_id, scope=args.get("scope", ""))
     tid = DEMO_TENANT_ID if tenant in ("organizations", "common") else tenant
     if request.form.get("decision") == "accept":
+        if ".default" in args.get("scope", ""):
+            # "/.default" consents to every permission configured on the registration, the
+            # application permissions included (identity_app.py).
+            grant(tid, client_id)
         back = {
             "admin_consent": "True",
             "tenant": tid,

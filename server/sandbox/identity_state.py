@@ -28,8 +28,6 @@ OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
 GRAPH_DELEGATED = frozenset(
     {"User.Read", "Mail.Read", "Mail.ReadBasic", "Calendars.Read", "User.ReadBasic.All"}
 )
-# Application permissions granted tenant-wide to every registered client (admin consent).
-GRAPH_APPLICATION_ROLES = ("Mail.Read", "Calendars.Read", "User.Read.All")
 CODE_LIFETIME = 600
 DEFAULT_ACCESS_TOKEN_LIFETIME = 3600
 
@@ -145,7 +143,7 @@ def jwks(st: IdentityState, issuer_template: str) -> dict:
 
 
 def sign(st: IdentityState, claims: dict, headers: dict | None = None) -> str:
-    if "uti" in claims and ("scp" in claims or "roles" in claims):
+    if "uti" in claims and ("scp" in claims or claims.get("idtyp") == "app"):
         with st.lock:
             st.issued_utis.add(claims["uti"])
     return jwt.encode(
@@ -231,8 +229,15 @@ def access_token(
 
 
 def app_access_token(
-    st: IdentityState, base_url: str, tenant_id: str, client_id: str, resource: str
+    st: IdentityState,
+    base_url: str,
+    tenant_id: str,
+    client_id: str,
+    resource: str,
+    roles: list[str],
 ) -> tuple[str, int]:
+    """An app-only token; `roles` are the application permissions the tenant granted (the
+    claim is absent without any, as in Entra's tokens)."""
     now = int(time.time())
     sp_object_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant_id}/{client_id}"))
     claims = {
@@ -246,11 +251,12 @@ def app_access_token(
         "idtyp": "app",
         "oid": sp_object_id,
         "sub": sp_object_id,
-        "roles": list(GRAPH_APPLICATION_ROLES) if resource == GRAPH_RESOURCE else [],
         "tid": tenant_id,
         "uti": secrets.token_urlsafe(16),
         "ver": "2.0",
     }
+    if roles:
+        claims["roles"] = list(roles)
     return sign(st, claims), st.access_token_lifetime
 
 

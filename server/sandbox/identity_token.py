@@ -1,5 +1,6 @@
 """The sandbox's token endpoint, POST /<tenant>/oauth2/v2.0/token, with the three grants MSAL
-for Python uses: authorization_code (with PKCE), refresh_token and client_credentials.
+for Python uses: authorization_code (with PKCE), refresh_token and client_credentials. The
+client proves itself with its secret or a certificate's signed assertion.
 
 Refresh tokens stay valid while the user's grant exists; the revoke-grant switch
 (identity_switches.py) removes the grant, so the next refresh fails with invalid_grant as
@@ -14,6 +15,9 @@ import time
 from flask import Blueprint, jsonify, request
 
 from . import identity_state as ids
+from .identity_app import roles_for
+from .identity_app import state as app_state
+from .identity_assertion import JWT_BEARER, AssertionRefused, verify_client_assertion
 from .identity_http import (
     GUID,
     api_audiences,
@@ -25,6 +29,31 @@ from .identity_http import (
 )
 
 bp = Blueprint("sandbox_identity_token", __name__)
+
+
+def _authenticate_client(tenant: str, client_id: str, client: dict, secret: str):
+    """A client secret, or a certificate's signed assertion (identity_assertion.py); None when
+    the client proved who it is, else the identity platform's error answer."""
+    assertion_type = request.form.get("client_assertion_type")
+    if assertion_type is None:
+        if secrets.compare_digest(secret.encode(), str(client["secret"]).encode()):
+            return None
+        app_state().count("bad_secret")
+        return oauth_error("invalid_client", "AADSTS7000215: Invalid client secret provided.", 401)
+    if assertion_type != JWT_BEARER:
+        return oauth_error(
+            "invalid_request", "AADSTS50027: JWT token is invalid or malformed.", 400
+        )
+    try:
+        verify_client_assertion(
+            request.form.get("client_assertion", ""),
+            client_id,
+            f"{base_url()}/{tenant}/oauth2/v2.0/token",
+        )
+    except AssertionRefused as exc:
+        app_state().count("bad_assertion")
+        return oauth_error("invalid_client", exc.description, 401)
+    return None
 
 
 def _client_credentials() -> tuple[str, str]:
@@ -124,8 +153,12 @@ def _client_credentials_grant(tenant: str, client_id: str, scopes: list[str]):
             "is not valid. Client credential flows must have a scope value "
             "with /.default suffixed to the resource identifier.",
         )
+    resource = resources.pop()
+    # Application permissions only once a tenant admin granted them (identity_app.py).
+    roles = roles_for(tenant, client_id) if resource == ids.GRAPH_RESOURCE else []
+    app_state().count("granted" if roles else "no_roles")
     token_value, lifetime = ids.app_access_token(
-        ids.state(), base_url(), tenant, client_id, resources.pop()
+        ids.state(), base_url(), tenant, client_id, resource, roles
     )
     return jsonify(
         {
@@ -149,8 +182,9 @@ def token(tenant: str):
             f"AADSTS700016: Application with identifier '{client_id}' was not "
             "found in the directory.",
         )
-    if not secrets.compare_digest(secret.encode(), str(client["secret"]).encode()):
-        return oauth_error("invalid_client", "AADSTS7000215: Invalid client secret provided.", 401)
+    refused = _authenticate_client(tenant, client_id, client, secret)
+    if refused is not None:
+        return refused
     grant_type = request.form.get("grant_type", "")
     ids.state().count(grant_type)
     scopes = request.form.get("scope", "").split()
