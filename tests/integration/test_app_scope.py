@@ -14,6 +14,7 @@ from lxml import html
 from sqlalchemy import func, select
 
 from server.db import utcnow
+from server.demo import seed_demo
 from server.models.admin import AuditEvent
 from server.models.app_scope import AppScopeChoice, AppScopePick
 from server.models.ledger import LedgerEntry
@@ -34,8 +35,10 @@ def app_config(sandbox):
 
 
 @pytest.fixture
-def admin(app, sandbox):
+def admin(app, sandbox, db):
     sandbox.control("/_sandbox/graph/configure", {"messages": 40, "events": 6, "seed": 5})
+    seed_demo(db)  # the demo CRM, so synced mail has people to be saved against
+    db.commit()
     client = app.test_client()
     assert web_sign_in(client, sandbox, ALEX).status_code == 302
     return client
@@ -125,6 +128,7 @@ def test_group_scope_joiners_synced_leavers_stop_and_keep_what_was_saved(app, ad
     assert saved_count(db, joiner.id) > 0
     # Chen stops: not due, and what was saved stays.
     assert chen.id not in due_user_ids()
+    assert run_session(chen.id, "now")["status"] == "disabled"  # even when asked: not read
     assert saved_count(db, chen.id) == chen_saved
     page = admin.get("/admin/users").get_data(as_text=True)
     assert "removed from scope" in page and "in scope" in page
