@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from server.models.tenancy import User
-from server.sandbox.directory import DEMO_USERS
+from server.sandbox.directory import DEMO_TENANT_ID, DEMO_USERS
 from server.sync.session import run_session
 from tests.e2e.test_admin_console import (  # noqa: F401 (fixtures)
     Console,
@@ -48,8 +48,9 @@ def test_application_mode_end_to_end(browser, pane_server, artifacts_dir, axe_sc
     # Consent on Microsoft's page (the sandbox's), back on the success page.
     page.click("#grant-app-consent")
     page.locator("h1", has_text="Permissions requested").wait_for()
-    page.click("text=Accept")
-    page.locator("h1", has_text="Consent granted").wait_for()
+    page.click('button:has-text("Accept")')
+    page.wait_for_url("**/admin/sync-mode/consent/done**")
+    assert "Consent granted" in page.locator("h1").inner_text(), page.content()[:3000]
     console.shot("app-consent-done")
     console.scan("app-consent-done")
 
@@ -80,6 +81,16 @@ def test_application_mode_end_to_end(browser, pane_server, artifacts_dir, axe_sc
     page.locator("#preflight").wait_for()
     for name in ("roles the sync needs", "inside the scope is readable"):
         assert page.locator('#preflight tr[data-ok="true"]', has_text=name).count() == 1, name
+    outside = '#preflight tr[data-ok="{}"]:has-text("outside the scope is refused")'
+    assert "access policy" in page.locator(outside.format("false")).inner_text()
+    # The Exchange admin limits the application to the group (an application access policy).
+    pane_server.sandbox.control(
+        "/_sandbox/graph/access-policy",
+        {"tenant_id": DEMO_TENANT_ID, "allowed": [u.object_id for u in DEMO_USERS[1:4]]},
+    )
+    console.go("/admin/deployment?preflight=1")  # the link again would only scroll
+    page.locator(outside.format("true")).wait_for()
+    assert page.locator('#preflight tr[data-ok="false"]', has_text="scope").count() == 0
     console.shot("deployment-app-mode")
 
     # Users: the group's members, never signed in, not started; the worker syncs them.
