@@ -279,11 +279,9 @@ def app_grant_status(org: Organisation, check: bool = False) -> dict:
             state = "missing"
         except TokenUnavailable:
             state = "unavailable"
-        with _own_session() as db:
-            fresh = db.get(Organisation, org.id)
-            error, checked_at = fresh.app_grant_error, fresh.app_grant_checked_at
-    else:
-        error, checked_at = org.app_grant_error, org.app_grant_checked_at
+    with _own_session() as db:  # what the token requests recorded, in their own sessions
+        fresh = db.get(Organisation, org.id)
+        error, checked_at = fresh.app_grant_error, fresh.app_grant_checked_at
     if not state:
         state = "unchecked" if checked_at is None else ("missing" if error else "granted")
     return {

@@ -6,8 +6,9 @@ Checked as that page describes it:
 - header: `x5t#S256` (base64url SHA-256 thumbprint of the DER certificate; with PS256) or the
   legacy `x5t` (SHA-1; with RS256) names a certificate registered on the app;
 - signature: by that certificate's key (PS256 or RS256);
-- claims: `aud` = this tenant's token endpoint, `iss` = `sub` = the client id, `exp` and `nbf`
-  (the assertion's time range), `jti` present. Entra documents no replay check on `jti` and
+- claims: `aud` = this tenant's token endpoint, `iss` = `sub` = the client id, `exp` (and
+  `nbf` when given: the page lists it, but MSAL for Python sends only `iat`, and Entra takes
+  MSAL's assertions), `jti` present. Entra documents no replay check on `jti` and
   MSAL reuses one assertion for up to 9 minutes, so a repeated `jti` is accepted here too.
 
 Errors use the identity platform's codes: AADSTS700027 (signature / unknown key),
@@ -52,7 +53,7 @@ def verify_client_assertion(assertion: str, client_id: str, token_endpoint: str)
             algorithms=ALGORITHMS,
             audience=token_endpoint,
             leeway=LEEWAY_SECONDS,
-            options={"require": ["aud", "iss", "sub", "exp", "nbf", "jti"]},
+            options={"require": ["aud", "iss", "sub", "exp", "jti"]},
         )
     except jwt.InvalidSignatureError:
         raise AssertionRefused(
@@ -77,7 +78,9 @@ def verify_client_assertion(assertion: str, client_id: str, token_endpoint: str)
 
 
 def _certificate(header: dict, client_id: str):
-    s256, sha1 = header.get("x5t#S256"), header.get("x5t")
+    # MSAL keeps base64's "=" padding on the thumbprint; compare without it.
+    s256 = str(header.get("x5t#S256") or "").rstrip("=")
+    sha1 = str(header.get("x5t") or "").rstrip("=")
     if not (s256 or sha1) or header.get("alg") not in ALGORITHMS:
         return None
     for cert in certificates_of(client_id):

@@ -75,6 +75,7 @@ def ensure_subscriptions(client: GraphClient, user: User, now: datetime | None =
                 )
             else:
                 answer = _create(client, user, base, resource, change_type, now, sub)
+                sub = None  # _create replaced the row: the new one is read below
         except FolderNotFound:
             if sub is not None:
                 db.delete(sub)  # gone on Graph's side: create it again next session
@@ -82,7 +83,7 @@ def ensure_subscriptions(client: GraphClient, user: User, now: datetime | None =
         except GraphError as exc:
             log.warning("subscription for user %s failed: %s", user.id, exc)
             continue
-        sub = existing.get(resource) or db.scalar(
+        sub = sub or db.scalar(
             select(GraphSubscription).where(
                 GraphSubscription.user_id == user.id, GraphSubscription.resource == resource
             )
