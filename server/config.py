@@ -92,6 +92,10 @@ class Settings:
     MS_APP_CERT_THUMBPRINT: str = ""
     MS_APP_CERT_PASSPHRASE: str = ""
     MS_APP_CLIENT_SECRET: str = ""
+    # The tenant limits the app with RBAC for Applications: Exchange grants "Application
+    # Mail.Read/Calendars.Read" on its side, so the token carries no such role; a mailbox the
+    # app may not read then shows as refused (not in the application's scope) instead.
+    MS_APP_EXCHANGE_RBAC: bool = False
     # Microsoft Graph: https://graph.microsoft.com/v1.0 in production.
     GRAPH_BASE_URL: str = "https://127.0.0.1:8010/graph/v1.0"
     # Tenant ids allowed to sign in (empty: any work tenant; one: sign-in uses that tenant).

@@ -96,6 +96,12 @@ def warnings_for(org: Organisation, crm: dict, ready: dict) -> list[str]:
     )
     if reauth:
         out.append(f"{reauth} user(s) must sign in to Microsoft again (their sync is stopped).")
+    if org.sync_mode == "application" and org.app_grant_error:
+        # Application mode: every in-scope mailbox waits for this (server/auth/app_tokens.py).
+        out.append(
+            f"Application grant missing: {org.app_grant_error[:200]} No mailbox is synced until "
+            "an admin grants consent again or the certificate/secret is fixed."
+        )
     if crm["needs_reauth"]:
         out.append(f"{crm['needs_reauth']} user(s) must reconnect the CRM.")
     if crm["paused"]:

@@ -71,6 +71,14 @@ CONSENT_CODES = {
 RECHECK_EVERY = timedelta(minutes=10)  # how often a working grant is written down again
 
 
+def required_roles() -> tuple[str, ...]:
+    """The roles a token must carry: none when the tenant grants mailbox access through RBAC
+    for Applications (Exchange's own role assignments, which are not in the token;
+    https://learn.microsoft.com/exchange/permissions-exo/application-rbac). Graph's answer
+    per mailbox decides then."""
+    return () if current_app.config.get("MS_APP_EXCHANGE_RBAC") else REQUIRED_ROLES
+
+
 class AppGrantMissing(Exception):
     """Application mode cannot get a usable app-only token: an admin must act.
 
@@ -186,7 +194,7 @@ def _app_token(org_id: int, tenant_id: str, force_refresh: bool, refused: str | 
             ) from None
         token = (result or {}).get("access_token")
         if token:
-            missing = [r for r in REQUIRED_ROLES if r not in roles_of(token)]
+            missing = [r for r in required_roles() if r not in roles_of(token)]
             if missing:
                 _drop_access_tokens(cache)  # so a consent given meanwhile counts at once
                 _store(db, row, cache)

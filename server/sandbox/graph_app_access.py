@@ -17,7 +17,7 @@ from __future__ import annotations
 from flask import Response, request
 
 from .directory import DirectoryUser
-from .identity_app import ACCESS_POLICY_MESSAGE, mailbox_allowed
+from .identity_app import ACCESS_POLICY_MESSAGE, exchange_grants, mailbox_allowed
 
 MAIL_ROLES = {"Mail.Read", "Mail.ReadBasic.All", "Mail.ReadWrite"}
 CALENDAR_ROLES = {"Calendars.Read", "Calendars.ReadWrite"}
@@ -45,6 +45,8 @@ def app_refusal(claims: dict, user: DirectoryUser, resource: str | None = None) 
 
     roles = set(claims.get("roles") or [])
     needed, mailbox = _needed(resource or request.path)
+    if mailbox and exchange_grants(user.tenant_id, user.object_id):
+        return None
     if not roles & needed:
         if mailbox:
             return graph_error(

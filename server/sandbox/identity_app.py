@@ -17,7 +17,9 @@ Switches (JSON):
 POST /_sandbox/identity/app-grant {tenant_id, client_id?, roles?}   grant (default: all roles)
 POST /_sandbox/identity/revoke-app-grant {tenant_id, client_id?}    revoke
 POST /_sandbox/identity/app-certificates {certificate_pem, client_id?}   register a certificate
-POST /_sandbox/graph/access-policy {tenant_id, allowed: [object ids] | null}   null: no policy
+POST /_sandbox/graph/access-policy {tenant_id, allowed: [object ids] | null, rbac?: bool}
+     null: no limit; rbac: the limit is RBAC for Applications (Exchange-side grant of the
+     allowed mailboxes, valid without the token's Mail.Read/Calendars.Read roles)
 GET  /_sandbox/identity/app-state                                   grants, policies, counts
 """
 
@@ -48,6 +50,10 @@ class AppState:
     certificates: dict[str, list[x509.Certificate]] = field(default_factory=dict)
     # tenant id → object ids the application may read (absent: every mailbox).
     policies: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Tenants whose limit is RBAC for Applications: the allowed mailboxes are readable through
+    # Exchange's own "Application Mail.Read/Calendars.Read" role assignment, whatever the
+    # token's Entra roles ("independent of the unscoped grants in Microsoft Entra ID").
+    rbac: set[str] = field(default_factory=set)
     # Client-credentials requests by outcome, for tests.
     counts: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -101,6 +107,12 @@ def mailbox_allowed(tenant_id: str, object_id: str) -> bool:
     return allowed is None or object_id in allowed
 
 
+def exchange_grants(tenant_id: str, object_id: str) -> bool:
+    """RBAC for Applications gives the app this mailbox on Exchange's side."""
+    st = state()
+    return tenant_id in st.rbac and object_id in st.policies.get(tenant_id, frozenset())
+
+
 @bp.post("/_sandbox/identity/app-grant")
 def app_grant():
     body = request.get_json(force=True)
@@ -146,8 +158,13 @@ def access_policy():
     with st.lock:
         if allowed is None:
             st.policies.pop(tenant_id, None)
+            st.rbac.discard(tenant_id)
         else:
             st.policies[tenant_id] = frozenset(str(a) for a in allowed)
+            if body.get("rbac"):
+                st.rbac.add(tenant_id)
+            else:
+                st.rbac.discard(tenant_id)
     return jsonify(
         {"tenant_id": tenant_id, "allowed": None if allowed is None else sorted(allowed)}
     )

@@ -22,8 +22,8 @@ IN_SCOPE = "in"
 REMOVED = "removed"
 
 
-def is_app_mode(org: Organisation) -> bool:
-    return org.sync_mode == APPLICATION
+def is_app_mode(org: Organisation | None) -> bool:
+    return org is not None and org.sync_mode == APPLICATION
 
 
 def synced_by_app(user: User) -> bool:

@@ -19,6 +19,7 @@ from server.sandbox.directory import DEMO_USERS
 from server.sync.health import health_for
 from server.sync.jobs import enqueue_session
 from server.sync.scheduler import due_user_ids, schedule_tick
+from tests.integration.admin_helpers import web_sign_in
 from tests.integration.app_mode_helpers import app_mode_users
 from tests.integration.sync_helpers import (
     FAST_RETRIES,
@@ -84,28 +85,27 @@ def test_a_mailbox_outside_the_access_policy_shows_its_state_without_a_retry_sto
     app, sandbox, db, run_jobs
 ):
     configure_mailboxes(sandbox, messages=40, events=4)
-    alex, bianca = app_mode_users(db, sandbox, [ALEX, BIANCA])
-    # The Exchange admin limits the application to Bianca's mailbox.
+    (alex,) = app_mode_users(db, sandbox, [ALEX])
+    # The Exchange admin limits the application to Bianca's mailbox (Alex's is in our scope).
     sandbox.control(
         "/_sandbox/graph/access-policy",
         {"tenant_id": ALEX.tenant_id, "allowed": [BIANCA.object_id]},
     )
     sandbox.control("/_sandbox/graph/stats/reset")
     start = utcnow()
-    assert set(schedule_tick()) == {alex.id, bianca.id}
+    assert schedule_tick() == [alex.id]
     run_jobs()
     refused = _sessions(db, alex)[-1]
     assert refused.status == "refused", refused.error
     assert "Access to OData is disabled" in refused.error
-    assert _sessions(db, bianca)[-1].status == "succeeded"
     health = health_for(alex)
     assert health["state"] == "not_in_app_scope"
     assert "OData" in health["last_error"]
-    first_cost = refused.graph_requests
-    assert 1 <= first_cost <= 4, first_cost
+    first_cost = _graph_requests(sandbox)
+    assert first_cost == refused.graph_requests and 1 <= first_cost <= 4, first_cost
 
-    # Ticks every interval for most of an hour: the refused mailbox is not read again (and
-    # Bianca's, without notifications, is read at her own interval).
+    # A tick every half interval for most of the safety poll's hour, each running what is
+    # due: the refused mailbox costs no Graph call at all.
     sandbox.control("/_sandbox/graph/stats/reset")
     interval = timedelta(minutes=app.config["SYNC_INTERVAL_MINUTES"])
     safety = timedelta(minutes=app.config["SYNC_SAFETY_POLL_MINUTES"])
@@ -113,16 +113,49 @@ def test_a_mailbox_outside_the_access_policy_shows_its_state_without_a_retry_sto
     while moment < start + safety * 0.45:
         moment += interval / 2
         ticks += 1
-        assert alex.id not in due_user_ids(moment)
+        for user_id in due_user_ids(moment):
+            enqueue_session(user_id)
+        run_jobs()
     assert ticks >= 5
-    # At the safety poll it is tried once more: one session, the same small cost.
+    assert _graph_requests(sandbox) == 0
+    assert len(_sessions(db, alex)) == 1
+    # At its safety poll it is tried once more: one session, the same small cost.
     later = start + safety * 1.6
-    assert alex.id in due_user_ids(later)
-    assert alex.id not in due_user_ids(later + interval / 2)
+    assert due_user_ids(later) == [alex.id]
+    enqueue_session(alex.id)
+    run_jobs()
+    assert _sessions(db, alex)[-1].status == "refused"
+    assert _graph_requests(sandbox) == first_cost
+    assert due_user_ids(later + interval / 2) == []
+
+
+def test_rbac_for_applications_needs_no_entra_mail_role(app, sandbox, db, run_jobs):
+    """RBAC for Applications grants mailboxes on Exchange's side, not in the token's roles:
+    with MS_APP_EXCHANGE_RBAC the token is used, and Graph decides per mailbox."""
+    configure_mailboxes(sandbox, messages=30, events=3)
+    alex, bianca = app_mode_users(db, sandbox, [ALEX, BIANCA], consent=False)
+    sandbox.control(
+        "/_sandbox/identity/app-grant", {"tenant_id": ALEX.tenant_id, "roles": ["User.Read.All"]}
+    )
+    sandbox.control(
+        "/_sandbox/graph/access-policy",
+        {"tenant_id": ALEX.tenant_id, "allowed": [BIANCA.object_id], "rbac": True},
+    )
+    org = db.get(Organisation, alex.org_id)
+    with pytest.raises(AppGrantMissing):  # without the setting: no Mail.Read role, no sync
+        app_graph_token(org)
+    app.config["MS_APP_EXCHANGE_RBAC"] = True
+    assert app_grant_status(org, check=True)["state"] == "granted"
+    assert set(schedule_tick()) == {alex.id, bianca.id}
+    run_jobs()
+    assert _sessions(db, bianca)[-1].status == "succeeded"
+    assert _sessions(db, alex)[-1].status == "refused"
+    assert health_for(alex)["state"] == "not_in_app_scope"
+    assert_crm_matches(db, bianca.org_id, expected_from(labels_of(sandbox, BIANCA)))
 
 
 def test_a_revoked_grant_shows_in_health_and_status_and_stops_the_sessions(
-    app, sandbox, db, run_jobs
+    app, client, sandbox, db, run_jobs
 ):
     configure_mailboxes(sandbox, messages=30, events=3)
     (alex,) = app_mode_users(db, sandbox, [ALEX])
@@ -149,6 +182,15 @@ def test_a_revoked_grant_shows_in_health_and_status_and_stops_the_sessions(
     assert _graph_requests(sandbox) <= 2
     assert alex.id not in due_user_ids(utcnow() + timedelta(hours=3))
 
+    # The overview says so to an admin, who signs in to the console: that sign-in changes
+    # nothing for the sync (still the application's grant that is missing).
+    assert web_sign_in(client, sandbox, ALEX).status_code == 302
+    page = client.get("/admin/")
+    assert page.status_code == 200
+    assert "Application grant missing: consent_missing" in page.text
+    db.expire_all()
+    assert health_for(alex)["state"] == "app_grant_missing"
+
     # Consent again: the next check finds the grant and the mailbox is due at once.
     sandbox.control("/_sandbox/identity/app-grant", {"tenant_id": ALEX.tenant_id})
     org = db.get(Organisation, alex.org_id)
@@ -156,6 +198,10 @@ def test_a_revoked_grant_shows_in_health_and_status_and_stops_the_sessions(
     db.expire_all()
     assert alex.id in due_user_ids(utcnow() + timedelta(seconds=1))
     assert health_for(alex)["state"] != "app_grant_missing"
+    enqueue_session(alex.id, "now")
+    run_jobs()
+    assert _sessions(db, alex)[-1].status == "succeeded"
+    assert health_for(alex)["state"] == "up_to_date"
 
 
 def test_no_consent_at_all_is_a_clear_state(app, sandbox, db):
