@@ -1,6 +1,7 @@
 """The admin console (blueprint "admin", pages under /admin): overview, users, user detail,
-data controls, activity, deployment, audit log, jobs. Every route is behind the admin check
-in access.py (browser session from the start page's sign-in, never the pane's token)."""
+data controls, activity, sync mode, deployment, audit log, jobs. Every route is behind the
+admin check in access.py (browser session from the start page's sign-in, never the pane's
+token)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 from . import (  # noqa: E402, F401
     access,
     activity_views,
+    app_mode_views,
     audit_views,
     controls_views,
     deployment_views,

@@ -187,7 +187,7 @@ def preflight(admin: User) -> list[Check]:
         )
         for name, c in ready.items()
     ]
-    return [
+    checks = [
         _base_url_check(),
         _manifest_urls_check(manifest, problem),
         _entra_check(),
@@ -195,3 +195,8 @@ def preflight(admin: User) -> list[Check]:
         *running,
         _crm_check(admin),
     ]
+    if admin.organisation.sync_mode == "application":
+        from .app_preflight import app_mode_checks
+
+        checks += app_mode_checks(admin.organisation)
+    return checks

@@ -36,17 +36,16 @@ def deployment():
     )
 
 
-@bp.post("/deployment/consent")
-def consent_start():
-    """Send the admin to Microsoft's admin consent page for their tenant
-    (https://learn.microsoft.com/entra/identity-platform/v2-admin-consent)."""
+def admin_consent_redirect(state_key: str, return_url: str):
+    """To Microsoft's admin consent page for the signed-in admin's tenant, with a fresh
+    state kept in the session (https://learn.microsoft.com/entra/identity-platform/v2-admin-consent)."""
     state = secrets.token_urlsafe(24)
-    session[CONSENT_STATE_KEY] = state
+    session[state_key] = state
     query = urlencode(
         {
             "client_id": current_app.config["MS_CLIENT_ID"],
             "scope": CONSENT_SCOPE,
-            "redirect_uri": _consent_return_url(),
+            "redirect_uri": return_url,
             "state": state,
         }
     )
@@ -54,18 +53,32 @@ def consent_start():
     return redirect(f"{host}/{g.org.tenant_id}/v2.0/adminconsent?{query}")
 
 
-@bp.get("/deployment/consent/done")
-def consent_done():
-    expected = session.pop(CONSENT_STATE_KEY, None)
+def consent_answer(state_key: str) -> bool | None:
+    """Microsoft's answer on the return URL: None when this browser did not start it (state
+    missing or different), else whether consent was granted for this organisation's tenant."""
+    expected = session.pop(state_key, None)
     args = request.args
     if not expected or not secrets.compare_digest(expected, args.get("state", "")):
+        return None
+    return args.get("admin_consent") == "True" and args.get("tenant", "") == g.org.tenant_id
+
+
+@bp.post("/deployment/consent")
+def consent_start():
+    return admin_consent_redirect(CONSENT_STATE_KEY, _consent_return_url())
+
+
+@bp.get("/deployment/consent/done")
+def consent_done():
+    ok = consent_answer(CONSENT_STATE_KEY)
+    args = request.args
+    if ok is None:
         return render_template(
             "admin/consent_done.html",
             title="Admin consent",
             ok=False,
             message="This consent answer was not started here; try again.",
         ), 400
-    ok = args.get("admin_consent") == "True" and args.get("tenant", "") == g.org.tenant_id
     record_audit(
         g.org.id,
         "consent.granted" if ok else "consent.failed",

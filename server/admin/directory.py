@@ -1,6 +1,7 @@
 """The tenant's people, read from Microsoft Graph's user list with an admin's delegated token
 and kept in DirectoryMember rows, so the users table shows everyone, not only those who signed
 in. Refreshed every 24 hours by the scheduler (periodic job "directory") and on demand.
+In application mode the app-only token reads it, with the scope's members (app_directory.py).
 
 Permission: delegated User.ReadBasic.All, the least privileged one that lists users
 (https://learn.microsoft.com/graph/api/user-list#permissions); it covers id, displayName,
@@ -42,26 +43,34 @@ def read_directory(admin: User) -> list[dict]:
             f"no directory access for this admin; sign in again or grant admin consent ({exc})"
         ) from None
     client = GraphClient(current_app.config["GRAPH_BASE_URL"], token, admin.object_id)
-    people: list[dict] = []
-    url: str | None = LIST_URL
+    return read_pages(client, LIST_URL)
+
+
+def read_pages(client: GraphClient, url: str) -> list[dict]:
+    """Every item of a Graph collection, following @odata.nextLink."""
+    items: list[dict] = []
+    next_url: str | None = url
     pages = 0
     try:
-        while url and pages < MAX_PAGES:
-            page = client.get(url)
-            people.extend(page.get("value") or [])
-            url = page.get("@odata.nextLink")
+        while next_url and pages < MAX_PAGES:
+            page = client.get(next_url)
+            items.extend(page.get("value") or [])
+            next_url = page.get("@odata.nextLink")
             pages += 1
     except GraphError as exc:
         raise DirectoryUnavailable(f"Microsoft Graph answered: {exc}") from None
-    return people
+    return items
 
 
 def refresh_directory(admin: User) -> int:
     """Replace the organisation's directory rows with what Graph lists now; returns the
     number of people. Commits."""
-    people = read_directory(admin)
+    return store_directory(admin.org_id, read_directory(admin))
+
+
+def store_directory(org_id: int, people: list[dict], commit: bool = True) -> int:
+    """Make the organisation's DirectoryMember rows what `people` (Graph user objects) say."""
     db = get_session()
-    org_id = admin.org_id
     existing = {
         m.object_id: m
         for m in db.scalars(select(DirectoryMember).where(DirectoryMember.org_id == org_id))
@@ -97,7 +106,8 @@ def refresh_directory(admin: User) -> int:
         )
     org = db.get(Organisation, org_id)
     org.directory_refreshed_at = now
-    db.commit()
+    if commit:
+        db.commit()
     return len(seen)
 
 
@@ -116,6 +126,20 @@ def refresh_due_directories() -> list[int]:
     )
     refreshed = []
     for org in orgs:
+        if org.sync_mode == "application":
+            # Application mode: the app-only token reads the directory and the scope's
+            # members; without a usable grant, an admin's delegated token still reads the list.
+            from ..auth.app_tokens import AppGrantMissing
+            from ..auth.tokens import TokenUnavailable
+            from .app_directory import refresh_app_scope
+
+            try:
+                refresh_app_scope(org, actor_label="scheduler")
+            except (AppGrantMissing, TokenUnavailable, DirectoryUnavailable) as exc:
+                log.info("app scope of org %s not refreshed: %s", org.id, exc)
+            else:
+                refreshed.append(org.id)
+                continue
         admins = db.scalars(
             select(User)
             .join(MicrosoftConnection, MicrosoftConnection.user_id == User.id)

@@ -12,6 +12,8 @@ from ..errors import ApiError
 from ..models.admin import DirectoryMember
 from ..models.tenancy import User
 from . import bp, roles_service
+from .app_directory import in_application_mode
+from .app_mode import set_picked
 from .directory import DirectoryUnavailable, refresh_directory
 from .people import SORTABLE, STATES, PeopleFilter, list_people
 from .tables import table_params, with_args
@@ -26,9 +28,11 @@ ACTIONS = {
     "revoke_crm": "Revoke CRM connection",
     "make_admin": "Make admin",
     "remove_admin": "Remove admin",
+    "scope_add": "Add to application scope",
+    "scope_remove": "Remove from application scope",
 }
 # Actions that need a Courier user (someone who signed in), not only a directory entry.
-USER_ACTIONS = frozenset(ACTIONS) - {"allow", "disallow"}
+USER_ACTIONS = frozenset(ACTIONS) - {"allow", "disallow", "scope_add", "scope_remove"}
 MAX_BULK = 500
 
 
@@ -90,6 +94,10 @@ def apply_action(action: str, object_id: str) -> str:
         label = _label(object_id)
         roles_service.set_allowed(g.org, object_id, label, action == "allow")
         return label
+    if action in ("scope_add", "scope_remove"):  # application mode's picked users
+        label = _label(object_id)
+        set_picked(g.org, object_id, label, action == "scope_add")
+        return label
     if user is None:
         raise ApiError(409, "not_signed_in", "This person has not signed in to Courier yet.")
     if action in ("make_admin", "remove_admin"):
@@ -146,6 +154,11 @@ def users_restriction():
 
 @bp.post("/users/refresh")
 def users_refresh():
+    if in_application_mode(g.org):  # the app-only token reads the directory and the scope
+        from .app_mode_views import _apply_now
+
+        _apply_now("Directory refreshed")
+        return _back()
     try:
         count = refresh_directory(g.user)
     except DirectoryUnavailable as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..crm.builtin import models as _builtin_crm_models  # noqa: F401
 from .admin import AuditEvent, DirectoryMember
+from .app_scope import AppScopeChoice, AppScopePick
 from .connections import AppTokenCache, MicrosoftConnection, OrgAllowedUser
 from .crm_connections import SalesforceConnection, SalesforceOrgState
 from .ledger import LedgerEntry, ThreadRule
@@ -14,6 +15,8 @@ from .sync import CalendarEventKey, GraphSubscription, MeetingSnapshot, SyncSess
 from .tenancy import Organisation, OrgDomain, User
 
 __all__ = [
+    "AppScopeChoice",
+    "AppScopePick",
     "ApiSession",
     "AuditEvent",
     "DirectoryMember",

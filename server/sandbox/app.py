@@ -28,6 +28,8 @@ SANDBOX_MODULES: list[str] = [
     "server.sandbox.identity_consent",
     "server.sandbox.identity_app",
     "server.sandbox.graph",
+    "server.sandbox.directory_changes",
+    "server.sandbox.groups",
     "server.sandbox.salesforce",
 ]
 

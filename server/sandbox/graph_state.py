@@ -298,8 +298,14 @@ def _parse(value: str) -> datetime | None:
 
 
 def user_by_id(identifier: str) -> DirectoryUser | None:
+    from .directory_changes import is_leaver, joiner
+
     key = identifier.lower()
     found = next((u for u in DEMO_USERS if key in (u.object_id, u.email.lower())), None)
+    if found is None and current_app:
+        found = joiner(key)  # joined the tenant after the start
+    if found is not None and current_app and is_leaver(found.object_id):
+        return None  # left the tenant: Graph answers 404 ErrorInvalidUser
     if found is None and current_app and state().fleet_size:
         from .fleet import find_fleet_user
 
@@ -309,4 +315,7 @@ def user_by_id(identifier: str) -> DirectoryUser | None:
 
 def users_of_tenant(tenant_id: str) -> list[DirectoryUser]:
     """The tenant's directory in a stable order (Graph's user list pages through it)."""
-    return sorted((u for u in DEMO_USERS if u.tenant_id == tenant_id), key=lambda u: u.object_id)
+    from .directory_changes import is_leaver, joiners_of
+
+    people = [*(u for u in DEMO_USERS if u.tenant_id == tenant_id), *joiners_of(tenant_id)]
+    return sorted((u for u in people if not is_leaver(u.object_id)), key=lambda u: u.object_id)
