@@ -62,7 +62,7 @@ from server.policy import update_org_policy  # noqa: E402
 from server.queues import get_queue  # noqa: E402
 from server.redis_server import free_port, start_redis_server  # noqa: E402
 from server.sandbox.fleet import fleet_user  # noqa: E402
-from server.sync.jobs import enqueue_session  # noqa: E402
+from server.sync.jobs import enqueue_session, enqueue_sessions  # noqa: E402
 from server.sync.scheduler import due_user_ids  # noqa: E402
 from tests.integration.signin_helpers import browser_sign_in  # noqa: E402
 
@@ -129,8 +129,7 @@ def run_hour(app, db, sandbox, user_ids, workers: int, args, clock: dict) -> dic
             injected[answer["internetMessageId"]] = time.time()
         clock["sim"] += 60
         tick_start = time.perf_counter()
-        for uid in due_user_ids(clock["base"] + _seconds(clock["sim"])):
-            enqueue_session(uid, "schedule")
+        enqueue_sessions(due_user_ids(clock["base"] + _seconds(clock["sim"])), "schedule")
         ticks.append((time.perf_counter() - tick_start) * 1000)
         time.sleep(max(0.0, args.minute_seconds - (time.monotonic() - minute_start)))
     drained = drain(app, timeout=600)
@@ -330,8 +329,7 @@ def tick_only(db, user_ids: list[int], args) -> dict:
         started = time.perf_counter()
         due = due_user_ids(sim)
         found.append((time.perf_counter() - started) * 1000)
-        for uid in due:
-            enqueue_session(uid, "schedule")
+        enqueue_sessions(due, "schedule")
         ticks.append((time.perf_counter() - started) * 1000)
         enqueued += len(due)
         queue.empty()
