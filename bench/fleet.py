@@ -73,7 +73,6 @@ TARGET_TICK_MS = 100
 TARGET_IDLE_CPU_MS = 10
 TARGET_LATENCY_S = 30
 MAIL_SHARE = 0.01
-IDLE_BURST = 1000
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -164,10 +163,10 @@ def run_hour(app, db, sandbox, user_ids, workers: int, args, clock: dict) -> dic
 
 
 def idle_burst(app, db, user_ids, procs) -> dict:
-    """IDLE_BURST sessions of mailboxes with nothing new, queued at once: worker CPU and
+    """--idle-burst sessions of mailboxes with nothing new, queued at once: worker CPU and
     Graph calls per idle session, and sessions per second (the throughput that scales)."""
     drain(app, timeout=120)
-    chosen = user_ids[:IDLE_BURST]
+    chosen = user_ids[: app.config["BENCH_IDLE_BURST"]]
     first_id = last_session_id(db)
     cpu0 = sum(cpu_seconds(p.pid) for p in procs)
     started = time.monotonic()
@@ -198,6 +197,18 @@ def _latencies(db, injected: dict[str, float]) -> list[float]:
         )
         out += [saved.timestamp() - injected[key] for key, saved in rows]
     return out
+
+
+def _brief(r: dict) -> str:
+    ticks, lat = r["ticks"], r["latencies"]
+    return (
+        f"tick p50/p95 {percentile(ticks, 0.5):.0f}/{percentile(ticks, 0.95):.0f} ms; "
+        f"graph/idle {r['idle_graph_calls']:.2f}; cpu/idle {r['idle_cpu_ms']:.1f} ms; "
+        f"mail->CRM p50/p95 {percentile(lat, 0.5):.1f}/{percentile(lat, 0.95):.1f} s "
+        f"({len(lat)}/{r['injected']}); share {r['machine_share']:.0%}; "
+        f"idle/s {r['idle_per_second']:.1f}; sessions {r['sessions']} {r['by_trigger']}; "
+        f"drained {r['drained']}; load {os.getloadavg()[0]:.1f}"
+    )
 
 
 def _count(values) -> dict:
@@ -292,7 +303,13 @@ def run(args, workdir: Path, sandbox: Sandbox, redis_url: str):
         for _ in range(0, len(user_ids), MAX_PER_TICK):
             due_user_ids(clock["base"])  # every row was due at creation: one-off
         first_tick = (time.perf_counter() - warm) * 1000
-        results = [run_hour(app, db, sandbox, user_ids, w, args, clock) for w in args.workers]
+        print(f"# setup: {len(sample)} first sessions in {first_sync:.0f} s", flush=True)
+        app.config["BENCH_IDLE_BURST"] = args.idle_burst
+        results = []
+        for workers in args.workers:
+            results.append(run_hour(app, db, sandbox, user_ids, workers, args, clock))
+            # Each configuration's figures as soon as they are known (a long run may be cut).
+            print(f"# {workers} worker(s): {_brief(results[-1])}", flush=True)
     web.shutdown()
     setup = {"made": made, "first_sync": first_sync, "synced": len(sample)}
     return results, {**setup, "first_tick_ms": first_tick}
@@ -325,6 +342,9 @@ def parse_args():
         "leaves (bench/lib/fleet_clone.py)",
     )
     parser.add_argument("--minutes", type=int, default=60)
+    parser.add_argument(
+        "--idle-burst", type=int, default=1000, help="idle sessions queued at once per run"
+    )
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--minute-seconds", type=float, default=2.0)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", ""))
@@ -386,7 +406,8 @@ def report(args, results, setup, load_start, load_end) -> int:
         f"({os.cpu_count()} CPUs)"
     )
     ok = True
-    base = results[0]["idle_per_second"] if results else 0
+    smallest = min(results, key=lambda r: r["workers"]) if results else {}
+    base = smallest.get("idle_per_second", 0)
     for r in results:
         ticks, lat = r["ticks"], r["latencies"]
         print(
@@ -412,7 +433,7 @@ def report(args, results, setup, load_start, load_end) -> int:
         )
         print(
             f"idle sessions per second: {r['idle_per_second']:.1f} "
-            f"(x{r['idle_per_second'] / max(base, 1e-9):.2f} of 1 worker)"
+            f"(x{r['idle_per_second'] / max(base, 1e-9):.2f} of {smallest['workers']} worker(s))"
         )
         ok &= (
             percentile(ticks, 0.95) <= TARGET_TICK_MS
