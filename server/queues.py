@@ -1,24 +1,31 @@
 """Redis and RQ: the one owner of the Redis connection and the named queues.
 
 Jobs are enqueued through one helper per job (in the module that owns the job), each calling
-`enqueue()` here with a deterministic id where one-at-a-time matters.
+`enqueue()` here (one job) or `enqueue_many()` (a batch, e.g. a tick's due sessions): the same
+path, `enqueue()` is a batch of one.
 
-RQ refuses a job id (`unique=True`) while any record of it exists, and it keeps records of
-ended jobs for result_ttl / failure_ttl. So `enqueue()` first releases an id whose job is no
-longer live (finished, failed, stopped, canceled), under a short per-id Redis lock so that two
-enqueuers cannot release each other's fresh job.
+A job with an id is unique: RQ keeps the record of an ended job for result_ttl / failure_ttl,
+so the id is refused while a *live* job (queued, started, deferred, scheduled) holds it, and
+an ended job's record is released first so the id can run again (`keep_ended` keeps it).
+The check, the release and the enqueue are one Lua script per batch: atomic in Redis (no
+enqueuer can slip a fresh job in between, and no lock is needed), and one round trip for a
+whole batch instead of several per job. https://redis.io/docs/latest/develop/interact/programmability/eval-intro/
 https://python-rq.org/docs/jobs/#job-status , https://python-rq.org/docs/results/
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from flask import Flask, current_app
 from redis import Redis
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.executions import ExecutionRegistry
 from rq.job import Job, JobStatus
+from rq.queue import EnqueueData
+from rq.registry import CanceledJobRegistry, FailedJobRegistry, FinishedJobRegistry
+from rq.utils import now
 
 QUEUE_NAMES = ("saves", "sync", "default")  # listened to in this order of priority
 # A job in one of these states still holds its id; any other record may be replaced.
@@ -55,26 +62,73 @@ def all_queues() -> list[Queue]:
     return [get_queue(name) for name in QUEUE_NAMES]
 
 
-def live_job(job_id: str, connection: Redis | None = None) -> Job | None:
-    """The job holding `job_id` if it is queued, running, deferred or scheduled (else None)."""
-    try:
-        job = Job.fetch(job_id, connection=connection or get_redis())
-    except NoSuchJobError:
-        return None
-    return job if job.get_status(refresh=False) in LIVE else None
+class Outcome(NamedTuple):
+    """One job of a batch: the job queued, or None and the status of the job holding its id
+    (a live one, or an ended one kept by `keep_ended`)."""
+
+    job: Job | None
+    held_by: str | None = None
 
 
-def release_ended(job_id: str, connection: Redis | None = None) -> bool:
-    """Delete the record of `job_id` when its job is no longer live; True when one was."""
-    connection = connection or get_redis()
-    try:
-        job = Job.fetch(job_id, connection=connection)
-    except NoSuchJobError:
-        return False
-    if job.get_status(refresh=False) in LIVE:
-        return False
-    job.delete()
-    return True
+# Per batch: KEYS = queue list, queues set, finished / failed / canceled registries, then per
+# job its hash, dependents, dependencies and executions keys (all named by RQ's own classes);
+# ARGV = keep_ended, the queue's key (a member of the queues set), then per job its id, the
+# count of its hash's field/value strings and those strings (Job.to_dict, as RQ saves them).
+# An ended record is released as Job.delete does (its worker already closed its execution);
+# then the job is saved and pushed, as RQ's own unique enqueue script does.
+_ENQUEUE = """
+local live = {LIVE}
+local out, arg = {}, 3
+for k = 6, #KEYS, 4 do
+  local id, n = ARGV[arg], tonumber(ARGV[arg + 1])
+  local status = false
+  if redis.call('EXISTS', KEYS[k]) == 1 then
+    status = redis.call('HGET', KEYS[k], 'status') or ''
+  end
+  if status and (live[status] or ARGV[1] == '1') then
+    out[#out + 1] = status
+  else
+    if status then
+      for r = 3, 5 do redis.call('ZREM', KEYS[r], id) end
+      redis.call('DEL', KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3])
+    end
+    redis.call('HSET', KEYS[k], unpack(ARGV, arg + 2, arg + 1 + n))
+    redis.call('RPUSH', KEYS[1], id)
+    out[#out + 1] = 1
+  end
+  arg = arg + 2 + n
+end
+redis.call('SADD', KEYS[2], ARGV[2])
+return out
+"""
+_ENQUEUE = _ENQUEUE.replace(
+    "{LIVE}", "{" + ", ".join(f"{status.value} = true" for status in sorted(LIVE)) + "}"
+)
+# Jobs per script call: Redis runs a script alone, so a huge batch is split to keep each short.
+CHUNK = 500
+
+
+def job_data(
+    func: str,
+    *args: Any,
+    job_id: str | None = None,
+    timeout: int = 600,
+    retry: Retry | None = None,
+    result_ttl: int = 3600,
+    failure_ttl: int = 7 * 24 * 3600,
+    **kwargs: Any,
+) -> EnqueueData:
+    """One job of a batch for `enqueue_many` (RQ's own description of a job to create)."""
+    return Queue.prepare_data(
+        func,
+        args=args,
+        kwargs=kwargs,
+        job_id=job_id,
+        timeout=timeout,
+        retry=retry,
+        result_ttl=result_ttl,
+        failure_ttl=failure_ttl,
+    )
 
 
 def enqueue(
@@ -90,49 +144,92 @@ def enqueue(
     connection: Redis | None = None,
     **kwargs: Any,
 ) -> Job | None:
-    """Enqueue `func` (dotted path); the one way every job is enqueued.
+    """Enqueue `func` (dotted path); None when a live job holds `job_id`. A batch of one."""
+    data = job_data(
+        func,
+        *args,
+        job_id=job_id,
+        timeout=timeout,
+        retry=retry,
+        result_ttl=result_ttl,
+        failure_ttl=failure_ttl,
+        **kwargs,
+    )
+    return enqueue_many([data], queue, keep_ended=keep_ended, connection=connection)[0].job
 
-    With a job id the job is unique: while one with that id is live (queued, running, waiting
-    for a retry) a second enqueue returns None instead of duplicating it. An ended job's
-    record is released first, so a finished or failed job's id can run again; `keep_ended`
-    keeps it instead (periodic slots: a slot that ran must not run twice)."""
+
+def enqueue_many(
+    jobs: Sequence[EnqueueData],
+    queue: str = "default",
+    keep_ended: bool = False,
+    connection: Redis | None = None,
+) -> list[Outcome]:
+    """Enqueue a batch of jobs (from `job_data`), in order; the one way every job is enqueued.
+
+    With a job id a job is unique: while one with that id is live (queued, running, waiting
+    for a retry) it is not enqueued again (its Outcome says which status holds it). An ended
+    job's record is released first, so a finished or failed job's id can run again;
+    `keep_ended` keeps it instead (periodic slots: a slot that ran must not run twice)."""
     if queue not in QUEUE_NAMES:
         raise ValueError(f"unknown queue {queue!r}")
     connection = connection or get_redis()
     rq_queue = Queue(queue, connection=connection)
-    call = (func, args, kwargs, job_id, timeout, retry, result_ttl, failure_ttl)
-    if job_id is None:
-        return _enqueue_call(rq_queue, *call)
-    # Release and enqueue under one lock per id: every enqueue of this id comes through here,
-    # so nobody can put a fresh job under the id between our check and our delete.
-    with connection.lock(f"courier:enqueue-lock:{job_id}", timeout=30, blocking_timeout=30):
-        if not keep_ended:
-            release_ended(job_id, connection)
-        return _enqueue_call(rq_queue, *call)
+    script = connection.register_script(_ENQUEUE)
+    out: list[Outcome] = []
+    for start in range(0, len(jobs), CHUNK):
+        made = [_create(rq_queue, data) for data in jobs[start : start + CHUNK]]
+        keys = [
+            rq_queue.key,
+            Queue.redis_queues_keys,
+            *(r(queue, connection=connection).key for r in _ENDED_REGISTRIES),
+        ]
+        argv: list = ["1" if keep_ended else "0", rq_queue.key]
+        for job in made:
+            keys += [
+                job.key,
+                job.dependents_key,
+                job.dependencies_key,
+                ExecutionRegistry(job.id, connection=connection).key,
+            ]
+            fields = _hash_fields(job)
+            argv += [job.id, len(fields), *fields]
+        answers = script(keys=keys, args=argv)
+        out += [
+            Outcome(job) if answer == 1 else Outcome(None, _text(answer))
+            for job, answer in zip(made, answers, strict=True)
+        ]
+    return out
 
 
-def _enqueue_call(
-    rq_queue: Queue,
-    func: str,
-    args: tuple,
-    kwargs: dict,
-    job_id: str | None,
-    timeout: int,
-    retry: Retry | None,
-    result_ttl: int,
-    failure_ttl: int,
-) -> Job | None:
-    try:
-        return rq_queue.enqueue_call(
-            func,
-            args=args,
-            kwargs=kwargs,
-            job_id=job_id,
-            unique=job_id is not None,
-            timeout=timeout,
-            retry=retry,
-            result_ttl=result_ttl,
-            failure_ttl=failure_ttl,
-        )
-    except DuplicateJobError:
-        return None
+_ENDED_REGISTRIES = (FinishedJobRegistry, FailedJobRegistry, CanceledJobRegistry)
+
+
+def _create(rq_queue: Queue, data: EnqueueData) -> Job:
+    """The job as RQ's enqueue makes it (status, origin, time queued), not yet saved."""
+    job = rq_queue.create_job(
+        data.func,
+        args=data.args,
+        kwargs=data.kwargs,
+        timeout=data.timeout,
+        result_ttl=data.result_ttl,
+        failure_ttl=data.failure_ttl,
+        job_id=data.job_id,
+        retry=data.retry,
+        status=JobStatus.QUEUED,
+    )
+    job.origin = rq_queue.name
+    job.enqueued_at = now()
+    return job
+
+
+def _hash_fields(job: Job) -> list:
+    """The job's hash as field/value strings, as RQ's save writes it (None fields left out)."""
+    fields: list = []
+    for name, value in job.to_dict().items():
+        if value is not None:
+            fields += [name, value if isinstance(value, bytes | str) else str(value)]
+    return fields
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

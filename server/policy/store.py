@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import select
+from sqlalchemy import String, cast, func, not_, or_, select, true
 
 from ..db import get_session
 from ..errors import ApiError
@@ -78,8 +78,19 @@ def colleague_addresses(user: User, internal_domains: Iterable[str]) -> set[str]
     """Addresses of the user's colleagues that are not on the organisation's domains (aliases
     elsewhere); those on its domains are internal anyway."""
     domains = registrable_set(internal_domains)
+    # Only colleagues with an alias, or whose address is not on an internal domain (or a
+    # subdomain), can add anything: the database leaves the others out, so a session in an
+    # organisation of 10,000 mailboxes does not read 10,000 rows to find none.
+    email = func.lower(User.email)
+    internal = [email.endswith(f"@{d}", autoescape=True) for d in sorted(domains)]
+    internal += [email.endswith(f".{d}", autoescape=True) for d in sorted(domains)]
+    has_alias = func.coalesce(cast(User.aliases, String), "[]").notin_(["[]", "null"])
     rows = get_session().execute(
-        select(User.email, User.aliases).where(User.org_id == user.org_id, User.id != user.id)
+        select(User.email, User.aliases).where(
+            User.org_id == user.org_id,
+            User.id != user.id,
+            or_(has_alias, not_(or_(*internal))) if internal else true(),
+        )
     )
     out: set[str] = set()
     for email, aliases in rows:
@@ -102,9 +113,13 @@ def effective_policy(
     """The user's Policy: organisation settings merged with the user's own, the
     organisation's domains internal, the user's addresses and aliases their own.
     Overrides (already validated) replace stored values, for previews."""
-    merged = {**org_settings(user.org_id), **(org_overrides or {})}
+    # The organisation's settings and locks: one row, read once (each session reads it).
+    row = get_session().execute(
+        select(OrgPolicy.settings, OrgPolicy.locked).where(OrgPolicy.org_id == user.org_id)
+    ).first()
+    stored, locked = (dict(row.settings or {}), set(row.locked or ())) if row else ({}, set())
+    merged = {**stored, **(org_overrides or {})}
     org = {k: v for k, v in merged.items() if v is not None}
-    locked = org_locks(user.org_id)
     mine = {
         k: v
         for k, v in {**user_settings(user.id), **(user_overrides or {})}.items()

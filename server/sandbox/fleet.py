@@ -6,11 +6,18 @@ first read), for benchmarks of thousands of mailboxes on one machine.
   POST /_sandbox/graph/fleet/tokens {"from": a, "to": b}
        delegated Graph access tokens of mailboxes a..b-1 (the identity settings' lifetime),
        as Microsoft's token endpoint would issue them after each user's sign-in
+  POST /_sandbox/graph/fleet/subscriptions {"from": a, "to": b, "notificationUrl": u,
+       "lifecycleNotificationUrl": l, "expirationDateTime": t}
+       the two subscriptions a session makes (new mail, calendar changes) for mailboxes
+       a..b-1, as POST /subscriptions would create them once its validation handshake passed
+       (made in bulk for a benchmark's already-synced fleet; the handshake itself is proven
+       by every session that subscribes)
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 
 from flask import jsonify, request
 
@@ -18,6 +25,7 @@ from . import identity_state
 from .directory import DEMO_DOMAIN, DEMO_TENANT_ID, DirectoryUser
 from .graph_controls import controls
 from .graph_state import state
+from .graph_webhooks import _expiry, _iso
 
 MAX_MAILBOXES = 100_000
 OBJECT_ID = "f1ee7000-0000-4000-8000-{:012d}"
@@ -74,3 +82,37 @@ def fleet_tokens():
         )
         tokens[user.object_id] = token
     return jsonify({"tokens": tokens, "expires_in": ident.access_token_lifetime})
+
+
+@controls.post("/fleet/subscriptions")
+def fleet_subscriptions():
+    body = request.get_json(silent=True) or {}
+    first, last = body.get("from", 0), body.get("to", 0)
+    url, lifecycle = body.get("notificationUrl"), body.get("lifecycleNotificationUrl")
+    st = state()
+    if not (isinstance(first, int) and isinstance(last, int) and 0 <= first <= last):
+        return jsonify({"error": "bad_request", "message": "from <= to"}), 400
+    if last > st.fleet_size or not isinstance(url, str) or not isinstance(lifecycle, str):
+        return jsonify({"error": "bad_request", "message": "to <= fleet size; both URLs"}), 400
+    expiry = _iso(_expiry(body.get("expirationDateTime")))
+    made = []
+    with st.lock:
+        for number in range(first, last):
+            user = fleet_user(number)
+            for resource, change in (
+                (f"/users/{user.object_id}/messages", "created"),
+                (f"/users/{user.object_id}/events", "created,updated,deleted"),
+            ):
+                sub = {
+                    "id": secrets.token_hex(16),
+                    "resource": resource,
+                    "changeType": change,
+                    "notificationUrl": url,
+                    "lifecycleNotificationUrl": lifecycle,
+                    "clientState": secrets.token_urlsafe(32),
+                    "expirationDateTime": expiry,
+                    "userId": user.object_id,
+                }
+                st.subscriptions[sub["id"]] = sub
+                made.append({"number": number, **sub})
+    return jsonify({"subscriptions": made})

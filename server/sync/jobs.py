@@ -6,7 +6,7 @@ from flask import current_app
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from ..queues import enqueue, get_redis, live_job
+from ..queues import enqueue_many, get_redis, job_data
 
 # A rerun request outlives no session: if the worker died, the next tick reads anyway.
 RERUN_FLAG_SECONDS = 3600
@@ -28,25 +28,44 @@ def rerun_key(user_id: int) -> str:
 
 
 def enqueue_session(user_id: int, trigger: str = "schedule") -> Job | None:
-    """Enqueue the user's session unless one is queued or running (then None); the one
-    enqueue releases a finished or failed job's id first.
+    """Enqueue the user's session unless one is queued or running (then None)."""
+    return enqueue_sessions([user_id], trigger)[0]
+
+
+def enqueue_sessions(user_ids: list[int], trigger: str = "schedule") -> list[Job | None]:
+    """Enqueue each user's session unless one is queued or running (then None), in one batch
+    (a tick's due sessions: one Redis round trip, not several per mailbox); the one enqueue
+    releases a finished or failed job's id first.
 
     A running session may already be past the folder a notification is about: it is asked
     to read once more before it ends (see `rerun_requested`), so the change is not left to
     the next poll."""
-    job = live_job(job_id_for(user_id))
-    if job is not None:
-        if job.get_status(refresh=False) == JobStatus.STARTED and trigger != "schedule":
-            get_redis().set(rerun_key(user_id), trigger, ex=RERUN_FLAG_SECONDS)
-        return None
-    return enqueue(
-        "server.sync.session.run_session",
-        user_id,
-        trigger,
-        queue="sync",
-        job_id=job_id_for(user_id),
-        timeout=current_app.config["SYNC_JOB_TIMEOUT_SECONDS"],
+    timeout = current_app.config["SYNC_JOB_TIMEOUT_SECONDS"]
+    outcomes = enqueue_many(
+        [
+            job_data(
+                "server.sync.session.run_session",
+                user_id,
+                trigger,
+                job_id=job_id_for(user_id),
+                timeout=timeout,
+            )
+            for user_id in user_ids
+        ],
+        "sync",
     )
+    if trigger != "schedule":
+        running = [
+            uid
+            for uid, outcome in zip(user_ids, outcomes, strict=True)
+            if outcome.held_by == JobStatus.STARTED
+        ]
+        if running:
+            with get_redis().pipeline(transaction=False) as pipe:
+                for uid in running:
+                    pipe.set(rerun_key(uid), trigger, ex=RERUN_FLAG_SECONDS)
+                pipe.execute()
+    return [outcome.job for outcome in outcomes]
 
 
 def rerun_requested(user_id: int) -> bool:

@@ -26,7 +26,7 @@ from ..periodic import register_tick_hook
 from .app_scheduling import app_grant_renewals, may_sync, refused
 from .due import MAX_BACKOFF, due_at, on_phase, phase_of
 from .health import failed_grant
-from .jobs import enqueue_session, release_dead_job
+from .jobs import enqueue_session, enqueue_sessions, release_dead_job
 from .liveness import abandon
 from .webhooks import subscription_watch
 
@@ -219,12 +219,10 @@ def _reconnected_since(db, latest: dict[int, list[SyncSession]]) -> set[int]:
 def schedule_tick() -> list[int]:
     """The tick hook: close dead sessions, then enqueue every due session (unique per user)."""
     reaped = reap_dead_sessions()
-    enqueued = []
-    # A session whose worker died is re-run at once; the rest when due.
-    for user_id in dict.fromkeys([*reaped, *due_user_ids()]):
-        if enqueue_session(user_id, "schedule") is not None:
-            enqueued.append(user_id)
-    return enqueued
+    # A session whose worker died is re-run at once; the rest when due. One batch.
+    user_ids = list(dict.fromkeys([*reaped, *due_user_ids()]))
+    jobs = enqueue_sessions(user_ids, "schedule")
+    return [uid for uid, job in zip(user_ids, jobs, strict=True) if job is not None]
 
 
 def sync_now(user: User) -> bool:

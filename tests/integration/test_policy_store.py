@@ -243,6 +243,33 @@ def test_colleagues_aliases_on_other_domains_are_internal(db, org, alice, bob):
     assert decision.reason == "internal_only"
 
 
+def test_colleagues_read_are_only_those_who_can_add_an_address(db, org, alice):
+    """The database leaves out colleagues on internal domains without aliases (a large
+    organisation's sessions do not read every user); the addresses found are the same."""
+    cases = {
+        "Carol@ACME-CORP.com": [],  # internal, any case: nothing to add
+        "dan@eu.acme-corp.com": [],  # a subdomain: internal
+        "erin@erin-consulting.com": [],  # a colleague whose own address is elsewhere
+        "frank@acme-corp.com": ["Frank@Frank-Shop.com"],  # an alias elsewhere
+        "gina@acme_corp.com": None,  # LIKE's "_" must not match "-": elsewhere
+    }
+    for n, (address, aliases) in enumerate(cases.items()):
+        db.add(
+            User(
+                org_id=org.id,
+                tenant_id=org.tenant_id,
+                object_id=f"oid-case-{n}",
+                email=address,
+                aliases=aliases,
+                role="user",
+            )
+        )
+    db.commit()
+    assert effective_policy(alice).colleague_addresses == frozenset(
+        {"erin@erin-consulting.com", "frank@frank-shop.com", "gina@acme_corp.com"}
+    )
+
+
 def test_preview_of_items_whose_user_is_gone_knows_the_organisations_domains(db, org):
     # A saved item outlives its user (ledger user_id SET NULL): the organisation's own
     # domains must still count as internal in the preview.
