@@ -32,8 +32,19 @@ SAVE_BATCH = 200
 
 
 class Pipeline(MeetingSteps):
-    def __init__(self, db: Session, user: User, crm: CRM, policy: Policy, remembered=None):
+    def __init__(
+        self,
+        db: Session,
+        user: User,
+        crm: CRM,
+        policy: Policy,
+        remembered=None,
+        writer: activity_writer.Writer | None = None,
+    ):
         self.db = db
+        # Whose claims this pipeline's ledger rows carry (the session's lease), see
+        # activity_writer; None: a lease nobody renews (tests that drive a page directly).
+        self.writer = writer
         self.user = user
         self.crm = crm
         self.policy = policy
@@ -188,29 +199,19 @@ class Pipeline(MeetingSteps):
     def _save(
         self, planned: list[Planned], kind: str, result: PageResult, known: dict | None = None
     ) -> None:
-        if kind == "email":
-            for start in range(0, len(planned), SAVE_BATCH):
-                self._save_emails(planned[start : start + SAVE_BATCH], result, known or {})
-            return
         for start in range(0, len(planned), SAVE_BATCH):
-            batch = planned[start : start + SAVE_BATCH]
-            rows = []
-            for plan, logged in self._log(batch, kind, result):
-                row = self._record(plan, logged, kind, known or {})
-                if row is not None:
-                    rows.append(row)
-                if kind == "email" and row is None:
-                    result.counts["links_added"] += 1
-                else:
-                    result.saved += 1
-            ledger_io.insert_entries(self.db, rows)
+            self._save_batch(planned[start : start + SAVE_BATCH], kind, result, known or {})
 
-    def _save_emails(self, batch: list[Planned], result: PageResult, known: dict) -> None:
-        """The activity writer's protocol: claim the new items' ledger rows (committed), write
-        only what this session claimed — or what another user saved before, to add this
-        user's links — then mark the claimed rows saved. An item someone else claimed
-        meanwhile gets our links through its row (the tick writes them)."""
-        fresh = [p for p in batch if p.key not in known]
+    def _save_batch(
+        self, batch: list[Planned], kind: str, result: PageResult, known: dict[str, LedgerEntry]
+    ) -> None:
+        """The activity writer's protocol, for emails and meetings alike: claim the new items'
+        ledger rows (committed), write what this session claimed — and, by key, what is saved
+        already (another user's email gains this user's links; a meeting its changes or its
+        cancellation) — then mark the claimed rows saved. An item someone else is writing
+        gets our links through its row (the tick writes them once that writer is done)."""
+        by_key = {p.key for p in batch if p.key in known and known[p.key].status == "saved"}
+        fresh = [p for p in batch if p.key not in by_key]
         rows = [
             activity_writer.pending_row(
                 org_id=self.user.org_id,
@@ -223,13 +224,16 @@ class Pipeline(MeetingSteps):
             )
             for plan in fresh
         ]
-        claimed = activity_writer.claim(self.db, rows)  # commits: no transaction over the CRM
-        lost = [p for p in fresh if p.key not in claimed]
-        for plan in lost:
-            activity_writer.join(self.db, self.user.org_id, self.target, plan.draft)
-            result.counts["claimed_by_another_writer"] += 1
-        writing = [p for p in batch if p.key in known or p.key in claimed]
-        for plan, logged in self._log(writing, "email", result):
+        # claim commits: no transaction stays open across the CRM call below
+        claimed = activity_writer.claim(self.db, rows, self.writer)
+        for plan in fresh:
+            if plan.key not in claimed:
+                activity_writer.join(self.db, self.user.org_id, self.target, plan.draft)
+                result.counts["claimed_by_another_writer"] += 1
+        writing = [p for p in batch if p.key in by_key or p.key in claimed]
+        for plan, logged in self._log(writing, kind, result):
+            if kind == "meeting":
+                self._snapshot(plan)
             if plan.key in claimed:
                 activity_writer.mark_saved(
                     self.db,
@@ -240,9 +244,29 @@ class Pipeline(MeetingSteps):
                     logged.links or plan.draft.links,
                 )
                 result.saved += 1
-            else:
-                self._record(plan, logged, "email", known)
+            elif kind == "email":
+                # Saved before from another mailbox: log_emails added this user's missing
+                # links to that activity; the one ledger row now lists them all.
+                entry = known[plan.key]
+                entry.links = _merged(
+                    entry.links, decide.links_as_dicts(logged.links or plan.draft.links)
+                )
                 result.counts["links_added"] += 1
+            else:
+                entry = known[plan.key]  # the meeting, updated in the CRM by its key
+                entry.links = decide.links_as_dicts(logged.links or plan.draft.links)
+                entry.subject = plan.draft.subject[:255]
+                entry.item_at = plan.draft.start
+                result.saved += 1
+
+    def _snapshot(self, plan: Planned) -> None:
+        """What was written of a meeting, so an unchanged event read again costs nothing."""
+        fingerprint = (
+            decide.event_fingerprint(plan.item)
+            if isinstance(plan.item, Event)
+            else decide.draft_fingerprint(plan.draft)
+        )
+        ledger_io.put_snapshot(self.db, self.user.org_id, self.target, plan.key, fingerprint)
 
     def _log(self, batch: list[Planned], kind: str, result: PageResult):
         write = self.crm.log_emails if kind == "email" else self.crm.log_meetings
@@ -259,45 +283,6 @@ class Pipeline(MeetingSteps):
         for plan in batch:
             out.extend(self._log([plan], kind, result))
         return out
-
-    def _record(self, plan: Planned, logged, kind: str, known: dict) -> dict | None:
-        """The ledger row to insert, or None when an existing meeting row was updated."""
-        item = plan.item
-        links = decide.links_as_dicts(logged.links or plan.draft.links)
-        if kind == "email" and plan.key in known:
-            # Saved before from another mailbox: log_emails added this user's missing links
-            # to that activity; the one ledger row now lists them all.
-            entry = known[plan.key]
-            entry.links = _merged(entry.links, links)
-            return None
-        if kind == "meeting":
-            entry = known.get(plan.key)
-            fingerprint = (
-                decide.event_fingerprint(item)
-                if isinstance(item, Event)
-                else decide.draft_fingerprint(plan.draft)
-            )
-            ledger_io.put_snapshot(self.db, self.user.org_id, self.target, plan.key, fingerprint)
-            if entry is not None:
-                entry.links = links
-                entry.subject = plan.draft.subject
-                entry.item_at = plan.draft.start
-                entry.status = "saved"
-                return None
-        return ledger_io.ledger_row(
-            org_id=self.user.org_id,
-            user_id=self.user.id,
-            key=plan.key,
-            kind=kind,
-            target=self.target,
-            source=plan.source,
-            activity_id=str(logged.id),
-            conversation_id=getattr(item, "conversation_id", ""),
-            subject=plan.draft.subject,
-            participants=plan.participants,
-            links=links,
-            item_at=plan.draft.start,
-        )
 
 
 def _link_keys(links) -> set[tuple[str, str]]:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .. import metrics
+from ..activity_writer import Writer
 from ..auth.identity import user_refused
 from ..auth.tokens import NeedsReauth, TokenUnavailable, graph_token_for
 from ..crm import crm_for
@@ -38,7 +39,7 @@ from ..rules.defaults import NEVER_READ_FOLDERS
 from ..rules.policy import folder_key
 from .counting import CountingCRM
 from .jobs import rerun_requested
-from .liveness import Heartbeat, SessionSuperseded, finish, still_running
+from .liveness import Heartbeat, SessionSuperseded, finish, session_writer, still_running
 from .pipeline import PageResult, Pipeline
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,11 @@ def run_session(user_id: int, trigger: str = "schedule") -> dict:
     runner = SessionRunner(user, record)
     status, error = "succeeded", ""
     try:
-        with Heartbeat(record.id):
+        # The session's ledger claims carry its lease, renewed while it runs and released when
+        # it ends or is reaped (liveness.finish / abandon): the tick never re-drives them
+        # while the session lives, and the next session takes them over once it is gone.
+        with Heartbeat(record.id), Writer(session_writer(record.id)) as writer:
+            runner.writer = writer
             runner.run()
     except SessionSuperseded:
         # The reaper closed this session while it ran: its successor owns the mailbox now.
@@ -125,6 +130,7 @@ class SessionRunner:
         self.client: GraphClient | None = None
         self.crm: CountingCRM | None = None
         self._fresh_totals: set[str] = set()  # folders whose count was read this session
+        self.writer: Writer | None = None  # the session's ledger lease (set by run_session)
 
     # --- bookkeeping -------------------------------------------------------------------
 
@@ -188,7 +194,9 @@ class SessionRunner:
             self._learn_aliases()
         policy = effective_policy(self.user)
         self.crm = CountingCRM(crm_for(self.user))
-        pipeline = Pipeline(self.db, self.user, self.crm, policy, remembered_choices)
+        pipeline = Pipeline(
+            self.db, self.user, self.crm, policy, remembered_choices, writer=self.writer
+        )
         folders = self._folders(policy, states)
         self.record.initial = any(not s.initial_done for s in folders)
         self.record.estimate = sum(s.estimate for s in folders if not s.initial_done)
