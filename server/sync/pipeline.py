@@ -15,12 +15,12 @@ from ..crm.base import (
     CRMValidationError,
     LeadDraft,
     Link,
-    Person,
 )
 from ..mail.base import Event, Message
 from ..models.ledger import LedgerEntry
 from ..models.tenancy import User
-from ..rules import linking, matching
+from ..picks import gather
+from ..rules import picking
 from ..rules.policy import EXTERNAL, Policy
 from ..rules.screening import Decision, screen
 from . import decide, ledger_io
@@ -92,11 +92,11 @@ class Pipeline(MeetingSteps):
             rules = ledger_io.thread_rules(
                 self.db, self.user.id, [m.conversation_id for m, *_ in fresh]
             )
-        people = self._people([d for _, d, _ in fresh])
-        opportunities = self._opportunities(people)
+        wants_opportunities = self.policy.auto_save == "all" and self.policy.link_to_opportunities
+        lookups = self._lookups([d for _, d, _ in fresh], opportunities=wants_opportunities)
         planned: list[Planned] = []
         for message, decision, key in fresh:
-            plan = self._plan_message(message, decision, key, people, opportunities, rules, result)
+            plan = self._plan_message(message, decision, key, lookups, rules, result)
             if plan is None:
                 continue
             if key in shared and not _new_links(plan.draft.links, shared[key].links):
@@ -106,39 +106,32 @@ class Pipeline(MeetingSteps):
         self._save(planned, "email", result, shared)
         return result
 
-    def _people(self, decisions: list[Decision]) -> dict[str, matching.AddressMatch]:
-        """Every linkable address of the page, matched with ONE batched CRM lookup."""
+    def _lookups(self, decisions: list[Decision], opportunities: bool) -> picking.Lookups:
+        """Every linkable address of the page, looked up in ONE batch (rules/picking decides
+        from it per item, as the pane does for one email)."""
         addresses = sorted({a for d in decisions for a in d.linkable_addresses})
-        if not addresses:
-            return {}
-        candidates = self.crm.find_people(addresses)
-        remembered = self._remembered(self.user, addresses) if self._remembered else {}
-        return matching.match(
-            addresses, candidates, policy=self.policy, owner_id=self.owner_id, remembered=remembered
+        remembered = None
+        if self._remembered is not None:
+
+            def remembered(wanted: list[str]):
+                return self._remembered(self.user, wanted)
+
+        return gather(
+            self.crm,
+            addresses,
+            policy=self.policy,
+            owner_id=self.owner_id,
+            remembered=remembered,
+            opportunities=opportunities,
         )
 
-    def _opportunities(self, matches: dict[str, matching.AddressMatch]) -> list:
-        if self.policy.auto_save != "all" or not self.policy.link_to_opportunities:
-            return []
-        account_ids = sorted(
-            {
-                m.picked.person.account_id
-                for m in matches.values()
-                if m.picked is not None and m.picked.person.account_id
-            }
+    def _pick(self, decision: Decision, lookups: picking.Lookups, **kw) -> picking.Pick:
+        return picking.pick(
+            decision.linkable_addresses, lookups, policy=self.policy, owner_id=self.owner_id, **kw
         )
-        return self.crm.opportunities_of(account_ids, self.owner_id) if account_ids else []
-
-    def _picked(self, decision: Decision, matches) -> dict[str, Person]:
-        out: dict[str, Person] = {}
-        for address in decision.linkable_addresses:
-            found = matches.get(address)
-            if found is not None and found.picked is not None:
-                out[address] = found.picked.person
-        return out
 
     def _plan_message(
-        self, message, decision, key, matches, opportunities, rules, result: PageResult
+        self, message, decision, key, lookups: picking.Lookups, rules, result: PageResult
     ) -> Planned | None:
         own = self.policy.own_addresses
         roles = decide.roles_of(message)
@@ -147,22 +140,16 @@ class Pipeline(MeetingSteps):
         if rule_links is not None:
             links, source = decide.links_from_dicts(rule_links), "thread"
         elif self.policy.auto_save == "all":
-            picked = self._picked(decision, matches)
-            if self.policy.auto_create and direction == "outbound":
-                picked.update(self._create_people(message, decision, matches, picked, result))
-            if not picked:
-                result.counts["no_crm_match"] += 1
+            chosen = self._pick(decision, lookups)
+            creating = self.policy.auto_create and direction == "outbound"
+            if creating and self._create_people(message, decision, chosen, lookups, result):
+                chosen = self._pick(decision, lookups)  # with the new leads
+            if not chosen.saves:
+                result.counts[chosen.skip_reason] += 1
                 return None
-            outcome = linking.choose_opportunity(
-                list(picked.values()),
-                opportunities,
-                owner_id=self.owner_id,
-                link_to_opportunities=self.policy.link_to_opportunities,
-            )
-            if not outcome.save:
-                result.counts[f"not_saved_{outcome.reason}"] += 1
-                return None
-            links = decide.person_links(picked, roles) + [Link(r) for r in outcome.refs]
+            links = decide.person_links(chosen.people, roles) + [
+                Link(r) for r in chosen.outcome.refs
+            ]
             source = "auto"
         else:
             result.counts["not_auto_saved"] += 1
@@ -170,15 +157,18 @@ class Pipeline(MeetingSteps):
         draft = decide.message_draft(message, key, links, direction, self.owner_id)
         return Planned(message, key, draft, source, [p.address for p in message.participants])
 
-    def _create_people(self, message, decision, matches, picked, result) -> dict[str, Person]:
+    def _create_people(
+        self, message, decision, chosen: picking.Pick, lookups: picking.Lookups, result
+    ) -> int:
         """Auto-create: a lead for each external recipient of mail the user wrote (never from
-        inbound mail alone) who is not in the CRM."""
-        created: dict[str, Person] = {}
+        inbound mail alone) who is not in the CRM. The lead joins the page's look-ups, so this
+        and every later item of the page pick it. Returns how many were created."""
+        created = 0
         recipients = [p for p in [*message.to, *message.cc] if p.valid]
         for person in recipients:
             address = person.address
-            found = matches.get(address)
-            if address in picked or decision.participants.get(address) != EXTERNAL:
+            found = chosen.matches.get(address)
+            if address in chosen.people or decision.participants.get(address) != EXTERNAL:
                 continue
             if found is None or found.candidates or found.no_match_reason != "not_in_crm":
                 continue
@@ -188,9 +178,8 @@ class Pipeline(MeetingSteps):
                     name=name, email=address, owner_id=self.owner_id, company=address.split("@")[1]
                 )
             )
-            created[address] = lead
-            found.pick = lead.ref
-            found.candidates.append(matching.Candidate(lead, owned=True))
+            lookups.found = {**lookups.found, address: [lead]}
+            created += 1
             result.created += 1
         return created
 
