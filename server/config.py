@@ -256,8 +256,9 @@ def validate(settings: Settings) -> None:
         raise ConfigError("SYNC_SAFETY_POLL_MINUTES: must be at least 1")
     if not 1 <= settings.SYNC_HEARTBEAT_SECONDS < settings.SYNC_STALE_SECONDS:
         raise ConfigError("SYNC_HEARTBEAT_SECONDS: must be at least 1 and below SYNC_STALE_SECONDS")
-    if settings.WRITER_LEASE_SECONDS < 2:
-        raise ConfigError("WRITER_LEASE_SECONDS: must be at least 2")
+    if settings.WRITER_LEASE_SECONDS <= settings.HTTP_TIMEOUT_SECONDS:
+        # A dead writer's last request must have ended before anyone writes its rows again.
+        raise ConfigError("WRITER_LEASE_SECONDS: must be longer than HTTP_TIMEOUT_SECONDS")
     for key in settings.ENCRYPTION_KEYS:
         try:
             valid = len(base64.urlsafe_b64decode(key.encode())) == 32
