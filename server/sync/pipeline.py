@@ -219,6 +219,9 @@ class Pipeline(MeetingSteps):
             if plan.key not in claimed:
                 activity_writer.join(self.db, self.user.org_id, self.target, plan.draft)
                 result.counts["claimed_by_another_writer"] += 1
+        # The joins lock rows another writer will mark: commit them before our CRM call, or two
+        # sessions each holding a row the other marks after its call would deadlock.
+        self.db.commit()
         writing = [p for p in batch if p.key in by_key or p.key in claimed]
         for plan, logged in self._log(writing, kind, result):
             if kind == "meeting":
