@@ -1,8 +1,9 @@
 """The idempotency ledger and thread auto-save rules.
 
 One ledger row per (organisation, item key, CRM target): whoever saves an email or meeting
-first — the pane, a thread rule, auto-save or the calendar sync — claims the row in the same
-transaction as the decision, so nothing is ever saved twice to one CRM.
+first — the pane, a thread rule, auto-save or the calendar sync — claims the row (pending,
+committed) before it writes to the CRM, through server/activity_writer.py, so nothing is ever
+saved twice to one CRM.
 """
 
 from __future__ import annotations

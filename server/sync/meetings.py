@@ -2,7 +2,9 @@
 occurrence of a recurring series: the series' iCalUId + its original start, see
 rules.keys.occurrence_key), updated when it changes, marked cancelled when it is cancelled or
 removed from the calendar. Each occurrence is its own meeting, so a moved, edited or cancelled
-occurrence changes only its own."""
+occurrence changes only its own. A new meeting is written through the activity writer's claim
+(one organisation-wide meeting even when two attendees' sessions read it at once); a saved one
+is updated by its key."""
 
 from __future__ import annotations
 
