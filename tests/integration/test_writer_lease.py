@@ -61,10 +61,16 @@ def _alex(client, sandbox, db):
     return user
 
 
-def _slow_salesforce(sandbox) -> None:
-    # Every call ~1 s, and records failing in collections (each retried alone: more calls),
-    # so one page's write takes several seconds — longer than the lease.
+def _slow_sync(app, client, sandbox, db, tmp_path, tag: str):
+    """Alex's session over EMAILS new emails, run by a real worker process, with every
+    Salesforce call ~1 s and records failing in collections (each retried alone: more calls),
+    so one page's write takes several seconds — longer than the lease."""
+    user = _alex(client, sandbox, db)
+    keys = deliver_shared(sandbox, EMAILS, tag)
     sandbox.control("/_sandbox/salesforce/faults", {"latency_ms": 1000, "failing_records": 6})
+    env = worker_env(app, tmp_path)
+    assert enqueue_session(user.id, "now") is not None
+    return keys, env, start_worker(env)
 
 
 def _pending(db) -> list[LedgerEntry]:
@@ -83,12 +89,7 @@ def _ledger(db) -> Counter:
 
 @pytest.mark.slow
 def test_a_writer_slower_than_its_lease_is_never_re_driven(app, client, sandbox, db, tmp_path):
-    user = _alex(client, sandbox, db)
-    keys = deliver_shared(sandbox, EMAILS, "slow")
-    _slow_salesforce(sandbox)
-    env = worker_env(app, tmp_path)
-    assert enqueue_session(user.id, "now") is not None
-    worker = start_worker(env)
+    keys, env, worker = _slow_sync(app, client, sandbox, db, tmp_path, "slow")
     oldest_pending = 0.0
     queued = 0
     deadline = time.time() + 240
@@ -111,12 +112,7 @@ def test_a_writer_slower_than_its_lease_is_never_re_driven(app, client, sandbox,
 def test_a_killed_writer_s_rows_are_re_driven_once_after_its_lease(
     app, client, sandbox, db, tmp_path
 ):
-    user = _alex(client, sandbox, db)
-    keys = deliver_shared(sandbox, EMAILS, "killed")
-    _slow_salesforce(sandbox)
-    env = worker_env(app, tmp_path)
-    assert enqueue_session(user.id, "now") is not None
-    worker = start_worker(env)
+    keys, env, worker = _slow_sync(app, client, sandbox, db, tmp_path, "killed")
     deadline = time.time() + 240
     while not _pending(db):  # the session has claimed its page and is writing it
         assert time.time() < deadline, worker_log(env)
