@@ -1,11 +1,11 @@
 """Benchmark: the shared-mailbox race, run N times. Two users whose mailboxes share the same
-emails are synced at the same moment by two real RQ worker processes; after each run every
-shared email must be in the CRM exactly once, with one saved ledger row.
+emails and meetings are synced at the same moment by two real RQ worker processes; after each
+run every shared email and meeting must be in the CRM exactly once, with one saved ledger row.
 
-Prints, per run and in total, `duplicates: D  lost: L` with the number of emails checked.
-Exit status 1 when any run has a duplicate or a lost email.
+Prints, per run and in total, `duplicates: D  lost: L` with the numbers of emails and
+meetings checked. Exit status 1 when any run has a duplicate or a lost item.
 
-    .venv/bin/python bench/race.py [--runs 20] [--emails 200]
+    .venv/bin/python bench/race.py [--runs 20] [--emails 200] [--meetings 50]
         [--crm builtin|salesforce-external-id|salesforce-message-identifier]
         [--database-url postgresql+psycopg://...]
 
@@ -40,6 +40,7 @@ from tests.integration.race_scenario import (  # noqa: E402
     BIANCA,
     builtin_counts,
     deliver_shared,
+    deliver_shared_meetings,
     outcome,
     race,
     salesforce_counts,
@@ -111,19 +112,26 @@ def one_run(n: int, args, sandbox: Sandbox, redis_url: str, workdir: Path):
                 store_connection(user, grant, person.email)
             users.append(user)
         keys = deliver_shared(sandbox, args.emails, f"run{n}")
+        meetings = deliver_shared_meetings(sandbox, args.meetings, f"run{n}")
         started = time.perf_counter()
         sessions = race(db, users, lambda e: start_worker(e), {**env, **_os_env()})
         seconds = time.perf_counter() - started
         org_id = users[0].org_id
         in_crm = (
-            builtin_counts(db, org_id, keys)
+            builtin_counts(db, org_id, [*keys, *meetings])
             if args.crm == "builtin"
-            else salesforce_counts(sandbox, keys)
+            else salesforce_counts(sandbox, keys, meetings)
         )
-        result = outcome(db, org_id, keys, in_crm, sessions)
+        result = outcome(db, org_id, keys, in_crm, sessions, meetings)
         db.close()
     app.extensions["db_engine"].dispose()
     return result, seconds
+
+
+def _load() -> str:
+    import os
+
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _os_env() -> dict[str, str]:
@@ -136,6 +144,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--emails", type=int, default=200)
+    parser.add_argument("--meetings", type=int, default=50)
     parser.add_argument("--crm", choices=sorted(CRMS), default="builtin")
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
@@ -143,7 +152,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="courier-race-"))
     redis_proc, redis_url = start_redis_server(workdir / "redis")
     sandbox = Sandbox(workdir)
-    duplicates = lost = checked = 0
+    duplicates = lost = checked = meetings = 0
     try:
         for n in range(args.runs):
             result, seconds = one_run(n, args, sandbox, redis_url, workdir)
@@ -153,12 +162,19 @@ def main() -> int:
             )
             duplicates, lost = duplicates + result.duplicates, lost + result.lost
             checked += result.checked
+            meetings += result.meetings
     finally:
         redis_proc.terminate()
         sandbox.server.shutdown()
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"{args.crm}, {args.runs} runs of {args.emails} shared emails, two workers:")
-    print(f"duplicates: {duplicates}  lost: {lost}  (checked {checked} emails)")
+    print(
+        f"{args.crm}, {args.runs} runs of {args.emails} shared emails and {args.meetings} "
+        f"shared meetings, two workers (load average {_load()}):"
+    )
+    print(
+        f"duplicates: {duplicates}  lost: {lost}  "
+        f"(checked {checked - meetings} emails and {meetings} meetings)"
+    )
     return 0 if duplicates == 0 and lost == 0 else 1
 
 

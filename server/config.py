@@ -161,6 +161,10 @@ class Settings:
     SYNC_STALE_SECONDS: int = 300
     # A running session beats its heartbeat this often (a thread, independent of page length).
     SYNC_HEARTBEAT_SECONDS: int = 30
+    # A writer of the ledger (pane save, queued save, sync) holds its pending rows this long,
+    # renewed every quarter of it while it writes: the tick re-drives a row only once its
+    # writer's lease has run out (the writer died), never while a slow CRM call goes on.
+    WRITER_LEASE_SECONDS: int = 120
     SYNC_JOB_TIMEOUT_SECONDS: int = 3600
     # Graph change notifications (webhooks) as the fast trigger; polling stays the safety net.
     SYNC_WEBHOOKS_ENABLED: bool = False
@@ -266,6 +270,9 @@ def validate(settings: Settings) -> None:
         raise ConfigError("SYNC_SAFETY_POLL_MINUTES: must be at least 1")
     if not 1 <= settings.SYNC_HEARTBEAT_SECONDS < settings.SYNC_STALE_SECONDS:
         raise ConfigError("SYNC_HEARTBEAT_SECONDS: must be at least 1 and below SYNC_STALE_SECONDS")
+    if settings.WRITER_LEASE_SECONDS <= settings.HTTP_TIMEOUT_SECONDS:
+        # A dead writer's last request must have ended before anyone writes its rows again.
+        raise ConfigError("WRITER_LEASE_SECONDS: must be longer than HTTP_TIMEOUT_SECONDS")
     for key in settings.ENCRYPTION_KEYS:
         try:
             valid = len(base64.urlsafe_b64decode(key.encode())) == 32

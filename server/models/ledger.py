@@ -1,8 +1,9 @@
 """The idempotency ledger and thread auto-save rules.
 
 One ledger row per (organisation, item key, CRM target): whoever saves an email or meeting
-first — the pane, a thread rule, auto-save or the calendar sync — claims the row in the same
-transaction as the decision, so nothing is ever saved twice to one CRM.
+first — the pane, a thread rule, auto-save or the calendar sync — claims the row (pending,
+committed) before it writes to the CRM, through server/activity_writer.py, so nothing is ever
+saved twice to one CRM.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ class LedgerEntry(Base):
     # A save waiting for the CRM keeps what it will write here (not only in Redis), so a
     # flushed queue or a lost job cannot lose it: the tick re-queues pending rows.
     pending_draft: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    # Who is writing a pending row ("sync:<session id>", "pane:…", "save-job:…") and until when
+    # they count as alive: their lease is renewed while they write (activity_writer.Writer) and
+    # released when they stop, so the tick re-drives a row only once its writer is really gone.
+    writer: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     item_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

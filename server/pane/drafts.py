@@ -65,8 +65,12 @@ def build_draft(
 def draft_to_json(draft: ActivityDraft) -> dict[str, Any]:
     return {
         "key": draft.key,
+        "kind": draft.kind,
         "subject": draft.subject,
         "start": draft.start.isoformat(),
+        "end": draft.end.isoformat() if draft.end else None,
+        "cancelled": draft.cancelled,
+        "series_key": draft.series_key,
         "body_text": draft.body_text,
         "direction": draft.direction,
         "conversation_id": draft.conversation_id,
@@ -77,11 +81,16 @@ def draft_to_json(draft: ActivityDraft) -> dict[str, Any]:
 
 
 def draft_from_json(data: dict[str, Any]) -> ActivityDraft:
+    # "kind", "end", "cancelled" and "series_key" came with meetings: older drafts are emails.
+    end = data.get("end")
     return ActivityDraft(
         key=data["key"],
-        kind="email",
+        kind=data.get("kind", "email"),
         subject=data["subject"],
         start=datetime.fromisoformat(data["start"]).astimezone(UTC),
+        end=datetime.fromisoformat(end).astimezone(UTC) if end else None,
+        cancelled=bool(data.get("cancelled", False)),
+        series_key=data.get("series_key", ""),
         body_text=data["body_text"],
         direction=data["direction"],
         conversation_id=data["conversation_id"],

@@ -10,6 +10,7 @@ are used up, the tick or a re-save) has written it.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -94,8 +95,8 @@ def save_item(user: User, item: PaneItem, refs: list[RecordRef], auto_save_threa
         # again queues it again. A row with no failure is being written right now by the
         # writer that claimed it (the sync, another pane): a second write could create the
         # email twice where the CRM's key is looked up first (Salesforce MessageIdentifier),
-        # so it only gets our links; the tick re-drives it if that writer died.
-        failed_before = bool(entry.last_error) or entry.updated_at < utcnow() - STALE_PENDING
+        # so it only gets our links; the tick re-drives it once that writer's lease is over.
+        failed_before = bool(entry.last_error) or not activity_writer.is_held(entry)
         entry.links = merge_links(entry.links or [], links)
         session.commit()
         if entry.pending_draft and failed_before:
@@ -147,7 +148,20 @@ def _write(
     """The activity writer's protocol: claim the ledger row (pending, with the draft;
     committed), write to the CRM by key with no transaction open, then mark it saved. An
     email saved before (by the sync, another user) is written again by key to add links; one
-    another writer is saving right now gets our links through its row."""
+    another writer is saving right now gets our links through its row. The writer's lease is
+    renewed while the CRM call lasts, so the tick never re-drives the row meanwhile."""
+    with activity_writer.Writer(f"pane:{user.id}:{uuid.uuid4().hex[:12]}") as writer:
+        return _write_as(writer, user, crm, item, draft, entry)
+
+
+def _write_as(
+    writer: activity_writer.Writer,
+    user: User,
+    crm: CRM,
+    item: PaneItem,
+    draft: ActivityDraft,
+    entry: LedgerEntry | None,
+) -> dict:
     session = get_session()
     target = crm_target(crm)
     claimed = False
@@ -161,7 +175,7 @@ def _write(
             conversation_id=item.conversation_id,
             participants=[p.address for p in item.message.participants if p.valid],
         )
-        claimed = item.key in activity_writer.claim(session, [row])
+        claimed = item.key in activity_writer.claim(session, [row], writer)
         entry = ledger_entry(user, crm, item.key)
         if not claimed and entry.status != "saved":
             # Another writer (the sync, another pane) is writing this email right now.
@@ -179,6 +193,7 @@ def _write(
         if claimed:  # refused for good: the row says so instead of waiting for ever
             failed = ledger_entry(user, crm, item.key)
             failed.status, failed.last_error = "failed", str(exc)[:500]
+            failed.lease_until = None
             session.commit()
         raise crm_error(exc) from None
     activity_writer.mark_saved(
@@ -197,6 +212,7 @@ def _queue(user: User, crm: CRM, item: PaneItem, draft: ActivityDraft, error: st
     entry.links = merge_links(entry.links or [], draft.links)
     entry.pending_draft = draft_to_json(draft)
     entry.last_error = error[:500]
+    entry.lease_until = None  # this writer stops here: the queued job takes the row over
     session.commit()
     enqueue_pending_save(entry.id)
     log.info("CRM unreachable: save queued", extra={"ledger_id": entry.id})
@@ -219,40 +235,58 @@ def enqueue_pending_save(ledger_id: int) -> bool:
 
 
 def requeue_pending_saves(older_than: timedelta = STALE_PENDING) -> int:
-    """Tick hook: queue again every pending save whose job is gone (Redis flushed, a worker
-    died, its retries used up); returns how many jobs it queued. The unique job id keeps a
-    save that is still queued from running twice."""
+    """Tick hook: queue again every waiting row whose writer is gone — its lease ran out or was
+    released (a worker or a session died, Redis lost the job, its retries were used up) — and
+    that has not moved for `older_than`; returns how many jobs it queued. A row whose writer
+    is still writing, however slowly, is left alone (its lease is being renewed); the unique
+    job id keeps a save that is still queued from running twice."""
     session = get_session()
+    now = utcnow()
     stale = session.scalars(
         select(LedgerEntry.id).where(
             LedgerEntry.status.in_(WAITING),
             LedgerEntry.pending_draft.is_not(None),
-            LedgerEntry.updated_at < utcnow() - older_than,
+            LedgerEntry.updated_at < now - older_than,
+            activity_writer.unheld(now),
         )
     ).all()
+    session.commit()
     return sum(enqueue_pending_save(ledger_id) for ledger_id in stale)
 
 
 def run_queued_save(ledger_id: int) -> str:
-    """RQ job: write a queued pane save. Raises on CRMUnavailable so RQ retries it."""
+    """RQ job: write a waiting row (a queued pane save, or a row the tick re-drives: a dead
+    writer's claim, links another writer joined). It first takes the row's lease by
+    compare-and-set, so it never writes alongside a live writer. Raises on CRMUnavailable so
+    RQ retries it."""
+    with activity_writer.Writer(f"save-job:{ledger_id}:{uuid.uuid4().hex[:8]}") as writer:
+        return _run_queued_save(writer, ledger_id)
+
+
+def _run_queued_save(writer: activity_writer.Writer, ledger_id: int) -> str:
     session = get_session()
     entry = session.get(LedgerEntry, ledger_id)
     # "saved" too: the background sync may have saved this email meanwhile with its own
     # links; the user's chosen records must still be added (logging adds only missing links).
     if entry is None or entry.status not in WAITING or entry.user_id is None:
         return "nothing to do"
-    draft_data = entry.pending_draft
-    if not draft_data:
+    if not entry.pending_draft:
         return "nothing to do"
+    if not activity_writer.take(session, ledger_id, writer):
+        return "being written by another writer"  # the tick comes back if it dies
+    entry = session.get(LedgerEntry, ledger_id)
     user = session.get(User, entry.user_id)
     crm = crm_for(user)
-    draft = with_ledger_links(draft_from_json(draft_data), entry.links or [])
+    draft = with_ledger_links(draft_from_json(entry.pending_draft), entry.links or [])
+    session.commit()  # no transaction open across the CRM call
+    write = crm.log_meetings if draft.kind == "meeting" else crm.log_emails
     try:
-        logged = crm.log_emails([draft])[0]
+        logged = write([draft])[0]
     except CRMError as exc:
         session.rollback()
         entry = session.get(LedgerEntry, ledger_id)
         entry.last_error = str(exc)[:500]
+        entry.lease_until = None
         if isinstance(exc, CRMUnavailable | CRMBudgetExceeded):
             # RQ retries it; once its retries are used up the row stays pending with its
             # draft, and the tick (or a re-save) queues it again.
@@ -261,11 +295,9 @@ def run_queued_save(ledger_id: int) -> str:
         entry.status = "failed"
         session.commit()
         return "failed"
-    entry.status = "saved"
-    entry.activity_id = logged.id
-    entry.links = merge_links(entry.links or [], draft.links)
-    entry.pending_draft = None
-    entry.last_error = ""
+    activity_writer.mark_saved(
+        session, entry.org_id, entry.crm_target, entry.item_key, logged.id, draft.links
+    )
     session.commit()
     metrics.inc("courier_items_saved", source="pane_queue")
     return "saved"

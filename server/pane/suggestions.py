@@ -10,13 +10,14 @@ from typing import Any
 from flask import current_app
 
 from ..crm import crm_for
-from ..crm.base import CRM, Account, CRMError, Opportunity, Person, RecordRef
+from ..crm.base import Account, CRMError, RecordRef
 from ..db import get_session
 from ..mail.base import Participant
 from ..models.tenancy import User
+from ..picks import gather
 from ..policy import effective_policy, remembered_choices
-from ..rules import matching
-from ..rules.linking import choose_opportunity, rank_opportunities
+from ..rules.linking import rank_opportunities
+from ..rules.picking import pick
 from ..rules.policy import EXTERNAL, INVALID, PERSONAL, Policy
 from ..rules.screening import Decision, screen
 from .items import PaneItem
@@ -56,35 +57,24 @@ def suggestions(user: User, item: PaneItem) -> dict[str, Any]:
     crm = crm_for(user)
     try:
         owner_id = crm.owner_id_for(user)
-        found = crm.find_people(lookup) if lookup else {}
-        # A remembered pick only matters where there is a choice (or where "only my
-        # records" would otherwise refuse the one match), so most emails skip the query.
-        minimum = 1 if policy.only_my_records else 2
-        ambiguous = [a for a in lookup if len({p.ref for p in found.get(a, [])}) >= minimum]
-        chosen = remembered_choices(user, ambiguous) if ambiguous else {}
-        matches = matching.match(lookup, found, policy=policy, owner_id=owner_id, remembered=chosen)
-        wanted_domains = matching.domains_to_look_up(matches) if policy.match_by_domain else []
-        if wanted_domains:
-            by_domain = crm.accounts_by_domains(wanted_domains)
-            matches = matching.match(
-                lookup,
-                found,
-                policy=policy,
-                owner_id=owner_id,
-                remembered=chosen,
-                accounts_by_domain=by_domain,
-            )
-        picked = [m.picked.person for m in matches.values() if m.picked is not None]
-        domain_accounts = [m.account for m in matches.values() if m.account is not None]
-        accounts, opportunities, outcome = _accounts_and_opportunities(
-            crm, matches, picked, domain_accounts, owner_id, policy
+        # The same look-ups and the same pure decision as the background sync (rules/picking).
+        lookups = gather(
+            crm,
+            lookup,
+            policy=policy,
+            owner_id=owner_id,
+            remembered=lambda wanted: remembered_choices(user, wanted),
         )
+        default = pick(lookup, lookups, policy=policy, owner_id=owner_id)
+        matches, outcome = default.matches, default.outcome
+        accounts = _accounts(matches)
+        opportunities = rank_opportunities(lookups.opportunities, owner_id)[:MAX_OPPORTUNITIES]
         entry = ledger_entry(user, crm, item.key)
         saved = saved_json(entry, crm)
     except CRMError as exc:
         get_session().rollback()
         raise crm_error(exc) from None
-    defaults = set(outcome.refs) if outcome is not None else set()
+    defaults = set(outcome.refs)
     rule = thread_rule(user, item.conversation_id)
     return {
         "item": {"key": item.key, "subject": item.subject, "conversation_id": item.conversation_id},
@@ -134,15 +124,9 @@ def _account_name(accounts: list[Account], account_id: str) -> str:
     return next((a.name for a in accounts if a.ref.id == account_id), "")
 
 
-def _accounts_and_opportunities(
-    crm: CRM,
-    matches,
-    picked: list[Person],
-    domain_accounts: list[Account],
-    owner_id: str | None,
-    policy: Policy,
-):
-    # The accounts come with the people (id and name), so no extra lookup is needed for them.
+def _accounts(matches) -> list[Account]:
+    """The accounts of the candidate contacts (they come with the people: no extra lookup)
+    and those found by domain."""
     known: dict[str, Account] = {}
     for found in matches.values():
         for candidate in found.candidates:
@@ -154,22 +138,7 @@ def _accounts_and_opportunities(
             ):
                 ref = RecordRef("account", person.account_id)
                 known[person.account_id] = Account(ref=ref, name=person.account_name, domains=[])
-    for account in domain_accounts:
-        known[account.ref.id] = account
-    account_ids = list(known)
-    if not account_ids:
-        outcome = choose_opportunity(
-            picked, [], owner_id=owner_id, link_to_opportunities=policy.link_to_opportunities
-        )
-        return [], [], outcome
-    accounts = list(known.values())
-    opportunities: list[Opportunity] = crm.opportunities_of(account_ids)
-    outcome = choose_opportunity(
-        picked,
-        opportunities,
-        owner_id=owner_id,
-        link_to_opportunities=policy.link_to_opportunities,
-        domain_accounts=domain_accounts,
-    )
-    ranked = rank_opportunities(opportunities, owner_id)[:MAX_OPPORTUNITIES]
-    return accounts, ranked, outcome
+    for found in matches.values():
+        if found.account is not None:
+            known[found.account.ref.id] = found.account
+    return list(known.values())

@@ -292,6 +292,7 @@ from . import (  # noqa: E402, F401
     graph_batch,
     graph_controls,
     graph_delta,
+    graph_invites,
     graph_messages,
     graph_search,
     graph_webhooks,

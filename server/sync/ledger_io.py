@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -56,67 +55,6 @@ def thread_rules(db: Session, user_id: int, conversation_ids: Iterable[str]) -> 
         ):
             out[rule.conversation_id] = list(rule.links or [])
     return out
-
-
-def insert_entries(db: Session, rows: list[dict]) -> None:
-    """Insert ledger rows, leaving alone any (org, key, target) someone claimed meanwhile."""
-    if not rows:
-        return
-    dialect = db.get_bind().dialect.name
-    now = utcnow()
-    for row in rows:
-        row.setdefault("created_at", now)
-        row.setdefault("updated_at", now)
-    module = postgresql if dialect == "postgresql" else sqlite
-    # executemany of one cached Core statement: a multi-row VALUES would be compiled anew for
-    # every batch size, and the ORM entity form takes SQLAlchemy's slower ORM bulk path.
-    db.execute(module.insert(LedgerEntry.__table__).on_conflict_do_nothing(), rows)
-    # A row the pane left "pending" or "failed" for one of these items is now saved.
-    keys = [row["item_key"] for row in rows]
-    for part in _chunks(keys):
-        db.execute(
-            update(LedgerEntry)
-            .where(
-                LedgerEntry.org_id == rows[0]["org_id"],
-                LedgerEntry.crm_target == rows[0]["crm_target"],
-                LedgerEntry.item_key.in_(part),
-                LedgerEntry.status != "saved",
-            )
-            .values(status="saved", last_error="", updated_at=now)
-        )
-
-
-def ledger_row(
-    *,
-    org_id: int,
-    user_id: int,
-    key: str,
-    kind: str,
-    target: str,
-    source: str,
-    activity_id: str,
-    conversation_id: str,
-    subject: str,
-    participants: list[str],
-    links: list[dict],
-    item_at: datetime | None,
-) -> dict:
-    return {
-        "org_id": org_id,
-        "user_id": user_id,
-        "item_key": key,
-        "kind": kind,
-        "crm_target": target,
-        "status": "saved",
-        "source": source,
-        "activity_id": activity_id,
-        "conversation_id": conversation_id[:512],
-        "subject": subject[:255],
-        "participants": participants[:200],
-        "links": links,
-        "last_error": "",
-        "item_at": item_at,
-    }
 
 
 def snapshots(db: Session, org_id: int, target: str, keys: Iterable[str]) -> dict[str, str]:

@@ -22,10 +22,16 @@ from flask import current_app
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from ..activity_writer import release
 from ..db import get_engine, utcnow
 from ..models.sync import SyncSession
 
 log = logging.getLogger(__name__)
+
+
+def session_writer(session_id: int) -> str:
+    """The name a session's ledger claims carry (activity_writer.Writer)."""
+    return f"sync:{session_id}"
 
 
 class SessionSuperseded(RuntimeError):
@@ -54,6 +60,8 @@ def finish(db: Session, session_id: int, status: str, **values) -> bool:
         .values(status=status, finished_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     ).rowcount
+    if changed == 1:  # what it left pending is free for the tick and the next session now
+        release(db, session_writer(session_id))
     db.commit()
     return changed == 1
 
@@ -71,6 +79,8 @@ def abandon(db: Session, session_id: int, stale_before: datetime | None) -> bool
             error="the worker running this session stopped",
         ).execution_options(synchronize_session=False)
     ).rowcount
+    if changed == 1:  # its claims are free at once: the next session takes them over
+        release(db, session_writer(session_id))
     db.commit()
     return changed == 1
 

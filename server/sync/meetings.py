@@ -2,7 +2,9 @@
 occurrence of a recurring series: the series' iCalUId + its original start, see
 rules.keys.occurrence_key), updated when it changes, marked cancelled when it is cancelled or
 removed from the calendar. Each occurrence is its own meeting, so a moved, edited or cancelled
-occurrence changes only its own."""
+occurrence changes only its own. A new meeting is written through the activity writer's claim
+(one organisation-wide meeting even when two attendees' sessions read it at once); a saved one
+is updated by its key."""
 
 from __future__ import annotations
 
@@ -10,15 +12,14 @@ from collections.abc import Callable
 
 from ..crm.base import ActivityDraft, Link
 from ..mail.base import Event
-from ..rules import linking
 from ..rules.screening import Decision, screen
 from . import decide, ledger_io
 from .page import PageResult, Planned
 
 
 class MeetingSteps:
-    """Mixed into Pipeline (which provides db, user, crm, target, owner_id, _people, _picked
-    and _save)."""
+    """Mixed into Pipeline (which provides db, user, crm, target, owner_id, _lookups, _pick
+    and _save: meetings are picked and written as emails are, by the activity writer)."""
 
     def process_events(self, events: list[Event]) -> PageResult:
         result = PageResult(read=len(events))
@@ -34,7 +35,7 @@ class MeetingSteps:
         keys = [k for *_, k in kept]
         known = ledger_io.entries(self.db, self.user.org_id, self.target, keys)
         prints = ledger_io.snapshots(self.db, self.user.org_id, self.target, keys)
-        matches = self._people([d for _, d, _ in kept])
+        lookups = self._lookups([d for _, d, _ in kept], opportunities=False)
         planned: list[Planned] = []
         linked: list[tuple[Event, str]] = []
         seen: set[str] = set()
@@ -43,16 +44,16 @@ class MeetingSteps:
                 result.counts["replayed"] += 1
                 continue
             seen.add(key)
-            picked = self._picked(decision, matches)
-            if not picked:
+            # Meetings go to their people and accounts, never to an opportunity.
+            chosen = self._pick(decision, lookups, link_to_opportunities=False)
+            if not chosen.people:
                 result.counts["no_crm_match"] += 1
                 continue
             linked.append((event, key))
-            roles = {a: "attendee" for a in picked}
-            outcome = linking.choose_opportunity(
-                list(picked.values()), [], owner_id=self.owner_id, link_to_opportunities=False
-            )
-            links = decide.person_links(picked, roles) + [Link(r) for r in outcome.refs]
+            roles = {a: "attendee" for a in chosen.people}
+            links = decide.person_links(chosen.people, roles) + [
+                Link(r) for r in chosen.outcome.refs
+            ]
             entry = known.get(key)
             have = {(d.get("type"), str(d.get("id"))) for d in (entry.links if entry else [])}
             unchanged = prints.get(key) == decide.event_fingerprint(event)

@@ -15,12 +15,12 @@ from ..crm.base import (
     CRMValidationError,
     LeadDraft,
     Link,
-    Person,
 )
 from ..mail.base import Event, Message
 from ..models.ledger import LedgerEntry
 from ..models.tenancy import User
-from ..rules import linking, matching
+from ..picks import gather
+from ..rules import picking
 from ..rules.policy import EXTERNAL, Policy
 from ..rules.screening import Decision, screen
 from . import decide, ledger_io
@@ -32,8 +32,19 @@ SAVE_BATCH = 200
 
 
 class Pipeline(MeetingSteps):
-    def __init__(self, db: Session, user: User, crm: CRM, policy: Policy, remembered=None):
+    def __init__(
+        self,
+        db: Session,
+        user: User,
+        crm: CRM,
+        policy: Policy,
+        remembered=None,
+        writer: activity_writer.Writer | None = None,
+    ):
         self.db = db
+        # Whose claims this pipeline's ledger rows carry (the session's lease), see
+        # activity_writer; None: a lease nobody renews (tests that drive a page directly).
+        self.writer = writer
         self.user = user
         self.crm = crm
         self.policy = policy
@@ -81,11 +92,11 @@ class Pipeline(MeetingSteps):
             rules = ledger_io.thread_rules(
                 self.db, self.user.id, [m.conversation_id for m, *_ in fresh]
             )
-        people = self._people([d for _, d, _ in fresh])
-        opportunities = self._opportunities(people)
+        wants_opportunities = self.policy.auto_save == "all" and self.policy.link_to_opportunities
+        lookups = self._lookups([d for _, d, _ in fresh], opportunities=wants_opportunities)
         planned: list[Planned] = []
         for message, decision, key in fresh:
-            plan = self._plan_message(message, decision, key, people, opportunities, rules, result)
+            plan = self._plan_message(message, decision, key, lookups, rules, result)
             if plan is None:
                 continue
             if key in shared and not _new_links(plan.draft.links, shared[key].links):
@@ -95,39 +106,32 @@ class Pipeline(MeetingSteps):
         self._save(planned, "email", result, shared)
         return result
 
-    def _people(self, decisions: list[Decision]) -> dict[str, matching.AddressMatch]:
-        """Every linkable address of the page, matched with ONE batched CRM lookup."""
+    def _lookups(self, decisions: list[Decision], opportunities: bool) -> picking.Lookups:
+        """Every linkable address of the page, looked up in ONE batch (rules/picking decides
+        from it per item, as the pane does for one email)."""
         addresses = sorted({a for d in decisions for a in d.linkable_addresses})
-        if not addresses:
-            return {}
-        candidates = self.crm.find_people(addresses)
-        remembered = self._remembered(self.user, addresses) if self._remembered else {}
-        return matching.match(
-            addresses, candidates, policy=self.policy, owner_id=self.owner_id, remembered=remembered
+        remembered = None
+        if self._remembered is not None:
+
+            def remembered(wanted: list[str]):
+                return self._remembered(self.user, wanted)
+
+        return gather(
+            self.crm,
+            addresses,
+            policy=self.policy,
+            owner_id=self.owner_id,
+            remembered=remembered,
+            opportunities=opportunities,
         )
 
-    def _opportunities(self, matches: dict[str, matching.AddressMatch]) -> list:
-        if self.policy.auto_save != "all" or not self.policy.link_to_opportunities:
-            return []
-        account_ids = sorted(
-            {
-                m.picked.person.account_id
-                for m in matches.values()
-                if m.picked is not None and m.picked.person.account_id
-            }
+    def _pick(self, decision: Decision, lookups: picking.Lookups, **kw) -> picking.Pick:
+        return picking.pick(
+            decision.linkable_addresses, lookups, policy=self.policy, owner_id=self.owner_id, **kw
         )
-        return self.crm.opportunities_of(account_ids, self.owner_id) if account_ids else []
-
-    def _picked(self, decision: Decision, matches) -> dict[str, Person]:
-        out: dict[str, Person] = {}
-        for address in decision.linkable_addresses:
-            found = matches.get(address)
-            if found is not None and found.picked is not None:
-                out[address] = found.picked.person
-        return out
 
     def _plan_message(
-        self, message, decision, key, matches, opportunities, rules, result: PageResult
+        self, message, decision, key, lookups: picking.Lookups, rules, result: PageResult
     ) -> Planned | None:
         own = self.policy.own_addresses
         roles = decide.roles_of(message)
@@ -136,22 +140,16 @@ class Pipeline(MeetingSteps):
         if rule_links is not None:
             links, source = decide.links_from_dicts(rule_links), "thread"
         elif self.policy.auto_save == "all":
-            picked = self._picked(decision, matches)
-            if self.policy.auto_create and direction == "outbound":
-                picked.update(self._create_people(message, decision, matches, picked, result))
-            if not picked:
-                result.counts["no_crm_match"] += 1
+            chosen = self._pick(decision, lookups)
+            creating = self.policy.auto_create and direction == "outbound"
+            if creating and self._create_people(message, decision, chosen, lookups, result):
+                chosen = self._pick(decision, lookups)  # with the new leads
+            if not chosen.saves:
+                result.counts[chosen.skip_reason] += 1
                 return None
-            outcome = linking.choose_opportunity(
-                list(picked.values()),
-                opportunities,
-                owner_id=self.owner_id,
-                link_to_opportunities=self.policy.link_to_opportunities,
-            )
-            if not outcome.save:
-                result.counts[f"not_saved_{outcome.reason}"] += 1
-                return None
-            links = decide.person_links(picked, roles) + [Link(r) for r in outcome.refs]
+            links = decide.person_links(chosen.people, roles) + [
+                Link(r) for r in chosen.outcome.refs
+            ]
             source = "auto"
         else:
             result.counts["not_auto_saved"] += 1
@@ -159,15 +157,18 @@ class Pipeline(MeetingSteps):
         draft = decide.message_draft(message, key, links, direction, self.owner_id)
         return Planned(message, key, draft, source, [p.address for p in message.participants])
 
-    def _create_people(self, message, decision, matches, picked, result) -> dict[str, Person]:
+    def _create_people(
+        self, message, decision, chosen: picking.Pick, lookups: picking.Lookups, result
+    ) -> int:
         """Auto-create: a lead for each external recipient of mail the user wrote (never from
-        inbound mail alone) who is not in the CRM."""
-        created: dict[str, Person] = {}
+        inbound mail alone) who is not in the CRM. The lead joins the page's look-ups, so this
+        and every later item of the page pick it. Returns how many were created."""
+        created = 0
         recipients = [p for p in [*message.to, *message.cc] if p.valid]
         for person in recipients:
             address = person.address
-            found = matches.get(address)
-            if address in picked or decision.participants.get(address) != EXTERNAL:
+            found = chosen.matches.get(address)
+            if address in chosen.people or decision.participants.get(address) != EXTERNAL:
                 continue
             if found is None or found.candidates or found.no_match_reason != "not_in_crm":
                 continue
@@ -177,9 +178,8 @@ class Pipeline(MeetingSteps):
                     name=name, email=address, owner_id=self.owner_id, company=address.split("@")[1]
                 )
             )
-            created[address] = lead
-            found.pick = lead.ref
-            found.candidates.append(matching.Candidate(lead, owned=True))
+            lookups.found = {**lookups.found, address: [lead]}
+            created += 1
             result.created += 1
         return created
 
@@ -188,29 +188,19 @@ class Pipeline(MeetingSteps):
     def _save(
         self, planned: list[Planned], kind: str, result: PageResult, known: dict | None = None
     ) -> None:
-        if kind == "email":
-            for start in range(0, len(planned), SAVE_BATCH):
-                self._save_emails(planned[start : start + SAVE_BATCH], result, known or {})
-            return
         for start in range(0, len(planned), SAVE_BATCH):
-            batch = planned[start : start + SAVE_BATCH]
-            rows = []
-            for plan, logged in self._log(batch, kind, result):
-                row = self._record(plan, logged, kind, known or {})
-                if row is not None:
-                    rows.append(row)
-                if kind == "email" and row is None:
-                    result.counts["links_added"] += 1
-                else:
-                    result.saved += 1
-            ledger_io.insert_entries(self.db, rows)
+            self._save_batch(planned[start : start + SAVE_BATCH], kind, result, known or {})
 
-    def _save_emails(self, batch: list[Planned], result: PageResult, known: dict) -> None:
-        """The activity writer's protocol: claim the new items' ledger rows (committed), write
-        only what this session claimed — or what another user saved before, to add this
-        user's links — then mark the claimed rows saved. An item someone else claimed
-        meanwhile gets our links through its row (the tick writes them)."""
-        fresh = [p for p in batch if p.key not in known]
+    def _save_batch(
+        self, batch: list[Planned], kind: str, result: PageResult, known: dict[str, LedgerEntry]
+    ) -> None:
+        """The activity writer's protocol, for emails and meetings alike: claim the new items'
+        ledger rows (committed), write what this session claimed — and, by key, what is saved
+        already (another user's email gains this user's links; a meeting its changes or its
+        cancellation) — then mark the claimed rows saved. An item someone else is writing
+        gets our links through its row (the tick writes them once that writer is done)."""
+        by_key = {p.key for p in batch if p.key in known and known[p.key].status == "saved"}
+        fresh = [p for p in batch if p.key not in by_key]
         rows = [
             activity_writer.pending_row(
                 org_id=self.user.org_id,
@@ -223,13 +213,19 @@ class Pipeline(MeetingSteps):
             )
             for plan in fresh
         ]
-        claimed = activity_writer.claim(self.db, rows)  # commits: no transaction over the CRM
-        lost = [p for p in fresh if p.key not in claimed]
-        for plan in lost:
-            activity_writer.join(self.db, self.user.org_id, self.target, plan.draft)
-            result.counts["claimed_by_another_writer"] += 1
-        writing = [p for p in batch if p.key in known or p.key in claimed]
-        for plan, logged in self._log(writing, "email", result):
+        # claim commits: no transaction stays open across the CRM call below
+        claimed = activity_writer.claim(self.db, rows, self.writer)
+        for plan in fresh:
+            if plan.key not in claimed:
+                activity_writer.join(self.db, self.user.org_id, self.target, plan.draft)
+                result.counts["claimed_by_another_writer"] += 1
+        # The joins lock rows another writer will mark: commit them before our CRM call, or two
+        # sessions each holding a row the other marks after its call would deadlock.
+        self.db.commit()
+        writing = [p for p in batch if p.key in by_key or p.key in claimed]
+        for plan, logged in self._log(writing, kind, result):
+            if kind == "meeting":
+                self._snapshot(plan)
             if plan.key in claimed:
                 activity_writer.mark_saved(
                     self.db,
@@ -240,9 +236,29 @@ class Pipeline(MeetingSteps):
                     logged.links or plan.draft.links,
                 )
                 result.saved += 1
-            else:
-                self._record(plan, logged, "email", known)
+            elif kind == "email":
+                # Saved before from another mailbox: log_emails added this user's missing
+                # links to that activity; the one ledger row now lists them all.
+                entry = known[plan.key]
+                entry.links = _merged(
+                    entry.links, decide.links_as_dicts(logged.links or plan.draft.links)
+                )
                 result.counts["links_added"] += 1
+            else:
+                entry = known[plan.key]  # the meeting, updated in the CRM by its key
+                entry.links = decide.links_as_dicts(logged.links or plan.draft.links)
+                entry.subject = plan.draft.subject[:255]
+                entry.item_at = plan.draft.start
+                result.saved += 1
+
+    def _snapshot(self, plan: Planned) -> None:
+        """What was written of a meeting, so an unchanged event read again costs nothing."""
+        fingerprint = (
+            decide.event_fingerprint(plan.item)
+            if isinstance(plan.item, Event)
+            else decide.draft_fingerprint(plan.draft)
+        )
+        ledger_io.put_snapshot(self.db, self.user.org_id, self.target, plan.key, fingerprint)
 
     def _log(self, batch: list[Planned], kind: str, result: PageResult):
         write = self.crm.log_emails if kind == "email" else self.crm.log_meetings
@@ -259,45 +275,6 @@ class Pipeline(MeetingSteps):
         for plan in batch:
             out.extend(self._log([plan], kind, result))
         return out
-
-    def _record(self, plan: Planned, logged, kind: str, known: dict) -> dict | None:
-        """The ledger row to insert, or None when an existing meeting row was updated."""
-        item = plan.item
-        links = decide.links_as_dicts(logged.links or plan.draft.links)
-        if kind == "email" and plan.key in known:
-            # Saved before from another mailbox: log_emails added this user's missing links
-            # to that activity; the one ledger row now lists them all.
-            entry = known[plan.key]
-            entry.links = _merged(entry.links, links)
-            return None
-        if kind == "meeting":
-            entry = known.get(plan.key)
-            fingerprint = (
-                decide.event_fingerprint(item)
-                if isinstance(item, Event)
-                else decide.draft_fingerprint(plan.draft)
-            )
-            ledger_io.put_snapshot(self.db, self.user.org_id, self.target, plan.key, fingerprint)
-            if entry is not None:
-                entry.links = links
-                entry.subject = plan.draft.subject
-                entry.item_at = plan.draft.start
-                entry.status = "saved"
-                return None
-        return ledger_io.ledger_row(
-            org_id=self.user.org_id,
-            user_id=self.user.id,
-            key=plan.key,
-            kind=kind,
-            target=self.target,
-            source=plan.source,
-            activity_id=str(logged.id),
-            conversation_id=getattr(item, "conversation_id", ""),
-            subject=plan.draft.subject,
-            participants=plan.participants,
-            links=links,
-            item_at=plan.draft.start,
-        )
 
 
 def _link_keys(links) -> set[tuple[str, str]]:

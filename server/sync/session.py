@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .. import metrics
+from ..activity_writer import Writer
 from ..auth.app_tokens import AppGrantMissing
 from ..auth.identity import user_refused
 from ..auth.tokens import NeedsReauth, TokenUnavailable
@@ -41,7 +42,7 @@ from ..rules.policy import folder_key
 from .app_mode import out_of_app_scope
 from .counting import CountingCRM
 from .jobs import rerun_requested
-from .liveness import Heartbeat, SessionSuperseded, finish, still_running
+from .liveness import Heartbeat, SessionSuperseded, finish, session_writer, still_running
 from .pipeline import PageResult, Pipeline
 from .session_token import session_token, token_after_refusal
 
@@ -84,7 +85,11 @@ def run_session(user_id: int, trigger: str = "schedule") -> dict:
     runner = SessionRunner(user, record)
     status, error = "succeeded", ""
     try:
-        with Heartbeat(record.id):
+        # The session's ledger claims carry its lease, renewed while it runs and released when
+        # it ends or is reaped (liveness.finish / abandon): the tick never re-drives them
+        # while the session lives, and the next session takes them over once it is gone.
+        with Heartbeat(record.id), Writer(session_writer(record.id)) as writer:
+            runner.writer = writer
             runner.run()
     except SessionSuperseded:
         # The reaper closed this session while it ran: its successor owns the mailbox now.
@@ -133,6 +138,7 @@ class SessionRunner:
         self.client: GraphClient | None = None
         self.crm: CountingCRM | None = None
         self._fresh_totals: set[str] = set()  # folders whose count was read this session
+        self.writer: Writer | None = None  # the session's ledger lease (set by run_session)
 
     # --- bookkeeping -------------------------------------------------------------------
 
@@ -196,7 +202,9 @@ class SessionRunner:
             self._learn_aliases()
         policy = effective_policy(self.user)
         self.crm = CountingCRM(crm_for(self.user))
-        pipeline = Pipeline(self.db, self.user, self.crm, policy, remembered_choices)
+        pipeline = Pipeline(
+            self.db, self.user, self.crm, policy, remembered_choices, writer=self.writer
+        )
         folders = self._folders(policy, states)
         self.record.initial = any(not s.initial_done for s in folders)
         self.record.estimate = sum(s.estimate for s in folders if not s.initial_done)

@@ -1,6 +1,7 @@
 """The shared-mailbox race, used by tests/integration/test_race.py and bench/race.py: two users
-whose mailboxes share the same emails are synced at the same moment by two real RQ worker
-processes; afterwards every shared email must be in the CRM exactly once, none lost."""
+whose mailboxes share the same emails and meetings are synced at the same moment by two real
+RQ worker processes; afterwards every shared email and meeting must be in the CRM exactly
+once, none lost."""
 
 from __future__ import annotations
 
@@ -26,9 +27,13 @@ class RaceOutcome:
     duplicates: int
     lost: int
     sessions: list[tuple[str, str]]
+    meetings: int = 0  # of `checked`
 
     def line(self) -> str:
-        return f"duplicates: {self.duplicates}  lost: {self.lost}  (checked {self.checked} emails)"
+        return (
+            f"duplicates: {self.duplicates}  lost: {self.lost}  (checked "
+            f"{self.checked - self.meetings} emails and {self.meetings} meetings)"
+        )
 
 
 def deliver_shared(sandbox, count: int, tag: str) -> list[str]:
@@ -49,6 +54,29 @@ def deliver_shared(sandbox, count: int, tag: str) -> list[str]:
                 },
             )
         keys.append(key)
+    return keys
+
+
+def deliver_shared_meetings(sandbox, count: int, tag: str) -> list[str]:
+    """`count` meetings with known customers, each in both Alex's and Bianca's calendar (one
+    iCalUId: one meeting for the organisation). Returns their keys (the iCalUIds)."""
+    contacts = linkable_contacts()
+    keys = []
+    for n in range(count):
+        uid = f"040000008200E00074C5B7101A82E008-race-{tag}-{n}"
+        customer = contacts[(n * 7) % len(contacts)].emails[0]
+        for person in (ALEX, BIANCA):
+            sandbox.control(
+                f"/_sandbox/graph/users/{person.object_id}/events",
+                {
+                    "iCalUId": uid,
+                    "subject": f"Shared meeting {n}",
+                    "organizer": ALEX.email,
+                    "attendees": [BIANCA.email, customer],
+                    "hoursFromNow": 24 + n,
+                },
+            )
+        keys.append(uid)
     return keys
 
 
@@ -87,15 +115,26 @@ def builtin_counts(db, org_id: int, keys: list[str]) -> Counter:
     return Counter(dict(rows))
 
 
-def salesforce_counts(sandbox, keys: list[str]) -> Counter:
-    records = sandbox.control("/_sandbox/salesforce/records?sobject=EmailMessage", method="GET")[
-        "records"
-    ]
-    wanted = set(keys)
-    return Counter(r["MessageIdentifier"] for r in records if r["MessageIdentifier"] in wanted)
+def salesforce_counts(sandbox, keys: list[str], meetings: list[str] = ()) -> Counter:
+    """How often each key is in the sandbox Salesforce: emails by MessageIdentifier (set in
+    both key modes), meetings (Events) by the Courier_Key__c external id."""
+    out = Counter()
+    for sobject, field, wanted in (
+        ("EmailMessage", "MessageIdentifier", set(keys)),
+        ("Event", "Courier_Key__c", set(meetings)),
+    ):
+        if not wanted:
+            continue
+        records = sandbox.control(f"/_sandbox/salesforce/records?sobject={sobject}", method="GET")
+        out.update(r[field] for r in records["records"] if r.get(field) in wanted)
+    return out
 
 
-def outcome(db, org_id: int, keys: list[str], in_crm: Counter, sessions) -> RaceOutcome:
+def outcome(
+    db, org_id: int, keys: list[str], in_crm: Counter, sessions, meetings: list[str] = ()
+) -> RaceOutcome:
+    """Duplicates and losses among the emails `keys` and the meetings `meetings`."""
+    keys = [*keys, *meetings]
     saved = set(
         db.scalars(
             select(LedgerEntry.item_key).where(
@@ -116,4 +155,4 @@ def outcome(db, org_id: int, keys: list[str], in_crm: Counter, sessions) -> Race
         max(0, n - 1) for n in rows.values()
     )
     lost = sum(1 for key in keys if in_crm[key] == 0 or key not in saved)
-    return RaceOutcome(len(keys), duplicates, lost, sessions)
+    return RaceOutcome(len(keys), duplicates, lost, sessions, len(meetings))

@@ -1,7 +1,8 @@
 """Exactly once under concurrency, with real worker processes: two users whose mailboxes share
-1,000 emails are synced at the same moment by two RQ worker processes, into the built-in CRM
-and into Salesforce with either key (an external-id field, or MessageIdentifier: look up, then
-create). Every shared email ends in the CRM once, with one saved ledger row."""
+1,000 emails and 50 meetings are synced at the same moment by two RQ worker processes, into
+the built-in CRM and into Salesforce with either email key (an external-id field, or
+MessageIdentifier: look up, then create). Every shared email and meeting ends in the CRM
+once, with one saved ledger row."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.integration.race_scenario import (
     BIANCA,
     builtin_counts,
     deliver_shared,
+    deliver_shared_meetings,
     outcome,
     race,
     salesforce_counts,
@@ -32,6 +34,7 @@ from tests.integration.worker_processes import (  # noqa: F401 (an autouse fixtu
 )
 
 SHARED_EMAILS = 1000
+SHARED_MEETINGS = 50
 TARGETS = {
     "builtin": {"CRM_ADAPTER": "builtin"},
     "salesforce-external-id": {"CRM_ADAPTER": "salesforce"},
@@ -73,16 +76,22 @@ def test_two_workers_syncing_a_shared_mailbox_save_each_email_once(
     configure_mailboxes(sandbox, messages=0, events=0)
     users = _users(client, sandbox, db, target)
     keys = deliver_shared(sandbox, SHARED_EMAILS, "t")
+    meetings = deliver_shared_meetings(sandbox, SHARED_MEETINGS, "t")
     sessions = race(db, users, start_worker, worker_env(app, tmp_path))
     assert all(status == "succeeded" for status, _ in sessions), sessions
     org_id = users[0].org_id
     in_crm = (
-        builtin_counts(db, org_id, keys)
+        builtin_counts(db, org_id, [*keys, *meetings])
         if target == "builtin"
-        else salesforce_counts(sandbox, keys)
+        else salesforce_counts(sandbox, keys, meetings)
     )
-    result = outcome(db, org_id, keys, in_crm, sessions)
-    assert (result.duplicates, result.lost) == (0, 0), (result.line(), _ledger(db, keys), in_crm)
+    result = outcome(db, org_id, keys, in_crm, sessions, meetings)
+    assert result.checked == SHARED_EMAILS + SHARED_MEETINGS
+    assert (result.duplicates, result.lost) == (0, 0), (
+        result.line(),
+        _ledger(db, [*keys, *meetings]),
+        in_crm,
+    )
 
 
 def _ledger(db, keys: list[str]) -> Counter:
