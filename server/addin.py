@@ -27,7 +27,6 @@ from markupsafe import Markup
 from werkzeug.security import safe_join
 
 from .addin_assets import minified, warm
-
 from .config import PROJECT_ROOT, Settings
 from .csp import pane_policy
 from .errors import ApiError

@@ -31,11 +31,12 @@ from ..base import (
     LoggedActivity,
     Opportunity,
     Person,
+    PersonCard,
     Record,
     RecordRef,
     SearchHit,
 )
-from . import activities, people, records, search
+from . import activities, cards, people, records, search
 from .models import CrmAccount, CrmContact, CrmContactEmail, CrmLead
 
 if TYPE_CHECKING:
@@ -114,6 +115,10 @@ class BuiltinCRM(CRM):
     def find_activities(self, keys: list[str]) -> dict[str, LoggedActivity]:
         with _mapped_errors():
             return activities.find_activities(self.session, self.org_id, keys)
+
+    def person_cards(self, refs: list[RecordRef], recent: int = 5) -> dict[RecordRef, PersonCard]:
+        with _mapped_errors():
+            return cards.person_cards(self.session, self.org_id, refs, recent)
 
     # --- writes ----------------------------------------------------------------------------
 

@@ -27,11 +27,12 @@ from ..base import (
     LoggedActivity,
     Opportunity,
     Person,
+    PersonCard,
     Record,
     RecordRef,
     SearchHit,
 )
-from . import lookups, writes
+from . import cards, lookups, writes
 from .cache import LookupCache
 from .client import SalesforceClient, soql_quote
 from .email_roles import with_participant_roles
@@ -330,6 +331,17 @@ class SalesforceCRM(CRM):
     @_persisting
     def find_activities(self, keys: list[str]) -> dict[str, LoggedActivity]:
         return writes.find_activities(self.client, self.options, keys)
+
+    @_persisting
+    def person_cards(self, refs: list[RecordRef], recent: int = 5) -> dict[RecordRef, PersonCard]:
+        plan = cards.statements(self.options, refs, recent)
+        if not plan:
+            return {}
+        results = self.client.queries([soql for _, soql in plan])
+        answers = {what: rows for (what, _), rows in zip(plan, results, strict=True)}
+        found = cards.shape(answers, recent, self.client.instance_url)
+        wanted = set(refs)
+        return {ref: card for ref, card in found.items() if ref in wanted or _same_id(ref, wanted)}
 
 
 def _same_id(ref: RecordRef, wanted: set[RecordRef]) -> bool:
