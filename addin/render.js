@@ -394,7 +394,7 @@ export function setMessage(root, text, tone = "") {
   }
 }
 
-function formatAmount(o) {
+export function formatAmount(o) {
   if (o.amount == null) return "";
   try {
     return new Intl.NumberFormat(undefined, o.currency ? { style: "currency",

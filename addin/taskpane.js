@@ -5,6 +5,7 @@ import * as api from "./api.js";
 import * as mailbox from "./mailbox.js";
 import * as render from "./render.js";
 import { showSettings } from "./settings.js";
+import { peopleOf, showCards } from "./cards.js";
 
 const DEBOUNCE_MS = 80;
 const PENDING_POLL_MS = 2000;
@@ -209,6 +210,19 @@ function show(mySeq, item, data, identity) {
   if (notice) render.setMessage(root, notice, "error-text");
   notice = "";
   if (data.saved && data.saved.status === "pending") pollPending(mySeq);
+  loadCards(mySeq, data);
+}
+
+// The cards come after the suggestions are drawn; a failure leaves the pane as it is.
+async function loadCards(mySeq, data) {
+  const people = peopleOf(data);
+  if (!people.length) return;
+  try {
+    const { cards } = await api.cards(people);
+    if (current && current.seq === mySeq && current.data === data) showCards(root, cards);
+  } catch (_err) {
+    // the card is extra information: the suggestions stay usable without it
+  }
 }
 
 function pollPending(mySeq) {

@@ -94,6 +94,14 @@ PATHS: dict[str, Any] = {
             status="201",
         )
     },
+    "/api/cards": {
+        "post": op(
+            "A card per matched person: owner, account, last interaction, latest activities, "
+            "open and closed opportunities, the record in the CRM",
+            obj(["cards"], cards={"type": "array", "items": ref("PersonCard")}),
+            obj(["people"], people={"type": "array", "items": ref("RecordRef")}),
+        )
+    },
     "/api/contacts": {
         "post": op(
             "Create a contact (prefilled from the email)",

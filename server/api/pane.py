@@ -9,7 +9,7 @@ from flask import Blueprint, g, jsonify, request
 
 from ..auth.decorators import api_login_required
 from ..errors import ApiError
-from ..pane import records, saves, suggestions, threads
+from ..pane import cards, records, saves, suggestions, threads
 from ..pane.graph_facts import complete_item
 from ..pane.inputs import email_address, field, record_ref, record_refs, require_object, text
 from ..pane.items import PaneItem, parse_item
@@ -49,6 +49,14 @@ def ping():
 @api_login_required
 def suggestions_view():
     return jsonify(suggestions.suggestions(g.user, _item(_body())))
+
+
+@bp.post("/cards")
+@api_login_required
+def cards_view():
+    """A card per matched person; the pane asks after drawing the suggestions."""
+    refs = record_refs(field(_body(), "people", list), "people")
+    return jsonify(cards.person_cards(g.user, refs))
 
 
 @bp.post("/saves")

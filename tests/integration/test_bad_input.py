@@ -23,6 +23,7 @@ JSON_ENDPOINTS = [
     ("put", "/api/threads"),
     ("post", "/api/blocklist"),
     ("post", "/api/choices"),
+    ("post", "/api/cards"),
     ("post", "/api/contacts"),
     ("post", "/api/leads"),
     ("put", "/api/policy/me"),
