@@ -216,12 +216,14 @@ function show(mySeq, item, data, identity) {
 // The cards come after the suggestions are drawn; a failure leaves the pane as it is.
 async function loadCards(mySeq, data) {
   const people = peopleOf(data);
+  root.dataset.cards = people.length ? "loading" : "none";
   if (!people.length) return;
   try {
     const { cards } = await api.cards(people);
     if (current && current.seq === mySeq && current.data === data) showCards(root, cards);
   } catch (_err) {
     // the card is extra information: the suggestions stay usable without it
+    if (current && current.seq === mySeq) root.dataset.cards = "failed";
   }
 }
 

@@ -1,5 +1,5 @@
 """Record cards of the built-in CRM: people, their owners, latest activities and their
-accounts' opportunities in a fixed number of queries (six) whatever the number of people.
+accounts' opportunities in a fixed number of queries (five at most) whatever the number of people.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from ...models.tenancy import User
 from ..base import ActivitySummary, Person, PersonCard, RecordRef
-from .models import CrmActivity, CrmActivityLink
-from .records import get_records, opportunities_of, record_id
+from .models import CrmAccount, CrmActivity, CrmActivityLink, CrmContact, CrmLead
+from .records import contact_person, lead_person, opportunities_of, record_id
 
 # The built-in CRM's record pages (crm/builtin/pages.py: /crm/<kind>/<id>).
 RECORD_PAGE = "/crm/{kind}/{id}"
@@ -21,13 +21,7 @@ RECORD_PAGE = "/crm/{kind}/{id}"
 def person_cards(
     session: Session, org_id: int, refs: list[RecordRef], recent: int
 ) -> dict[RecordRef, PersonCard]:
-    people = {
-        ref: record
-        for ref, record in get_records(
-            session, org_id, [r for r in refs if r.type in ("contact", "lead")]
-        ).items()
-        if isinstance(record, Person)
-    }
+    people = _people(session, org_id, refs)
     if not people:
         return {}
     latest = _recent(session, org_id, list(people), recent)
@@ -54,6 +48,35 @@ def person_cards(
             url=RECORD_PAGE.format(kind=ref.type, id=ref.id),
         )
     return cards
+
+
+def _people(session: Session, org_id: int, refs: list[RecordRef]) -> dict[RecordRef, Person]:
+    """The contacts (with their account's name) and leads: a query per type, no addresses."""
+    contact_ids = [n for r in refs if r.type == "contact" and (n := record_id(r.id)) is not None]
+    lead_ids = [n for r in refs if r.type == "lead" and (n := record_id(r.id)) is not None]
+    found: dict[RecordRef, Person] = {}
+    if contact_ids:
+        rows = session.execute(
+            select(
+                CrmContact.id,
+                CrmContact.name,
+                CrmContact.title,
+                CrmContact.account_id,
+                CrmAccount.name.label("account_name"),
+                CrmContact.owner_id,
+                CrmContact.last_activity_at,
+            )
+            .outerjoin(CrmAccount, CrmAccount.id == CrmContact.account_id)
+            .where(CrmContact.org_id == org_id, CrmContact.id.in_(contact_ids))
+        ).all()
+        for row in rows:
+            found[RecordRef("contact", str(row.id))] = contact_person(row, [])
+    if lead_ids:
+        for lead in session.scalars(
+            select(CrmLead).where(CrmLead.org_id == org_id, CrmLead.id.in_(lead_ids))
+        ):
+            found[RecordRef("lead", str(lead.id))] = lead_person(lead)
+    return found
 
 
 def _recent(
