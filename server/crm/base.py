@@ -279,6 +279,17 @@ class CRM(ABC):
         """Activities already logged under these keys, with their links."""
 
     @abstractmethod
+    def unlink_email(self, activity_id: str, refs: list[RecordRef]) -> list[Link]:
+        """Remove the email's links to these records (every role), in the CRM; returns the
+        links it still has. CRMValidationError where the CRM cannot drop such a link (each
+        adapter documents its limits); CRMNotFound when the email is gone."""
+
+    @abstractmethod
+    def delete_emails(self, activity_ids: list[str]) -> None:
+        """Delete these logged emails (with their links) from the CRM; ones already gone are
+        ignored. Only on a user's explicit "remove from CRM": the sync never deletes."""
+
+    @abstractmethod
     def person_cards(self, refs: list[RecordRef], recent: int = 5) -> dict[RecordRef, PersonCard]:
         """Cards of these contacts and leads, in one batch (one query round / one API call):
         owner, account, last interaction, up to `recent` latest activities (newest first),

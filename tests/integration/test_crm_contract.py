@@ -10,6 +10,7 @@ from server.crm.base import (
     ActivityDraft,
     ActivityParticipant,
     ContactDraft,
+    CRMNotFound,
     LeadDraft,
     Link,
     RecordRef,
@@ -363,3 +364,36 @@ def test_person_cards_in_one_batch(crm_harness):
         assert h.crm.person_cards([]) == {}
         assert h.crm.person_cards([RecordRef("account", acme)]) == {}
     assert calls[0] == 0
+
+
+def test_unlink_people_from_a_logged_email_and_delete_it(crm_harness):
+    """Unlink removes the email's links to a person (every role) in the CRM itself; delete
+    removes the email; a key deleted can be logged again as a new email."""
+    h = crm_harness
+    account = h.add_account("Acme", ["acme.test"])
+    ana = contact_ref(h.add_contact("Ana Bauer", ["ana@acme.test"], account))
+    ben = contact_ref(h.add_contact("Ben Cruz", ["ben@acme.test"], account))
+    h.commit()
+    [logged] = h.crm.log_emails(
+        [email("<unlink@acme.test>", Link(ana, "from"), Link(ben, "to"), Link(ben, "cc"))]
+    )
+    h.commit()
+    left = h.crm.unlink_email(logged.id, [ben])
+    h.commit()
+    assert {link.ref for link in left} == {ana}
+    stored = h.crm.find_activities(["<unlink@acme.test>"])["<unlink@acme.test>"]
+    assert {link.ref for link in stored.links} == {ana}
+    assert h.crm.person_cards([ben])[ben].recent == []
+
+    h.crm.delete_emails([logged.id])
+    h.commit()
+    assert h.crm.find_activities(["<unlink@acme.test>"]) == {}
+    assert h.crm.person_cards([ana])[ana].recent == []
+    h.crm.delete_emails([logged.id])  # already gone: nothing to do
+    with pytest.raises(CRMNotFound):
+        h.crm.unlink_email(logged.id, [ana])
+    h.commit()
+    [again] = h.crm.log_emails([email("<unlink@acme.test>", Link(ana, "from"))])
+    h.commit()
+    assert again.created  # a new email (SQLite may reuse the freed id)
+    assert h.crm.find_activities(["<unlink@acme.test>"])["<unlink@acme.test>"].id == again.id

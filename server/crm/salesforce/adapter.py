@@ -24,6 +24,7 @@ from ..base import (
     ContactDraft,
     CRMAuthError,
     LeadDraft,
+    Link,
     LoggedActivity,
     Opportunity,
     Person,
@@ -32,7 +33,7 @@ from ..base import (
     RecordRef,
     SearchHit,
 )
-from . import cards, lookups, writes
+from . import cards, lookups, removal, writes
 from .cache import LookupCache
 from .client import SalesforceClient, soql_quote
 from .email_roles import with_participant_roles
@@ -331,6 +332,14 @@ class SalesforceCRM(CRM):
     @_persisting
     def find_activities(self, keys: list[str]) -> dict[str, LoggedActivity]:
         return writes.find_activities(self.client, self.options, keys)
+
+    @_persisting
+    def unlink_email(self, activity_id: str, refs: list[RecordRef]) -> list[Link]:
+        return removal.unlink_email(self.client, self.options, activity_id, refs)
+
+    @_persisting
+    def delete_emails(self, activity_ids: list[str]) -> None:
+        removal.delete_emails(self.client, self.options, activity_ids)
 
     @_persisting
     def person_cards(self, refs: list[RecordRef], recent: int = 5) -> dict[RecordRef, PersonCard]:
