@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -114,6 +114,26 @@ def claim(db: Session, rows: list[dict[str, Any]]) -> set[str]:
     return owned
 
 
+def reclaim_removed(db: Session, entry_id: int, user_id: int, draft: ActivityDraft) -> bool:
+    """The user's own save of an email they removed from the CRM: the row becomes their
+    pending claim again (one conditional update, so two saves cannot both win); commits."""
+    claimed = db.execute(
+        update(LedgerEntry)
+        .where(LedgerEntry.id == entry_id, LedgerEntry.status == "removed")
+        .values(
+            status="pending",
+            source="manual",
+            user_id=user_id,
+            links=link_dicts(draft.links),
+            pending_draft=draft_to_json(draft),
+            last_error="",
+            updated_at=utcnow(),
+        )
+    ).rowcount
+    db.commit()
+    return claimed == 1
+
+
 def _entry(db: Session, org_id: int, target: str, key: str) -> LedgerEntry | None:
     return db.scalar(
         select(LedgerEntry)
@@ -159,7 +179,7 @@ def join(db: Session, org_id: int, target: str, draft: ActivityDraft) -> bool:
     its draft gains them, so they are written by key by the tick if the owner has already
     written without them. False when the row has every link already."""
     entry = _entry(db, org_id, target, draft.key)
-    if entry is None:
+    if entry is None or entry.status == "removed":  # removed by the user: not written again
         return False
     have = {(d["type"], str(d["id"])) for d in entry.links or []}
     more = [d for d in link_dicts(draft.links) if (d["type"], str(d["id"])) not in have]

@@ -102,6 +102,25 @@ PATHS: dict[str, Any] = {
             obj(["people"], people={"type": "array", "items": ref("RecordRef")}),
         )
     },
+    "/api/saves/unlink": {
+        "post": op(
+            "Unlink records from the saved email, in the CRM (409 unlink_refused where the "
+            "CRM cannot drop such a link)",
+            ref("SavedState"),
+            obj(
+                ["item", "links"],
+                item=ref("Item"),
+                links={"type": "array", "items": ref("RecordRef")},
+            ),
+        )
+    },
+    "/api/saves/remove": {
+        "post": op(
+            "Remove the saved email from the CRM (audited); no sync saves it again",
+            ref("SavedState"),
+            obj(["item"], item=ref("Item")),
+        )
+    },
     "/api/contacts": {
         "post": op(
             "Create a contact (prefilled from the email)",

@@ -147,7 +147,7 @@ SCHEMAS: dict[str, Any] = {
     ),
     "SavedState": obj(
         ["status"],
-        status={"enum": ["saved", "pending", "failed", None]},
+        status={"enum": ["saved", "pending", "failed", "removed", None]},
         source=STR,
         activity_id={"type": ["string", "null"]},
         links={"type": "array", "items": obj(["type", "id"], type=STR, id=STR, name=STR)},

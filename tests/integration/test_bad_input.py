@@ -24,6 +24,8 @@ JSON_ENDPOINTS = [
     ("post", "/api/blocklist"),
     ("post", "/api/choices"),
     ("post", "/api/cards"),
+    ("post", "/api/saves/unlink"),
+    ("post", "/api/saves/remove"),
     ("post", "/api/contacts"),
     ("post", "/api/leads"),
     ("put", "/api/policy/me"),
