@@ -125,6 +125,9 @@ export const myPolicy = () => request("GET", "/api/policy/me");
 export const updateMyPolicy = (changes) => request("PUT", "/api/policy/me", { changes });
 export const rememberChoice = (address, record) =>
   request("POST", "/api/choices", { address, record });
+export const unlink = (item, links) => request("POST", "/api/saves/unlink", { item, links });
+export const removeFromCrm = (item) => request("POST", "/api/saves/remove", { item });
+export const cards = (people, opts) => request("POST", "/api/cards", { people }, opts);
 export const createContact = (draft) => request("POST", "/api/contacts", draft);
 export const createLead = (draft) => request("POST", "/api/leads", draft);
 export const search = (text, opts) =>

@@ -216,6 +216,7 @@ function savedBanner(saved) {
     saved: ["ok", "Saved to CRM"],
     pending: ["pending", "Saving… the CRM is busy; this email is queued and will be saved."],
     failed: ["bad", "Saving failed"],
+    removed: ["bad", "Removed from CRM by you"],
   };
   const [tone, base] = texts[saved.status] || ["pending", saved.status];
   const by = SAVED_BY[saved.source];
@@ -394,7 +395,7 @@ export function setMessage(root, text, tone = "") {
   }
 }
 
-function formatAmount(o) {
+export function formatAmount(o) {
   if (o.amount == null) return "";
   try {
     return new Intl.NumberFormat(undefined, o.currency ? { style: "currency",

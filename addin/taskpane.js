@@ -5,6 +5,8 @@ import * as api from "./api.js";
 import * as mailbox from "./mailbox.js";
 import * as render from "./render.js";
 import { showSettings } from "./settings.js";
+import { peopleOf, showCards } from "./cards.js";
+import { decorateSaved } from "./unsave.js";
 
 const DEBOUNCE_MS = 80;
 const PENDING_POLL_MS = 2000;
@@ -209,6 +211,46 @@ function show(mySeq, item, data, identity) {
   if (notice) render.setMessage(root, notice, "error-text");
   notice = "";
   if (data.saved && data.saved.status === "pending") pollPending(mySeq);
+  decorateSaved(root, data, undo);
+  loadCards(mySeq, data);
+}
+
+// Unlink / remove from CRM (unsave.js): done in the CRM, then the pane shows what it holds.
+async function undoSave(call, button, done) {
+  if (!current || !stillSelected()) return;
+  const { seq: mySeq, item } = current;
+  button.disabled = true;
+  try {
+    await call(item);
+    const data = await api.suggestions(item);
+    if (!current || current.seq !== mySeq) return;
+    show(mySeq, item, data, current.identity);
+    render.setMessage(root, done);
+  } catch (err) {
+    button.disabled = false;
+    if (err.signedOut || err.code === "crm_reauth") fail(err);
+    else render.setMessage(root, err.message, "error-text");
+  }
+}
+
+const undo = {
+  unlink: (ref, button) => undoSave((item) => api.unlink(item, [ref]), button, "Unlinked."),
+  remove: (button) => undoSave((item) => api.removeFromCrm(item), button,
+    "Removed from the CRM. It will not be saved again unless you save it."),
+};
+
+// The cards come after the suggestions are drawn; a failure leaves the pane as it is.
+async function loadCards(mySeq, data) {
+  const people = peopleOf(data);
+  root.dataset.cards = people.length ? "loading" : "none";
+  if (!people.length) return;
+  try {
+    const { cards } = await api.cards(people);
+    if (current && current.seq === mySeq && current.data === data) showCards(root, cards);
+  } catch (_err) {
+    // the card is extra information: the suggestions stay usable without it
+    if (current && current.seq === mySeq) root.dataset.cards = "failed";
+  }
 }
 
 function pollPending(mySeq) {

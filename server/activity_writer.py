@@ -250,6 +250,32 @@ def release(db, writer_id: str) -> int:
     ).rowcount
 
 
+def reclaim_removed(
+    db: Session, entry_id: int, user_id: int, draft: ActivityDraft, writer: Writer | None = None
+) -> bool:
+    """The user's own save of an email they removed from the CRM: the row becomes their
+    pending claim again, held by `writer` (one conditional update, so two saves cannot both
+    win); commits."""
+    writer = _writer(writer)
+    claimed = db.execute(
+        update(LedgerEntry)
+        .where(LedgerEntry.id == entry_id, LedgerEntry.status == "removed")
+        .values(
+            status="pending",
+            source="manual",
+            user_id=user_id,
+            links=link_dicts(draft.links),
+            pending_draft=draft_to_json(draft),
+            last_error="",
+            writer=writer.id,
+            lease_until=writer.until(),
+            updated_at=utcnow(),
+        )
+    ).rowcount
+    db.commit()
+    return claimed == 1
+
+
 def _entry(db: Session, org_id: int, target: str, key: str) -> LedgerEntry | None:
     return db.scalar(
         select(LedgerEntry)
@@ -296,7 +322,7 @@ def join(db: Session, org_id: int, target: str, draft: ActivityDraft) -> bool:
     its draft gains them, so they are written by key by the tick if the owner has already
     written without them. False when the row has every link already."""
     entry = _entry(db, org_id, target, draft.key)
-    if entry is None:
+    if entry is None or entry.status == "removed":  # removed by the user: not written again
         return False
     have = {(d["type"], str(d["id"])) for d in entry.links or []}
     more = [d for d in link_dicts(draft.links) if (d["type"], str(d["id"])) not in have]

@@ -1,6 +1,7 @@
 """The task pane's static files, the add-in manifest (download + `render-manifest` CLI).
 
-The pane is plain files under addin/ (no build step). HTML is never cached so a deployment
+The pane is plain files under addin/ (no build step); scripts and style sheets are served
+minified (addin_assets.py). HTML is never cached so a deployment
 takes effect at once; images are cacheable, as Outlook requires for icon URLs.
 """
 
@@ -19,10 +20,13 @@ from flask import (
     abort,
     current_app,
     render_template,
+    request,
     send_from_directory,
 )
 from markupsafe import Markup
+from werkzeug.security import safe_join
 
+from .addin_assets import minified, warm
 from .config import PROJECT_ROOT, Settings
 from .csp import pane_policy
 from .errors import ApiError
@@ -53,6 +57,8 @@ def static_file(filename: str) -> Response:
     if suffix not in CONTENT_TYPES or filename.startswith(".") or "/." in filename:
         abort(404)
     is_image = suffix in {".png", ".svg"}
+    if suffix in (".js", ".css"):
+        return _minified_file(filename, suffix)
     response = send_from_directory(
         ADDIN_DIR,
         filename,
@@ -70,6 +76,19 @@ def static_file(filename: str) -> Response:
         response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def _minified_file(filename: str, suffix: str) -> Response:
+    """Scripts and style sheets are served minified (addin_assets.py), revalidated by ETag."""
+    joined = safe_join(str(ADDIN_DIR), filename)
+    if joined is None or not Path(joined).is_file():
+        abort(404)
+    data, etag = minified(Path(joined))
+    response = Response(data, mimetype=CONTENT_TYPES[suffix])
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response.make_conditional(request)
 
 
 def _use_configured_office_js(response: Response) -> None:
@@ -156,4 +175,5 @@ def render_manifest_command(base_url: str, version: str | None, output: str) -> 
 def init_app(app: Flask) -> None:
     mimetypes.add_type("text/javascript", ".js")
     app.register_blueprint(bp)
+    warm(ADDIN_DIR)
     app.cli.add_command(render_manifest_command)

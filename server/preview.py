@@ -18,6 +18,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 from markupsafe import Markup
 
+from .preview_pages import page_of
 from .sandbox.directory import DEMO_TENANT_ID, DEMO_USERS, DirectoryUser
 
 bp = Blueprint("preview", __name__)
@@ -26,6 +27,7 @@ PANE_PREFIX = "/addin/"
 SIM_PATH = "/addin/preview/office-sim.js"
 PREVIEW_COOKIE = "courier_preview"
 LIST_LIMIT = 40
+MAILBOX_LIMIT = 100_000  # the whole generated mailbox, paged by preview_pages.py
 SKIPPED_FOLDERS = {"junkemail", "deleteditems", "drafts"}
 BODY_PREVIEW_CHARS = 8000
 
@@ -86,10 +88,21 @@ def demo_messages(user: DirectoryUser, limit: int = LIST_LIMIT) -> list[dict[str
     return out
 
 
+def _page_number(raw: str | None) -> int:
+    text = (raw or "1").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 6 else 1
+
+
 @bp.get("/preview")
 def preview() -> Response:
     user = _demo_user(request.args.get("user"))
-    messages = demo_messages(user)
+    page = page_of(
+        demo_messages(user, limit=MAILBOX_LIMIT),
+        query=request.args.get("q", ""),
+        folder=request.args.get("folder", "all"),
+        number=_page_number(request.args.get("page")),
+    )
+    messages = page.messages
     html = render_template(
         "preview.html",
         user={"name": user.display_name, "email": user.email},
@@ -99,6 +112,7 @@ def preview() -> Response:
             if u.tenant_id == DEMO_TENANT_ID
         ],
         messages=messages,
+        page=page,
     )
     response = Response(html, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"

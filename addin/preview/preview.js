@@ -109,6 +109,7 @@ window.CourierPreviewHost = {
 document.getElementById("user-select").addEventListener("change", (event) => {
   const url = new URL(window.location.href);
   url.searchParams.set("user", event.target.value);
+  url.searchParams.delete("page"); // another mailbox starts at its newest page
   window.location.assign(url.toString());
 });
 

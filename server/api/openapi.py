@@ -94,6 +94,33 @@ PATHS: dict[str, Any] = {
             status="201",
         )
     },
+    "/api/cards": {
+        "post": op(
+            "A card per matched person: owner, account, last interaction, latest activities, "
+            "open and closed opportunities, the record in the CRM",
+            obj(["cards"], cards={"type": "array", "items": ref("PersonCard")}),
+            obj(["people"], people={"type": "array", "items": ref("RecordRef")}),
+        )
+    },
+    "/api/saves/unlink": {
+        "post": op(
+            "Unlink records from the saved email, in the CRM (409 unlink_refused where the "
+            "CRM cannot drop such a link)",
+            ref("SavedState"),
+            obj(
+                ["item", "links"],
+                item=ref("Item"),
+                links={"type": "array", "items": ref("RecordRef")},
+            ),
+        )
+    },
+    "/api/saves/remove": {
+        "post": op(
+            "Remove the saved email from the CRM (audited); no sync saves it again",
+            ref("SavedState"),
+            obj(["item"], item=ref("Item")),
+        )
+    },
     "/api/contacts": {
         "post": op(
             "Create a contact (prefilled from the email)",

@@ -105,6 +105,22 @@ SCHEMAS: dict[str, Any] = {
         stage=STR,
         is_closed=BOOL,
     ),
+    "PersonCard": obj(
+        ["ref", "name", "recent", "open", "closed", "url"],
+        ref=ref("RecordRef"),
+        name=STR,
+        owner=STR,
+        owned_by_you=BOOL,
+        account={"type": ["object", "null"]},
+        last_interaction={"type": ["string", "null"]},
+        recent={
+            "type": "array",
+            "items": obj(["kind", "subject"], id=STR, kind=STR, subject=STR, at=STR),
+        },
+        open={"type": "array", "items": ref("Record")},
+        closed={"type": "array", "items": ref("Record")},
+        url=STR,
+    ),
     "Participant": obj(
         ["address", "class"],
         address=STR,
@@ -131,7 +147,7 @@ SCHEMAS: dict[str, Any] = {
     ),
     "SavedState": obj(
         ["status"],
-        status={"enum": ["saved", "pending", "failed", None]},
+        status={"enum": ["saved", "pending", "failed", "removed", None]},
         source=STR,
         activity_id={"type": ["string", "null"]},
         links={"type": "array", "items": obj(["type", "id"], type=STR, id=STR, name=STR)},

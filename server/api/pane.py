@@ -9,7 +9,7 @@ from flask import Blueprint, g, jsonify, request
 
 from ..auth.decorators import api_login_required
 from ..errors import ApiError
-from ..pane import records, saves, suggestions, threads
+from ..pane import cards, records, removal, saves, suggestions, threads
 from ..pane.graph_facts import complete_item
 from ..pane.inputs import email_address, field, record_ref, record_refs, require_object, text
 from ..pane.items import PaneItem, parse_item
@@ -51,6 +51,14 @@ def suggestions_view():
     return jsonify(suggestions.suggestions(g.user, _item(_body())))
 
 
+@bp.post("/cards")
+@api_login_required
+def cards_view():
+    """A card per matched person; the pane asks after drawing the suggestions."""
+    refs = record_refs(field(_body(), "people", list), "people")
+    return jsonify(cards.person_cards(g.user, refs))
+
+
 @bp.post("/saves")
 @api_login_required
 def save_view():
@@ -66,6 +74,21 @@ def save_view():
 @api_login_required
 def saved_state_view():
     return jsonify(saves.saved_state(g.user, _item(_body())))
+
+
+@bp.post("/saves/unlink")
+@api_login_required
+def unlink_view():
+    """Unlink records from the saved email, in the CRM itself."""
+    body = _body()
+    return jsonify(removal.unlink(g.user, _item(body), record_refs(field(body, "links", list))))
+
+
+@bp.post("/saves/remove")
+@api_login_required
+def remove_view():
+    """Remove the saved email from the CRM; nothing saves it again but the user's own save."""
+    return jsonify(removal.remove(g.user, _item(_body())))
 
 
 @bp.put("/threads")

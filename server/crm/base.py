@@ -188,6 +188,35 @@ class LoggedActivity:
     cancelled: bool = False
 
 
+@dataclass
+class ActivitySummary:
+    """One saved email or meeting as a record card lists it."""
+
+    id: str
+    kind: ActivityKind
+    subject: str
+    at: datetime | None
+
+
+@dataclass
+class PersonCard:
+    """What a rep wants to know about a matched person, as the peers' sidebars show it: the
+    record's owner, its account, the last interaction, the latest saved activities and the
+    account's opportunities (open and closed; the pane folds closed ones away)."""
+
+    ref: RecordRef
+    name: str
+    owner_id: str | None = None
+    owner_name: str = ""
+    account_id: str | None = None
+    account_name: str = ""
+    last_activity_at: datetime | date | None = None
+    recent: list[ActivitySummary] = field(default_factory=list)
+    opportunities: list[Opportunity] = field(default_factory=list)
+    url: str = ""  # the record in the CRM ("open in CRM")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 # --- the interface -------------------------------------------------------------------------
 
 
@@ -248,3 +277,20 @@ class CRM(ABC):
     @abstractmethod
     def find_activities(self, keys: list[str]) -> dict[str, LoggedActivity]:
         """Activities already logged under these keys, with their links."""
+
+    @abstractmethod
+    def unlink_email(self, activity_id: str, refs: list[RecordRef]) -> list[Link]:
+        """Remove the email's links to these records (every role), in the CRM; returns the
+        links it still has. CRMValidationError where the CRM cannot drop such a link (each
+        adapter documents its limits); CRMNotFound when the email is gone."""
+
+    @abstractmethod
+    def delete_emails(self, activity_ids: list[str]) -> None:
+        """Delete these logged emails (with their links) from the CRM; ones already gone are
+        ignored. Only on a user's explicit "remove from CRM": the sync never deletes."""
+
+    @abstractmethod
+    def person_cards(self, refs: list[RecordRef], recent: int = 5) -> dict[RecordRef, PersonCard]:
+        """Cards of these contacts and leads, in one batch (one query round / one API call):
+        owner, account, last interaction, up to `recent` latest activities (newest first),
+        the account's opportunities. Unknown refs and other record types are left out."""

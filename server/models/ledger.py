@@ -15,7 +15,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime, utcnow
 
-LEDGER_STATUSES = ("pending", "saved", "failed")
+# "removed": the user removed the email from the CRM; nothing saves it again but their own
+# explicit save (server/pane/removal.py).
+LEDGER_STATUSES = ("pending", "saved", "failed", "removed")
 LEDGER_SOURCES = ("manual", "thread", "auto", "meeting")
 
 

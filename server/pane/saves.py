@@ -165,7 +165,12 @@ def _write_as(
     session = get_session()
     target = crm_target(crm)
     claimed = False
-    if entry is None or entry.status == "failed":
+    if entry is not None and entry.status == "removed":
+        # The user removed it from the CRM (removal.py); their own save brings it back.
+        if not activity_writer.reclaim_removed(session, entry.id, user.id, draft, writer):
+            return {"status": "pending", "key": item.key}
+        claimed = True
+    elif entry is None or entry.status == "failed":
         row = activity_writer.pending_row(
             org_id=user.org_id,
             user_id=user.id,

@@ -39,6 +39,13 @@ def where_it_stands(
     {"kind": "screened" | "not_saved" | "will_save", "code", "message", "hint"?, "where"?}."""
     if saved_status in ("saved", "pending"):
         return None
+    if saved_status == "removed":  # server/pane/removal.py
+        return {
+            "kind": "not_saved",
+            "code": "removed_from_crm",
+            "message": "You removed this email from the CRM: nothing saves it again.",
+            "hint": "Save it below if you want it in the CRM after all.",
+        }
     if not decision.keep:
         return _screened(decision)
     matched = any(m.pick is not None for m in matches.values())

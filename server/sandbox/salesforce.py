@@ -62,7 +62,7 @@ def _kind(method: str, path: str) -> str:
     return {"query": "query", "search": "search"}.get(head, f"sobject_{method.lower()}")
 
 
-@bp.route(f"/services/data/v{API_VERSION}/<path:path>", methods=["GET", "POST", "PATCH"])
+@bp.route(f"/services/data/v{API_VERSION}/<path:path>", methods=["GET", "POST", "PATCH", "DELETE"])
 def rest(path: str):
     state = _state()
     if len(request.full_path.encode()) > MAX_URI_BYTES:

@@ -17,6 +17,7 @@ import random
 import re
 from typing import Any
 
+from .salesforce_dml import delete
 from .salesforce_rest import BASE, create, dispatch, update
 from .salesforce_store import Org, SalesforceError, SalesforceState
 
@@ -58,6 +59,26 @@ def collection(state: SalesforceState, org: Org, method: str, body: dict[str, An
                 results.append({"id": record_id, "success": True, "errors": []})
         except SalesforceError as error:
             results.append(_record_error(error))
+    return results
+
+
+def delete_collection(org: Org, ids: list[str]) -> list[dict]:
+    """DELETE /composite/sobjects?ids=...: up to 200 records, each on its own (allOrNone
+    false). https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_delete.htm"""
+    if len(ids) > COLLECTION_LIMIT:
+        raise SalesforceError(
+            400, "EXCEEDED_ID_LIMIT", f"cannot delete more than {COLLECTION_LIMIT} records"
+        )
+    results: list[dict[str, Any]] = []
+    for record_id in ids:
+        found = org.find(record_id)
+        try:
+            if found is None:
+                raise SalesforceError(404, "ENTITY_IS_DELETED", "entity is deleted")
+            delete(org, found[0], record_id)
+            results.append({"id": record_id, "success": True, "errors": []})
+        except SalesforceError as error:
+            results.append({"id": record_id, **_record_error(error)})
     return results
 
 

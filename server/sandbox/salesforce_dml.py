@@ -193,3 +193,29 @@ def update(org: Org, sobject: str, record_id: str, values: dict[str, Any]) -> No
     record.update(values)
     computed_fields(sobject, record)
     _index_unique(org, sobject, record)
+
+
+# Deleting a parent deletes its junction rows, as Salesforce does for an email's or an
+# activity's relations (EmailMessageRelation, TaskRelation, EventRelation are children).
+CHILD_RELATIONS = {
+    "EmailMessage": ("EmailMessageRelation", "EmailMessageId"),
+    "Task": ("TaskRelation", "TaskId"),
+    "Event": ("EventRelation", "EventId"),
+}
+
+
+def delete(org: Org, sobject: str, record_id: str) -> None:
+    """DELETE /sobjects/{sobject}/{id}: ENTITY_IS_DELETED for one already gone, as the REST
+    API answers (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/dome_delete_record.htm)."""
+    table = org.table(sobject)
+    record = table.pop(record_id, None)
+    if record is None:
+        raise SalesforceError(404, "ENTITY_IS_DELETED", "entity is deleted")
+    for name in UNIQUE_FIELDS:
+        if record.get(name):
+            org.unique.get((sobject, name), {}).pop(str(record[name]).lower(), None)
+    child = CHILD_RELATIONS.get(sobject)
+    if child is not None:
+        rows = org.table(child[0])
+        for child_id in [k for k, r in rows.items() if r.get(child[1]) == record_id]:
+            rows.pop(child_id)

@@ -188,7 +188,8 @@ def dispatch(
     state: SalesforceState, org: Org, method: str, path: str, params: dict[str, str], body: Any
 ) -> tuple[int, Any]:
     """One REST request → (status, body). Errors come back in Salesforce's error shape."""
-    from .salesforce_composite import collection, composite
+    from .salesforce_composite import collection, composite, delete_collection
+    from .salesforce_dml import delete
 
     parts = [p for p in path.split("/") if p]
     try:
@@ -201,6 +202,15 @@ def dispatch(
             return 200, run_search(org, params.get("q", ""))
         if parts == ["composite", "sobjects"] and method in ("POST", "PATCH"):
             return 200, collection(state, org, method, body or {})
+        if parts == ["composite", "sobjects"] and method == "DELETE":
+            ids = [i for i in params.get("ids", "").split(",") if i]
+            return 200, delete_collection(org, ids)
+        if len(parts) == 3 and parts[0] == "sobjects" and method == "DELETE":
+            found = org.find(parts[2])
+            if found is None or found[0] != parts[1]:
+                raise SalesforceError(404, "ENTITY_IS_DELETED", "entity is deleted")
+            delete(org, parts[1], parts[2])
+            return 204, None
         if parts == ["composite"] and method == "POST":
             return 200, composite(state, org, body or {})
         if len(parts) == 2 and parts[0] == "sobjects" and method == "POST":

@@ -78,6 +78,10 @@ class Pipeline(MeetingSteps):
         for message, decision, key in kept:
             entry = known.get(key)
             saved = entry is not None and entry.status == "saved"
+            if entry is not None and entry.status == "removed":
+                # The user removed it from the CRM (pane/removal.py): only they save it again.
+                result.counts["removed_from_crm"] += 1
+                continue
             if key in seen or (saved and entry.user_id == self.user.id):
                 result.counts["already_saved"] += 1
                 continue

@@ -12,11 +12,13 @@ from a module imported by it. The `crm_harness` fixture is parametrized over HAR
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from typing import Protocol
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from server.crm.base import CRM
@@ -68,6 +70,10 @@ class CRMHarness(Protocol):
 
     def commit(self) -> None:
         """Make the records added (and the adapter's writes) durable and visible."""
+
+    def round_trips(self) -> AbstractContextManager[list[int]]:
+        """Counts the calls to the CRM's store made in the block (database statements for
+        the built-in CRM, API calls for Salesforce): `with h.round_trips() as n: ...; n[0]`."""
 
 
 HarnessFactory = Callable[[pytest.FixtureRequest], CRMHarness]
@@ -162,6 +168,21 @@ class BuiltinHarness:
 
     def commit(self) -> None:
         self.session.commit()
+
+    @contextmanager
+    def round_trips(self) -> Iterator[list[int]]:
+        """Counts the database statements run inside the block (into the yielded list)."""
+        count = [0]
+
+        def on_execute(*_args):
+            count[0] += 1
+
+        engine = self.session.get_bind()
+        event.listen(engine, "before_cursor_execute", on_execute)
+        try:
+            yield count
+        finally:
+            event.remove(engine, "before_cursor_execute", on_execute)
 
 
 def make_builtin_harness(request: pytest.FixtureRequest) -> BuiltinHarness:

@@ -4,6 +4,8 @@ would add them in Salesforce), in an org that starts empty."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import pytest
@@ -127,6 +129,17 @@ class SalesforceHarness:
 
     def commit(self) -> None:
         self.session.commit()
+
+    @contextmanager
+    def round_trips(self) -> Iterator[list[int]]:
+        """Counts the Salesforce API calls made inside the block (into the yielded list)."""
+        before = self._api_calls()
+        count = [0]
+        yield count
+        count[0] = self._api_calls() - before
+
+    def _api_calls(self) -> int:
+        return self.sandbox.control("/_sandbox/salesforce/stats", method="GET")["api_calls"]
 
 
 def make_salesforce_harness(request: pytest.FixtureRequest) -> SalesforceHarness:

@@ -10,6 +10,7 @@ from server.crm.base import (
     ActivityDraft,
     ActivityParticipant,
     ContactDraft,
+    CRMNotFound,
     LeadDraft,
     Link,
     RecordRef,
@@ -308,3 +309,91 @@ def test_log_meetings_updates_and_cancels(crm_harness):
 def test_find_activities_of_unknown_keys_is_empty(crm_harness):
     assert crm_harness.crm.find_activities(["<never@x>"]) == {}
     assert crm_harness.crm.find_activities([]) == {}
+
+
+def test_person_cards_in_one_batch(crm_harness):
+    """A card per person: owner, account, last interaction, the newest activities first (at
+    most `recent`), the account's opportunities open and closed, a link to the record."""
+    h = crm_harness
+    acme = h.add_account("Acme", ["acme.test"])
+    ana = contact_ref(h.add_contact("Ana Bauer", ["ana@acme.test"], acme, owner=h.owner_a))
+    ben = contact_ref(h.add_contact("Ben Cruz", ["ben@acme.test"], acme, owner=h.owner_b))
+    lea = RecordRef("lead", h.add_lead("Lea Kim", "lea@kim.test", "Kim Ltd", owner=h.owner_a))
+    open_opp = h.add_opportunity("Acme renewal", acme, amount=5000.0, close_date=date(2026, 9, 1))
+    won = h.add_opportunity(
+        "Acme pilot", acme, stage="Closed Won", is_closed=True, close_date=date(2026, 1, 15)
+    )
+    h.commit()
+    days = [T0 + timedelta(days=n) for n in range(7)]
+    h.crm.log_emails(
+        [
+            email(f"<m{n}@acme.test>", Link(ana, "to"), subject=f"Mail {n}", start=days[n])
+            for n in range(6)
+        ]
+    )
+    h.crm.log_emails([email("<lea@kim.test>", Link(lea, "to"), subject="Hello Lea")])
+    h.crm.log_meetings(
+        [meeting("ical-card", Link(ana, "attendee"), subject="Review", start=days[6])]
+    )
+    h.commit()
+    unknown = RecordRef("contact", "999999" if h.name == "builtin" else "003000000000999AAA")
+    with h.round_trips() as calls:
+        cards = h.crm.person_cards([ana, ben, lea, unknown], recent=5)
+    assert set(cards) == {ana, ben, lea}
+    if h.name == "salesforce":
+        assert calls[0] == 1  # contacts, leads, opportunities, emails, meetings: one Composite
+    else:
+        assert calls[0] <= 5  # a fixed number of statements, none per person
+    card = cards[ana]
+    assert card.name == "Ana Bauer" and card.account_id == acme and card.account_name == "Acme"
+    assert card.owner_id == h.owner_a and card.owner_name
+    assert [a.subject for a in card.recent] == ["Review", "Mail 5", "Mail 4", "Mail 3", "Mail 2"]
+    assert [a.kind for a in card.recent][:2] == ["meeting", "email"]
+    assert card.last_activity_at is not None
+    assert str(card.last_activity_at)[:10] == days[6].date().isoformat()
+    by_id = {o.ref.id: o for o in card.opportunities}
+    assert set(by_id) == {open_opp, won}
+    assert by_id[won].is_closed and by_id[won].close_date == date(2026, 1, 15)
+    assert by_id[open_opp].amount == 5000.0 and not by_id[open_opp].is_closed
+    assert card.opportunities[0].ref.id == open_opp  # open ones first
+    assert ana.id in card.url
+    assert cards[ben].recent == [] and cards[ben].owner_id == h.owner_b
+    assert [a.subject for a in cards[lea].recent] == ["Hello Lea"]
+    assert cards[lea].opportunities == [] and cards[lea].account_name == "Kim Ltd"
+    with h.round_trips() as calls:
+        assert h.crm.person_cards([]) == {}
+        assert h.crm.person_cards([RecordRef("account", acme)]) == {}
+    assert calls[0] == 0
+
+
+def test_unlink_people_from_a_logged_email_and_delete_it(crm_harness):
+    """Unlink removes the email's links to a person (every role) in the CRM itself; delete
+    removes the email; a key deleted can be logged again as a new email."""
+    h = crm_harness
+    account = h.add_account("Acme", ["acme.test"])
+    ana = contact_ref(h.add_contact("Ana Bauer", ["ana@acme.test"], account))
+    ben = contact_ref(h.add_contact("Ben Cruz", ["ben@acme.test"], account))
+    h.commit()
+    [logged] = h.crm.log_emails(
+        [email("<unlink@acme.test>", Link(ana, "from"), Link(ben, "to"), Link(ben, "cc"))]
+    )
+    h.commit()
+    left = h.crm.unlink_email(logged.id, [ben])
+    h.commit()
+    assert {link.ref for link in left} == {ana}
+    stored = h.crm.find_activities(["<unlink@acme.test>"])["<unlink@acme.test>"]
+    assert {link.ref for link in stored.links} == {ana}
+    assert h.crm.person_cards([ben])[ben].recent == []
+
+    h.crm.delete_emails([logged.id])
+    h.commit()
+    assert h.crm.find_activities(["<unlink@acme.test>"]) == {}
+    assert h.crm.person_cards([ana])[ana].recent == []
+    h.crm.delete_emails([logged.id])  # already gone: nothing to do
+    with pytest.raises(CRMNotFound):
+        h.crm.unlink_email(logged.id, [ana])
+    h.commit()
+    [again] = h.crm.log_emails([email("<unlink@acme.test>", Link(ana, "from"))])
+    h.commit()
+    assert again.created  # a new email (SQLite may reuse the freed id)
+    assert h.crm.find_activities(["<unlink@acme.test>"])["<unlink@acme.test>"].id == again.id

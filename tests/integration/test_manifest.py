@@ -220,7 +220,20 @@ def test_addin_static_refuses_other_files(client, path):
     assert client.get(path).status_code == 404
 
 
+def test_pane_scripts_are_served_minified_with_a_validator(client):
+    source = (ADDIN / "render.js").read_text()
+    response = client.get("/addin/render.js")
+    served = response.get_data(as_text=True)
+    assert len(served) < len(source) and "export function" in served
+    assert "/*" not in served  # comments are not sent to Outlook
+    again = client.get("/addin/render.js", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+
+
 def test_pane_assets_have_types_and_size_budget(client):
+    """The budget is measured on the bytes SERVED: scripts and the style sheet are served
+    minified (server/addin_assets.py); the sources keep their comments. Before serving
+    minified: 59,520 source bytes; served: 44,732 (issue 12)."""
     mimetypes = {".html": "text/html", ".css": "text/css", ".js": "text/javascript"}
     names = sorted(p.name for p in ADDIN.iterdir() if p.suffix in mimetypes)
     assert {"taskpane.html", "taskpane.css", "taskpane.js", "mailbox.js"} <= set(names)
@@ -231,7 +244,7 @@ def test_pane_assets_have_types_and_size_budget(client):
         assert response.mimetype == mimetypes[Path(name).suffix]
         if not name.endswith(".html"):
             total += len(response.data)
-    assert total < 60_000, f"pane JS + CSS is {total} bytes (budget 60 KB)"
+    assert total < 60_000, f"pane JS + CSS as served is {total} bytes (budget 60 KB)"
     assert "script-src" in client.get("/addin/taskpane.html").headers["Content-Security-Policy"]
 
 

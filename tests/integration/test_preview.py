@@ -91,3 +91,35 @@ def test_no_preview_without_the_sandbox(sqlite_url, redis_url, redis_client):
     client.set_cookie(PREVIEW_COOKIE, "1")
     assert OFFICE_CDN_TAG in client.get("/addin/taskpane.html").get_data(as_text=True)
     app.extensions["db_engine"].dispose()
+
+
+def test_the_whole_mailbox_is_paged_and_searchable(client):
+    """Every message of the generated mailbox is on exactly one page; search and folder
+    narrow the list; odd page numbers and folders fall back instead of failing."""
+    first = client.get("/preview")
+    html = first.get_data(as_text=True)
+    total = int(re.search(r'id="mailbox-count"[^>]*>(\d+) messages', html).group(1))
+    pages = -(-total // 40)
+    assert total > 40 and f"page 1 of {pages}" in html
+    seen: list[str] = []
+    for number in range(1, pages + 1):
+        data = _preview_data(client.get(f"/preview?page={number}").get_data(as_text=True))
+        seen += [m["id"] for m in data["messages"]]
+    assert len(seen) == total == len(set(seen))
+    last = client.get(f"/preview?page={pages}").get_data(as_text=True)
+    assert 'id="page-older"' not in last and 'id="page-newer"' in last
+
+    subject = _preview_data(html)["messages"][3]["subject"]
+    word = max(subject.split(), key=len)
+    found = _preview_data(client.get(f"/preview?q={word}").get_data(as_text=True))["messages"]
+    assert found and all(word.lower() in json.dumps(m).lower() for m in found)
+    sent = _preview_data(client.get("/preview?folder=sentitems").get_data(as_text=True))
+    assert sent["messages"] and {m["folder"] for m in sent["messages"]} == {"sentitems"}
+    for odd in ("page=0", "page=99999", "page=x", "folder=nope", "q=" + "a" * 500):
+        assert client.get(f"/preview?{odd}").status_code == 200
+
+
+def test_a_search_is_text_in_the_page(client):
+    html = client.get("/preview?q=<script>alert(1)</script>").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html

@@ -28,14 +28,16 @@ from ..base import (
     CRMUnavailable,
     CRMValidationError,
     LeadDraft,
+    Link,
     LoggedActivity,
     Opportunity,
     Person,
+    PersonCard,
     Record,
     RecordRef,
     SearchHit,
 )
-from . import activities, people, records, search
+from . import activities, cards, people, records, removal, search
 from .models import CrmAccount, CrmContact, CrmContactEmail, CrmLead
 
 if TYPE_CHECKING:
@@ -114,6 +116,18 @@ class BuiltinCRM(CRM):
     def find_activities(self, keys: list[str]) -> dict[str, LoggedActivity]:
         with _mapped_errors():
             return activities.find_activities(self.session, self.org_id, keys)
+
+    def unlink_email(self, activity_id: str, refs: list[RecordRef]) -> list[Link]:
+        with _mapped_errors():
+            return removal.unlink_email(self.session, self.org_id, activity_id, refs)
+
+    def delete_emails(self, activity_ids: list[str]) -> None:
+        with _mapped_errors():
+            removal.delete_emails(self.session, self.org_id, activity_ids)
+
+    def person_cards(self, refs: list[RecordRef], recent: int = 5) -> dict[RecordRef, PersonCard]:
+        with _mapped_errors():
+            return cards.person_cards(self.session, self.org_id, refs, recent)
 
     # --- writes ----------------------------------------------------------------------------
 

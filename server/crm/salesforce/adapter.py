@@ -24,14 +24,16 @@ from ..base import (
     ContactDraft,
     CRMAuthError,
     LeadDraft,
+    Link,
     LoggedActivity,
     Opportunity,
     Person,
+    PersonCard,
     Record,
     RecordRef,
     SearchHit,
 )
-from . import lookups, writes
+from . import cards, lookups, removal, writes
 from .cache import LookupCache
 from .client import SalesforceClient, soql_quote
 from .email_roles import with_participant_roles
@@ -330,6 +332,25 @@ class SalesforceCRM(CRM):
     @_persisting
     def find_activities(self, keys: list[str]) -> dict[str, LoggedActivity]:
         return writes.find_activities(self.client, self.options, keys)
+
+    @_persisting
+    def unlink_email(self, activity_id: str, refs: list[RecordRef]) -> list[Link]:
+        return removal.unlink_email(self.client, self.options, activity_id, refs)
+
+    @_persisting
+    def delete_emails(self, activity_ids: list[str]) -> None:
+        removal.delete_emails(self.client, self.options, activity_ids)
+
+    @_persisting
+    def person_cards(self, refs: list[RecordRef], recent: int = 5) -> dict[RecordRef, PersonCard]:
+        plan = cards.statements(self.options, refs, recent)
+        if not plan:
+            return {}
+        results = self.client.queries([soql for _, soql in plan])
+        answers = {what: rows for (what, _), rows in zip(plan, results, strict=True)}
+        found = cards.shape(answers, recent, self.client.instance_url)
+        wanted = set(refs)
+        return {ref: card for ref, card in found.items() if ref in wanted or _same_id(ref, wanted)}
 
 
 def _same_id(ref: RecordRef, wanted: set[RecordRef]) -> bool:

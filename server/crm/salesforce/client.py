@@ -140,6 +140,7 @@ class SalesforceClient:
         retry_base_ms: int = 500,
     ):
         self.http, self.budget, self._refresh = http, budget, refresh
+        self.instance_url = instance_url.rstrip("/")
         self._on_auth_failure = on_auth_failure or (lambda reason: None)
         self.max_retries, self.retry_base_ms = max_retries, retry_base_ms
         self.api_version = api_version
