@@ -259,12 +259,13 @@ export function showSuggestions(root, data, actions) {
     shown.add(key);
     return saved ? linked.has(key) : !screened && !!r.default;
   };
+  const why = (r) => !saved && !screened && r.reason_text; // why (not) ticked
   const participants = el("ul", { class: "participants", "aria-label": "People in this email" },
     (data.participants || []).map((p) => participantRow(p, actions, tick)));
   const accounts = (data.accounts || []).map((a) =>
-    recordCheckbox(a, a.name, (a.domains || []).join(", "), { checked: tick(a) }));
+    recordCheckbox(a, a.name, (a.domains || []).join(", "), { checked: tick(a), reason: why(a) }));
   const opp = (o) => recordCheckbox(o, o.name, [o.stage, o.account_name, formatAmount(o),
-    o.close_date && `closes ${o.close_date}`].filter(Boolean).join(" · "), { checked: tick(o) });
+    o.close_date && `closes ${o.close_date}`].filter(Boolean).join(" · "), { checked: tick(o), reason: why(o) });
   const all = data.opportunities || [];
   const closed = all.filter((o) => o.is_closed).map(opp);
   const opps = all.filter((o) => !o.is_closed).map(opp);
@@ -293,7 +294,7 @@ export function showSuggestions(root, data, actions) {
   const saveBar = el("section", { class: "save-bar" },
     el("div", { class: "pick-row" }, autoSave,
       el("label", { for: "auto-save-thread" }, "Auto-save this thread",
-        el("span", { class: "rec-sub" }, "Future emails in this conversation are saved to the same records."))),
+        el("span", { class: "rec-sub" }, "Its emails, earlier and future, are saved to the same records."))),
     el("div", { class: "row" }, saveButton, el("span", { id: "save-msg", role: "status" })));
   const saving = screened
     ? el("details", { class: "card save-anyway", id: "save-anyway" },

@@ -40,9 +40,12 @@ export async function showSettings(root, onClose) {
     return;
   }
   const { effective, catalogue } = view;
+  // Locked by the admin: its value shown, disabled, not sent.
+  const lock = (n) => (view.locked || []).includes(n);
+  const adm = (n) => lock(n) && el("span", { class: "lock" }, ADMIN);
   const message = el("span", { id: "settings-msg", role: "status" });
-  const modes = el("fieldset", { class: "card", id: "auto-save-mode" },
-    el("legend", {}, "Auto-save"),
+  const modes = el("fieldset", { class: "card", id: "auto-save-mode", disabled: lock("auto_save") },
+    el("legend", {}, "Auto-save"), adm("auto_save"),
     MODES.map(([value, label, hint]) => el("div", { class: "pick-row" },
       el("input", { type: "radio", name: "auto_save", id: `mode-${value}`, value,
         checked: effective.auto_save === value }),
@@ -51,12 +54,14 @@ export async function showSettings(root, onClose) {
     ? el("div", { class: "field" },
       el("label", { for: "history-days" }, "History window (days)"),
       el("input", { id: "history-days", type: "number", min: catalogue.history_days.min,
-        max: catalogue.history_days.max, value: String(effective.history_days) }))
+        max: catalogue.history_days.max, value: String(effective.history_days),
+        disabled: lock("history_days") }), adm("history_days"))
     : locked("History window", `${effective.history_days} days`);
   const save = async () => {
-    const changes = { auto_save: root.querySelector("input[name=auto_save]:checked").value };
+    const changes = {};
+    if (!lock("auto_save")) changes.auto_save = root.querySelector("input[name=auto_save]:checked").value;
     const days = root.querySelector("#history-days");
-    if (days) changes.history_days = Number(days.value);
+    if (days && !days.disabled) changes.history_days = Number(days.value);
     say(message, "Saving…");
     try {
       await api.updateMyPolicy(changes);
@@ -87,5 +92,5 @@ export async function showSettings(root, onClose) {
         "Save settings"),
       back, message),
     el("section", { class: "card" }, el("h3", {}, "Not synced (blocklist)"), blocklist)));
-  root.querySelector("input[name=auto_save]:checked, input[name=auto_save]").focus();
+  root.querySelector("input:not(:disabled), button").focus();
 }

@@ -134,8 +134,12 @@ class Settings:
     # The local stand-in for Microsoft 365 and Salesforce (refused in production).
     SANDBOX_ENABLED: bool = True
     SANDBOX_PORT: int = 8010
-    # Lifetime of a pane/browser session token.
-    SESSION_TTL_HOURS: int = 12
+    # Pane/browser session tokens slide: one unused for SESSION_IDLE_HOURS ends; use extends it
+    # (at most one database write per session every SESSION_RENEW_MINUTES), but never past
+    # SESSION_MAX_DAYS after sign-in. Revocation (sign-out, disconnect, admin) is immediate.
+    SESSION_IDLE_HOURS: int = 14 * 24
+    SESSION_MAX_DAYS: int = 90
+    SESSION_RENEW_MINUTES: int = 60
     # Requests per minute on each sign-in endpoint (start, callback, exchange), counted per
     # one-time code, else per browser session, else per client address (server/ratelimit.py).
     SIGNIN_RATE_LIMIT_PER_MINUTE: int = 30
@@ -260,6 +264,10 @@ def validate(settings: Settings) -> None:
         raise ConfigError("SALESFORCE_EMAIL_MODE: expected enhanced or task")
     if not 1 <= settings.SALESFORCE_BUDGET_PAUSE_PERCENT <= 100:
         raise ConfigError("SALESFORCE_BUDGET_PAUSE_PERCENT: expected 1-100")
+    if not 1 <= settings.SESSION_IDLE_HOURS <= settings.SESSION_MAX_DAYS * 24:
+        raise ConfigError("SESSION_IDLE_HOURS: must be at least 1 and within SESSION_MAX_DAYS")
+    if not 0 <= settings.SESSION_RENEW_MINUTES < settings.SESSION_IDLE_HOURS * 60:
+        raise ConfigError("SESSION_RENEW_MINUTES: must be 0 or more and below SESSION_IDLE_HOURS")
     if settings.SYNC_SESSION_RETENTION_DAYS < 1:
         raise ConfigError("SYNC_SESSION_RETENTION_DAYS: must be at least 1 (days)")
     if settings.AUDIT_RETENTION_DAYS < 1:

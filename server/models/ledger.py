@@ -59,7 +59,8 @@ class LedgerEntry(Base):
 
 
 class ThreadRule(Base):
-    """'Auto-save this thread': future emails of the conversation go to the same records."""
+    """'Auto-save this thread': the conversation's emails, those already in the mailbox and
+    every later one, go to the same records."""
 
     __tablename__ = "thread_rules"
     __table_args__ = (UniqueConstraint("user_id", "conversation_id"),)
@@ -74,3 +75,6 @@ class ThreadRule(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # When the conversation's emails already in the mailbox were read and saved (by the sync
+    # session, server/sync/threads.py); None while that is still to do.
+    backfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

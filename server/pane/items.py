@@ -168,3 +168,9 @@ def with_graph_facts(
     )
     done = replace(item, message=message, sent_at=sent_at or item.sent_at)
     return replace(done, key=_key(done))
+
+
+def with_recipients(item: PaneItem, to: list[Participant], cc: list[Participant]) -> PaneItem:
+    """The item with Graph's full To and Cc (Office.js may give only the first 20)."""
+    done = replace(item, message=replace(item.message, to=to, cc=cc))
+    return replace(done, key=_key(done))

@@ -3,15 +3,19 @@ sync (and when), or not saved because nothing would save it (auto-save of all em
 person matched), with where to change that. Pure: the pane's suggestions pass in what they
 already know, so this costs no query.
 
-The answer mirrors what the background sync does with the same item (server/sync/pipeline.py
-_plan_message): a thread rule saves it; otherwise only auto-save "all" saves a matched email."""
+The answer is the background sync's own decision for the same item (server/rules/autosave.py,
+the rule of server/sync/pipeline.py _plan_message): the history window, thread rules (only
+while auto-save is not off), auto-save "all" with a matched person, and the opportunity rule
+(no opportunity and no account: not saved)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from ..rules import matching
+from ..rules import autosave, matching
 from ..rules.explain import reason_text
+from ..rules.linking import LinkOutcome
 from ..rules.policy import Policy
 from ..rules.screening import Decision
 
@@ -34,9 +38,15 @@ def where_it_stands(
     saved_status: str | None,
     policy: Policy,
     thread_auto_save: bool,
+    *,
+    outcome: LinkOutcome | None = None,
+    received_at: datetime | None = None,
+    creates_people: bool = False,
+    now: datetime | None = None,
 ) -> dict[str, Any] | None:
     """None when the email is saved or being saved (the saved banner says so); otherwise
-    {"kind": "screened" | "not_saved" | "will_save", "code", "message", "hint"?, "where"?}."""
+    {"kind": "screened" | "not_saved" | "will_save", "code", "message", "hint"?, "where"?}.
+    "will_save" only when the sync's own decision (rules/autosave.py) saves it."""
     if saved_status in ("saved", "pending"):
         return None
     if saved_status == "removed":  # server/pane/removal.py
@@ -48,34 +58,66 @@ def where_it_stands(
         }
     if not decision.keep:
         return _screened(decision)
-    matched = any(m.pick is not None for m in matches.values())
-    if thread_auto_save:
-        return {
-            "kind": "will_save",
-            "code": "thread_auto_save",
-            "message": "Will be saved by thread auto-save at the next sync "
-            f"(every {policy.sync_interval_minutes} min).",
-        }
-    if policy.auto_save == "all":
-        if matched:
-            return {
-                "kind": "will_save",
-                "code": "auto_save_all",
-                "message": "Will be saved by the background sync "
-                f"(every {policy.sync_interval_minutes} min).",
-            }
-        return {
-            "kind": "not_saved",
-            "code": "no_person_matched",
-            "message": "Not saved: no one in this email is in the CRM.",
-            "hint": "Create a contact or lead, or link a record below, then save.",
-        }
-    mode = "off" if policy.auto_save == "off" else "threads"
-    return {
-        "kind": "not_saved",
-        "code": f"auto_save_{mode}",
-        "message": "Not saved: auto-save of all email is off"
-        + (" (only threads you switch on are saved)." if mode == "threads" else "."),
-        "hint": "Save it below, or turn on auto-save of all email in My settings.",
-        "where": MY_SETTINGS,
-    }
+    verdict = autosave.sync_verdict(
+        auto_save=policy.auto_save,
+        thread_rule=thread_auto_save,
+        matched=any(m.pick is not None for m in matches.values()),
+        outcome=outcome,
+        received_at=received_at,
+        history_days=policy.history_days,
+        now=now or datetime.now(UTC),
+        creates_people=creates_people,
+        link_to_opportunities=policy.link_to_opportunities,
+    )
+    every = f"every {policy.sync_interval_minutes} min"
+    if verdict.code == autosave.SAVE_THREAD:
+        return _will(verdict.code, f"Will be saved by thread auto-save at the next sync ({every}).")
+    if verdict.code == autosave.SAVE_ALL:
+        return _will(verdict.code, f"Will be saved by the background sync ({every}).")
+    if verdict.code == autosave.OLDER_THAN_WINDOW:
+        return _not(
+            verdict.code,
+            f"Not saved: older than the {policy.history_days}-day history window the "
+            "background sync reads.",
+            "Save it below by hand.",
+            where=MY_SETTINGS,
+        )
+    if verdict.code == autosave.THREAD_BUT_OFF:
+        return _not(
+            verdict.code,
+            "Not saved: auto-save is off, so thread auto-save saves nothing either.",
+            "Save it below, or turn auto-save on in My settings.",
+            where=MY_SETTINGS,
+        )
+    if verdict.code == autosave.NO_PERSON:
+        return _not(
+            verdict.code,
+            "Not saved: no one in this email is in the CRM.",
+            "Create a contact or lead, or link a record below, then save.",
+        )
+    if verdict.code == autosave.NO_ACCOUNT:
+        return _not(
+            verdict.code,
+            "Not saved: no opportunity or account to save it to (the people matched are "
+            "leads or have no account).",
+            "Tick the records below and save, or link an account.",
+        )
+    threads = verdict.code == autosave.MODE_THREADS
+    return _not(
+        verdict.code,
+        "Not saved: auto-save of all email is off"
+        + (" (only threads you switch on are saved)." if threads else "."),
+        "Save it below, or turn on auto-save of all email in My settings.",
+        where=MY_SETTINGS,
+    )
+
+
+def _will(code: str, message: str) -> dict[str, Any]:
+    return {"kind": "will_save", "code": code, "message": message}
+
+
+def _not(code: str, message: str, hint: str, where: str = "") -> dict[str, Any]:
+    out = {"kind": "not_saved", "code": code, "message": message, "hint": hint}
+    if where:
+        out["where"] = where
+    return out

@@ -16,6 +16,7 @@ from ..mail.base import Participant
 from ..models.tenancy import User
 from ..picks import gather
 from ..policy import effective_policy, remembered_choices
+from ..rules import matching, ticks
 from ..rules.linking import rank_opportunities
 from ..rules.picking import pick
 from ..rules.policy import EXTERNAL, INVALID, PERSONAL, Policy
@@ -75,6 +76,9 @@ def suggestions(user: User, item: PaneItem) -> dict[str, Any]:
         get_session().rollback()
         raise crm_error(exc) from None
     defaults = set(outcome.refs)
+    why_accounts, why_opportunities = _tick_reasons(
+        matches, outcome, opportunities, owner_id, policy
+    )
     rule = thread_rule(user, item.conversation_id)
     return {
         "item": {"key": item.key, "subject": item.subject, "conversation_id": item.conversation_id},
@@ -84,12 +88,16 @@ def suggestions(user: User, item: PaneItem) -> dict[str, Any]:
             )
             for p, role in people
         ],
-        "accounts": [{**record_json(a.ref, a), "default": a.ref in defaults} for a in accounts],
+        "accounts": [
+            {**record_json(a.ref, a), "default": a.ref in defaults, **why_accounts(a.ref.id)}
+            for a in accounts
+        ],
         "opportunities": [
             {
                 **record_json(o.ref, o),
                 "default": o.ref in defaults,
                 "account_name": _account_name(accounts, o.account_id),
+                **why_opportunities(o.ref.id),
             }
             for o in opportunities
         ],
@@ -97,7 +105,14 @@ def suggestions(user: User, item: PaneItem) -> dict[str, Any]:
         "thread": thread_json(item.conversation_id, rule),
         "screening": {"keep": decision.keep, "reason": decision.reason},
         "why": where_it_stands(
-            decision, matches, saved["status"], policy, bool(rule and rule.enabled)
+            decision,
+            matches,
+            saved["status"],
+            policy,
+            bool(rule and rule.enabled),
+            outcome=outcome,
+            received_at=item.created_at or item.sent_at,
+            creates_people=_would_create(item, policy, decision, matches),
         ),
         "status": status_line(user, crm.name, True, connection),
     }
@@ -118,6 +133,42 @@ def _connect_first(
         "why": None,
         "status": status_line(user, current_app.config["CRM_ADAPTER"], False, connection),
     }
+
+
+def _would_create(item: PaneItem, policy: Policy, decision: Decision, matches) -> bool:
+    """Auto-create would make a lead for an outside recipient not in the CRM (only of mail the
+    user wrote), as the sync's pipeline does."""
+    sender = item.message.from_
+    if not policy.auto_create or sender is None or sender.address not in policy.own_addresses:
+        return False
+    return any(
+        decision.participants.get(p.address) == EXTERNAL
+        and (found := matches.get(p.address)) is not None
+        and not found.candidates
+        and found.no_match_reason == matching.NO_MATCH_NOT_IN_CRM
+        for p in [*item.message.to, *item.message.cc]
+    )
+
+
+def _tick_reasons(matches, outcome, opportunities, owner_id, policy):
+    """Lookups giving each account's and opportunity's {"reason", "reason_text"}: why the
+    same rule for every person (server/rules/ticks.py) ticks it or not."""
+    picked = [m.picked.person for m in matches.values() if m.picked is not None]
+    accounts = ticks.account_ticks(matches, outcome)
+    opps = ticks.opportunity_ticks(
+        opportunities,
+        outcome,
+        owner_id,
+        [p.account_id for p in picked if p.ref.type == "contact" and p.account_id],
+        policy.link_to_opportunities,
+    )
+
+    def lookup(found):
+        return lambda key: (
+            {"reason": found[key].reason, "reason_text": found[key].text} if key in found else {}
+        )
+
+    return lookup(accounts), lookup(opps)
 
 
 def _account_name(accounts: list[Account], account_id: str) -> str:

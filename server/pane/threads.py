@@ -1,5 +1,6 @@
 """Auto-save of a whole conversation: the user's thread rule, which the background sync
-follows for every later email of that conversation."""
+follows for the emails of that conversation already in the mailbox (read once, by the next
+session: server/sync/threads.py) and for every later one."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..db import get_session
 from ..errors import ApiError
 from ..models.ledger import ThreadRule
 from ..models.tenancy import User
+from ..sync.jobs import enqueue_session
 from .records import existing_records
 from .state import thread_json, thread_rule
 
@@ -35,13 +37,20 @@ def set_thread_rule(
             org_id=user.org_id, user_id=user.id, conversation_id=conversation_id, links=[]
         )
         session.add(rule)
-    if refs:
-        rule.links = [r.as_dict() for r in refs]
+    links = [r.as_dict() for r in refs] if refs else list(rule.links or [])
+    # Switched on, or pointed at other records: the emails already in the mailbox are read
+    # (again) by the next sync session, which saves them to these records.
+    read_thread = enabled and (not rule.enabled or rule.id is None or links != rule.links)
+    rule.links = links
     rule.enabled = enabled
+    if read_thread:
+        rule.backfilled_at = None
     try:
         session.commit()
     except IntegrityError:
         # Another request created this rule a moment ago: apply the change to theirs.
         session.rollback()
         return set_thread_rule(user, conversation_id, refs, enabled)
+    if read_thread and user.sync_enabled:
+        enqueue_session(user.id, "thread")
     return thread_json(conversation_id, rule)

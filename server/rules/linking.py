@@ -2,8 +2,9 @@
 to, with the reason.
 
 The opportunity must be open, owned by the user, and belong to an account that has a contact
-among the email's participants; of several, the most recently active. None: the email goes
-to the contacts' accounts. No account either: it is not saved.
+among the email's participants; of several, the most recently active. The email also goes to
+the account of every picked person (the same rule for each). No opportunity: the email goes
+to those accounts. No account either: it is not saved.
 """
 
 from __future__ import annotations
@@ -98,8 +99,9 @@ def choose_opportunity(
     if eligible:
         eligible.sort(key=lambda o: (-_when(o.last_activity_at).timestamp(), o.ref.id))
         reason = WHY_OWNED_OPEN if len(eligible) == 1 else WHY_MOST_RECENT
-        linked_account = next(a for a in accounts if a.id == eligible[0].account_id)
-        return LinkOutcome(True, OPPORTUNITY, reason, eligible[0], (linked_account,))
+        # Every picked person's account, not only the opportunity's: one rule for each
+        # person (a sender at one company and a cc'd colleague of another both count).
+        return LinkOutcome(True, OPPORTUNITY, reason, eligible[0], accounts)
     if mine:
         return _to_accounts(accounts, WHY_CLOSED, tuple(mine))
     if related:

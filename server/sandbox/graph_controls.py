@@ -112,7 +112,8 @@ def invalidate():
 
 @controls.post("/users/<user_id>/messages")
 def add_message(user_id: str):
-    """New mail arrives. Without "from", a message from a known customer (labelled save)."""
+    """New mail arrives (or, with "receivedDateTime", came then). Without "from", a message
+    from a known customer (labelled save)."""
     user, error = _user_or_404(user_id)
     if error:
         return error
@@ -134,6 +135,8 @@ def add_message(user_id: str):
                 "accounts": [account_name(contact)],
             }
         now = datetime.now(UTC)
+        if body.get("receivedDateTime"):  # mail that came earlier (a thread's older replies)
+            now = datetime.fromisoformat(str(body["receivedDateTime"]).replace("Z", "+00:00"))
         # One message delivered to several mailboxes keeps one Message-ID (give it to both).
         mid = body.get("internetMessageId") or (
             f"<added{number}.{user.object_id[-6:]}.{st.seed}@{DEMO_DOMAIN}>"

@@ -39,6 +39,7 @@ from ..models.tenancy import User
 from ..policy import effective_policy, remembered_choices
 from ..rules.defaults import NEVER_READ_FOLDERS
 from ..rules.policy import folder_key
+from . import threads
 from .app_mode import out_of_app_scope
 from .counting import CountingCRM
 from .jobs import rerun_requested
@@ -217,6 +218,7 @@ class SessionRunner:
         for _ in range(1 + MAX_EXTRA_PASSES):
             for state in folders:
                 self._sync_folder(state, pipeline, since, first_pages.pop(state.folder, None))
+            self._sync_threads(pipeline, folders, since, policy)
             if policy.meetings_enabled:
                 self._sync_calendar(states, pipeline, first_pages.pop(CALENDAR, None))
             # A notification that came while we read may be about a folder already done.
@@ -226,6 +228,26 @@ class SessionRunner:
             from .webhooks import ensure_subscriptions
 
             ensure_subscriptions(self.client, self.user)
+
+    def _sync_threads(self, pipeline: Pipeline, folders, since: datetime, policy) -> None:
+        """The earlier emails of threads switched on for auto-save (server/sync/threads.py),
+        each thread committed with what it saved."""
+        if policy.auto_save == "off":
+            return  # thread rules save nothing then; they are read once it is back on
+        for rule in threads.pending_rules(self.db, self.user.id):
+            result = self._call(
+                threads.backfill_rule,
+                self.client,
+                rule,
+                folders,
+                since,
+                pipeline.process_messages,
+            )
+            self._add(result)
+            still_running(self.db, self.record.id)
+            for name, value in self.counts().items():
+                setattr(self.record, name, value)
+            self.db.commit()
 
     def _call(self, fn, *args):
         """A Graph call; a refused token is refreshed once (it may have been revoked early)."""

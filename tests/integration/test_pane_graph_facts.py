@@ -104,3 +104,37 @@ def _graph_sent_at(sandbox, message_id: str) -> datetime:
     sent = parse_datetime(message["sentDateTime"])
     assert sent is not None
     return sent
+
+
+def test_recipients_cut_at_the_office_limit_are_read_from_graph(app, client, sandbox, db):
+    """Outlook on the web gives the add-in at most 20 of To: with 20 in hand, the API reads the
+    whole list from Graph, so the 26th recipient (a known customer) is suggested too."""
+    from server.sandbox.mailbox import linkable_contacts
+
+    configure_mailboxes(sandbox, messages=0, events=0)
+    user = signed_in_user(client, sandbox, db, ALEX)
+    headers = {"Authorization": f"Bearer {issue_session(user)}"}
+    crowd = [f"guest{n}@big-webinar.test" for n in range(25)]
+    customer = linkable_contacts()[0].emails[0]
+    added = sandbox.control(
+        f"/_sandbox/graph/users/{ALEX.object_id}/messages",
+        {"from": crowd[0], "to": [ALEX.email, *crowd[1:], customer], "subject": "All hands"},
+    )
+    shown = [ALEX.email, *crowd[1:]][:20]  # what Office.js hands the pane
+    item = {
+        "subject": "All hands",
+        "from": {"address": crowd[0], "name": ""},
+        "to": [{"address": a, "name": ""} for a in shown],
+        "internet_message_id": added["internetMessageId"],
+        "item_id": added["id"],
+    }
+    answer = client.post("/api/suggestions", json={"item": item}, headers=headers)
+    assert answer.status_code == 200, answer.get_json()
+    people = {p["address"]: p for p in answer.get_json()["participants"]}
+    assert len(people) == 26  # the sender and every recipient but Alex herself
+    assert people[customer]["class"] == "matched"
+
+    # Under the limit, the pane's own list is complete: no Graph read for recipients.
+    item["to"] = item["to"][:5]
+    answer = client.post("/api/suggestions", json={"item": item}, headers=headers)
+    assert len(answer.get_json()["participants"]) == 5

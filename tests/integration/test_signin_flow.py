@@ -309,7 +309,7 @@ def test_an_expired_session_is_refused(app, client, sandbox, db):
 
     token = sign_in_for_token(client, sandbox, BIANCA)
     row = db.scalar(select(ApiSession).where(ApiSession.token_hash == hash_token(token)))
-    row.expires_at = row.expires_at - timedelta(hours=app.config["SESSION_TTL_HOURS"], seconds=1)
+    row.expires_at = row.expires_at - timedelta(hours=app.config["SESSION_IDLE_HOURS"], seconds=1)
     db.commit()
     after = client.get("/api/me", headers=bearer(token))
     assert after.status_code == 401 and after.json["error"] == "unauthorized"

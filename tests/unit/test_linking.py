@@ -175,7 +175,8 @@ CASES = [
         [],
     ),
     (
-        "two accounts, opportunity on one",
+        # The sender's account too, not only the cc'd person's with the opportunity (issue 12).
+        "two accounts, opportunity on one: both accounts",
         [contact("c1"), contact("c2", "acc-b", "Beta")],
         [opp("o1", account="acc-b")],
         {},
@@ -183,7 +184,7 @@ CASES = [
         lk.OPPORTUNITY,
         lk.WHY_OWNED_OPEN,
         "o1",
-        ["acc-b"],
+        ["acc-acme", "acc-b"],
     ),
     (
         "two accounts, no opportunity: both",

@@ -1,0 +1,70 @@
+"""Would the background sync save this email, and why (not)? The decision of
+server/sync/pipeline.py `_plan_message`, as a pure function, so the pane's "will be saved" is
+the sync's own answer (server/pane/standing.py), not a guess:
+
+1. an email received before the history window is never read by the sync (its first read
+   goes back `history_days`; later reads see only new mail) — so nothing saves it;
+2. a thread switched on for auto-save saves it to the thread's records — when auto-save is
+   not "off" (the pipeline reads thread rules only under "threads" or "all");
+3. under "all": no matched person (and none the sync would create) — not saved; the
+   opportunity rule finding no opportunity and no account — not saved; otherwise saved;
+4. otherwise ("threads" without a rule, "off") — not saved.
+Screening comes first and is the caller's (a screened-out email is never saved).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from . import linking
+
+SAVE_THREAD = "thread_auto_save"
+SAVE_ALL = "auto_save_all"
+OLDER_THAN_WINDOW = "older_than_window"
+THREAD_BUT_OFF = "thread_auto_save_off"
+NO_PERSON = "no_person_matched"
+NO_ACCOUNT = "no_account"
+MODE_THREADS = "auto_save_threads"
+MODE_OFF = "auto_save_off"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    saves: bool
+    code: str
+
+
+def sync_verdict(
+    *,
+    auto_save: str,
+    thread_rule: bool,
+    matched: bool,
+    outcome: linking.LinkOutcome | None,
+    received_at: datetime | None,
+    history_days: int,
+    now: datetime,
+    creates_people: bool = False,
+    link_to_opportunities: bool = True,
+) -> Verdict:
+    """`matched`: a CRM person picked for a linkable participant; `outcome`: the opportunity
+    rule over those people; `creates_people`: auto-create would make a lead for a recipient
+    (outbound mail only) — a lead has no account, so the opportunity rule then saves only
+    with opportunity linking off."""
+    if received_at is not None and received_at < now - timedelta(days=history_days):
+        return Verdict(False, OLDER_THAN_WINDOW)
+    if thread_rule:
+        if auto_save in ("threads", "all"):
+            return Verdict(True, SAVE_THREAD)
+        return Verdict(False, THREAD_BUT_OFF)
+    if auto_save != "all":
+        return Verdict(False, MODE_OFF if auto_save == "off" else MODE_THREADS)
+    if not matched:
+        if creates_people:
+            return Verdict(
+                not link_to_opportunities, SAVE_ALL if not link_to_opportunities else NO_ACCOUNT
+            )
+        return Verdict(False, NO_PERSON)
+    if outcome is not None and not outcome.save:
+        return Verdict(False, NO_ACCOUNT)
+    return Verdict(True, SAVE_ALL)
