@@ -1,7 +1,7 @@
 """thread rules remember when the conversation's earlier emails were saved
 
 Revision ID: 0014_thread_backfill
-Revises: 0010_race
+Revises: 0017_writer_lease
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import server.db
 
 revision = "0014_thread_backfill"
-down_revision = "0010_race"
+down_revision = "0017_writer_lease"
 branch_labels = None
 depends_on = None
 

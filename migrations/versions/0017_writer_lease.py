@@ -1,7 +1,7 @@
 """the ledger's writer lease: who is writing a pending row, and until when they count as alive
 
 Revision ID: 0017_writer_lease
-Revises: 0010_race
+Revises: 0013_app_scope
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import server.db
 
 revision = "0017_writer_lease"
-down_revision = "0010_race"
+down_revision = "0013_app_scope"
 branch_labels = None
 depends_on = None
 
