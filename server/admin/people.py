@@ -1,27 +1,27 @@
 """The admin's users table: everyone of the tenant (the directory's users and whoever signed
 in), one page at a time, with health for that page in a fixed number of queries.
 
-A row is a directory member and/or a Courier user, joined on the object id. Sorting and
-filtering by name, address, role and "allowed" run in SQL; filtering by sync state needs the
-state of every user, computed in the same batched way (sync/health.states_for_users).
+A row is a directory member and/or a Courier user, joined on the object id. Every sort
+and filter runs in SQL, health included: the state is one SQL expression over each user's
+sync summary (sync/health_sql), the same one the Overview counts group by.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import String, and_, case, exists, func, literal, null, or_, select, union_all
 
-from ..db import get_session, utcnow
+from ..db import UTCDateTime, get_session, utcnow
 from ..models.admin import DirectoryMember
 from ..models.connections import OrgAllowedUser
 from ..models.ledger import LedgerEntry
 from ..models.tenancy import Organisation, User
-from ..sync.health import states_for_users
+from ..sync.health_sql import health_subquery, saved_since_subquery
 from .tables import TableParams
 
-SORTABLE = ("name", "email", "role", "allowed")
+SORTABLE = ("name", "email", "state", "last_success", "saved", "role", "allowed")
 STATES = (
     "disabled",
     "not_started",
@@ -31,6 +31,18 @@ STATES = (
     "stalled",
     "needs_reauth",
 )
+# Sorting by state: the ones needing action first when descending is not asked.
+STATE_ORDER = (
+    "needs_reauth",
+    "stalled",
+    "delayed",
+    "initializing",
+    "up_to_date",
+    "not_started",
+    "disabled",
+)
+_ERROR_STATES = ("stalled", "delayed", "needs_reauth")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -69,14 +81,26 @@ def _signed_in(org: Organisation):
 
 
 def _rows_subquery(org: Organisation):
+    """Everyone: Courier users with their health (one SQL expression, sync/health_sql) and
+    directory members who never signed in (not started)."""
     org_id = org.id
-    users = select(
-        User.object_id.label("object_id"),
-        User.display_name.label("name"),
-        User.email.label("email"),
-        User.id.label("user_id"),
-        User.role.label("role"),
-    ).where(User.org_id == org_id)
+    health = health_subquery(org_id)
+    users = (
+        select(
+            User.object_id.label("object_id"),
+            User.display_name.label("name"),
+            User.email.label("email"),
+            User.id.label("user_id"),
+            User.role.label("role"),
+            health.c.state,
+            health.c.last_success_at,
+            health.c.last_error,
+            health.c.items_read,
+            health.c.estimate,
+        )
+        .join(health, health.c.user_id == User.id)
+        .where(User.org_id == org_id)
+    )
     signed_in = _signed_in(org)
     members = select(
         DirectoryMember.object_id,
@@ -84,18 +108,31 @@ def _rows_subquery(org: Organisation):
         DirectoryMember.email,
         null().label("user_id"),
         literal("user", String).label("role"),
+        literal("not_started", String).label("state"),
+        null().label("last_success_at"),
+        literal("", String).label("last_error"),
+        null().label("items_read"),
+        null().label("estimate"),
     ).where(DirectoryMember.org_id == org_id, ~signed_in)
     return union_all(users, members).subquery("people")
 
 
-def _query(org: Organisation, flt: PeopleFilter):
+def _query(org: Organisation, flt: PeopleFilter, sort: str = ""):
     org_id = org.id
     people = _rows_subquery(org)
     allowed = exists().where(
         OrgAllowedUser.org_id == org_id, OrgAllowedUser.object_id == people.c.object_id
     )
     allowed_col = case((allowed, 1), else_=0).label("allowed")
-    query = select(people, allowed_col)
+    columns = [people, allowed_col]
+    saved = None
+    if sort == "saved":
+        # Only sorting needs everyone's count; a page's own counts are read for the page.
+        saved = saved_since_subquery(org_id)
+        columns.append(func.coalesce(saved.c.saved, 0).label("saved_7d"))
+    query = select(*columns)
+    if saved is not None:
+        query = query.select_from(people.outerjoin(saved, saved.c.user_id == people.c.user_id))
     if flt.q:
         needle = f"%{flt.q.lower()}%"
         query = query.where(
@@ -105,16 +142,26 @@ def _query(org: Organisation, flt: PeopleFilter):
         query = query.where(people.c.role == flt.role)
     if flt.allowed in ("yes", "no"):
         query = query.where(allowed if flt.allowed == "yes" else ~allowed)
-    return query, people, allowed_col
+    if flt.state in STATES:
+        query = query.where(people.c.state == flt.state)
+    return query, people, allowed_col, saved
 
 
-def _order(people, allowed_col, params: TableParams):
-    column = {
-        "name": func.lower(people.c.name),
-        "email": func.lower(people.c.email),
-        "role": people.c.role,
-        "allowed": allowed_col,
-    }[params.sort]
+def _order(people, allowed_col, saved, params: TableParams):
+    if params.sort == "state":
+        column = case({s: i for i, s in enumerate(STATE_ORDER)}, value=people.c.state, else_=99)
+    elif params.sort == "last_success":
+        # Never synced sorts as the oldest.
+        column = func.coalesce(people.c.last_success_at, literal(_EPOCH, UTCDateTime()))
+    elif params.sort == "saved":
+        column = func.coalesce(saved.c.saved, 0)
+    else:
+        column = {
+            "name": func.lower(people.c.name),
+            "email": func.lower(people.c.email),
+            "role": people.c.role,
+            "allowed": allowed_col,
+        }[params.sort]
     primary = column.desc() if params.descending else column.asc()
     return [primary, people.c.object_id]
 
@@ -122,19 +169,12 @@ def _order(people, allowed_col, params: TableParams):
 def list_people(
     org: Organisation, flt: PeopleFilter, params: TableParams
 ) -> tuple[list[PersonRow], int]:
-    """One page of rows and the total matching. Queries: count, page, users, and the health
-    batch — the same number whatever the organisation's size."""
+    """One page of rows and the total matching. Queries: the page (its total rides along),
+    the page's users and their saved counts — the same number whatever the organisation's
+    size, whatever the sort and filter."""
     db = get_session()
-    query, people, allowed_col = _query(org, flt)
-    ordered = query.order_by(*_order(people, allowed_col, params))
-    if flt.state in STATES:
-        rows = _with_users(db.execute(ordered).all())
-        _fill_health(rows)
-        rows = [r for r in rows if r.state == flt.state]
-        total = len(rows)
-        page = rows[params.offset : params.offset + params.per_page]
-        _fill_saved(page)
-        return page, total
+    query, people, allowed_col, saved = _query(org, flt, params.sort)
+    ordered = query.order_by(*_order(people, allowed_col, saved, params))
     # The total rides along with the page (a window count), so the union is read once.
     records = db.execute(
         ordered.add_columns(func.count().over().label("total"))
@@ -146,7 +186,6 @@ def list_people(
     else:  # past the last page: count on its own
         total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
     page = _with_users(records)
-    _fill_health(page)
     _fill_saved(page)
     return page, total
 
@@ -163,22 +202,26 @@ def _with_users(records) -> list[PersonRow]:
             email=r.email or "",
             user=users.get(r.user_id) if r.user_id is not None else None,
             allowed=bool(r.allowed),
+            state=r.state,
+            last_success_at=_aware(r.last_success_at),
+            progress=(
+                {"read": r.items_read, "estimate": max(r.estimate or 0, r.items_read or 0)}
+                if r.state == "initializing" and r.items_read is not None
+                else None
+            ),
+            last_error=(r.last_error or "") if r.state in _ERROR_STATES else "",
         )
         for r in records
     ]
 
 
-def _fill_health(rows: list[PersonRow]) -> None:
-    users = [r.user for r in rows if r.user is not None]
-    health = states_for_users(users)
-    for row in rows:
-        if row.user is None:
-            continue  # in the directory, never signed in: not started
-        found = health[row.user.id]
-        row.state = found["state"]
-        row.last_success_at = found["last_success_at"]
-        row.progress = found["progress"]
-        row.last_error = found["last_error"]
+def _aware(moment):
+    """A datetime read through a union loses the column type on SQLite: make it UTC-aware."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
 
 
 def _fill_saved(rows: list[PersonRow]) -> None:
@@ -208,17 +251,12 @@ def _fill_saved(rows: list[PersonRow]) -> None:
 
 
 def state_counts(org: Organisation) -> dict[str, int]:
-    """Users per sync state (Overview): every Courier user's state, plus directory members
-    who never signed in as not_started."""
-    db = get_session()
-    users = list(db.scalars(select(User).where(User.org_id == org.id)))
+    """Users per sync state (Overview): the users table's own state expression, grouped —
+    so a count and the filtered list it links to always agree. One query."""
+    people = _rows_subquery(org)
     counts = dict.fromkeys(STATES, 0)
-    for found in states_for_users(users).values():
-        counts[found["state"]] += 1
-    never = db.scalar(
-        select(func.count())
-        .select_from(DirectoryMember)
-        .where(DirectoryMember.org_id == org.id, ~_signed_in(org))
-    )
-    counts["not_started"] += never or 0
+    for state, count in get_session().execute(
+        select(people.c.state, func.count()).group_by(people.c.state)
+    ):
+        counts[state] = count
     return counts

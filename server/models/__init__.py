@@ -11,6 +11,7 @@ from .policy import OrgPolicy, RememberedChoice, UserPolicy
 from .schedule import SyncSchedule
 from .sessions import ApiSession
 from .sync import CalendarEventKey, GraphSubscription, MeetingSnapshot, SyncSession, SyncState
+from .sync_summary import UserSyncSummary
 from .tenancy import Organisation, OrgDomain, User
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "RememberedChoice",
     "ThreadRule",
     "User",
+    "UserSyncSummary",
     "UserPolicy",
     "SalesforceConnection",
     "SalesforceOrgState",

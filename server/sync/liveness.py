@@ -19,7 +19,7 @@ import threading
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..db import get_engine, utcnow
@@ -55,6 +55,8 @@ def finish(db: Session, session_id: int, status: str, **values) -> bool:
         .execution_options(synchronize_session=False)
     ).rowcount
     db.commit()
+    if changed == 1:
+        _summarise(db, session_id)
     return changed == 1
 
 
@@ -72,7 +74,18 @@ def abandon(db: Session, session_id: int, stale_before: datetime | None) -> bool
         ).execution_options(synchronize_session=False)
     ).rowcount
     db.commit()
+    if changed == 1:
+        _summarise(db, session_id)
     return changed == 1
+
+
+def _summarise(db: Session, session_id: int) -> None:
+    """The user's sync summary follows every recorded outcome (sync/summary)."""
+    from .summary import record_session_change
+
+    user_id = db.scalar(select(SyncSession.user_id).where(SyncSession.id == session_id))
+    if user_id is not None:
+        record_session_change(user_id)
 
 
 class Heartbeat:

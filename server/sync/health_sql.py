@@ -1,0 +1,133 @@
+"""The health state (PRODUCT §3) of every user of an organisation as one SQL expression, for
+the admin's users table (sort and filter by state at any size) and the Overview's counts.
+
+It is `sync.health.classify`, branch for branch, over the facts `sync/summary` keeps per user
+(the newest session, consecutive failures, the last recent success) joined with what can
+change without a session (sync switch, connections, initial reads, live subscriptions).
+tests/integration/test_admin_health_sql.py proves the two agree state by state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import and_, case, exists, false, func, literal, null, or_, select
+
+from ..db import UTCDateTime, utcnow
+from ..models.connections import MicrosoftConnection
+from ..models.ledger import LedgerEntry
+from ..models.sync import GraphSubscription, SyncSession, SyncState
+from ..models.sync_summary import UserSyncSummary
+from ..models.tenancy import User
+from .health import DELAYED_AFTER, STALLED_AFTER, STALLED_FAILURES
+
+
+def _at(moment: datetime):
+    return literal(moment, UTCDateTime())
+
+
+def _watched(now: datetime):
+    """Users whose every subscription is live (sync/webhooks.subscription_watch)."""
+    from .webhooks import resources_for
+
+    wanted = len(resources_for(User(object_id="")))
+    return (
+        select(GraphSubscription.user_id.label("user_id"))
+        .where(GraphSubscription.expires_at > _at(now))
+        .group_by(GraphSubscription.user_id)
+        .having(func.count(GraphSubscription.id) >= wanted)
+        .subquery("watched")
+    )
+
+
+def health_subquery(org_id: int, now: datetime | None = None):
+    """(user_id, state, last_success_at, last_error, items_read, estimate) per user of the
+    organisation: one statement, joined by the users table's query."""
+    now = now or utcnow()
+    config = current_app.config
+    conn = MicrosoftConnection
+    summary = UserSyncSummary
+    last = SyncSession.__table__.alias("last_session")
+    query = (
+        select(User.id.label("user_id"))
+        .select_from(User)
+        .outerjoin(conn, conn.user_id == User.id)
+        .outerjoin(summary, summary.user_id == User.id)
+        .outerjoin(last, last.c.id == summary.last_session_id)
+        .where(User.org_id == org_id)
+    )
+    reauth = [
+        conn.needs_reauth.is_(True),
+        and_(
+            last.c.status == "needs_reauth",
+            func.substr(func.coalesce(last.c.error, ""), 1, 12) != "CRMAuthError",
+            conn.updated_at <= last.c.started_at,
+        ),
+    ]
+    crm_missing = false()
+    if config["CRM_ADAPTER"] == "salesforce":
+        from ..models.crm_connections import SalesforceConnection as Sf
+
+        query = query.outerjoin(Sf, Sf.user_id == User.id)
+        reauth.insert(1, and_(Sf.id.isnot(None), Sf.needs_reauth.is_(True)))
+        crm_missing = Sf.id.is_(None)
+    stalled_before = _at(now - STALLED_AFTER)
+    success_after = _at(now - DELAYED_AFTER)
+    if config["SYNC_WEBHOOKS_ENABLED"]:
+        quiet = timedelta(minutes=config["SYNC_SAFETY_POLL_MINUTES"]) * 1.5
+        watched = _watched(now)
+        query = query.outerjoin(watched, watched.c.user_id == User.id)
+        is_watched = watched.c.user_id.isnot(None)
+        stalled_before = case((is_watched, _at(now - STALLED_AFTER - quiet)), else_=stalled_before)
+        success_after = case((is_watched, _at(now - DELAYED_AFTER - quiet)), else_=success_after)
+    has_states = exists().where(SyncState.user_id == User.id)
+    not_done = exists().where(SyncState.user_id == User.id, SyncState.initial_done.is_(False))
+    initial_pending = or_(~has_states, not_done)
+    state = case(
+        (User.sync_enabled.is_(False), "disabled"),
+        (conn.id.is_(None), "not_started"),
+        (or_(*reauth), "needs_reauth"),
+        (crm_missing, "not_started"),
+        (last.c.id.is_(None), "not_started"),
+        (
+            and_(last.c.status == "running", or_(initial_pending, last.c.initial.is_(True))),
+            "initializing",
+        ),
+        (
+            or_(summary.failures >= STALLED_FAILURES, last.c.started_at < stalled_before),
+            "stalled",
+        ),
+        (summary.recent_success_at >= success_after, "up_to_date"),
+        (and_(summary.recent_success_at.is_(None), initial_pending), "initializing"),
+        else_="delayed",
+    )
+    return query.add_columns(
+        state.label("state"),
+        summary.last_success_at.label("last_success_at"),
+        func.coalesce(summary.last_error, "").label("last_error"),
+        last.c.items_read.label("items_read"),
+        last.c.estimate.label("estimate"),
+    ).subquery("health")
+
+
+def saved_since_subquery(org_id: int, days: int = 7, now: datetime | None = None):
+    """(user_id, saved): distinct items each user saved in the last `days` days."""
+    since = (now or utcnow()) - timedelta(days=days)
+    return (
+        select(
+            LedgerEntry.user_id.label("user_id"),
+            func.count(func.distinct(LedgerEntry.item_key)).label("saved"),
+        )
+        .where(
+            LedgerEntry.org_id == org_id,
+            LedgerEntry.status == "saved",
+            LedgerEntry.updated_at >= _at(since),
+            LedgerEntry.user_id.isnot(None),
+        )
+        .group_by(LedgerEntry.user_id)
+        .subquery("saved7")
+    )
+
+
+__all__ = ["health_subquery", "saved_since_subquery", "null"]
