@@ -1,4 +1,5 @@
-"""each user's sync summary (the admin's users table sorts and filters by health in SQL)
+"""each user's sync summary (the admin's users table sorts and filters by health in SQL);
+when each encryption key came into use (the console's "key rotation due")
 
 Revision ID: 0016_sync_summary
 Revises: 0010_race
@@ -35,6 +36,12 @@ def upgrade() -> None:
         "user_sync_summaries",
         ["org_id", "last_success_at"],
     )
+    op.create_table(
+        "encryption_keys",
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("first_used_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("fingerprint"),
+    )
     op.create_index("ix_ledger_org_status_updated", "ledger", ["org_id", "status", "updated_at"])
     # Users who synced before this revision: the newest session and the last success, so the
     # table is right at once; failures and the error follow from each user's next session.
@@ -50,5 +57,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_ledger_org_status_updated", table_name="ledger")
+    op.drop_table("encryption_keys")
     op.drop_index("ix_user_sync_summaries_org_success", table_name="user_sync_summaries")
     op.drop_table("user_sync_summaries")

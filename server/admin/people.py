@@ -80,46 +80,46 @@ def _signed_in(org: Organisation):
     )
 
 
-def _rows_subquery(org: Organisation):
-    """Everyone: Courier users with their health (one SQL expression, sync/health_sql) and
-    directory members who never signed in (not started)."""
+HEALTH_COLUMNS = ("state", "last_success_at", "last_error", "items_read", "estimate")
+
+
+def _rows_subquery(org: Organisation, with_health: bool = True, user_ids=None):
+    """Everyone: Courier users (with their health — one SQL expression, sync/health_sql —
+    when asked) and directory members who never signed in (not started)."""
     org_id = org.id
-    health = health_subquery(org_id)
-    users = (
-        select(
-            User.object_id.label("object_id"),
-            User.display_name.label("name"),
-            User.email.label("email"),
-            User.id.label("user_id"),
-            User.role.label("role"),
-            health.c.state,
-            health.c.last_success_at,
-            health.c.last_error,
-            health.c.items_read,
-            health.c.estimate,
-        )
-        .join(health, health.c.user_id == User.id)
-        .where(User.org_id == org_id)
-    )
-    signed_in = _signed_in(org)
+    users = select(
+        User.object_id.label("object_id"),
+        User.display_name.label("name"),
+        User.email.label("email"),
+        User.id.label("user_id"),
+        User.role.label("role"),
+    ).where(User.org_id == org_id)
     members = select(
         DirectoryMember.object_id,
         DirectoryMember.display_name,
         DirectoryMember.email,
         null().label("user_id"),
         literal("user", String).label("role"),
-        literal("not_started", String).label("state"),
-        null().label("last_success_at"),
-        literal("", String).label("last_error"),
-        null().label("items_read"),
-        null().label("estimate"),
-    ).where(DirectoryMember.org_id == org_id, ~signed_in)
+    ).where(DirectoryMember.org_id == org_id, ~_signed_in(org))
+    if with_health:
+        health = health_subquery(org_id, user_ids=user_ids)
+        users = users.join(health, health.c.user_id == User.id).add_columns(
+            *(health.c[name] for name in HEALTH_COLUMNS)
+        )
+        members = members.add_columns(
+            literal("not_started", String).label("state"),
+            null().label("last_success_at"),
+            literal("", String).label("last_error"),
+            null().label("items_read"),
+            null().label("estimate"),
+        )
     return union_all(users, members).subquery("people")
 
 
 def _query(org: Organisation, flt: PeopleFilter, sort: str = ""):
     org_id = org.id
-    people = _rows_subquery(org)
+    # Health for everyone only when the sort or filter needs it; otherwise for the page.
+    people = _rows_subquery(org, flt.state in STATES or sort in ("state", "last_success"))
     allowed = exists().where(
         OrgAllowedUser.org_id == org_id, OrgAllowedUser.object_id == people.c.object_id
     )
@@ -169,9 +169,9 @@ def _order(people, allowed_col, saved, params: TableParams):
 def list_people(
     org: Organisation, flt: PeopleFilter, params: TableParams
 ) -> tuple[list[PersonRow], int]:
-    """One page of rows and the total matching. Queries: the page (its total rides along),
-    the page's users and their saved counts — the same number whatever the organisation's
-    size, whatever the sort and filter."""
+    """One page of rows and the total matching. Queries: the page's keys in order (the total
+    rides along), the page's health, its users and their saved counts — the same number
+    whatever the organisation's size, whatever the sort and filter."""
     db = get_session()
     query, people, allowed_col, saved = _query(org, flt, params.sort)
     ordered = query.order_by(*_order(people, allowed_col, saved, params))
@@ -185,34 +185,46 @@ def list_people(
         total = records[0].total
     else:  # past the last page: count on its own
         total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = _with_users(records)
+    page = _with_users(records, _page_health(org, records))
     _fill_saved(page)
     return page, total
 
 
-def _with_users(records) -> list[PersonRow]:
+def _page_health(org: Organisation, records) -> dict:
+    """The page's users' health by the same SQL expression (one query)."""
+    ids = [r.user_id for r in records if r.user_id is not None]
+    if not ids:
+        return {}
+    health = health_subquery(org.id, user_ids=ids)
+    return {row.user_id: row for row in get_session().execute(select(health))}
+
+
+def _with_users(records, health: dict) -> list[PersonRow]:
     ids = [r.user_id for r in records if r.user_id is not None]
     users = {}
     if ids:
         users = {u.id: u for u in get_session().scalars(select(User).where(User.id.in_(ids)))}
-    return [
-        PersonRow(
-            object_id=r.object_id,
-            name=r.name or "",
-            email=r.email or "",
-            user=users.get(r.user_id) if r.user_id is not None else None,
-            allowed=bool(r.allowed),
-            state=r.state,
-            last_success_at=_aware(r.last_success_at),
-            progress=(
-                {"read": r.items_read, "estimate": max(r.estimate or 0, r.items_read or 0)}
-                if r.state == "initializing" and r.items_read is not None
-                else None
-            ),
-            last_error=(r.last_error or "") if r.state in _ERROR_STATES else "",
-        )
-        for r in records
-    ]
+    return [_row(r, users.get(r.user_id), health.get(r.user_id)) for r in records]
+
+
+def _row(r, user: User | None, h) -> PersonRow:
+    if h is None:  # in the directory, never signed in: not started
+        return PersonRow(r.object_id, r.name or "", r.email or "", None, bool(r.allowed))
+    return PersonRow(
+        object_id=r.object_id,
+        name=r.name or "",
+        email=r.email or "",
+        user=user,
+        allowed=bool(r.allowed),
+        state=h.state,
+        last_success_at=_aware(h.last_success_at),
+        progress=(
+            {"read": h.items_read, "estimate": max(h.estimate or 0, h.items_read or 0)}
+            if h.state == "initializing" and h.items_read is not None
+            else None
+        ),
+        last_error=(h.last_error or "") if h.state in _ERROR_STATES else "",
+    )
 
 
 def _aware(moment):

@@ -6,6 +6,7 @@ from ..crm.builtin import models as _builtin_crm_models  # noqa: F401
 from .admin import AuditEvent, DirectoryMember
 from .connections import MicrosoftConnection, OrgAllowedUser
 from .crm_connections import SalesforceConnection, SalesforceOrgState
+from .keys import EncryptionKeyRecord
 from .ledger import LedgerEntry, ThreadRule
 from .policy import OrgPolicy, RememberedChoice, UserPolicy
 from .schedule import SyncSchedule
@@ -18,6 +19,7 @@ __all__ = [
     "ApiSession",
     "AuditEvent",
     "DirectoryMember",
+    "EncryptionKeyRecord",
     "MicrosoftConnection",
     "OrgAllowedUser",
     "LedgerEntry",

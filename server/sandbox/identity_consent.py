@@ -46,6 +46,11 @@ def admin_consent(tenant: str):
         return render_template_string(_PAGE, client_id=client_id, scope=args.get("scope", ""))
     tid = DEMO_TENANT_ID if tenant in ("organizations", "common") else tenant
     if request.form.get("decision") == "accept":
+        # Consent for the organisation: nothing the app asks for is withheld any more.
+        from . import identity_state as ids
+
+        with ids.state().lock:
+            ids.state().withheld.pop(tid, None)
         back = {
             "admin_consent": "True",
             "tenant": tid,

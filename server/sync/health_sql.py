@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, case, exists, false, func, literal, null, or_, select
+from sqlalchemy import and_, case, false, func, literal, null, or_, select
 
 from ..db import UTCDateTime, utcnow
 from ..models.connections import MicrosoftConnection
@@ -41,9 +41,10 @@ def _watched(now: datetime):
     )
 
 
-def health_subquery(org_id: int, now: datetime | None = None):
+def health_subquery(org_id: int, now: datetime | None = None, user_ids=None):
     """(user_id, state, last_success_at, last_error, items_read, estimate) per user of the
-    organisation: one statement, joined by the users table's query."""
+    organisation (or of these users of it): one statement, joined by the users table's
+    query."""
     now = now or utcnow()
     config = current_app.config
     conn = MicrosoftConnection
@@ -57,6 +58,8 @@ def health_subquery(org_id: int, now: datetime | None = None):
         .outerjoin(last, last.c.id == summary.last_session_id)
         .where(User.org_id == org_id)
     )
+    if user_ids is not None:
+        query = query.where(User.id.in_(list(user_ids)))
     reauth = [
         conn.needs_reauth.is_(True),
         and_(
@@ -81,9 +84,17 @@ def health_subquery(org_id: int, now: datetime | None = None):
         is_watched = watched.c.user_id.isnot(None)
         stalled_before = case((is_watched, _at(now - STALLED_AFTER - quiet)), else_=stalled_before)
         success_after = case((is_watched, _at(now - DELAYED_AFTER - quiet)), else_=success_after)
-    has_states = exists().where(SyncState.user_id == User.id)
-    not_done = exists().where(SyncState.user_id == User.id, SyncState.initial_done.is_(False))
-    initial_pending = or_(~has_states, not_done)
+    # No sync state yet, or a folder whose first full read is not done (one grouped join,
+    # not a subquery per user: cheap to plan and to run at any size).
+    reads = select(
+        SyncState.user_id.label("user_id"),
+        func.max(case((SyncState.initial_done.is_(False), 1), else_=0)).label("pending"),
+    ).where(SyncState.org_id == org_id)
+    if user_ids is not None:
+        reads = reads.where(SyncState.user_id.in_(list(user_ids)))
+    reads = reads.group_by(SyncState.user_id).subquery("reads")
+    query = query.outerjoin(reads, reads.c.user_id == User.id)
+    initial_pending = or_(reads.c.user_id.is_(None), reads.c.pending == 1)
     state = case(
         (User.sync_enabled.is_(False), "disabled"),
         (conn.id.is_(None), "not_started"),
