@@ -36,7 +36,13 @@ def _key(org_id: int) -> str:
 
 
 def forget(org_id: int) -> None:
+    """After a consent: ask Microsoft again. MSAL holds an identical refused token request
+    for 60 seconds (its throttling of HTTP 400 answers, msal/throttled_http_client.py);
+    a new consent is exactly when that memory is wrong, so this process drops it."""
+    from ..auth.msal_client import _HTTP_CACHE
+
     get_redis().delete(_key(org_id))
+    _HTTP_CACHE.clear()
 
 
 def _admins(org: Organisation) -> list[User]:
