@@ -104,7 +104,7 @@ def warnings_for(org: Organisation, crm: dict, ready: dict) -> list[Warning]:
             Warning(
                 "Admin consent is missing: Microsoft refused the directory permission "
                 f"({consent['detail']}). Grant it on Deployment.",
-                url_for("admin.deployment") + "#consent",
+                url_for("admin.deployment") + "#consent-h",
                 "consent",
             )
         )
@@ -177,7 +177,7 @@ def _key_warnings() -> list[Warning]:
         out.append(
             Warning(
                 f"Key rotation due: the newest encryption key has been in use {age.days} days "
-                f"(rotate every {limit} days: README, “Rotating the encryption key”).",
+                f"(rotate every {limit} days: README, “Key rotation”).",
                 kind="key_rotation",
             )
         )
