@@ -4,7 +4,7 @@ scheduler, the CRM connection and budget pause, and warnings that need an admin.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app, url_for
 from sqlalchemy import func, select
@@ -61,6 +61,14 @@ def queue_figures() -> list[dict]:
     return out
 
 
+def _when(iso: str | None) -> str:
+    """An ISO time as people read it: 2026-11-30 18:52 UTC."""
+    if not iso:
+        return ""
+    moment = datetime.fromisoformat(iso).astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def crm_figures(org_id: int) -> dict:
     adapter = current_app.config["CRM_ADAPTER"]
     out: dict = {"adapter": adapter, "connected": None, "needs_reauth": 0, "paused": None}
@@ -78,7 +86,7 @@ def crm_figures(org_id: int) -> dict:
     for sf_org in sorted({r.sf_org_id for r in rows}):
         budget = org_budget_status(org_id, sf_org)
         if budget.get("paused"):
-            out["paused"] = budget
+            out["paused"] = {**budget, "until_text": _when(budget.get("paused_until"))}
     return out
 
 
@@ -90,8 +98,10 @@ class Warning:
 
     @property
     def link_text(self) -> str:
-        if "users" in self.href:
+        if "state=" in self.href:
             return "Show these users"
+        if "users" in self.href:
+            return "Open Users"
         return "Run the preflight" if "preflight" in self.href else "Open Deployment"
 
 
@@ -143,7 +153,7 @@ def warnings_for(org: Organisation, crm: dict, ready: dict) -> list[Warning]:
     if crm["paused"]:
         out.append(
             Warning(
-                f"CRM writes are paused until {crm['paused']['paused_until']} "
+                f"CRM writes are paused until {_when(crm['paused']['paused_until'])} "
                 f"({crm['paused'].get('pause_reason') or 'API budget'}).",
                 kind="crm_paused",
             )
