@@ -33,6 +33,7 @@ from sqlalchemy import create_engine, event, text  # noqa: E402
 import server.models  # noqa: E402, F401  (every table registered)
 from bench.admin_data import add_people  # noqa: E402
 from server import create_app  # noqa: E402
+from server.admin.people import SORTABLE  # noqa: E402
 from server.auth.decorators import COOKIE_TOKEN_KEY  # noqa: E402
 from server.auth.sessions import issue_session  # noqa: E402
 from server.db import Base, get_engine, get_session  # noqa: E402
@@ -41,7 +42,7 @@ from server.redis_server import start_redis_server  # noqa: E402
 
 P95_TARGET_MS = 250.0
 TENANT = "11111111-2222-4333-8444-555555555555"
-SORTS = ("name", "email", "state", "last_success", "saved", "role", "allowed")
+SORTS = SORTABLE
 FILTERS = (
     "",
     "q=person0",

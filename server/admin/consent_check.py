@@ -16,16 +16,13 @@ import json
 
 import requests
 from flask import current_app
-from sqlalchemy import select
 
 from ..auth.tokens import NeedsReauth, TokenUnavailable, graph_token_for
-from ..db import get_session
 from ..mail.graph import GraphClient
 from ..mail.graph_errors import GraphError
-from ..models.connections import MicrosoftConnection
 from ..models.tenancy import Organisation, User
 from ..queues import get_redis
-from .directory import DIRECTORY_SCOPES
+from .directory import DIRECTORY_SCOPES, connected_admins
 
 CACHE_SECONDS = 600
 PROBE = "users?$top=1&$select=id"
@@ -43,22 +40,6 @@ def forget(org_id: int) -> None:
 
     get_redis().delete(_key(org_id))
     _HTTP_CACHE.clear()
-
-
-def _admins(org: Organisation) -> list[User]:
-    return list(
-        get_session().scalars(
-            select(User)
-            .join(MicrosoftConnection, MicrosoftConnection.user_id == User.id)
-            .where(
-                User.org_id == org.id,
-                User.role == "admin",
-                MicrosoftConnection.needs_reauth.is_(False),
-            )
-            .order_by(User.id)
-            .limit(3)
-        )
-    )
 
 
 def probe(admin: User) -> dict:
@@ -92,7 +73,7 @@ def consent_status(org: Organisation) -> dict:
     cached = redis.get(_key(org.id))
     if cached:
         return json.loads(cached)
-    admins = _admins(org)
+    admins = connected_admins(org.id, limit=1)
     if not admins:
         return {"consented": None, "detail": "no admin has signed in with Microsoft yet"}
     found = probe(admins[0])

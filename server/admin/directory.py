@@ -101,6 +101,23 @@ def refresh_directory(admin: User) -> int:
     return len(seen)
 
 
+def connected_admins(org_id: int, limit: int | None = None) -> list[User]:
+    """The organisation's admins whose Microsoft connection works, oldest first: whose
+    delegated token can read the directory (or probe consent)."""
+    query = (
+        select(User)
+        .join(MicrosoftConnection, MicrosoftConnection.user_id == User.id)
+        .where(
+            User.org_id == org_id,
+            User.role == "admin",
+            MicrosoftConnection.needs_reauth.is_(False),
+        )
+        .order_by(User.id)
+        .limit(limit)
+    )
+    return list(get_session().scalars(query))
+
+
 def refresh_due_directories() -> list[int]:
     """The periodic job: every organisation whose directory is older than 24 hours, read
     with the token of one of its connected admins. Returns the organisation ids refreshed."""
@@ -116,17 +133,7 @@ def refresh_due_directories() -> list[int]:
     )
     refreshed = []
     for org in orgs:
-        admins = db.scalars(
-            select(User)
-            .join(MicrosoftConnection, MicrosoftConnection.user_id == User.id)
-            .where(
-                User.org_id == org.id,
-                User.role == "admin",
-                MicrosoftConnection.needs_reauth.is_(False),
-            )
-            .order_by(User.id)
-        )
-        for admin in admins:
+        for admin in connected_admins(org.id):
             try:
                 refresh_directory(admin)
             except DirectoryUnavailable as exc:

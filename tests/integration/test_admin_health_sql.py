@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from server.admin.people import STATES, PeopleFilter, list_people, state_counts
+from server.admin.people import STATE_ORDER, STATES, PeopleFilter, list_people, state_counts
 from server.admin.tables import TableParams
 from server.db import utcnow
 from server.models.connections import MicrosoftConnection
@@ -190,16 +190,20 @@ def _build(db, org, name, spec, n):
     return user
 
 
-def test_sql_state_agrees_with_pane_health_counts_and_filter(app, db, mode):
-    org = Organisation(tenant_id="aaaaaaaa-0000-4000-8000-000000000001", name="health.test")
+def _every_scenario(db, tenant_id: str, name: str):
+    """An organisation with one user per scenario, their summaries kept as sessions do."""
+    org = Organisation(tenant_id=tenant_id, name=name)
     db.add(org)
     db.flush()
-    users = {
-        name: _build(db, org, name, spec, n) for n, (name, spec) in enumerate(SCENARIOS.items())
-    }
+    users = {n: _build(db, org, n, spec, i) for i, (n, spec) in enumerate(SCENARIOS.items())}
     db.commit()
     refresh_summaries([u.id for u in users.values()])
     db.commit()
+    return org, users
+
+
+def test_sql_state_agrees_with_pane_health_counts_and_filter(app, db, mode):
+    org, users = _every_scenario(db, "aaaaaaaa-0000-4000-8000-000000000001", "health.test")
     pane = health_for_users(list(users.values()))
     rows, total = list_people(org, PeopleFilter(), TableParams("name", False, 1, 200))
     assert total == len(SCENARIOS)
@@ -228,32 +232,16 @@ def test_sql_state_agrees_with_pane_health_counts_and_filter(app, db, mode):
 def test_sort_by_state_last_success_and_saved(app, db, mode):
     if mode != "builtin":
         pytest.skip("sorting does not depend on the CRM")
-    org = Organisation(tenant_id="aaaaaaaa-0000-4000-8000-000000000002", name="sort.test")
-    db.add(org)
-    db.flush()
-    users = {
-        name: _build(db, org, name, spec, n) for n, (name, spec) in enumerate(SCENARIOS.items())
-    }
-    db.commit()
-    refresh_summaries([u.id for u in users.values()])
-    db.commit()
+    org, users = _every_scenario(db, "aaaaaaaa-0000-4000-8000-000000000002", "sort.test")
     pane = health_for_users(list(users.values()))
 
     def order(sort, desc=False):
         rows, _ = list_people(org, PeopleFilter(), TableParams(sort, desc, 1, 200))
         return rows
 
-    ranks = [
-        "needs_reauth",
-        "stalled",
-        "delayed",
-        "initializing",
-        "up_to_date",
-        "not_started",
-        "disabled",
-    ]
     states = [r.state for r in order("state")]
-    assert states == sorted(states, key=ranks.index)
+    assert states == sorted(states, key=STATE_ORDER.index)
+    assert STATE_ORDER[:2] == ("needs_reauth", "stalled")  # who needs action comes first
     successes = [r.last_success_at for r in order("last_success", True) if r.last_success_at]
     assert successes == sorted(successes, reverse=True) and successes
     assert {r.user.id for r in order("last_success", True)[: len(successes)]} == {
