@@ -16,6 +16,7 @@ from server.models.connections import MicrosoftConnection
 from server.models.ledger import LedgerEntry
 from server.models.sync import SyncSession, SyncState
 from server.models.tenancy import Organisation, User
+from server.sync.summary import refresh_summaries
 
 STATUSES = ("succeeded", "succeeded", "failed", "running", "succeeded")
 
@@ -131,4 +132,7 @@ def add_people(
         db.execute(insert(SyncState), states)
         db.execute(insert(SyncSession), sessions)
         db.execute(insert(LedgerEntry), ledger)
+        # What run_session and liveness.finish keep for each user as sessions come and go.
+        for chunk in range(0, len(ids), 1000):
+            refresh_summaries(ids[chunk : chunk + 1000])
     db.commit()

@@ -40,6 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .api import pane as pane_api
     from .api import policy as policy_api
     from .auth import routes as auth_routes
+    from .auth.key_rotation import note_keys_in_use
     from .crm.builtin import pages as crm_pages
     from .crm.salesforce import connect as salesforce_connect
     from .pane.saves import requeue_pending_saves
@@ -70,6 +71,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Background work: sync sessions and webhooks, and re-queueing of waiting pane saves.
     sync.init_app(app)
     periodic.register_tick_hook(app, requeue_pending_saves)
+    # When each encryption key came into use (the console's "key rotation due").
+    periodic.register_tick_hook(app, note_keys_in_use)
     return app
 
 

@@ -54,6 +54,8 @@ class Settings:
     # Fernet keys (comma-separated, newest first) encrypting tokens at rest; rotation is
     # adding a new key in front. Empty in development: a key is derived from SECRET_KEY.
     ENCRYPTION_KEYS: tuple[str, ...] = ()
+    # The admin console warns "key rotation due" once the newest key is this old (days).
+    ENCRYPTION_KEY_MAX_AGE_DAYS: int = 365
     # Where local state lives: the SQLite file, the embedded Redis, the development CA.
     INSTANCE_PATH: str = str(INSTANCE_DIR)
     # Empty: a SQLite file under INSTANCE_PATH (development and test only).

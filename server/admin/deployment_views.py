@@ -10,6 +10,7 @@ from flask import current_app, g, redirect, render_template, request, session, u
 
 from . import bp
 from .audit import record_audit
+from .consent_check import forget as forget_consent
 from .deployment import manifest_text, manifest_version, preflight
 
 CONSENT_STATE_KEY = "admin_consent_state"
@@ -79,6 +80,7 @@ def consent_done():
             ok=False,
             message="This consent answer was not started here; try again.",
         ), 400
+    forget_consent(g.org.id)  # the Overview asks Microsoft again
     record_audit(
         g.org.id,
         "consent.granted" if ok else "consent.failed",

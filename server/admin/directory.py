@@ -111,6 +111,23 @@ def store_directory(org_id: int, people: list[dict], commit: bool = True) -> int
     return len(seen)
 
 
+def connected_admins(org_id: int, limit: int | None = None) -> list[User]:
+    """The organisation's admins whose Microsoft connection works, oldest first: whose
+    delegated token can read the directory (or probe consent)."""
+    query = (
+        select(User)
+        .join(MicrosoftConnection, MicrosoftConnection.user_id == User.id)
+        .where(
+            User.org_id == org_id,
+            User.role == "admin",
+            MicrosoftConnection.needs_reauth.is_(False),
+        )
+        .order_by(User.id)
+        .limit(limit)
+    )
+    return list(get_session().scalars(query))
+
+
 def refresh_due_directories() -> list[int]:
     """The periodic job: every organisation whose directory is older than 24 hours, read
     with the token of one of its connected admins. Returns the organisation ids refreshed."""
@@ -140,17 +157,7 @@ def refresh_due_directories() -> list[int]:
             else:
                 refreshed.append(org.id)
                 continue
-        admins = db.scalars(
-            select(User)
-            .join(MicrosoftConnection, MicrosoftConnection.user_id == User.id)
-            .where(
-                User.org_id == org.id,
-                User.role == "admin",
-                MicrosoftConnection.needs_reauth.is_(False),
-            )
-            .order_by(User.id)
-        )
-        for admin in admins:
+        for admin in connected_admins(org.id):
             try:
                 refresh_directory(admin)
             except DirectoryUnavailable as exc:

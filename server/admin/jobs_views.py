@@ -11,12 +11,36 @@ from ..errors import ApiError
 from ..queues import QUEUE_NAMES
 from . import bp
 from .audit import record_audit
-from .jobs import delete_failed, queue_summary, retry_failed
+from .jobs import (
+    delete_all_failed,
+    delete_failed,
+    queue_summary,
+    retry_all_failed,
+    retry_failed,
+    workers,
+)
 
 
 @bp.get("/jobs")
 def jobs():
-    return render_template("admin/jobs.html", title="Jobs", queues=queue_summary())
+    return render_template(
+        "admin/jobs.html", title="Jobs", queues=queue_summary(), workers=workers()
+    )
+
+
+@bp.post("/jobs/failed/all")
+def jobs_failed_all():
+    queue, action = request.form.get("queue", ""), request.form.get("action", "")
+    if queue not in QUEUE_NAMES or action not in ("retry", "delete"):
+        raise ApiError(400, "invalid_request", "Choose a queue and retry or delete.")
+    count = (retry_all_failed if action == "retry" else delete_all_failed)(queue)
+    record_audit(
+        g.org.id, f"job.{action}_all", target_type="queue", target_id=queue, after={"jobs": count}
+    )
+    flash(
+        f"{count} failed job(s) of “{queue}” {'queued again' if action == 'retry' else 'deleted'}."
+    )
+    return redirect(url_for("admin.jobs"))
 
 
 @bp.post("/jobs/failed")

@@ -1,27 +1,27 @@
 """The admin's users table: everyone of the tenant (the directory's users and whoever signed
 in), one page at a time, with health for that page in a fixed number of queries.
 
-A row is a directory member and/or a Courier user, joined on the object id. Sorting and
-filtering by name, address, role and "allowed" run in SQL; filtering by sync state needs the
-state of every user, computed in the same batched way (sync/health.states_for_users).
+A row is a directory member and/or a Courier user, joined on the object id. Every sort
+and filter runs in SQL, health included: the state is one SQL expression over each user's
+sync summary (sync/health_sql), the same one the Overview counts group by.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import String, and_, case, exists, func, literal, null, or_, select, union_all
 
-from ..db import get_session, utcnow
+from ..db import UTCDateTime, get_session, utcnow
 from ..models.admin import DirectoryMember
 from ..models.connections import OrgAllowedUser
 from ..models.ledger import LedgerEntry
 from ..models.tenancy import Organisation, User
-from ..sync.health import states_for_users
+from ..sync.health_sql import health_subquery, saved_since_subquery
 from .tables import TableParams
 
-SORTABLE = ("name", "email", "role", "allowed")
+SORTABLE = ("name", "email", "state", "last_success", "saved", "role", "allowed")
 STATES = (
     "disabled",
     "not_started",
@@ -35,6 +35,18 @@ STATES = (
     "not_in_app_scope",
     "removed_from_scope",
 )
+# Sorting by state: the ones needing action first when descending is not asked.
+STATE_ORDER = (
+    "needs_reauth",
+    "stalled",
+    "delayed",
+    "initializing",
+    "up_to_date",
+    "not_started",
+    "disabled",
+)
+_ERROR_STATES = ("stalled", "delayed", "needs_reauth")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -72,7 +84,12 @@ def _signed_in(org: Organisation):
     )
 
 
-def _rows_subquery(org: Organisation):
+HEALTH_COLUMNS = ("state", "last_success_at", "last_error", "items_read", "estimate")
+
+
+def _rows_subquery(org: Organisation, with_health: bool = True, user_ids=None):
+    """Everyone: Courier users (with their health — one SQL expression, sync/health_sql —
+    when asked) and directory members who never signed in (not started)."""
     org_id = org.id
     users = select(
         User.object_id.label("object_id"),
@@ -81,25 +98,45 @@ def _rows_subquery(org: Organisation):
         User.id.label("user_id"),
         User.role.label("role"),
     ).where(User.org_id == org_id)
-    signed_in = _signed_in(org)
     members = select(
         DirectoryMember.object_id,
         DirectoryMember.display_name,
         DirectoryMember.email,
         null().label("user_id"),
         literal("user", String).label("role"),
-    ).where(DirectoryMember.org_id == org_id, ~signed_in)
+    ).where(DirectoryMember.org_id == org_id, ~_signed_in(org))
+    if with_health:
+        health = health_subquery(org_id, user_ids=user_ids)
+        users = users.join(health, health.c.user_id == User.id).add_columns(
+            *(health.c[name] for name in HEALTH_COLUMNS)
+        )
+        members = members.add_columns(
+            literal("not_started", String).label("state"),
+            null().label("last_success_at"),
+            literal("", String).label("last_error"),
+            null().label("items_read"),
+            null().label("estimate"),
+        )
     return union_all(users, members).subquery("people")
 
 
-def _query(org: Organisation, flt: PeopleFilter):
+def _query(org: Organisation, flt: PeopleFilter, sort: str = ""):
     org_id = org.id
-    people = _rows_subquery(org)
+    # Health for everyone only when the sort or filter needs it; otherwise for the page.
+    people = _rows_subquery(org, flt.state in STATES or sort in ("state", "last_success"))
     allowed = exists().where(
         OrgAllowedUser.org_id == org_id, OrgAllowedUser.object_id == people.c.object_id
     )
     allowed_col = case((allowed, 1), else_=0).label("allowed")
-    query = select(people, allowed_col)
+    columns = [people, allowed_col]
+    saved = None
+    if sort == "saved":
+        # Only sorting needs everyone's count; a page's own counts are read for the page.
+        saved = saved_since_subquery(org_id)
+        columns.append(func.coalesce(saved.c.saved, 0).label("saved_7d"))
+    query = select(*columns)
+    if saved is not None:
+        query = query.select_from(people.outerjoin(saved, saved.c.user_id == people.c.user_id))
     if flt.q:
         needle = f"%{flt.q.lower()}%"
         query = query.where(
@@ -109,16 +146,26 @@ def _query(org: Organisation, flt: PeopleFilter):
         query = query.where(people.c.role == flt.role)
     if flt.allowed in ("yes", "no"):
         query = query.where(allowed if flt.allowed == "yes" else ~allowed)
-    return query, people, allowed_col
+    if flt.state in STATES:
+        query = query.where(people.c.state == flt.state)
+    return query, people, allowed_col, saved
 
 
-def _order(people, allowed_col, params: TableParams):
-    column = {
-        "name": func.lower(people.c.name),
-        "email": func.lower(people.c.email),
-        "role": people.c.role,
-        "allowed": allowed_col,
-    }[params.sort]
+def _order(people, allowed_col, saved, params: TableParams):
+    if params.sort == "state":
+        column = case({s: i for i, s in enumerate(STATE_ORDER)}, value=people.c.state, else_=99)
+    elif params.sort == "last_success":
+        # Never synced sorts as the oldest.
+        column = func.coalesce(people.c.last_success_at, literal(_EPOCH, UTCDateTime()))
+    elif params.sort == "saved":
+        column = func.coalesce(saved.c.saved, 0)
+    else:
+        column = {
+            "name": func.lower(people.c.name),
+            "email": func.lower(people.c.email),
+            "role": people.c.role,
+            "allowed": allowed_col,
+        }[params.sort]
     primary = column.desc() if params.descending else column.asc()
     return [primary, people.c.object_id]
 
@@ -126,19 +173,12 @@ def _order(people, allowed_col, params: TableParams):
 def list_people(
     org: Organisation, flt: PeopleFilter, params: TableParams
 ) -> tuple[list[PersonRow], int]:
-    """One page of rows and the total matching. Queries: count, page, users, and the health
-    batch — the same number whatever the organisation's size."""
+    """One page of rows and the total matching. Queries: the page's keys in order (the total
+    rides along), the page's health, its users and their saved counts — the same number
+    whatever the organisation's size, whatever the sort and filter."""
     db = get_session()
-    query, people, allowed_col = _query(org, flt)
-    ordered = query.order_by(*_order(people, allowed_col, params))
-    if flt.state in STATES:
-        rows = _with_users(db.execute(ordered).all())
-        _fill_health(rows)
-        rows = [r for r in rows if r.state == flt.state]
-        total = len(rows)
-        page = rows[params.offset : params.offset + params.per_page]
-        _fill_saved(page)
-        return page, total
+    query, people, allowed_col, saved = _query(org, flt, params.sort)
+    ordered = query.order_by(*_order(people, allowed_col, saved, params))
     # The total rides along with the page (a window count), so the union is read once.
     records = db.execute(
         ordered.add_columns(func.count().over().label("total"))
@@ -149,40 +189,55 @@ def list_people(
         total = records[0].total
     else:  # past the last page: count on its own
         total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = _with_users(records)
-    _fill_health(page)
+    page = _with_users(records, _page_health(org, records))
     _fill_saved(page)
     return page, total
 
 
-def _with_users(records) -> list[PersonRow]:
+def _page_health(org: Organisation, records) -> dict:
+    """The page's users' health by the same SQL expression (one query)."""
+    ids = [r.user_id for r in records if r.user_id is not None]
+    if not ids:
+        return {}
+    health = health_subquery(org.id, user_ids=ids)
+    return {row.user_id: row for row in get_session().execute(select(health))}
+
+
+def _with_users(records, health: dict) -> list[PersonRow]:
     ids = [r.user_id for r in records if r.user_id is not None]
     users = {}
     if ids:
         users = {u.id: u for u in get_session().scalars(select(User).where(User.id.in_(ids)))}
-    return [
-        PersonRow(
-            object_id=r.object_id,
-            name=r.name or "",
-            email=r.email or "",
-            user=users.get(r.user_id) if r.user_id is not None else None,
-            allowed=bool(r.allowed),
-        )
-        for r in records
-    ]
+    return [_row(r, users.get(r.user_id), health.get(r.user_id)) for r in records]
 
 
-def _fill_health(rows: list[PersonRow]) -> None:
-    users = [r.user for r in rows if r.user is not None]
-    health = states_for_users(users)
-    for row in rows:
-        if row.user is None:
-            continue  # in the directory, never signed in: not started
-        found = health[row.user.id]
-        row.state = found["state"]
-        row.last_success_at = found["last_success_at"]
-        row.progress = found["progress"]
-        row.last_error = found["last_error"]
+def _row(r, user: User | None, h) -> PersonRow:
+    if h is None:  # in the directory, never signed in: not started
+        return PersonRow(r.object_id, r.name or "", r.email or "", None, bool(r.allowed))
+    return PersonRow(
+        object_id=r.object_id,
+        name=r.name or "",
+        email=r.email or "",
+        user=user,
+        allowed=bool(r.allowed),
+        state=h.state,
+        last_success_at=_aware(h.last_success_at),
+        progress=(
+            {"read": h.items_read, "estimate": max(h.estimate or 0, h.items_read or 0)}
+            if h.state == "initializing" and h.items_read is not None
+            else None
+        ),
+        last_error=(h.last_error or "") if h.state in _ERROR_STATES else "",
+    )
+
+
+def _aware(moment):
+    """A datetime read through a union loses the column type on SQLite: make it UTC-aware."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
 
 
 def _fill_saved(rows: list[PersonRow]) -> None:
@@ -212,17 +267,12 @@ def _fill_saved(rows: list[PersonRow]) -> None:
 
 
 def state_counts(org: Organisation) -> dict[str, int]:
-    """Users per sync state (Overview): every Courier user's state, plus directory members
-    who never signed in as not_started."""
-    db = get_session()
-    users = list(db.scalars(select(User).where(User.org_id == org.id)))
+    """Users per sync state (Overview): the users table's own state expression, grouped —
+    so a count and the filtered list it links to always agree. One query."""
+    people = _rows_subquery(org)
     counts = dict.fromkeys(STATES, 0)
-    for found in states_for_users(users).values():
-        counts[found["state"]] += 1
-    never = db.scalar(
-        select(func.count())
-        .select_from(DirectoryMember)
-        .where(DirectoryMember.org_id == org.id, ~_signed_in(org))
-    )
-    counts["not_started"] += never or 0
+    for state, count in get_session().execute(
+        select(people.c.state, func.count()).group_by(people.c.state)
+    ):
+        counts[state] = count
     return counts

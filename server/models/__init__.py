@@ -7,11 +7,13 @@ from .admin import AuditEvent, DirectoryMember
 from .app_scope import AppScopeChoice, AppScopePick
 from .connections import AppTokenCache, MicrosoftConnection, OrgAllowedUser
 from .crm_connections import SalesforceConnection, SalesforceOrgState
+from .keys import EncryptionKeyRecord
 from .ledger import LedgerEntry, ThreadRule
 from .policy import OrgPolicy, RememberedChoice, UserPolicy
 from .schedule import SyncSchedule
 from .sessions import ApiSession
 from .sync import CalendarEventKey, GraphSubscription, MeetingSnapshot, SyncSession, SyncState
+from .sync_summary import UserSyncSummary
 from .tenancy import Organisation, OrgDomain, User
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "AuditEvent",
     "DirectoryMember",
     "AppTokenCache",
+    "EncryptionKeyRecord",
     "MicrosoftConnection",
     "OrgAllowedUser",
     "LedgerEntry",
@@ -30,6 +33,7 @@ __all__ = [
     "RememberedChoice",
     "ThreadRule",
     "User",
+    "UserSyncSummary",
     "UserPolicy",
     "SalesforceConnection",
     "SalesforceOrgState",

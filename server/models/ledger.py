@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime, utcnow
@@ -23,7 +23,11 @@ LEDGER_SOURCES = ("manual", "thread", "auto", "meeting")
 
 class LedgerEntry(Base):
     __tablename__ = "ledger"
-    __table_args__ = (UniqueConstraint("org_id", "item_key", "crm_target"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "item_key", "crm_target"),
+        # "Saved in the last 7 days" per user (the admin's users table and Overview).
+        Index("ix_ledger_org_status_updated", "org_id", "status", "updated_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[int] = mapped_column(

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, render_template_string, request
 
+from . import identity_state as ids
 from .directory import DEMO_TENANT_ID
 from .identity import _redirect_allowed
 from .identity_app import grant
@@ -51,6 +52,9 @@ def admin_consent(tenant: str):
             # "/.default" consents to every permission configured on the registration, the
             # application permissions included (identity_app.py).
             grant(tid, client_id)
+        # Consent for the organisation: no delegated permission is withheld any more.
+        with ids.state().lock:
+            ids.state().withheld.pop(tid, None)
         back = {
             "admin_consent": "True",
             "tenant": tid,

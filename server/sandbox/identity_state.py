@@ -70,6 +70,9 @@ class IdentityState:
     # Directory roles changed in the tenant since the demo data (tenant id, object id) → wids:
     # an administrator removed or assigned a role in Entra.
     wids_overrides: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    # Delegated permissions nobody has consented to in a tenant (tenant id → permissions):
+    # asking for one is refused with AADSTS65001 until an admin consents (identity_consent).
+    withheld: dict[str, set[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def expire_access_tokens(self) -> int:

@@ -7,6 +7,8 @@ POST /_sandbox/identity/settings {access_token_lifetime}
 POST /_sandbox/identity/roles {tenant_id, object_id, wids}   the user's directory roles now
 POST /_sandbox/identity/mint {claims, headers, tenant_id, object_id, audience}
                                                         sign chosen claims (negative tests)
+POST /_sandbox/identity/withhold-consent {tenant_id, permissions}
+                                                        nobody consented to these yet
 GET  /_sandbox/identity/stats                           token grants served, by grant type
 """
 
@@ -46,6 +48,15 @@ def revoke_grant():
         for key in removed:
             del st.grants[key]
     return jsonify({"revoked": len(removed)})
+
+
+@bp.post("/_sandbox/identity/withhold-consent")
+def withhold_consent():
+    body = request.get_json(force=True)
+    st = ids.state()
+    with st.lock:
+        st.withheld[str(body.get("tenant_id", ""))] = set(body.get("permissions") or [])
+    return jsonify({"withheld": sorted(st.withheld[str(body.get("tenant_id", ""))])})
 
 
 @bp.post("/_sandbox/identity/settings")

@@ -68,6 +68,16 @@ def _token_response(user, client_id: str, scopes: list[str], nonce: str | None, 
         resource, permissions = ids.split_scopes(scopes, api_audiences())
     except ValueError as exc:
         return oauth_error("invalid_scope", str(exc))
+    missing = st.withheld.get(user.tenant_id, set()) & set(permissions)
+    if missing:
+        # https://learn.microsoft.com/entra/identity-platform/reference-error-codes
+        # (AADSTS65001 DelegationDoesNotExist); MSAL surfaces it as invalid_grant.
+        return oauth_error(
+            "invalid_grant",
+            f"AADSTS65001: The user or administrator has not consented to use the application "
+            f"with ID '{client_id}'. Send an interactive authorization request for this user "
+            f"and resource. Missing: {' '.join(sorted(missing))}",
+        )
     token, lifetime = ids.access_token(
         st, base_url(), user, client_id, resource, permissions, audience=audience_of(resource)
     )

@@ -14,7 +14,14 @@ from ..models.connections import MicrosoftConnection
 from ..models.sync import SyncSession, SyncState
 from ..models.tenancy import User
 from .health_app import APP_STATES, app_error, app_mode_user, app_state
-from .health_data import crm_statuses, older_successes, recent_sessions, watched_user_ids
+from .health_data import (
+    consecutive_failures,
+    crm_statuses,
+    older_successes,
+    recent_sessions,
+    recent_success_at,
+    watched_user_ids,
+)
 
 DELAYED_AFTER = timedelta(minutes=30)
 STALLED_AFTER = timedelta(hours=2)
@@ -111,21 +118,15 @@ def classify(
     last = sessions[0]
     if last.status == "running" and (initial_pending or last.initial):
         return "initializing"
-    success = next((s for s in sessions if s.status == "succeeded"), None)
-    failures = 0
-    for s in sessions:
-        # A CRM budget pause is the CRM asking us to wait, not a failure: it never stalls.
-        if s.status in ("running", "paused"):
-            continue
-        if s.status not in ("failed", "abandoned"):
-            break
-        failures += 1
+    # The admin's users table computes the same from user_sync_summaries (sync/health_sql):
+    # these two facts are what sync/summary stores, by these same functions.
+    failures = consecutive_failures(sessions)
     if failures >= STALLED_FAILURES or now - last.started_at > STALLED_AFTER + quiet:
         return "stalled"
-    finished = success.finished_at or success.started_at if success is not None else None
+    finished = recent_success_at(sessions)
     if finished is not None and now - finished <= DELAYED_AFTER + quiet:
         return "up_to_date"
-    if success is None and initial_pending:
+    if finished is None and initial_pending:
         return "initializing"
     return "delayed"
 
@@ -273,116 +274,3 @@ def sync_now_endpoint():
     from .scheduler import sync_now
 
     return jsonify({"enqueued": sync_now(g.user), **health_for(g.user)}), 202
-
-
-def states_for_users(users: list[User], now: datetime | None = None) -> dict[int, dict]:
-    """Health of many users in a fixed number of queries (the admin's users table): the same
-    `classify` as health_for, fed by one query per table instead of one per user. Returns
-    {user id: {"state", "last_success_at", "progress", "last_error"}}."""
-    from sqlalchemy import func
-
-    now = now or utcnow()
-    if not users:
-        return {}
-    db = get_session()
-    ids = [u.id for u in users]
-    connections = {
-        c.user_id: c
-        for c in db.scalars(select(MicrosoftConnection).where(MicrosoftConnection.user_id.in_(ids)))
-    }
-    ranked = (
-        select(
-            SyncSession.id,
-            func.row_number()
-            .over(
-                partition_by=SyncSession.user_id,
-                order_by=(SyncSession.started_at.desc(), SyncSession.id.desc()),
-            )
-            .label("rank"),
-        )
-        .where(SyncSession.user_id.in_(ids))
-        .subquery()
-    )
-    sessions: dict[int, list[SyncSession]] = {i: [] for i in ids}
-    recent = (
-        select(SyncSession)
-        .join(ranked, ranked.c.id == SyncSession.id)
-        .where(ranked.c.rank <= 10)
-        .order_by(SyncSession.user_id, SyncSession.started_at.desc(), SyncSession.id.desc())
-    )
-    for row in db.scalars(recent):
-        sessions[row.user_id].append(row)
-    pending: dict[int, bool] = {}
-    for user_id, done in db.execute(
-        select(SyncState.user_id, SyncState.initial_done).where(SyncState.user_id.in_(ids))
-    ):
-        pending[user_id] = pending.get(user_id, False) or not done
-    crm = _crm_statuses(users)
-    out = {}
-    for user in users:
-        rows = sessions[user.id]
-        initial_pending = pending.get(user.id, True)
-        state = classify(
-            user, connections.get(user.id), rows, initial_pending, now, crm.get(user.id)
-        )
-        success = next((s for s in rows if s.status == "succeeded"), None)
-        failed = next(
-            (s for s in rows if s.status in ("failed", "abandoned", "needs_reauth")), None
-        )
-        last = rows[0] if rows else None
-        out[user.id] = {
-            "state": state,
-            "last_success_at": success.finished_at if success else None,
-            "progress": (
-                {"read": last.items_read, "estimate": max(last.estimate, last.items_read)}
-                if state == "initializing" and last is not None
-                else None
-            ),
-            "last_error": (failed.error if failed else "")
-            if state in ("stalled", "delayed", "needs_reauth")
-            else app_error(user, state, rows),
-        }
-    return out
-
-
-def _crm_statuses(users: list[User]) -> dict[int, dict]:
-    """crm_status for many users at once (external CRM only; one query per table)."""
-    if current_app.config["CRM_ADAPTER"] != "salesforce":
-        return {}
-    from ..crm.salesforce.budget_store import org_budget_status
-    from ..models.crm_connections import SalesforceConnection
-
-    db = get_session()
-    rows = list(
-        db.scalars(
-            select(SalesforceConnection).where(
-                SalesforceConnection.user_id.in_([u.id for u in users])
-            )
-        )
-    )
-    budgets = {
-        (r.org_id, r.sf_org_id): org_budget_status(r.org_id, r.sf_org_id)
-        for r in {(r.org_id, r.sf_org_id): r for r in rows}.values()
-    }
-    out: dict[int, dict] = {
-        u.id: {
-            "name": "salesforce",
-            "connected": False,
-            "needs_reauth": False,
-            "paused": False,
-            "paused_until": None,
-            "pause_reason": "",
-        }
-        for u in users
-    }
-    for r in rows:
-        budget = budgets[(r.org_id, r.sf_org_id)]
-        out[r.user_id] = {
-            "name": "salesforce",
-            "connected": True,
-            "needs_reauth": bool(r.needs_reauth),
-            "paused": bool(budget.get("paused")),
-            "paused_until": budget.get("paused_until"),
-            "pause_reason": budget.get("pause_reason", ""),
-        }
-    return out

@@ -24,8 +24,12 @@ LABELS = {
 }
 
 
+def org_grant_missing(org) -> bool:
+    return (org.app_grant_error or "").startswith(GRANT_REASONS)
+
+
 def grant_missing(user: User) -> bool:
-    return (user.organisation.app_grant_error or "").startswith(GRANT_REASONS)
+    return org_grant_missing(user.organisation)
 
 
 def app_state(user: User, sessions: list[SyncSession]) -> str:

@@ -39,6 +39,9 @@ def recent_sessions(user_ids: list[int], now: datetime) -> dict[int, list[SyncSe
         .join(ranked, ranked.c.id == SyncSession.id)
         .where(ranked.c.rank <= RECENT)
         .order_by(SyncSession.user_id, SyncSession.started_at.desc(), SyncSession.id.desc())
+        # Statuses are changed by UPDATE statements (sync/liveness): never trust the
+        # identity map's copy of a session this process created.
+        .execution_options(populate_existing=True)
     )
     for row in rows:
         out[row.user_id].append(row)
@@ -47,6 +50,25 @@ def recent_sessions(user_ids: list[int], now: datetime) -> dict[int, list[SyncSe
         for row in _newest(missing):
             out[row.user_id].append(row)
     return out
+
+
+def consecutive_failures(sessions: list[SyncSession]) -> int:
+    """Failed or abandoned sessions in a row, newest first. A CRM budget pause is the CRM
+    asking us to wait, not a failure (it never stalls); a running one is not done yet."""
+    failures = 0
+    for s in sessions:
+        if s.status in ("running", "paused"):
+            continue
+        if s.status not in ("failed", "abandoned"):
+            break
+        failures += 1
+    return failures
+
+
+def recent_success_at(sessions: list[SyncSession]) -> datetime | None:
+    """When the newest success among `sessions` finished (else started)."""
+    success = next((s for s in sessions if s.status == "succeeded"), None)
+    return (success.finished_at or success.started_at) if success is not None else None
 
 
 def _newest(user_ids: list[int], status: str | None = None) -> list[SyncSession]:
@@ -58,7 +80,11 @@ def _newest(user_ids: list[int], status: str | None = None) -> list[SyncSession]
         query = query.where(SyncSession.status == status)
     newest = query.group_by(SyncSession.user_id).subquery()
     return list(
-        get_session().scalars(select(SyncSession).join(newest, SyncSession.id == newest.c.id))
+        get_session().scalars(
+            select(SyncSession)
+            .join(newest, SyncSession.id == newest.c.id)
+            .execution_options(populate_existing=True)
+        )
     )
 
 

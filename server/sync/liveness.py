@@ -19,7 +19,7 @@ import threading
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..activity_writer import release
@@ -63,6 +63,8 @@ def finish(db: Session, session_id: int, status: str, **values) -> bool:
     if changed == 1:  # what it left pending is free for the tick and the next session now
         release(db, session_writer(session_id))
     db.commit()
+    if changed == 1:
+        _summarise(db, session_id)
     return changed == 1
 
 
@@ -82,7 +84,18 @@ def abandon(db: Session, session_id: int, stale_before: datetime | None) -> bool
     if changed == 1:  # its claims are free at once: the next session takes them over
         release(db, session_writer(session_id))
     db.commit()
+    if changed == 1:
+        _summarise(db, session_id)
     return changed == 1
+
+
+def _summarise(db: Session, session_id: int) -> None:
+    """The user's sync summary follows every recorded outcome (sync/summary)."""
+    from .summary import record_session_change
+
+    user_id = db.scalar(select(SyncSession.user_id).where(SyncSession.id == session_id))
+    if user_id is not None:
+        record_session_change(user_id)
 
 
 class Heartbeat:

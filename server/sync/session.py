@@ -46,6 +46,7 @@ from .jobs import rerun_requested
 from .liveness import Heartbeat, SessionSuperseded, finish, session_writer, still_running
 from .pipeline import PageResult, Pipeline
 from .session_token import session_token, token_after_refusal
+from .summary import record_session_change
 
 log = logging.getLogger(__name__)
 # Extra reads one session makes for notifications that came while it ran (then it yields).
@@ -73,6 +74,7 @@ def run_session(user_id: int, trigger: str = "schedule") -> dict:
         record.status, record.finished_at = "disabled", utcnow()
         db.add(record)
         db.commit()
+        record_session_change(user.id)
         metrics.inc("courier_sync_sessions", outcome="disabled")
         return {"status": "disabled"}
     db.add(record)
@@ -82,6 +84,7 @@ def run_session(user_id: int, trigger: str = "schedule") -> dict:
         # The partial unique index: another session of this mailbox is running.
         db.rollback()
         return {"status": "already_running"}
+    record_session_change(user.id)
     started = time.monotonic()
     runner = SessionRunner(user, record)
     status, error = "succeeded", ""

@@ -1,8 +1,11 @@
 """The admin console in headless Chromium: an admin signs in through the start page against
-the sandbox and uses every page — changes a data control through its preview (seen in the
-audit log and in the next sync), disallows a user (their pane refuses, their sync stops),
-grants and removes admin, runs the preflight with a failing check — with a screenshot of each
-page at 1280 px (and the users table at 768 px) and an axe-core scan of each page."""
+the sandbox and uses every page and action — sorts and filters users, allows and disallows
+(one and in bulk; the pane refuses, the sync stops), switches sync off and on, syncs now,
+revokes connections, grants and removes admin, changes a data control through its preview
+(seen in the audit log and in the next sync), downloads the manifest (valid against the
+schemas), grants admin consent, runs the preflight with a failing check, retries and deletes
+a failed job — and, with Salesforce as the CRM, sees the CRM connection, re-auth and budget
+pause. Each page is screenshot at 1280 px and 768 px and scanned by axe-core at both."""
 
 from __future__ import annotations
 
@@ -79,6 +82,25 @@ class Console:
         self.page.screenshot(path=str(path), full_page=full)
         return path
 
+    def visit(self, name: str) -> None:
+        """The current page at 1280 px and at 768 px: a screenshot and an axe scan of each."""
+        self.shot(name)
+        self.scan(name)
+        self.page.set_viewport_size({"width": 768, "height": 900})
+        try:
+            self.shot(f"{name}-768")
+            self.scan(f"{name}-768")
+            # Nothing wider than the window: tables scroll inside their own box.
+            overflow = self.page.evaluate(
+                "() => document.documentElement.scrollWidth - window.innerWidth"
+            )
+            assert overflow <= 0, f"{name} is {overflow}px wider than 768 px"
+        finally:
+            self.page.set_viewport_size({"width": 1280, "height": 900})
+
+    def flash(self, text: str) -> None:
+        self.page.locator(".flash", has_text=text).first.wait_for()
+
     def scan(self, name: str) -> None:
         """axe-core over the current page; keeps serious and critical violations."""
         self.page.add_script_tag(content=self.axe)
@@ -132,29 +154,56 @@ def sign_in_through_start_page(console: Console) -> None:
     console.page.wait_for_url(f"{console.server.url}/admin/")
 
 
+def act_on_many(console: Console, emails: list[str], action: str) -> None:
+    for email in emails:
+        console.row(email).locator('input[name="selected"]').check()
+    console.page.select_option("#bulk-action", action)
+    console.page.click('#people button[type="submit"]')
+    console.page.wait_for_load_state()
+
+
+def run_jobs(server) -> None:
+    """One burst of a real RQ worker over every queue, in the served app's context."""
+    from rq import SimpleWorker
+
+    from server.queues import all_queues, get_redis
+
+    server.run(lambda db: SimpleWorker(all_queues(), connection=get_redis()).work(burst=True))
+
+
 def test_admin_console_end_to_end(browser, pane_server, artifacts_dir, axe_script):
     page = browser.pages[0] if browser.pages else browser.new_page()
     console = Console(page, pane_server, artifacts_dir, axe_script)
     sign_in_through_start_page(console)
     page.locator("h1", has_text="Overview").wait_for()
-    console.shot("overview")
-    console.scan("overview")
+    console.visit("overview")
 
-    # Users: read the directory, then grant and remove admin.
+    # Users: read the directory; sort by state; filter; grant and remove admin.
     console.go("/admin/users")
     page.click("text=Refresh now")
-    page.locator(".flash", has_text="Directory refreshed").wait_for()
+    console.flash("Directory refreshed")
+    page.click("thead >> text=Sync state")
+    assert page.locator('th[aria-sort="ascending"]', has_text="Sync state").count() == 1
+    page.select_option('select[name="state"]', "not_started")
+    page.click('form[role="search"] button[type="submit"]')
+    assert console.row("chen@courier-demo.test").count() == 1  # in the directory only
+    states = page.locator("tbody tr td:nth-child(4)").all_inner_texts()
+    assert states and all("not started" in text for text in states), states
+    page.select_option('select[name="state"]', "")
+    page.select_option('select[name="role"]', "admin")
+    page.click('form[role="search"] button[type="submit"]')
+    assert page.locator("tbody tr").count() == 1 and console.row(DEMO_EMAIL).count() == 1
+    console.go("/admin/users")
     console.act_on(BIANCA, "make_admin")
     assert console.row(BIANCA).locator("td").nth(6).inner_text() == "admin"
     console.act_on(BIANCA, "remove_admin")
     assert console.row(BIANCA).locator("td").nth(6).inner_text() == "user"
-    console.shot("users")
-    console.scan("users")
-    page.set_viewport_size({"width": 768, "height": 900})
-    console.shot("users-768")
-    page.set_viewport_size({"width": 1280, "height": 900})
 
-    # Disallow Bianca: her pane says so and her sync stops.
+    # Allow two people in bulk, then disallow Bianca: her pane says so and her sync stops.
+    act_on_many(console, [DEMO_EMAIL, BIANCA], "allow")
+    console.flash("Allow:")
+    for email in (DEMO_EMAIL, BIANCA):
+        assert console.row(email).locator("td").nth(7).inner_text() == "yes"
     bianca_token = sign_in_over_http(pane_server, BIANCA)
     bianca_id = pane_server.user(BIANCA).id
     pane_page = browser.new_page()
@@ -163,10 +212,12 @@ def test_admin_console_end_to_end(browser, pane_server, artifacts_dir, axe_scrip
         f"localStorage.setItem({json.dumps(session_storage_key(BIANCA))}, {json.dumps(session)});"
     )
     assert bianca_id in pane_server.run(lambda db: due_user_ids())
+    console.act_on(BIANCA, "disallow")
+    assert console.row(BIANCA).locator("td").nth(7).inner_text() == "no"
     page.check('input[name="restrict"]')
     page.click("text=Save")
-    page.locator(".flash", has_text="Only allowed users").wait_for()
-    assert console.row(BIANCA).locator("td").nth(7).inner_text() == "no"
+    console.flash("Only allowed users")
+    console.visit("users")
     pane_page.goto(f"{pane_server.url}/preview?user={BIANCA}")
     pane_page.wait_for_function("() => window.CourierPreviewHost !== undefined")
     pane_page.locator("li.olk-msg").first.click()
@@ -178,11 +229,51 @@ def test_admin_console_end_to_end(browser, pane_server, artifacts_dir, axe_scrip
     assert pane_server.run(lambda db: run_session(bianca_id, "now"))["status"] == "disabled"
     page.uncheck('input[name="restrict"]')
     page.click("text=Save")
+    console.flash("Everyone in your organisation")
+
+    # Sync off and on; sync now; revoke connections.
+    console.act_on(BIANCA, "disable_sync")
+    assert "sync off" in console.row(BIANCA).locator("td").nth(3).inner_text()
+    assert "disabled" in console.row(BIANCA).locator("td").nth(3).inner_text()
+    console.act_on(BIANCA, "enable_sync")
+    assert "sync off" not in console.row(BIANCA).locator("td").nth(3).inner_text()
+    console.act_on(DEMO_EMAIL, "sync_now")
+    console.flash("Sync now:")
+    console.act_on(BIANCA, "revoke_crm")
+    console.flash("Revoke CRM connection:")
+    console.act_on(BIANCA, "revoke_microsoft")
+    console.flash("Revoke Microsoft connection:")
+    assert "not started" in console.row(BIANCA).locator("td").nth(3).inner_text()
+    gone = pane_page.request.get(
+        f"{pane_server.url}/api/sync/health", headers={"Authorization": f"Bearer {bianca_token}"}
+    )
+    assert gone.status == 401  # her sessions ended with the connection
+
+    # Jobs: the sync-now job waits; a failing job is retried, then deleted.
+    from server.queues import enqueue
+
+    console.go("/admin/jobs")
+    assert page.locator("section[data-queue] table", has_text="run_session").count() >= 1
+    failing = pane_server.run(
+        lambda db: enqueue("server.sync.session.no_such_function", queue="default").id
+    )
+    run_jobs(pane_server)
+    console.go("/admin/jobs")
+    row = page.locator(f'tr[data-job="{failing}"]')
+    assert "no_such_function" in row.inner_text()
+    console.visit("jobs")
+    row.locator("text=Retry").click()
+    console.flash("queued again")
+    assert "no_such_function" in page.locator('section[data-queue="default"]').inner_text()
+    run_jobs(pane_server)  # it fails again
+    console.go("/admin/jobs")
+    page.locator(f'tr[data-job="{failing}"]').locator("text=Delete").click()
+    console.flash("deleted")
+    assert page.locator(f'tr[data-job="{failing}"]').count() == 0
 
     # Data controls: a subject keyword, previewed, confirmed, then used by the next sync.
     alex_id = pane_server.user().id
-    first = pane_server.run(lambda db: run_session(alex_id, "now"))  # saved before the change
-    assert first.get("saved", 0) > 0, first
+    # Alex's "sync now" job (run with the jobs above) saved his mail before the change.
     from server.models.ledger import LedgerEntry
 
     subjects = pane_server.run(
@@ -190,20 +281,19 @@ def test_admin_console_end_to_end(browser, pane_server, artifacts_dir, axe_scrip
             select(LedgerEntry.subject).where(LedgerEntry.user_id == alex_id)
         ).all()
     )
+    assert subjects, "the sync-now session saved nothing"
     keyword = subjects[0].split()[0].lower()  # a word of an item the sync saved
     console.go("/admin/controls")
-    console.shot("controls")
-    console.scan("controls")
+    console.visit("controls")
     page.fill("#in-subject_keywords", keyword)
     page.click("text=Preview changes")
     page.locator("h1", has_text="Confirm data controls").wait_for()
     assert f"+ {keyword}" in page.locator('tr[data-setting="subject_keywords"]').inner_text()
     page.locator("#preview").wait_for()
     assert int(page.locator("#newly-skipped").inner_text()) > 0
-    console.shot("controls-confirm")
-    console.scan("controls-confirm")
+    console.visit("controls-confirm")
     page.click("text=Save these changes")
-    page.locator(".flash", has_text="Data controls saved").wait_for()
+    console.flash("Data controls saved")
 
     def next_session(db):
         db.query(SyncSession).delete()  # the next session starts from a full read
@@ -222,10 +312,28 @@ def test_admin_console_end_to_end(browser, pane_server, artifacts_dir, axe_scrip
     console.go("/admin/audit")
     audit_row = page.locator('tr[data-action="settings.changed"]')
     assert keyword in audit_row.inner_text() and DEMO_EMAIL in audit_row.inner_text()
-    for action in ("role.granted", "role.removed", "org.restriction_changed"):
+    for action in (
+        "role.granted",
+        "role.removed",
+        "org.restriction_changed",
+        "user.allowed",
+        "user.disallowed",
+        "sync.disabled",
+        "sync.enabled",
+        "sync.requested",
+        "connection.revoked",
+        "job.retry",
+        "job.delete",
+    ):
         assert page.locator(f'tr[data-action="{action}"]').count() >= 1, action
-    console.shot("audit")
-    console.scan("audit")
+    console.visit("audit")
+    page.select_option('select[name="action"]', "user.disallowed")
+    page.click("form >> text=Filter")
+    assert page.locator("tbody tr[data-action]").count() == 1
+    with page.expect_download() as download:
+        page.click("text=Download CSV")
+    exported = Path(download.value.path()).read_text()
+    assert "user.disallowed" in exported and "user.allowed," not in exported
 
     console.go(f"/admin/users/{alex_id}")
     assert "organisation" in page.locator('tr[data-setting="subject_keywords"]').inner_text()
@@ -233,34 +341,113 @@ def test_admin_console_end_to_end(browser, pane_server, artifacts_dir, axe_scrip
     page.click("text=Look up")
     page.locator("#why").wait_for()
     assert page.locator("#why tbody tr").count() > 0
-    console.shot("user-detail")
-    console.scan("user-detail")
+    console.visit("user-detail")
 
     console.go("/admin/activity")
     page.locator("svg.chart").first.wait_for()
-    console.shot("activity")
-    console.scan("activity")
+    console.visit("activity")
 
-    # Preflight with one check made to fail: BASE_URL set to http says what to do.
+    # Deployment: the manifest downloaded and valid; admin consent; preflight, one failing.
+    console.go("/admin/deployment")
+    link = page.locator("a", has_text="Download manifest.xml")
+    assert link.get_attribute("download") == "manifest.xml"
+    # Fetched with the page's own session (headless Chromium cancels an .xml download).
+    downloaded = page.request.get(f"{pane_server.url}{link.get_attribute('href')}")
+    assert downloaded.ok
+    validate_manifest(downloaded.body(), pane_server.url)
+    page.get_by_role("button", name="Grant admin consent").click()
+    page.get_by_role("button", name="Accept").click()  # Microsoft's (the sandbox's) page
+    page.locator("h1", has_text="Admin consent granted").wait_for()
+    console.visit("consent-done")
     served_at = pane_server.app.config["BASE_URL"]
     pane_server.app.config["BASE_URL"] = served_at.replace("https://", "http://")
     console.go("/admin/deployment")
     page.click("text=Run the checks")
-    failing = page.locator('#preflight tr[data-ok="false"]', has_text="BASE_URL is https")
-    assert "Outlook loads add-ins only over HTTPS" in failing.inner_text()
+    failing_check = page.locator('#preflight tr[data-ok="false"]', has_text="BASE_URL is https")
+    assert "Outlook loads add-ins only over HTTPS" in failing_check.inner_text()
     assert page.locator('#preflight tr[data-ok="true"]', has_text="Graph call").count() == 1
     pane_server.app.config["BASE_URL"] = served_at
-    console.shot("deployment")
-    console.scan("deployment")
-
-    console.go("/admin/jobs")
-    console.shot("jobs")
-    console.scan("jobs")
+    console.visit("deployment")
 
     assert not console.violations, json.dumps(console.violations, indent=1)
     actions = pane_server.run(lambda db: db.scalars(select(AuditEvent.action)).all())
-    assert "settings.changed" in actions and "user.allowed" not in actions
+    assert "settings.changed" in actions and "consent.granted" in actions
     assert (
         pane_server.run(lambda db: db.scalar(select(User.role).where(User.email == BIANCA)))
         == "user"
     )
+
+
+def validate_manifest(data: bytes, base_url: str) -> None:
+    """The downloaded manifest is for this server and valid against the Office schemas."""
+    from lxml import etree
+
+    from tests.integration.test_manifest import SCHEMA_DIR
+
+    assert f"{base_url}/addin/taskpane.html".encode() in data
+    entry = SCHEMA_DIR / "OfficeAppManifestV1_1.xsd"
+    if not entry.is_file():
+        if os.environ.get("REQUIRE_MANIFEST_SCHEMAS") == "1":
+            pytest.fail(f"manifest XSDs not found at {SCHEMA_DIR}")
+        pytest.skip(f"manifest XSDs not found at {SCHEMA_DIR}")
+    schema = etree.XMLSchema(etree.parse(str(entry)))
+    assert schema.validate(etree.ElementTree(etree.fromstring(data))), [
+        e.message for e in schema.error_log
+    ]
+
+
+@pytest.mark.parametrize("crm_adapter", ["salesforce"])
+def test_admin_console_with_salesforce(browser, pane_server, artifacts_dir, axe_script):
+    """Where the console differs with an external CRM: the CRM connection, a user who must
+    reconnect it (warning, state, link to them), the API budget pause, revoking the CRM."""
+    from server.models.crm_connections import SalesforceConnection
+
+    page = browser.pages[0] if browser.pages else browser.new_page()
+    console = Console(page, pane_server, artifacts_dir, axe_script)
+    sign_in_through_start_page(console)
+    sign_in_over_http(pane_server, BIANCA)
+    pane_server.connect_crm()
+    pane_server.connect_crm(BIANCA)
+    alex_id = pane_server.user().id
+
+    # Salesforce answers REQUEST_LIMIT_EXCEEDED once the org's daily allowance is used up:
+    # the next sync pauses CRM writes for the org (the budget pause).
+    pane_server.sandbox.control(
+        "/_sandbox/salesforce/org", {"api_used": 100_000, "daily_limit": 1000}
+    )
+    assert pane_server.run(lambda db: run_session(alex_id, "now"))["status"] == "paused"
+
+    def must_reconnect(db):  # what a refused Salesforce refresh token records
+        row = db.scalar(select(SalesforceConnection).join(User).where(User.email == BIANCA))
+        row.needs_reauth = True
+        db.commit()
+
+    pane_server.run(must_reconnect)
+    console.go("/admin/")
+    warnings = page.locator("section", has_text="Needs your attention")
+    assert "1 user(s) must reconnect Salesforce" in warnings.inner_text()
+    assert "CRM writes are paused until" in warnings.inner_text()
+    assert "Salesforce: 2 user(s) connected" in page.locator("main").inner_text()
+    console.visit("overview-salesforce")
+    warnings.locator('li[data-warning="crm_reauth"] a').click()
+    assert console.row(BIANCA).count() == 1 and console.row(DEMO_EMAIL).count() == 0
+    assert "needs reauth" in console.row(BIANCA).locator("td").nth(3).inner_text()
+    console.visit("users-salesforce")
+
+    console.go("/admin/users")
+    console.act_on(BIANCA, "revoke_crm")
+    console.flash("Revoke CRM connection:")
+    assert (
+        pane_server.run(
+            lambda db: db.scalar(
+                select(SalesforceConnection.id).join(User).where(User.email == BIANCA)
+            )
+        )
+        is None
+    )
+    console.go(f"/admin/users/{alex_id}")
+    console.visit("user-detail-salesforce")
+    console.go("/admin/deployment?preflight=1")
+    assert page.locator("#preflight tr", has_text="The CRM is connected").count() == 1
+    console.visit("deployment-salesforce")
+    assert not console.violations, json.dumps(console.violations, indent=1)

@@ -1,0 +1,80 @@
+"""Keeps each user's sync summary (models/sync_summary) current.
+
+Called by the code that records sessions — a session's start (sync/session.run_session) and
+its end (sync/liveness.finish and .abandon) — and nowhere else. The facts are derived from
+the same recent sessions, by the same functions, as the pane's health (sync/health), so the
+admin's SQL state (sync/health_sql) and health_for agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..db import get_session, utcnow
+from ..models.sync import SyncSession
+from ..models.sync_summary import UserSyncSummary
+from ..models.tenancy import User
+from .health_data import consecutive_failures, older_successes, recent_sessions, recent_success_at
+
+
+def _facts(rows: list[SyncSession], older: SyncSession | None) -> dict:
+    success = next((s for s in rows if s.status == "succeeded"), older)
+    failed = next(
+        (s for s in rows if s.status in ("failed", "abandoned", "needs_reauth", "refused")), None
+    )
+    done = next((s for s in rows if s.status != "running"), None)
+    return {
+        "last_session_id": rows[0].id if rows else None,
+        # sync.health_app.app_state: the newest finished session was refused by the tenant.
+        "last_refused": done is not None and done.status == "refused",
+        "failures": consecutive_failures(rows),
+        "recent_success_at": recent_success_at(rows),
+        "last_success_at": success.finished_at if success is not None else None,
+        "last_error": (failed.error if failed else "")[:500],
+    }
+
+
+def refresh_summaries(user_ids: list[int], now: datetime | None = None) -> None:
+    """Recompute the summaries of these users in the caller's transaction (a fixed number
+    of queries); the caller commits."""
+    user_ids = sorted(set(user_ids))
+    if not user_ids:
+        return
+    db = get_session()
+    now = now or utcnow()
+    sessions = recent_sessions(user_ids, now)
+    older = older_successes(
+        [uid for uid, rows in sessions.items() if not any(s.status == "succeeded" for s in rows)]
+    )
+    orgs = dict(db.execute(select(User.id, User.org_id).where(User.id.in_(user_ids))).all())
+    values = [
+        {"user_id": uid, "org_id": orgs[uid], "updated_at": now, **_facts(rows, older.get(uid))}
+        for uid, rows in sessions.items()
+        if uid in orgs
+    ]
+    if not values:
+        return
+    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(UserSyncSummary).values(values)
+    columns = (
+        "last_session_id",
+        "failures",
+        "recent_success_at",
+        "last_success_at",
+        "last_refused",
+    )
+    db.execute(
+        statement.on_conflict_do_update(
+            index_elements=["user_id"],
+            set_={c: statement.excluded[c] for c in (*columns, "last_error", "updated_at")},
+        )
+    )
+
+
+def record_session_change(user_id: int) -> None:
+    """After a session of this user was created or changed status: refresh and commit."""
+    refresh_summaries([user_id])
+    get_session().commit()
