@@ -39,13 +39,16 @@ STATES = (
 STATE_ORDER = (
     "needs_reauth",
     "stalled",
+    "app_grant_missing",
+    "not_in_app_scope",
     "delayed",
     "initializing",
     "up_to_date",
     "not_started",
+    "removed_from_scope",
     "disabled",
 )
-_ERROR_STATES = ("stalled", "delayed", "needs_reauth")
+_ERROR_STATES = ("stalled", "delayed", "needs_reauth", "not_in_app_scope")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -227,8 +230,15 @@ def _row(r, user: User | None, h) -> PersonRow:
             if h.state == "initializing" and h.items_read is not None
             else None
         ),
-        last_error=(h.last_error or "") if h.state in _ERROR_STATES else "",
+        last_error=_last_error(h, user),
     )
+
+
+def _last_error(h, user: User | None) -> str:
+    """What sync.health shows as the last error, state by state (health_app.app_error)."""
+    if h.state == "app_grant_missing":
+        return (user.organisation.app_grant_error or "") if user is not None else ""
+    return (h.last_error or "") if h.state in _ERROR_STATES else ""
 
 
 def _aware(moment):

@@ -15,6 +15,7 @@ from ..models.sync import SyncSession, SyncState
 from ..models.tenancy import User
 from .health_app import APP_STATES, app_error, app_mode_user, app_state
 from .health_data import (
+    FAILED_STATUSES,
     consecutive_failures,
     crm_statuses,
     older_successes,
@@ -186,9 +187,7 @@ def _health(
     state = classify(user, connection, sessions, initial_pending, now, crm, quiet)
     last = sessions[0] if sessions else None
     success = next((s for s in sessions if s.status == "succeeded"), older_success)
-    failed = next(
-        (s for s in sessions if s.status in ("failed", "abandoned", "needs_reauth")), None
-    )
+    failed = next((s for s in sessions if s.status in FAILED_STATUSES), None)
     out = {
         "state": state,
         "last_session": session_summary(last),

@@ -52,6 +52,10 @@ def recent_sessions(user_ids: list[int], now: datetime) -> dict[int, list[SyncSe
     return out
 
 
+# Sessions whose error health shows ("refused": the tenant refused the mailbox to the app).
+FAILED_STATUSES = ("failed", "abandoned", "needs_reauth", "refused")
+
+
 def consecutive_failures(sessions: list[SyncSession]) -> int:
     """Failed or abandoned sessions in a row, newest first. A CRM budget pause is the CRM
     asking us to wait, not a failure (it never stalls); a running one is not done yet."""

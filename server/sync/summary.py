@@ -17,14 +17,18 @@ from ..db import get_session, utcnow
 from ..models.sync import SyncSession
 from ..models.sync_summary import UserSyncSummary
 from ..models.tenancy import User
-from .health_data import consecutive_failures, older_successes, recent_sessions, recent_success_at
+from .health_data import (
+    FAILED_STATUSES,
+    consecutive_failures,
+    older_successes,
+    recent_sessions,
+    recent_success_at,
+)
 
 
 def _facts(rows: list[SyncSession], older: SyncSession | None) -> dict:
     success = next((s for s in rows if s.status == "succeeded"), older)
-    failed = next(
-        (s for s in rows if s.status in ("failed", "abandoned", "needs_reauth", "refused")), None
-    )
+    failed = next((s for s in rows if s.status in FAILED_STATUSES), None)
     done = next((s for s in rows if s.status != "running"), None)
     return {
         "last_session_id": rows[0].id if rows else None,

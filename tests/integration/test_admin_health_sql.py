@@ -295,3 +295,88 @@ def test_session_outcomes_keep_the_summary(app, db, mode):
     assert summary.failures == 1 and summary.last_session_id == second.id
     assert summary.last_error == "the worker running this session stopped"
     assert db.scalar(select(UserSyncSummary.org_id).where(UserSyncSummary.user_id == user.id))
+
+
+# Application mode (issue 15): name -> (app_scope, spec as above). Nobody here signed in.
+APP_SCENARIOS = {
+    "removed": ("removed", (True, False, False, True, [("succeeded", 5, "")], True, False, False)),
+    "never_chosen": (None, (True, False, False, True, [], True, False, False)),
+    "chosen_off": ("in", (False, False, False, True, [("succeeded", 5, "")], True, False, False)),
+    "refused": (
+        "in",
+        (True, False, False, True, [("refused", 5, "ErrorAccessDenied: x")], True, False, False),
+    ),
+    "retrying_refused": (
+        "in",
+        (
+            True,
+            False,
+            False,
+            True,
+            [("running", 1, ""), ("refused", 60, "ErrorAccessDenied: y")],
+            True,
+            False,
+            False,
+        ),
+    ),
+    "in_no_sessions": ("in", (True, False, False, True, [], True, False, False)),
+    "in_first_read": ("in", (True, False, False, False, [("running", 2, "")], True, False, False)),
+    "in_fresh": ("in", (True, False, False, True, [("succeeded", 5, "")], True, False, False)),
+    "in_sf_reauth": ("in", (True, False, False, True, [("succeeded", 5, "")], True, True, False)),
+    "in_late": (
+        "in",
+        (
+            True,
+            False,
+            False,
+            True,
+            [("failed", 3, "GraphError: z"), ("succeeded", 45, "")],
+            True,
+            False,
+            False,
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("grant_error", ["", "consent_missing: the tenant revoked the grant"])
+def test_sql_state_agrees_in_application_mode(app, db, mode, grant_error):
+    """Application mode's states (sync/health_app) come out of the SQL expression exactly as
+    the pane's health computes them, with and without a usable application grant."""
+    tenant = "aaaaaaaa-0000-4000-8000-00000000001" + ("1" if grant_error else "0")
+    org = Organisation(tenant_id=tenant, name="app.test", sync_mode="application")
+    org.app_grant_error = grant_error
+    db.add(org)
+    db.flush()
+    users = {}
+    for i, (name, (scope, spec)) in enumerate(APP_SCENARIOS.items()):
+        users[name] = _build(db, org, name, spec, 100 + i)
+        users[name].app_scope = scope
+    db.commit()
+    refresh_summaries([u.id for u in users.values()])
+    db.commit()
+    pane = health_for_users(list(users.values()))
+    rows, total = list_people(org, PeopleFilter(), TableParams("state", False, 1, 200))
+    assert total == len(APP_SCENARIOS)
+    table = {r.user.id: r for r in rows}
+    for name, user in users.items():
+        assert table[user.id].state == pane[user.id]["state"], name
+        assert table[user.id].last_error == pane[user.id]["last_error"], name
+    states = {name: pane[u.id]["state"] for name, u in users.items()}
+    assert states["removed"] == "removed_from_scope"
+    assert states["never_chosen"] == "disabled"
+    if grant_error:
+        assert states["in_fresh"] == states["refused"] == "app_grant_missing"
+    else:
+        assert states["refused"] == states["retrying_refused"] == "not_in_app_scope"
+        assert states["in_fresh"] == "up_to_date" and states["in_no_sessions"] == "not_started"
+        if mode == "salesforce":
+            assert states["in_sf_reauth"] == "needs_reauth"
+    counts = state_counts(org)
+    for state in STATES:
+        expected = sorted(u.id for u in users.values() if pane[u.id]["state"] == state)
+        assert counts[state] == len(expected), state
+        found, _ = list_people(org, PeopleFilter(state=state), TableParams("name", False, 1, 200))
+        assert sorted(r.user.id for r in found) == expected, state
+    ordered = [r.state for r in rows]
+    assert ordered == sorted(ordered, key=STATE_ORDER.index)
