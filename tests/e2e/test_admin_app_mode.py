@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from server.models.tenancy import User
 from server.sandbox.directory import DEMO_TENANT_ID, DEMO_USERS
+from server.sandbox.graph_state import DEFAULT_EVENTS, DEFAULT_MESSAGES, DEFAULT_SEED
 from server.sync.session import run_session
 from tests.e2e.test_admin_console import (  # noqa: F401 (fixtures)
     Console,
@@ -31,10 +32,23 @@ def state_of(console: Console, email: str) -> str:
     return console.row(email).locator(".state").inner_text().strip()
 
 
-def test_application_mode_end_to_end(browser, pane_server, artifacts_dir, axe_script):  # noqa: F811
-    pane_server.sandbox.control(
-        "/_sandbox/graph/configure", {"messages": 30, "events": 4, "seed": 9}
-    )
+@pytest.fixture
+def small_mailboxes(pane_server):
+    sandbox = pane_server.sandbox
+    sandbox.control("/_sandbox/graph/configure", {"messages": 30, "events": 4, "seed": 9})
+    yield
+    # A reset keeps the last configured size: give the next test on this worker the default.
+    defaults = {"messages": DEFAULT_MESSAGES, "events": DEFAULT_EVENTS, "seed": DEFAULT_SEED}
+    sandbox.control("/_sandbox/graph/configure", defaults)
+
+
+def test_application_mode_end_to_end(
+    browser,  # noqa: F811
+    pane_server,
+    artifacts_dir,
+    axe_script,  # noqa: F811
+    small_mailboxes,
+):
     page = browser.pages[0] if browser.pages else browser.new_page()
     console = Console(page, pane_server, artifacts_dir, axe_script)
     sign_in_through_start_page(console)

@@ -21,12 +21,14 @@ from server.models.ledger import LedgerEntry
 from server.models.tenancy import Organisation, User
 from server.sandbox.directory import DEMO_TENANT_ID, DEMO_USERS, OTHER_TENANT_ID
 from server.sandbox.directory_changes import OTHER_GROUP, SALES_GROUP
+from server.sandbox.graph_state import DEFAULT_EVENTS, DEFAULT_MESSAGES, DEFAULT_SEED
 from server.sync.scheduler import due_user_ids
 from server.sync.session import run_session
 from tests.integration.admin_helpers import csrf, web_sign_in
 
 ALEX, BIANCA, CHEN, DANA, ELI = DEMO_USERS[:5]
 OLGA = next(u for u in DEMO_USERS if u.tenant_id == OTHER_TENANT_ID)
+SANDBOX_DEFAULTS = {"messages": DEFAULT_MESSAGES, "events": DEFAULT_EVENTS, "seed": DEFAULT_SEED}
 
 
 @pytest.fixture
@@ -41,7 +43,9 @@ def admin(app, sandbox, db):
     db.commit()
     client = app.test_client()
     assert web_sign_in(client, sandbox, ALEX).status_code == 302
-    return client
+    yield client
+    # A reset keeps the last configured size: give the next test on this worker the default.
+    sandbox.control("/_sandbox/graph/configure", SANDBOX_DEFAULTS)
 
 
 def post(client, path: str, **data):
