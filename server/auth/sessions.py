@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm import defaultload
 
 from ..db import get_session, utcnow
 from ..models.sessions import ApiSession
-from ..models.tenancy import User
+from ..models.tenancy import Organisation, User
 
 # A prefix that no JWT can start with, so a bearer token's kind is known without parsing.
 TOKEN_PREFIX = "cs_"  # noqa: S105 (a public prefix, not a secret)
@@ -56,14 +57,18 @@ def user_for_session(token: str) -> User | None:
     """The user of a live (unexpired, unrevoked) session token, else None."""
     if not token or not is_session_token(token):
         return None
-    row = get_session().scalar(
-        select(ApiSession).where(
+    # Every API request asks this, so it is one query: the user with their organisation
+    # joined, and the organisation's domains only loaded by the views that read them.
+    return get_session().scalar(
+        select(User)
+        .join(ApiSession, ApiSession.user_id == User.id)
+        .where(
             ApiSession.token_hash == hash_token(token),
             ApiSession.revoked_at.is_(None),
             ApiSession.expires_at > utcnow(),
         )
+        .options(defaultload(User.organisation).lazyload(Organisation.domains))
     )
-    return row.user if row else None
 
 
 def revoke_session(token: str) -> bool:
