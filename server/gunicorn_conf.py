@@ -4,8 +4,7 @@ measures is what a deployment runs. `gunicorn -c python:server.gunicorn_conf`.
 
 - gthread workers: a request mostly waits on PostgreSQL, Redis or Graph, so each process serves
   WEB_THREADS requests at once; the GIL caps one process at one core, so WEB_CONCURRENCY
-  processes use the machine's cores (default: one per core, what bench/load.py measured best
-  on a 2-core machine; see README "Capacity").
+  processes use the machine's cores (default: one per core; README, "Load on one machine").
 - keepalive: the pane and Caddy reuse connections; 5 s (gunicorn's default is 2 s) keeps a rep's
   connection open between two emails, and gthread parks idle connections without holding a
   thread.
