@@ -2,9 +2,10 @@
 # The container's roles (docker-compose.yml). Each runs outside a container too, from the
 # repository with the virtualenv on PATH: tests/integration/test_compose.py does so.
 #   migrate      upgrade the schema, waiting and retrying while the database is not reachable
-#   web          gunicorn (no access log: the app logs each request without its query string)
+#   web          gunicorn, configured by server/gunicorn_conf.py
 #   worker       an RQ worker with the scheduler
 #   healthcheck  exit 0 when this container's web server answers /healthz
+#   worker-healthcheck  exit 0 when this container's RQ worker is alive with a fresh heartbeat
 set -e
 case "${1:-web}" in
   migrate)
@@ -24,10 +25,12 @@ case "${1:-web}" in
     done
     echo "courier: schema is up to date" >&2 ;;
   web)
-    exec gunicorn --bind "0.0.0.0:${PORT:-8000}" --workers "${WEB_CONCURRENCY:-4}" \
-      --threads "${WEB_THREADS:-4}" server.wsgi:app ;;
+    # Workers (WEB_CONCURRENCY), threads (WEB_THREADS), port: server/gunicorn_conf.py.
+    exec gunicorn --config python:server.gunicorn_conf ;;
   worker)
     exec flask --app server worker ;;
+  worker-healthcheck)
+    exec flask --app server worker-health ;;
   healthcheck)
     exec python -c "import os, sys, urllib.request
 url = 'http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000')

@@ -193,21 +193,41 @@ def read_stats(prefix: Path) -> dict[str, dict[str, float]]:
     return stats
 
 
-def stack_cpu_seconds(stack: subprocess.Popen) -> float:
-    """User + system CPU time of the stack's processes so far (what the server got of the
-    shared machine, as opposed to what it waited for)."""
-    total = 0.0
+ROLES = (("gunicorn", "web"), ("server.sandbox", "sandbox"), ("worker", "worker"))
+
+
+def _role(proc: psutil.Process) -> str:
+    command = " ".join(proc.cmdline())
+    if "redis" in proc.name():
+        return "redis"
+    return next((role for marker, role in ROLES if marker in command), "launcher")
+
+
+def stack_cpu_seconds(stack: subprocess.Popen) -> dict[str, float]:
+    """User + system CPU time of the stack's processes so far, by role (what the server got of
+    the shared machine, as opposed to what it waited for). Exited processes (RQ's work horses)
+    are counted in their parent's children times."""
+    totals: dict[str, float] = {}
     root = psutil.Process(stack.pid)
     for proc in [root, *root.children(recursive=True)]:
         try:
             times = proc.cpu_times()
+            role = _role(proc)
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
-    return total
+        used = times.user + times.system + times.children_user + times.children_system
+        totals[role] = totals.get(role, 0.0) + used
+    return totals
 
 
-def report(stats: dict, load_before: tuple, load_after: tuple, cpu: float, args) -> bool:
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {role: after[role] - before.get(role, 0.0) for role in after}
+
+
+def report(
+    stats: dict, load_before: tuple, load_after: tuple, cpu_by_role: dict[str, float], args
+) -> bool:
+    cpu = sum(cpu_by_role.values())
     total = stats["Aggregated"]
     noop = stats.get("noop", {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")})
     print(
@@ -243,6 +263,12 @@ def report(stats: dict, load_before: tuple, load_after: tuple, cpu: float, args)
         f"  stack CPU: {cpu:.1f} s over {args.duration} s (= {cpu / args.duration:.2f} cores on "
         f"average); {total['count'] / max(cpu, 1e-9):.0f} requests per stack CPU-second"
     )
+    web = cpu_by_role.get("web", 0.0)
+    print(
+        "  stack CPU by role: "
+        + ", ".join(f"{role} {used:.1f} s" for role, used in sorted(cpu_by_role.items()))
+        + f"; web: {1000 * web / max(total['count'], 1):.1f} ms CPU per request"
+    )
     print("  result:", "targets met" if ok else "TARGET MISSED")
     return ok
 
@@ -266,7 +292,8 @@ def main() -> int:
                 reps_path = write_reps(instance, args.database_url, args.users)
                 load_before, cpu_before = os.getloadavg(), stack_cpu_seconds(stack)
                 run_locust(args, port, reps_path, Path(tmp) / "load")
-                load_after, cpu = os.getloadavg(), stack_cpu_seconds(stack) - cpu_before
+                load_after = os.getloadavg()
+                cpu = cpu_used(cpu_before, stack_cpu_seconds(stack))
             finally:
                 stack.send_signal(signal.SIGINT)
                 stack.wait(timeout=60)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 # Hosts that frame the task pane, from Microsoft's list of frame-ancestors for Microsoft 365
@@ -92,7 +93,14 @@ def office_script_sources(office_js_url: str, secure: bool) -> list[str]:
 
 
 def frame_ancestors(extra: Iterable[str] = ()) -> list[str]:
-    return ["'self'", *OUTLOOK_FRAME_ANCESTORS, *(check_frame_ancestor(v) for v in extra)]
+    return list(_frame_ancestors(tuple(extra)))
+
+
+# Every response carries a policy and the settings behind it never change while a process
+# runs, so each policy is built once per kind of page (pure functions of hashable arguments).
+@lru_cache(maxsize=32)
+def _frame_ancestors(extra: tuple[str, ...]) -> tuple[str, ...]:
+    return ("'self'", *OUTLOOK_FRAME_ANCESTORS, *(check_frame_ancestor(v) for v in extra))
 
 
 def _render(directives: dict[str, Sequence[str]]) -> str:
@@ -103,6 +111,13 @@ def page_policy(
     authority_host: str, ancestors: Sequence[str], office_js_url: str = "", secure: bool = True
 ) -> str:
     """Server-rendered pages; `office_js_url` only for the ones that load Office.js."""
+    return _page_policy(authority_host, tuple(ancestors), office_js_url, secure)
+
+
+@lru_cache(maxsize=64)
+def _page_policy(
+    authority_host: str, ancestors: tuple[str, ...], office_js_url: str, secure: bool
+) -> str:
     origin = urlsplit(authority_host)
     scripts = office_script_sources(office_js_url, secure) if office_js_url else []
     frames = [office_js_directory(office_js_url)] if office_js_url else []
@@ -128,6 +143,11 @@ def page_policy(
 def pane_policy(office_js_url: str, secure: bool, ancestors: Sequence[str]) -> str:
     """The task pane (static files under addin/): everything from our origin but Office.js.
     No inline style: the pane has none, and Office.js styles elements through the CSSOM."""
+    return _pane_policy(office_js_url, secure, tuple(ancestors))
+
+
+@lru_cache(maxsize=32)
+def _pane_policy(office_js_url: str, secure: bool, ancestors: tuple[str, ...]) -> str:
     return _render(
         {
             "default-src": ["'self'"],

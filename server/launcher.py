@@ -71,15 +71,11 @@ def child_commands(settings, python: str) -> list[tuple[str, list[str]]]:
                 python,
                 "-m",
                 "gunicorn",
+                # Workers, threads and keep-alive as a deployment runs them (the one config).
+                "--config",
+                "python:server.gunicorn_conf",
                 "--bind",
                 f"127.0.0.1:{settings.PORT}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                # No gunicorn access log: its request line carries query strings (the OAuth
-                # `code` at /auth/callback); the app logs each request without them.
-                "server.wsgi:app",
             ],
         )
     )

@@ -7,15 +7,25 @@ runbook), which share no directory with the web process but all share Redis. Eac
 one pipelined Redis round trip; any web replica answers /metrics with the cluster's totals, and
 prometheus_client formats them (custom collector, `generate_latest`).
 
+HTTP requests are the one thing counted on every request, so a web process does not pay a Redis
+round trip for each: it adds them up in memory (`RequestBuffer`) and a background thread sends
+the sums every FLUSH_SECONDS in one pipeline. A scrape flushes its own process first, a worker
+that exits cleanly flushes at exit; a process killed with SIGKILL loses at most its last
+FLUSH_SECONDS of request counts (bench/load.py measured the per-request cost this saves).
+
 Metrics are declared as data below; `inc` and `observe` record them by name.
 """
 
 from __future__ import annotations
 
+import atexit
 import hmac
 import json
 import logging
+import os
+import threading
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -147,6 +157,77 @@ def send(commands: Iterable[tuple], redis: Redis | None = None) -> None:
             log.warning("metrics not recorded: %s", type(exc).__name__)
 
 
+FLUSH_SECONDS = 1.0
+
+
+class RequestBuffer:
+    """Counter and histogram increments of one app in one process, summed until flushed."""
+
+    def __init__(self, extensions: dict) -> None:
+        self.extensions = extensions  # the app's: its Redis is set up after us
+        self.lock = threading.Lock()
+        self.pending: dict[tuple[str, str, str], float] = {}
+
+    def add(self, commands: Iterable[tuple]) -> None:
+        with self.lock:
+            for op, key, field, amount in commands:
+                slot = (op, key, field)
+                self.pending[slot] = self.pending.get(slot, 0) + amount
+        _ensure_flusher()
+
+    def flush(self) -> None:
+        with self.lock:
+            pending, self.pending = self.pending, {}
+        if pending:
+            send(
+                [(op, key, field, amount) for (op, key, field), amount in pending.items()],
+                self.extensions.get("redis"),
+            )
+
+    def forget(self) -> None:
+        """In a forked child: the parent's sums are the parent's to send."""
+        self.lock = threading.Lock()
+        self.pending = {}
+
+
+_buffers: weakref.WeakSet[RequestBuffer] = weakref.WeakSet()
+_flusher_pid: int | None = None
+_flusher_lock = threading.Lock()
+
+
+def flush_all() -> None:
+    """Send every app's sums in this process now (at exit; tests before they empty Redis)."""
+    for buffer in list(_buffers):
+        buffer.flush()
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(FLUSH_SECONDS)  # a timer, not synchronisation: it paces the flushes
+        flush_all()
+
+
+def _ensure_flusher() -> None:
+    """One flushing thread per process, started on first use (gunicorn forks its workers after
+    importing us, and a thread does not survive a fork)."""
+    global _flusher_pid
+    if _flusher_pid == os.getpid():
+        return
+    with _flusher_lock:
+        if _flusher_pid != os.getpid():
+            threading.Thread(target=_flush_forever, name="metrics-flush", daemon=True).start()
+            _flusher_pid = os.getpid()
+
+
+def _forget_after_fork() -> None:
+    for buffer in list(_buffers):
+        buffer.forget()
+
+
+atexit.register(flush_all)
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def inc(name: str, amount: int = 1, **labels: Any) -> None:
     if amount:
         send(counter_commands(name, amount, **labels))
@@ -209,6 +290,9 @@ class RedisCollector:
 
 
 def render() -> bytes:
+    buffer = current_app.extensions.get("metrics_buffer")
+    if buffer is not None:
+        buffer.flush()  # this process's latest requests are in the answer
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RedisCollector(get_redis()))
     return generate_latest(registry)
@@ -238,6 +322,9 @@ request_log = logging.getLogger("courier.request")
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    buffer = RequestBuffer(app.extensions)
+    app.extensions["metrics_buffer"] = buffer
+    _buffers.add(buffer)
 
     @app.before_request
     def _start_timer() -> None:
@@ -262,7 +349,7 @@ def init_app(app: Flask) -> None:
                 route=route,
                 method=request.method,
             )
-        send(commands)
+        buffer.add(commands)
         # One line per request, in place of gunicorn's access log: the path without its query
         # string, so an OAuth `code` or a `next` never reaches the logs.
         request_log.info(

@@ -8,8 +8,11 @@ schedulers race, or if Redis was flushed, each slot runs once and the next slot 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass
+from datetime import UTC
 
 import click
 from flask import Flask, current_app
@@ -152,8 +155,53 @@ def worker_command(burst: bool, no_scheduler: bool, name: str | None, no_fork: b
     worker.work(burst=burst, with_scheduler=not no_scheduler, logging_level="INFO")
 
 
+def _running_here(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def local_worker_heartbeat_age(connection: Redis) -> float | None:
+    """Seconds since the newest RQ heartbeat of a worker registered from this host (this
+    container) whose process is still alive here; None when there is none. A worker killed
+    without a goodbye stays registered in Redis until its key expires, hence the process check."""
+    host, now, ages = socket.gethostname(), time.time(), []
+    for worker in Worker.all(connection=connection):
+        beat = worker.last_heartbeat
+        if worker.hostname != host or beat is None or not _running_here(worker.pid):
+            continue
+        ages.append(now - (beat if beat.tzinfo else beat.replace(tzinfo=UTC)).timestamp())
+    return min(ages) if ages else None
+
+
+@click.command(
+    "worker-health",
+    help="Exit 0 when an RQ worker of this host (container) is alive and its heartbeat in Redis "
+    "is fresh; the worker's compose health check.",
+)
+def worker_health_command() -> None:
+    from .health import WORKER_MAX_AGE_SECONDS
+
+    try:
+        age = local_worker_heartbeat_age(get_redis())
+    except Exception as exc:  # Redis unreachable: the worker cannot work either
+        raise click.ClickException(f"Redis is not reachable ({type(exc).__name__})") from None
+    if age is None:
+        raise click.ClickException(f"no live worker of {socket.gethostname()} is registered")
+    if age > WORKER_MAX_AGE_SECONDS:
+        raise click.ClickException(f"the worker's last heartbeat is {age:.0f} s old")
+    click.echo(f"worker alive, heartbeat {age:.0f} s ago")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(worker_command)
+    app.cli.add_command(worker_health_command)
 
 
 __all__ = ["PERIODIC", "Periodic", "QUEUE_NAMES", "enqueue_due", "tick", "register_tick_hook"]

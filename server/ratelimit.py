@@ -129,6 +129,9 @@ def storage_uri(redis_url: str) -> str:
 
 
 def init_app(app: Flask) -> None:
-    app.config["RATELIMIT_STORAGE_URI"] = storage_uri(app.config["REDIS_URL"])
+    redis_url = app.config["REDIS_URL"]
+    # Without Redis only CLI commands run (production refuses an empty REDIS_URL); saying
+    # memory:// keeps Flask-Limiter from warning about production use in `render-manifest`.
+    app.config["RATELIMIT_STORAGE_URI"] = storage_uri(redis_url) if redis_url else "memory://"
     limiter.init_app(app)
     app.register_error_handler(RateLimitExceeded, _too_many_requests)

@@ -36,6 +36,10 @@ def redis_url():
 
 @pytest.fixture
 def redis_client(redis_url):
+    from server.metrics import flush_all
+
+    # Request counts an earlier test's app still holds in memory go in first, then are wiped.
+    flush_all()
     client = Redis.from_url(redis_url)
     client.flushall()
     yield client

@@ -37,6 +37,16 @@ def deployment_defaults() -> dict[str, Any]:
     return {"sync_interval_minutes": interval} if isinstance(interval, int) else {}
 
 
+def _org_settings_and_locks(org_id: int) -> tuple[dict[str, Any], set[str]]:
+    """Both from one read of the organisation's row (every pane request needs both)."""
+    row = (
+        get_session()
+        .execute(select(OrgPolicy.settings, OrgPolicy.locked).where(OrgPolicy.org_id == org_id))
+        .first()
+    )
+    return (dict(row.settings or {}), set(row.locked or ())) if row else ({}, set())
+
+
 def org_settings(org_id: int) -> dict[str, Any]:
     row = get_session().scalar(select(OrgPolicy).where(OrgPolicy.org_id == org_id))
     return dict(row.settings or {}) if row else {}
@@ -113,15 +123,7 @@ def effective_policy(
     """The user's Policy: organisation settings merged with the user's own, the
     organisation's domains internal, the user's addresses and aliases their own.
     Overrides (already validated) replace stored values, for previews."""
-    # The organisation's settings and locks: one row, read once (each session reads it).
-    row = (
-        get_session()
-        .execute(
-            select(OrgPolicy.settings, OrgPolicy.locked).where(OrgPolicy.org_id == user.org_id)
-        )
-        .first()
-    )
-    stored, locked = (dict(row.settings or {}), set(row.locked or ())) if row else ({}, set())
+    stored, locked = _org_settings_and_locks(user.org_id)
     merged = {**stored, **(org_overrides or {})}
     org = {k: v for k, v in merged.items() if v is not None}
     mine = {

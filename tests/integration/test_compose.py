@@ -4,7 +4,8 @@
   Specification: interpolation with `${VAR:?}`, `depends_on` conditions, health checks) resolves
   the file as Docker would, with a .env like the one an operator writes;
 - `caddy validate` checks the Caddyfile (Debian's caddy package);
-- the image's entrypoint roles (migrate, web, healthcheck) run outside a container.
+- the image's entrypoint roles (migrate, web, worker and both health checks) run outside a
+  container.
 
 Containers themselves are not started here: there is no Docker engine on this machine or CI.
 """
@@ -112,8 +113,10 @@ def test_start_order_waits_on_health_and_migrations(resolved):
             "redis": {"condition": "service_healthy"},
         }
     assert resolved["caddy"]["depends_on"] == {"web": {"condition": "service_healthy"}}
-    for name in ("postgres", "redis", "web"):
+    for name in ("postgres", "redis", "web", "worker"):
         assert resolved[name]["healthcheck"]["test"], name
+    assert resolved["web"]["healthcheck"]["test"] == ["CMD", "courier", "healthcheck"]
+    assert resolved["worker"]["healthcheck"]["test"] == ["CMD", "courier", "worker-healthcheck"]
 
 
 def test_every_long_running_service_restarts(resolved):
@@ -267,6 +270,43 @@ def test_web_role_serves_and_the_healthcheck_follows_it(tmp_path, sqlite_url, re
     assert _healthcheck(env) == 1
 
 
+def _worker_healthcheck(env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["sh", str(ENTRYPOINT), "worker-healthcheck"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_worker_healthcheck_follows_this_hosts_worker(tmp_path, sqlite_url, redis_url):
+    """Healthy once the worker role registered with a heartbeat; unhealthy again when it is
+    SIGKILLed, although its registration is still in Redis (no goodbye was said)."""
+    env = _role_env(tmp_path, DATABASE_URL=sqlite_url, REDIS_URL=redis_url)
+    before = _worker_healthcheck(env)
+    assert before.returncode == 1 and "no live worker" in before.stderr
+    worker = subprocess.Popen(
+        ["sh", str(ENTRYPOINT), "worker"], cwd=ROOT, env=env, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while (check := _worker_healthcheck(env)).returncode != 0:
+            assert worker.poll() is None, "the worker exited"
+            assert time.monotonic() < deadline, f"never healthy: {check.stderr}"
+            time.sleep(0.3)
+        assert "worker alive" in check.stdout
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+    from redis import Redis
+    from rq import Worker
+
+    assert Worker.all(connection=Redis.from_url(redis_url)), "the registration stays behind"
+    after = _worker_healthcheck(env)
+    assert after.returncode == 1 and "no live worker" in after.stderr
+
+
 def test_the_dockerfile_runs_the_entrypoint_roles():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "ENV=production" in dockerfile.replace(" ", "")
@@ -277,5 +317,5 @@ def test_the_dockerfile_runs_the_entrypoint_roles():
             source = line.split()[1]
             assert (ROOT / source).exists(), f"COPY source {source} is missing"
     entrypoint = ENTRYPOINT.read_text()
-    for role in ("migrate)", "web)", "worker)", "healthcheck)"):
+    for role in ("migrate)", "web)", "worker)", "healthcheck)", "worker-healthcheck)"):
         assert role in entrypoint

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,17 @@ def test_a_pane_save_counts_once_and_a_repeat_does_not(client, db):
         samples, "courier_http_requests_total", route="/api/saves", method="POST", status=201
     )
     assert saves == 1
+
+
+def test_request_counts_reach_redis_without_a_scrape(client, redis_client):
+    """Web processes sum request counts in memory and a background thread sends them: another
+    process (a second gunicorn worker answering /metrics) sees them within the flush period."""
+    from server.metrics import FLUSH_SECONDS, KEY_PREFIX
+
+    for _ in range(4):
+        assert client.get("/healthz").status_code == 200
+    field = '["/healthz", "GET", "200"]'
+    deadline = time.monotonic() + FLUSH_SECONDS * 10
+    while int(redis_client.hget(KEY_PREFIX + "courier_http_requests", field) or 0) != 4:
+        assert time.monotonic() < deadline, "the request counts never reached Redis"
+        time.sleep(0.05)

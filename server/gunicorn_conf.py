@@ -1,0 +1,25 @@
+"""gunicorn's settings: one file for every way Courier's web server runs (`make run` through
+server/launcher.py, the container's `web` role, bench/load.py), so what the load benchmark
+measures is what a deployment runs. `gunicorn -c python:server.gunicorn_conf`.
+
+- gthread workers: a request mostly waits on PostgreSQL, Redis or Graph, so each process serves
+  WEB_THREADS requests at once; the GIL caps one process at one core, so WEB_CONCURRENCY
+  processes use the machine's cores (default: one per core; README, "Load on one machine").
+- keepalive: the pane and Caddy reuse connections; 5 s (gunicorn's default is 2 s) keeps a rep's
+  connection open between two emails, and gthread parks idle connections without holding a
+  thread.
+- No access log: gunicorn's request line carries the query string (the OAuth `code` at
+  /auth/callback); the app logs each request without it (server/metrics.py).
+"""
+
+from __future__ import annotations
+
+import os
+
+wsgi_app = "server.wsgi:app"
+bind = [f"0.0.0.0:{os.environ.get('PORT') or 8000}"]
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 2)
+threads = int(os.environ.get("WEB_THREADS") or 4)
+keepalive = 5
+accesslog = None
