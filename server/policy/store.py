@@ -114,9 +114,13 @@ def effective_policy(
     organisation's domains internal, the user's addresses and aliases their own.
     Overrides (already validated) replace stored values, for previews."""
     # The organisation's settings and locks: one row, read once (each session reads it).
-    row = get_session().execute(
-        select(OrgPolicy.settings, OrgPolicy.locked).where(OrgPolicy.org_id == user.org_id)
-    ).first()
+    row = (
+        get_session()
+        .execute(
+            select(OrgPolicy.settings, OrgPolicy.locked).where(OrgPolicy.org_id == user.org_id)
+        )
+        .first()
+    )
     stored, locked = (dict(row.settings or {}), set(row.locked or ())) if row else ({}, set())
     merged = {**stored, **(org_overrides or {})}
     org = {k: v for k, v in merged.items() if v is not None}
