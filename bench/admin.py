@@ -103,6 +103,7 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--only", default="", help="run the combinations containing this")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="courier-bench-admin-"))
     redis_proc, redis_url = start_redis_server(workdir / "redis")
@@ -137,7 +138,7 @@ def main() -> int:
             with client.session_transaction() as session:
                 session[COOKIE_TOKEN_KEY] = issue_session(admin)
             small = min(1000, args.people)
-            pages = combinations()
+            pages = [p for p in combinations() if args.only in p]
             add_people(db, org, small)
             queries_small = {page: count_statements(client, page) for page in pages}
             started = time.perf_counter()

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("fingerprint"),
     )
     op.create_index("ix_ledger_org_status_updated", "ledger", ["org_id", "status", "updated_at"])
+    op.create_index("ix_ledger_user_status_updated", "ledger", ["user_id", "status", "updated_at"])
     # Users who synced before this revision: the newest session and the last success, so the
     # table is right at once; failures and the error follow from each user's next session.
     op.execute(
@@ -57,6 +58,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_ledger_user_status_updated", table_name="ledger")
     op.drop_index("ix_ledger_org_status_updated", table_name="ledger")
     op.drop_table("encryption_keys")
     op.drop_index("ix_user_sync_summaries_org_success", table_name="user_sync_summaries")

@@ -18,7 +18,7 @@ from ..models.admin import DirectoryMember
 from ..models.connections import OrgAllowedUser
 from ..models.ledger import LedgerEntry
 from ..models.tenancy import Organisation, User
-from ..sync.health_sql import health_subquery, saved_since_subquery
+from ..sync.health_sql import health_subquery, saved_since_column
 from .tables import TableParams
 
 SORTABLE = ("name", "email", "state", "last_success", "saved", "role", "allowed")
@@ -135,11 +135,9 @@ def _query(org: Organisation, flt: PeopleFilter, sort: str = ""):
     saved = None
     if sort == "saved":
         # Only sorting needs everyone's count; a page's own counts are read for the page.
-        saved = saved_since_subquery(org_id)
-        columns.append(func.coalesce(saved.c.saved, 0).label("saved_7d"))
+        saved = func.coalesce(saved_since_column(people.c.user_id), 0).label("saved_7d")
+        columns.append(saved)
     query = select(*columns)
-    if saved is not None:
-        query = query.select_from(people.outerjoin(saved, saved.c.user_id == people.c.user_id))
     if flt.q:
         needle = f"%{flt.q.lower()}%"
         query = query.where(
@@ -161,7 +159,7 @@ def _order(people, allowed_col, saved, params: TableParams):
         # Never synced sorts as the oldest.
         column = func.coalesce(people.c.last_success_at, literal(_EPOCH, UTCDateTime()))
     elif params.sort == "saved":
-        column = func.coalesce(saved.c.saved, 0)
+        column = saved
     else:
         column = {
             "name": func.lower(people.c.name),

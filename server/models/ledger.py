@@ -25,8 +25,9 @@ class LedgerEntry(Base):
     __tablename__ = "ledger"
     __table_args__ = (
         UniqueConstraint("org_id", "item_key", "crm_target"),
-        # "Saved in the last 7 days" per user (the admin's users table and Overview).
+        # Saved in the last 7 days: per organisation (Overview), per user (users table).
         Index("ix_ledger_org_status_updated", "org_id", "status", "updated_at"),
+        Index("ix_ledger_user_status_updated", "user_id", "status", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -91,6 +91,8 @@ def _run(org_id: int, policies: _Policies, user_id: int | None = None) -> dict[s
         query = query.where(LedgerEntry.user_id == user_id)
     total = would_skip = newly_skipped = would_unlink = 0
     by_reason: Counter[str] = Counter()
+    # With the rule's detail (which keyword, which address), so the words name it.
+    by_detail: Counter[tuple[str, str]] = Counter()
     sample: list[dict[str, Any]] = []
     for entry in get_session().scalars(query.execution_options(yield_per=1000)):
         current, proposed = policies.get(entry.user_id)
@@ -100,10 +102,11 @@ def _run(org_id: int, policies: _Policies, user_id: int | None = None) -> dict[s
         if not after.keep:
             would_skip += 1
             by_reason[after.reason] += 1
+            by_detail[(after.reason, after.detail or "")] += 1
             if screen(item, current).keep:
                 newly_skipped += 1
                 if len(sample) < SAMPLE_SIZE:
-                    sample.append(_sample(entry, after.reason))
+                    sample.append(_sample(entry, after.reason, after.detail or ""))
         elif BLOCKED in after.participants.values():
             before = screen(item, current)
             if after.addresses_of(BLOCKED) != before.addresses_of(BLOCKED):
@@ -114,18 +117,23 @@ def _run(org_id: int, policies: _Policies, user_id: int | None = None) -> dict[s
         "newly_skipped": newly_skipped,
         "would_unlink": would_unlink,
         "by_reason": dict(sorted(by_reason.items())),
+        "by_reason_detail": [
+            {"reason": reason, "detail": detail, "count": count}
+            for (reason, detail), count in sorted(by_detail.items())
+        ],
         "sample": sample,
         "basis": "participants and subject of saved items",
     }
 
 
-def _sample(entry: LedgerEntry, reason: str) -> dict[str, Any]:
+def _sample(entry: LedgerEntry, reason: str, detail: str = "") -> dict[str, Any]:
     """A saved item the change would newly exclude, as the admin sees it in the preview."""
     return {
         "kind": entry.kind,
         "subject": entry.subject or "",
         "at": entry.item_at.isoformat() if entry.item_at else None,
         "reason": reason,
+        "detail": detail,
         "user_id": entry.user_id,
     }
 

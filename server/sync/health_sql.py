@@ -138,23 +138,21 @@ def health_subquery(org_id: int, now: datetime | None = None, user_ids=None):
     ).subquery("health")
 
 
-def saved_since_subquery(org_id: int, days: int = 7, now: datetime | None = None):
-    """(user_id, saved): distinct items each user saved in the last `days` days."""
+def saved_since_column(user_id_column, days: int = 7, now: datetime | None = None):
+    """Distinct items the row's user saved in the last `days` days, as a correlated scalar
+    subquery: an index lookup per row (ix_ledger_user_status_updated) on both databases.
+    (A join to a grouped subquery made SQLite re-scan the grouping for every row of a
+    filtered list: 21 s at 10,000 people.)"""
     since = (now or utcnow()) - timedelta(days=days)
     return (
-        select(
-            LedgerEntry.user_id.label("user_id"),
-            func.count(func.distinct(LedgerEntry.item_key)).label("saved"),
-        )
+        select(func.count(func.distinct(LedgerEntry.item_key)))
         .where(
-            LedgerEntry.org_id == org_id,
+            LedgerEntry.user_id == user_id_column,
             LedgerEntry.status == "saved",
             LedgerEntry.updated_at >= _at(since),
-            LedgerEntry.user_id.isnot(None),
         )
-        .group_by(LedgerEntry.user_id)
-        .subquery("saved7")
+        .scalar_subquery()
     )
 
 
-__all__ = ["health_subquery", "saved_since_subquery", "null"]
+__all__ = ["health_subquery", "saved_since_column", "null"]

@@ -91,6 +91,10 @@ def test_preview_then_save_a_keyword_and_see_it_in_the_audit_and_the_policy(app,
     assert answer.status_code == 200, answer.get_data(as_text=True)[:2000]
     page = answer.get_data(as_text=True)
     assert 'id="newly-skipped">1<' in page and "Payslip for March" in page
+    # The reason names the keyword that matched (not a placeholder).
+    assert "the subject contains &#34;payslip&#34;" in page or (
+        'the subject contains "payslip"' in page
+    )
     assert "+ payslip" in page and 'data-setting="rule_internal_only"' in page
     payload = unescape(re.search(r'name="payload" value="([^"]+)"', page).group(1))
     assert json.loads(payload)["changes"] == {
