@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from ...models.tenancy import User
 from ..base import ActivitySummary, Person, PersonCard, RecordRef
-from .models import CrmAccount, CrmActivity, CrmActivityLink, CrmContact, CrmLead
-from .records import contact_person, lead_person, opportunities_of, record_id
+from .models import CrmActivity, CrmActivityLink, CrmLead
+from .records import contacts_without_addresses, lead_person, opportunities_of, record_id
 
 # The built-in CRM's record pages (crm/builtin/pages.py: /crm/<kind>/<id>).
 RECORD_PAGE = "/crm/{kind}/{id}"
@@ -55,22 +55,8 @@ def _people(session: Session, org_id: int, refs: list[RecordRef]) -> dict[Record
     contact_ids = [n for r in refs if r.type == "contact" and (n := record_id(r.id)) is not None]
     lead_ids = [n for r in refs if r.type == "lead" and (n := record_id(r.id)) is not None]
     found: dict[RecordRef, Person] = {}
-    if contact_ids:
-        rows = session.execute(
-            select(
-                CrmContact.id,
-                CrmContact.name,
-                CrmContact.title,
-                CrmContact.account_id,
-                CrmAccount.name.label("account_name"),
-                CrmContact.owner_id,
-                CrmContact.last_activity_at,
-            )
-            .outerjoin(CrmAccount, CrmAccount.id == CrmContact.account_id)
-            .where(CrmContact.org_id == org_id, CrmContact.id.in_(contact_ids))
-        ).all()
-        for row in rows:
-            found[RecordRef("contact", str(row.id))] = contact_person(row, [])
+    for contact_id, person in contacts_without_addresses(session, org_id, contact_ids).items():
+        found[RecordRef("contact", str(contact_id))] = person
     if lead_ids:
         for lead in session.scalars(
             select(CrmLead).where(CrmLead.org_id == org_id, CrmLead.id.in_(lead_ids))

@@ -39,6 +39,7 @@ from .client import SalesforceClient, soql_quote
 from .email_roles import with_participant_roles
 from .lookups import LEAD_FIELDS
 from .records import (
+    OPPORTUNITY_FIELDS,
     SOBJECT_OF,
     SalesforceOptions,
     account_from,
@@ -54,17 +55,6 @@ if TYPE_CHECKING:
     from ...models.tenancy import User
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-OPPORTUNITY_FIELDS = (
-    "Id",
-    "Name",
-    "AccountId",
-    "OwnerId",
-    "StageName",
-    "IsClosed",
-    "Amount",
-    "CloseDate",
-)
 
 
 def _persisting(method: F) -> F:

@@ -22,18 +22,8 @@ from datetime import date, datetime
 from typing import Any
 
 from ..base import ActivitySummary, Opportunity, PersonCard, RecordRef
-from .records import SalesforceOptions, in_list, opportunity_from, valid_id
+from .records import OPPORTUNITY_FIELDS, SalesforceOptions, in_list, opportunity_from, valid_id
 
-OPPORTUNITY_CARD_FIELDS = (
-    "Id",
-    "Name",
-    "AccountId",
-    "OwnerId",
-    "StageName",
-    "IsClosed",
-    "Amount",
-    "CloseDate",
-)
 MAX_ROWS = 2_000
 
 
@@ -60,7 +50,7 @@ def statements(
         out.append(
             (
                 "opportunities",
-                f"SELECT {', '.join(OPPORTUNITY_CARD_FIELDS)} FROM Opportunity WHERE AccountId "
+                f"SELECT {', '.join(OPPORTUNITY_FIELDS)} FROM Opportunity WHERE AccountId "
                 f"IN (SELECT AccountId FROM Contact WHERE Id IN {in_list(contacts)})",
             )
         )

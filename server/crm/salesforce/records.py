@@ -10,6 +10,18 @@ from urllib.parse import urlsplit
 
 from ..base import Account, Opportunity, Person, RecordRef, RecordType
 
+# What an Opportunity is read with (the pane's list and the card): `opportunity_from` reads them.
+OPPORTUNITY_FIELDS = (
+    "Id",
+    "Name",
+    "AccountId",
+    "OwnerId",
+    "StageName",
+    "IsClosed",
+    "Amount",
+    "CloseDate",
+)
+
 SOBJECT_OF: dict[RecordType, str] = {
     "contact": "Contact",
     "lead": "Lead",
