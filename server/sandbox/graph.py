@@ -150,6 +150,14 @@ def target_user(user_id: str, resource: str | None = None) -> DirectoryUser | Re
     return user
 
 
+def target_box(user_id: str) -> tuple[DirectoryUser, Mailbox] | Response:
+    """The user a mailbox read targets and their mailbox, or Graph's refusal (target_user)."""
+    user = target_user(user_id)
+    if isinstance(user, Response):
+        return user
+    return user, state().mailbox(user)
+
+
 def page_size() -> int:
     for part in request.headers.get("Prefer", "").split(","):
         name, _, value = part.strip().partition("=")
@@ -245,10 +253,10 @@ def folder_key_of(box: Mailbox, key: str) -> str | None:
 @api.get("/users/<user_id>/mailFolders")
 @api.get("/me/mailFolders", defaults={"user_id": "me"})
 def list_folders(user_id: str):
-    user = target_user(user_id)
-    if isinstance(user, Response):
-        return user
-    box = state().mailbox(user)
+    target = target_box(user_id)
+    if isinstance(target, Response):
+        return target
+    _, box = target
     top = [n for n in FOLDER_NAMES if n != "clients"]
     return json_response({"value": [_folder_json(box, n) for n in top]})
 
@@ -256,10 +264,10 @@ def list_folders(user_id: str):
 @api.get("/users/<user_id>/mailFolders/<folder>/childFolders")
 @api.get("/me/mailFolders/<folder>/childFolders", defaults={"user_id": "me"})
 def child_folders(user_id: str, folder: str):
-    user = target_user(user_id)
-    if isinstance(user, Response):
-        return user
-    box = state().mailbox(user)
+    target = target_box(user_id)
+    if isinstance(target, Response):
+        return target
+    _, box = target
     if folder_key_of(box, folder) == "inbox":
         return json_response(
             {"value": [_folder_json(box, "clients", box.generated.folders["inbox"])]}
@@ -270,10 +278,10 @@ def child_folders(user_id: str, folder: str):
 @api.get("/users/<user_id>/mailFolders/<folder>")
 @api.get("/me/mailFolders/<folder>", defaults={"user_id": "me"})
 def get_folder(user_id: str, folder: str):
-    user = target_user(user_id)
-    if isinstance(user, Response):
-        return user
-    box = state().mailbox(user)
+    target = target_box(user_id)
+    if isinstance(target, Response):
+        return target
+    _, box = target
     name = folder_key_of(box, folder)
     if name is None:
         return graph_error(

@@ -183,11 +183,7 @@ def mark_read(user_id: str, message_id: str):
     st = state()
     box = st.mailbox(user)
     with st.lock:
-        index = box.generated.index_of(message_id)
-        if index is not None:
-            message = box.generated.render(index)[0]
-        else:
-            message = next((m for _, m, _ in box.added if m["id"] == message_id), None)
+        message = box.message(message_id)
         if message is None:
             return jsonify({"error": "unknown_message", "message": message_id}), 404
         seq = box.next_message_seq()

@@ -13,7 +13,16 @@ from flask import Response, request
 
 from . import graph_state
 from .calendar_series import full_occurrence
-from .graph import api, folder_key_of, graph_error, json_response, page_size, target_user
+from .graph import (
+    api,
+    folder_key_of,
+    graph_error,
+    json_response,
+    page_size,
+    target_box,
+    target_user,
+)
+from .graph_select import select_arg, select_fields
 from .graph_state import Mailbox, decode_token, encode_token, state
 
 # "Applying $filter in a delta query returns only up to 5,000 messages" — and nothing says
@@ -24,9 +33,7 @@ FILTERED_DELTA_CAP = 5_000
 def _select(message: dict, fields: list[str]) -> dict:
     if "receivedDateTime" not in message:
         return dict(message)  # a partial update entry: its few fields whatever $select says
-    if not fields:
-        return {k: v for k, v in message.items() if k != "internetMessageHeaders"}
-    return {k: v for k, v in message.items() if k == "id" or k in fields or k.startswith("@")}
+    return select_fields(message, fields)
 
 
 def _served(message: dict, sent_items_id: str) -> dict:
@@ -62,11 +69,11 @@ def html_body(text: str) -> str:
 @api.get("/users/<user_id>/mailFolders/<folder>/messages/delta")
 @api.get("/me/mailFolders/<folder>/messages/delta", defaults={"user_id": "me"})
 def message_delta(user_id: str, folder: str):
-    user = target_user(user_id)
-    if isinstance(user, Response):
-        return user
+    target = target_box(user_id)
+    if isinstance(target, Response):
+        return target
+    _, box = target
     st = state()
-    box = st.mailbox(user)
     name = folder_key_of(box, folder)
     if name is None:
         return graph_error(404, "ErrorItemNotFound", "The specified folder was not found.")
@@ -77,10 +84,9 @@ def message_delta(user_id: str, folder: str):
             return token
         if token is None:
             since = _since(request.args.get("$filter", ""))
-            select = [f.strip() for f in request.args.get("$select", "").split(",") if f.strip()]
             token = {
                 "s": since.isoformat() if since else None,
-                "sel": select,
+                "sel": select_arg(),
                 "p": 0,
                 "h": box.message_seq,
             }
@@ -110,11 +116,11 @@ def message_delta(user_id: str, folder: str):
 @api.get("/users/<user_id>/calendarView/delta")
 @api.get("/me/calendarView/delta", defaults={"user_id": "me"})
 def calendar_delta(user_id: str):
-    user = target_user(user_id)
-    if isinstance(user, Response):
-        return user
+    target = target_box(user_id)
+    if isinstance(target, Response):
+        return target
+    _, box = target
     st = state()
-    box = st.mailbox(user)
     with st.lock:
         token = _round_token(box, box.event_seq)
         if isinstance(token, Response):
