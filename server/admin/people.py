@@ -18,6 +18,7 @@ from ..models.admin import DirectoryMember
 from ..models.connections import OrgAllowedUser
 from ..models.ledger import LedgerEntry
 from ..models.tenancy import Organisation, User
+from ..sync.app_mode import IN_SCOPE
 from ..sync.health_sql import health_subquery, saved_since_column
 from .tables import TableParams
 
@@ -77,6 +78,7 @@ class PeopleFilter:
     role: str = ""  # admin | user | ""
     allowed: str = ""  # yes | no | ""
     state: str = ""
+    scope: str = ""  # in | out | "": application mode's scope (User.app_scope == 'in')
 
 
 def _signed_in(org: Organisation):
@@ -149,6 +151,16 @@ def _query(org: Organisation, flt: PeopleFilter, sort: str = ""):
         query = query.where(allowed if flt.allowed == "yes" else ~allowed)
     if flt.state in STATES:
         query = query.where(people.c.state == flt.state)
+    if flt.scope in ("in", "out"):
+        # A correlated EXISTS, like "allowed": part of the page's one query, and true or
+        # false (never NULL) for directory members who have no user row — they are out.
+        in_scope = exists().where(
+            User.org_id == org_id,
+            User.tenant_id == org.tenant_id,  # with object_id: the users' unique index
+            User.object_id == people.c.object_id,
+            User.app_scope == IN_SCOPE,
+        )
+        query = query.where(in_scope if flt.scope == "in" else ~in_scope)
     return query, people, allowed_col, saved
 
 
