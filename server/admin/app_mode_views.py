@@ -15,7 +15,7 @@ from . import bp
 from .app_directory import choice_for, picked_ids, refresh_app_scope
 from .app_mode import choose_group, choose_users_kind, describe, scope_counts, search_groups
 from .app_mode import set_mode as change_mode
-from .audit import record_audit
+from .audit import record_org_audit
 from .deployment_views import admin_consent_redirect, consent_answer
 from .directory import DirectoryUnavailable
 
@@ -101,12 +101,9 @@ def app_consent_done():
     org = g.org
     if ok:
         record_app_consent(get_session(), org)
-    record_audit(
-        org.id,
+    record_org_audit(
+        org,
         "consent.app_granted" if ok else "consent.app_failed",
-        target_type="organisation",
-        target_id=org.id,
-        target=org.name,
         after={
             "scope": args.get("scope", "")[:300],
             "error": args.get("error", "")[:100],

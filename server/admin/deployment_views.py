@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from flask import current_app, g, redirect, render_template, request, session, url_for
 
 from . import bp
-from .audit import record_audit
+from .audit import record_org_audit
 from .consent_check import forget as forget_consent
 from .deployment import manifest_text, manifest_version, preflight
 
@@ -81,12 +81,9 @@ def consent_done():
             message="This consent answer was not started here; try again.",
         ), 400
     forget_consent(g.org.id)  # the Overview asks Microsoft again
-    record_audit(
-        g.org.id,
+    record_org_audit(
+        g.org,
         "consent.granted" if ok else "consent.failed",
-        target_type="organisation",
-        target_id=g.org.id,
-        target=g.org.name,
         after={"scope": args.get("scope", ""), "error": args.get("error", "")},
     )
     message = (

@@ -11,7 +11,7 @@ from typing import Any
 from ..models import Organisation, User
 from ..policy import org_settings, update_org_policy
 from ..policy.store import org_locks, set_org_locks
-from .audit import record_audit
+from .audit import record_org_audit
 
 
 def audit_side(
@@ -43,12 +43,9 @@ def change_org_settings(
         set_org_locks(org.id, [str(n) for n in locks], actor)
         locks_after = sorted(org_locks(org.id))
     names = sorted(changes)
-    record_audit(
-        org.id,
+    record_org_audit(
+        org,
         "settings.changed",
-        target_type="organisation",
-        target_id=org.id,
-        target=org.name,
         before=audit_side(before, names, locks_before),
         after=audit_side(after, names, locks_after),
     )
