@@ -14,13 +14,11 @@ from flask import Response, request
 from . import graph_state
 from .calendar_series import full_occurrence
 from .graph import (
-    api,
     folder_key_of,
     graph_error,
     json_response,
+    mailbox_get,
     page_size,
-    target_box,
-    target_user,
 )
 from .graph_select import select_arg, select_fields
 from .graph_state import Mailbox, decode_token, encode_token, state
@@ -66,13 +64,8 @@ def html_body(text: str) -> str:
     )
 
 
-@api.get("/users/<user_id>/mailFolders/<folder>/messages/delta")
-@api.get("/me/mailFolders/<folder>/messages/delta", defaults={"user_id": "me"})
-def message_delta(user_id: str, folder: str):
-    target = target_box(user_id)
-    if isinstance(target, Response):
-        return target
-    _, box = target
+@mailbox_get("/mailFolders/<folder>/messages/delta")
+def message_delta(_user, box: Mailbox, folder: str):
     st = state()
     name = folder_key_of(box, folder)
     if name is None:
@@ -113,13 +106,8 @@ def message_delta(user_id: str, folder: str):
     return json_response(body)
 
 
-@api.get("/users/<user_id>/calendarView/delta")
-@api.get("/me/calendarView/delta", defaults={"user_id": "me"})
-def calendar_delta(user_id: str):
-    target = target_box(user_id)
-    if isinstance(target, Response):
-        return target
-    _, box = target
+@mailbox_get("/calendarView/delta")
+def calendar_delta(_user, box: Mailbox):
     st = state()
     with st.lock:
         token = _round_token(box, box.event_seq)
@@ -207,12 +195,8 @@ def _parse_date(value: str) -> datetime | None:
     return parse_datetime(value)
 
 
-@api.get("/users/<user_id>/events/<event_id>")
-@api.get("/me/events/<event_id>", defaults={"user_id": "me"})
-def get_event(user_id: str, event_id: str):
-    user = target_user(user_id)
-    if isinstance(user, Response):
-        return user
+@mailbox_get("/events/<event_id>")
+def get_event(user, _box: Mailbox, event_id: str):
     event = event_as_read(user, event_id)
     if event is None:
         return graph_error(

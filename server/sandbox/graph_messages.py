@@ -5,20 +5,14 @@ ErrorItemNotFound). Registered on graph.py's `api` blueprint."""
 
 from __future__ import annotations
 
-from flask import Response
-
-from .graph import api, graph_error, json_response, target_box
+from .directory import DirectoryUser
+from .graph import graph_error, json_response, mailbox_get
 from .graph_select import select_arg, select_fields
-from .graph_state import state
+from .graph_state import Mailbox, state
 
 
-@api.get("/users/<user_id>/messages/<message_id>")
-@api.get("/me/messages/<message_id>", defaults={"user_id": "me"})
-def get_message(user_id: str, message_id: str):
-    target = target_box(user_id)
-    if isinstance(target, Response):
-        return target
-    user, box = target
+@mailbox_get("/messages/<message_id>")
+def get_message(user: DirectoryUser, box: Mailbox, message_id: str):
     st = state()
     with st.lock:
         message = box.message(message_id)
