@@ -102,6 +102,7 @@ def _rows_subquery(org: Organisation, with_health: bool = True, user_ids=None):
         User.email.label("email"),
         User.id.label("user_id"),
         User.role.label("role"),
+        User.app_scope.label("app_scope"),
     ).where(User.org_id == org_id)
     members = select(
         DirectoryMember.object_id,
@@ -109,6 +110,7 @@ def _rows_subquery(org: Organisation, with_health: bool = True, user_ids=None):
         DirectoryMember.email,
         null().label("user_id"),
         literal("user", String).label("role"),
+        null().label("app_scope"),  # never signed in: outside the scope (no user row)
     ).where(DirectoryMember.org_id == org_id, ~_signed_in(org))
     if with_health:
         health = health_subquery(org_id, user_ids=user_ids)
@@ -152,14 +154,9 @@ def _query(org: Organisation, flt: PeopleFilter, sort: str = ""):
     if flt.state in STATES:
         query = query.where(people.c.state == flt.state)
     if flt.scope in ("in", "out"):
-        # A correlated EXISTS, like "allowed": part of the page's one query, and true or
-        # false (never NULL) for directory members who have no user row — they are out.
-        in_scope = exists().where(
-            User.org_id == org_id,
-            User.tenant_id == org.tenant_id,  # with object_id: the users' unique index
-            User.object_id == people.c.object_id,
-            User.app_scope == IN_SCOPE,
-        )
+        # A column of the people rows, like the role: NULL (directory-only people, users
+        # never put in scope) counts as out.
+        in_scope = func.coalesce(people.c.app_scope, "") == IN_SCOPE
         query = query.where(in_scope if flt.scope == "in" else ~in_scope)
     return query, people, allowed_col, saved
 
