@@ -52,6 +52,8 @@ FILTERS = (
     "state=not_started",
     "role=user",
     "allowed=no",
+    "scope=in",
+    "scope=out",
     "q=person0&state=delayed",
 )
 

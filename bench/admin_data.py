@@ -53,6 +53,9 @@ def add_people(
                     "aliases": [],
                     "role": "user",
                     "sync_enabled": n % 10 != 0,
+                    # Half in application mode's scope, for the Scope filter (no effect on
+                    # health in delegated mode).
+                    "app_scope": "in" if n % 2 == 0 else None,
                     "admin_by_directory": False,
                     "admin_by_grant": False,
                     "created_at": now,

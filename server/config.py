@@ -98,6 +98,10 @@ class Settings:
     # Mail.Read/Calendars.Read" on its side, so the token carries no such role; a mailbox the
     # app may not read then shows as refused (not in the application's scope) instead.
     MS_APP_EXCHANGE_RBAC: bool = False
+    # Application mode: an organisation whose application grant was refused (revoked
+    # consent, rejected credential) asks the identity platform again at most this often,
+    # from the scheduler's tick, so a grant restored in Entra resumes the sync on its own.
+    APP_GRANT_RECHECK_MINUTES: int = 15
     # Microsoft Graph: https://graph.microsoft.com/v1.0 in production.
     GRAPH_BASE_URL: str = "https://127.0.0.1:8010/graph/v1.0"
     # Tenant ids allowed to sign in (empty: any work tenant; one: sign-in uses that tenant).
@@ -278,6 +282,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("SYNC_INTERVAL_MINUTES: must be at least 1")
     if settings.SYNC_SAFETY_POLL_MINUTES < 1:
         raise ConfigError("SYNC_SAFETY_POLL_MINUTES: must be at least 1")
+    if settings.APP_GRANT_RECHECK_MINUTES < 1:
+        raise ConfigError("APP_GRANT_RECHECK_MINUTES: must be at least 1")
     if not 1 <= settings.SYNC_HEARTBEAT_SECONDS < settings.SYNC_STALE_SECONDS:
         raise ConfigError("SYNC_HEARTBEAT_SECONDS: must be at least 1 and below SYNC_STALE_SECONDS")
     if settings.WRITER_LEASE_SECONDS <= settings.HTTP_TIMEOUT_SECONDS:

@@ -29,7 +29,7 @@ from ..mail.graph_errors import GraphError
 from ..models.app_scope import AppScopeChoice, AppScopePick
 from ..models.tenancy import Organisation, User
 from ..sync.app_mode import is_app_mode, put_in_scope, remove_from_scope
-from .audit import record_audit
+from .audit import record_org_audit
 from .directory import LIST_URL, DirectoryUnavailable, read_pages, store_directory
 from .scope_diff import Person, ScopeChange, diff_scope, scope_members
 
@@ -134,12 +134,9 @@ def refresh_app_scope(org: Organisation, actor_label: str = "") -> ScopeChange:
         db.rollback()
         choice = choice_for(org, create=True)
         choice.last_error = str(exc)[:500]
-        record_audit(
-            org.id,
+        record_org_audit(
+            org,
             "directory.refresh_failed",
-            target_type="organisation",
-            target_id=org.id,
-            target=org.name,
             after={"mode": "application", "error": str(exc)[:300]},
             actor_label=actor_label or "scheduler",
         )
@@ -154,12 +151,9 @@ def refresh_app_scope(org: Organisation, actor_label: str = "") -> ScopeChange:
     choice.refreshed_at = utcnow()
     choice.last_joiners, choice.last_leavers = len(change.joiners), len(change.leavers)
     choice.last_error = ""
-    record_audit(
-        org.id,
+    record_org_audit(
+        org,
         "directory.refreshed",
-        target_type="organisation",
-        target_id=org.id,
-        target=org.name,
         after={
             "mode": "application",
             "people": len(tenant),

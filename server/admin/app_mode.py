@@ -22,7 +22,7 @@ from ..models.app_scope import AppScopeChoice, AppScopePick
 from ..models.tenancy import Organisation, User
 from ..sync.app_mode import set_sync_mode
 from .app_directory import app_client, choice_for, picked_ids
-from .audit import record_audit
+from .audit import record_audit, record_org_audit
 
 GROUP_FIELDS = "id,displayName,description,mail,groupTypes"
 MAX_GROUPS_SHOWN = 25
@@ -37,12 +37,9 @@ def set_mode(org: Organisation, mode: str) -> bool:
     except ValueError:
         raise ApiError(400, "bad_mode", "Choose delegated or application mode.") from None
     if changed:
-        record_audit(
-            org.id,
+        record_org_audit(
+            org,
             "sync_mode.changed",
-            target_type="organisation",
-            target_id=org.id,
-            target=org.name,
             before={"sync_mode": before},
             after={"sync_mode": mode},
             commit=False,
@@ -149,12 +146,9 @@ def set_picked(org: Organisation, object_id: str, label: str, picked: bool) -> b
 
 
 def _audit_scope(org: Organisation, before: dict, after: dict) -> None:
-    record_audit(
-        org.id,
+    record_org_audit(
+        org,
         "scope.changed",
-        target_type="organisation",
-        target_id=org.id,
-        target=org.name,
         before={k: before[k] for k in ("kind", "group_id", "group_name")},
         after={k: after[k] for k in ("kind", "group_id", "group_name")},
     )

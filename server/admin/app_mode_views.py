@@ -15,8 +15,8 @@ from . import bp
 from .app_directory import choice_for, picked_ids, refresh_app_scope
 from .app_mode import choose_group, choose_users_kind, describe, scope_counts, search_groups
 from .app_mode import set_mode as change_mode
-from .audit import record_audit
-from .deployment_views import admin_consent_redirect, consent_answer
+from .audit import record_org_audit
+from .deployment_views import admin_consent_redirect, consent_done_page
 from .directory import DirectoryUnavailable
 
 # The consent asks for "https://graph.microsoft.com/.default" (deployment_views): every
@@ -89,43 +89,28 @@ def app_consent_start():
 
 @bp.get("/sync-mode/consent/done")
 def app_consent_done():
-    ok = consent_answer(CONSENT_STATE_KEY)
-    args = request.args
-    if ok is None:
-        return render_template(
-            "admin/app_consent_done.html",
-            title="Consent for application permissions",
-            ok=False,
-            message="This consent answer was not started here; try again.",
-        ), 400
-    org = g.org
-    if ok:
-        record_app_consent(get_session(), org)
-    record_audit(
-        org.id,
-        "consent.app_granted" if ok else "consent.app_failed",
-        target_type="organisation",
-        target_id=org.id,
-        target=org.name,
-        after={
-            "scope": args.get("scope", "")[:300],
-            "error": args.get("error", "")[:100],
-            "error_description": args.get("error_description", "")[:300],
-        },
-    )
-    message = (
-        "Courier may now read mail and calendars of the users you choose, and your directory, "
-        "without each user signing in."
-        if ok
-        else "Consent was not granted: "
-        + (args.get("error_description") or args.get("error") or "no answer")[:300]
-    )
-    return render_template(
+    def answered(ok: bool, args) -> None:
+        if ok:
+            record_app_consent(get_session(), g.org)
+        record_org_audit(
+            g.org,
+            "consent.app_granted" if ok else "consent.app_failed",
+            after={
+                "scope": args.get("scope", "")[:300],
+                "error": args.get("error", "")[:100],
+                "error_description": args.get("error_description", "")[:300],
+            },
+        )
+
+    return consent_done_page(
+        CONSENT_STATE_KEY,
         "admin/app_consent_done.html",
-        title="Consent for application permissions",
-        ok=ok,
-        message=message,
-    ), 200 if ok else 400
+        "Consent for application permissions",
+        "Courier may now read mail and calendars of the users you choose, and your directory, "
+        "without each user signing in.",
+        answered,
+        no_answer="no answer",
+    )
 
 
 def _apply_now(what: str) -> None:

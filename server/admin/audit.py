@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from ..db import get_session
 from ..models.admin import AuditEvent
-from ..models.tenancy import User
+from ..models.tenancy import Organisation, User
 
 log = logging.getLogger("courier.audit")
 
@@ -106,6 +106,14 @@ class AuditFilter:
     target: str = ""
     since: datetime | None = None
     until: datetime | None = None
+
+
+def record_org_audit(org: Organisation, action: str, **fields: Any) -> AuditEvent:
+    """Record an event whose target is the organisation itself (settings, mode, scope,
+    consent, directory refresh); `fields` as record_audit's."""
+    return record_audit(
+        org.id, action, target_type="organisation", target_id=org.id, target=org.name, **fields
+    )
 
 
 def _query(org_id: int, flt: AuditFilter):

@@ -9,11 +9,11 @@ import json
 from flask import flash, g, redirect, render_template, request, url_for
 
 from ..errors import ApiError
-from ..policy import org_settings, preview_org_policy, update_org_policy
-from ..policy.store import org_locks, set_org_locks
+from ..policy import preview_org_policy
+from ..policy.store import org_locks
 from . import bp
-from .audit import record_audit
 from .controls import LABELS, changes_from, diff_rows, form_fields, parse_form
+from .settings_change import change_org_settings
 
 LOCK_PREFIX = "lock:"
 
@@ -73,20 +73,6 @@ def controls_save():
         raise ApiError(
             400, "invalid_form", "The confirmation form was damaged; start again."
         ) from None
-    before = org_settings(g.org.id)
-    locks_before = sorted(org_locks(g.org.id))
-    after = update_org_policy(g.org, changes, actor=g.user) if changes else before
-    set_org_locks(g.org.id, [str(n) for n in locks], g.user)
-    locks_after = sorted(org_locks(g.org.id))
-    names = sorted(changes)
-    record_audit(
-        g.org.id,
-        "settings.changed",
-        target_type="organisation",
-        target_id=g.org.id,
-        target=g.org.name,
-        before={"settings": {n: before.get(n) for n in names}, "locked": locks_before},
-        after={"settings": {n: after.get(n) for n in names}, "locked": locks_after},
-    )
+    change_org_settings(g.org, g.user, changes, locks)
     flash("Data controls saved. They apply at each user's next sync session.")
     return redirect(url_for("admin.controls"))

@@ -4,12 +4,14 @@ steps, the "grant admin consent" round trip, and the preflight checks."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import current_app, g, redirect, render_template, request, session, url_for
 
 from . import bp
-from .audit import record_audit
+from .audit import record_org_audit
 from .consent_check import forget as forget_consent
 from .deployment import manifest_text, manifest_version, preflight
 
@@ -71,29 +73,40 @@ def consent_start():
 
 @bp.get("/deployment/consent/done")
 def consent_done():
-    ok = consent_answer(CONSENT_STATE_KEY)
-    args = request.args
+    def answered(ok: bool, args) -> None:
+        forget_consent(g.org.id)  # the Overview asks Microsoft again
+        record_org_audit(
+            g.org,
+            "consent.granted" if ok else "consent.failed",
+            after={"scope": args.get("scope", ""), "error": args.get("error", "")},
+        )
+
+    return consent_done_page(
+        CONSENT_STATE_KEY,
+        "admin/consent_done.html",
+        "Admin consent",
+        "Courier may now read mail and calendars for your organisation's users.",
+        answered,
+    )
+
+
+def consent_done_page(
+    state_key: str,
+    template: str,
+    title: str,
+    granted: str,
+    answered: Callable[[bool, Any], None],
+    no_answer: str = "",
+):
+    """The return from Microsoft's admin consent page, for either consent: 400 when this
+    browser did not start it; else `answered(ok, query args)` (record and audit), then the
+    outcome, with Microsoft's error when consent was refused."""
+    ok = consent_answer(state_key)
     if ok is None:
-        return render_template(
-            "admin/consent_done.html",
-            title="Admin consent",
-            ok=False,
-            message="This consent answer was not started here; try again.",
-        ), 400
-    forget_consent(g.org.id)  # the Overview asks Microsoft again
-    record_audit(
-        g.org.id,
-        "consent.granted" if ok else "consent.failed",
-        target_type="organisation",
-        target_id=g.org.id,
-        target=g.org.name,
-        after={"scope": args.get("scope", ""), "error": args.get("error", "")},
-    )
-    message = (
-        "Courier may now read mail and calendars for your organisation's users."
-        if ok
-        else f"Consent was not granted: {args.get('error_description') or args.get('error') or ''}"
-    )
-    return render_template(
-        "admin/consent_done.html", title="Admin consent", ok=ok, message=message
-    ), 200 if ok else 400
+        message = "This consent answer was not started here; try again."
+        return render_template(template, title=title, ok=False, message=message), 400
+    args = request.args
+    answered(ok, args)
+    refused = args.get("error_description") or args.get("error") or no_answer
+    message = granted if ok else f"Consent was not granted: {refused[:300]}"
+    return render_template(template, title=title, ok=ok, message=message), 200 if ok else 400

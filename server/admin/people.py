@@ -18,6 +18,7 @@ from ..models.admin import DirectoryMember
 from ..models.connections import OrgAllowedUser
 from ..models.ledger import LedgerEntry
 from ..models.tenancy import Organisation, User
+from ..sync.app_mode import IN_SCOPE
 from ..sync.health_sql import health_subquery, saved_since_column
 from .tables import TableParams
 
@@ -77,6 +78,7 @@ class PeopleFilter:
     role: str = ""  # admin | user | ""
     allowed: str = ""  # yes | no | ""
     state: str = ""
+    scope: str = ""  # in | out | "": application mode's scope (User.app_scope == 'in')
 
 
 def _signed_in(org: Organisation):
@@ -100,6 +102,7 @@ def _rows_subquery(org: Organisation, with_health: bool = True, user_ids=None):
         User.email.label("email"),
         User.id.label("user_id"),
         User.role.label("role"),
+        User.app_scope.label("app_scope"),
     ).where(User.org_id == org_id)
     members = select(
         DirectoryMember.object_id,
@@ -107,6 +110,7 @@ def _rows_subquery(org: Organisation, with_health: bool = True, user_ids=None):
         DirectoryMember.email,
         null().label("user_id"),
         literal("user", String).label("role"),
+        null().label("app_scope"),  # never signed in: outside the scope (no user row)
     ).where(DirectoryMember.org_id == org_id, ~_signed_in(org))
     if with_health:
         health = health_subquery(org_id, user_ids=user_ids)
@@ -149,6 +153,11 @@ def _query(org: Organisation, flt: PeopleFilter, sort: str = ""):
         query = query.where(allowed if flt.allowed == "yes" else ~allowed)
     if flt.state in STATES:
         query = query.where(people.c.state == flt.state)
+    if flt.scope in ("in", "out"):
+        # A column of the people rows, like the role: NULL (directory-only people, users
+        # never put in scope) counts as out.
+        in_scope = func.coalesce(people.c.app_scope, "") == IN_SCOPE
+        query = query.where(in_scope if flt.scope == "in" else ~in_scope)
     return query, people, allowed_col, saved
 
 

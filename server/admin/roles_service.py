@@ -13,7 +13,7 @@ from ..errors import ApiError
 from ..models.connections import OrgAllowedUser
 from ..models.schedule import mark_due
 from ..models.tenancy import Organisation, User
-from .audit import record_audit
+from .audit import record_audit, record_org_audit
 
 
 def _target(user: User) -> dict:
@@ -67,12 +67,9 @@ def set_restriction(org: Organisation, on: bool) -> None:
     before = {"restrict_to_allowed": org.restrict_to_allowed}
     org.restrict_to_allowed = on
     get_session().commit()
-    record_audit(
-        org.id,
+    record_org_audit(
+        org,
         "org.restriction_changed",
-        target_type="organisation",
-        target_id=org.id,
-        target=org.name,
         before=before,
         after={"restrict_to_allowed": on},
     )

@@ -43,6 +43,7 @@ def _filter() -> PeopleFilter:
         role=args.get("role", ""),
         allowed=args.get("allowed", ""),
         state=args.get("state", ""),
+        scope=args.get("scope", ""),
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
+from ..admin.settings_change import change_org_settings
 from ..auth.decorators import admin_required, api_login_required
 from ..errors import ApiError
 from ..policy import (
@@ -24,7 +25,6 @@ from ..policy import (
     preview_org_policy,
     preview_user_policy,
     remove_from_blocklist,
-    update_org_policy,
     update_user_policy,
     user_settings,
 )
@@ -95,21 +95,7 @@ def get_org_policy():
 @bp.put("/org")
 @admin_required
 def put_org_policy():
-    from ..admin.audit import record_audit
-
-    changes = _changes(_body())
-    before = org_settings(g.org.id)
-    after = update_org_policy(g.org, changes, actor=g.user)
-    names = sorted(changes)
-    record_audit(
-        g.org.id,
-        "settings.changed",
-        target_type="organisation",
-        target_id=g.org.id,
-        target=g.org.name,
-        before={"settings": {n: before.get(n) for n in names}},
-        after={"settings": {n: after.get(n) for n in names}},
-    )
+    change_org_settings(g.org, g.user, _changes(_body()))
     return jsonify(_org_view())
 
 

@@ -7,6 +7,7 @@ Fault switches apply per request (429, 503, connection reset, slow). Controls li
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import struct
@@ -150,6 +151,26 @@ def target_user(user_id: str, resource: str | None = None) -> DirectoryUser | Re
     return user
 
 
+def mailbox_get(path: str):
+    """Register a read of one mailbox at GET /users/{id}<path> and /me<path> (Graph serves
+    both); the view is called as view(user, box, **route args) once target_user allowed
+    the read, and Graph's refusal is answered otherwise."""
+
+    def register(view):
+        @functools.wraps(view)
+        def read(user_id: str, **args):
+            user = target_user(user_id)
+            if isinstance(user, Response):
+                return user
+            return view(user, state().mailbox(user), **args)
+
+        api.get(f"/users/<user_id>{path}")(read)
+        api.get(f"/me{path}", defaults={"user_id": "me"})(read)
+        return read
+
+    return register
+
+
 def page_size() -> int:
     for part in request.headers.get("Prefer", "").split(","):
         name, _, value = part.strip().partition("=")
@@ -242,24 +263,14 @@ def folder_key_of(box: Mailbox, key: str) -> str | None:
     return next((n for n, fid in box.generated.folders.items() if fid == key), None)
 
 
-@api.get("/users/<user_id>/mailFolders")
-@api.get("/me/mailFolders", defaults={"user_id": "me"})
-def list_folders(user_id: str):
-    user = target_user(user_id)
-    if isinstance(user, Response):
-        return user
-    box = state().mailbox(user)
+@mailbox_get("/mailFolders")
+def list_folders(_user: DirectoryUser, box: Mailbox):
     top = [n for n in FOLDER_NAMES if n != "clients"]
     return json_response({"value": [_folder_json(box, n) for n in top]})
 
 
-@api.get("/users/<user_id>/mailFolders/<folder>/childFolders")
-@api.get("/me/mailFolders/<folder>/childFolders", defaults={"user_id": "me"})
-def child_folders(user_id: str, folder: str):
-    user = target_user(user_id)
-    if isinstance(user, Response):
-        return user
-    box = state().mailbox(user)
+@mailbox_get("/mailFolders/<folder>/childFolders")
+def child_folders(_user: DirectoryUser, box: Mailbox, folder: str):
     if folder_key_of(box, folder) == "inbox":
         return json_response(
             {"value": [_folder_json(box, "clients", box.generated.folders["inbox"])]}
@@ -267,13 +278,8 @@ def child_folders(user_id: str, folder: str):
     return json_response({"value": []})
 
 
-@api.get("/users/<user_id>/mailFolders/<folder>")
-@api.get("/me/mailFolders/<folder>", defaults={"user_id": "me"})
-def get_folder(user_id: str, folder: str):
-    user = target_user(user_id)
-    if isinstance(user, Response):
-        return user
-    box = state().mailbox(user)
+@mailbox_get("/mailFolders/<folder>")
+def get_folder(_user: DirectoryUser, box: Mailbox, folder: str):
     name = folder_key_of(box, folder)
     if name is None:
         return graph_error(

@@ -18,11 +18,12 @@ controls = Blueprint("sandbox_graph_controls", __name__)
 _added_ids = itertools.count(1)
 
 
-def _user_or_404(identifier: str):
+def _mailbox_or_404(identifier: str):
+    """(user, their mailbox, None), or (None, None, the 404 answer) for an unknown user."""
     user = graph_state.user_by_id(identifier)
     if user is None:
-        return None, (jsonify({"error": "unknown_user", "message": identifier}), 404)
-    return user, None
+        return None, None, (jsonify({"error": "unknown_user", "message": identifier}), 404)
+    return user, state().mailbox(user), None
 
 
 @controls.post("/configure")
@@ -41,11 +42,10 @@ def configure():
 @controls.get("/labels")
 def labels():
     """Every item's intended outcome: messages by Graph id, events by iCalUId."""
-    user, error = _user_or_404(request.args.get("user", ""))
+    user, box, error = _mailbox_or_404(request.args.get("user", ""))
     if error:
         return error
     st = state()
-    box = st.mailbox(user)
     with st.lock:
         messages = {}
         for index in range(box.generated.count):
@@ -114,12 +114,11 @@ def invalidate():
 def add_message(user_id: str):
     """New mail arrives (or, with "receivedDateTime", came then). Without "from", a message
     from a known customer (labelled save)."""
-    user, error = _user_or_404(user_id)
+    user, box, error = _mailbox_or_404(user_id)
     if error:
         return error
     body = request.get_json(silent=True) or {}
     st = state()
-    box = st.mailbox(user)
     with st.lock:
         number = next(_added_ids)
         folder = body.get("folder", "inbox")
@@ -177,17 +176,12 @@ def add_message(user_id: str):
 def mark_read(user_id: str, message_id: str):
     """The user reads a message: the next delta round carries a partial entry for it (only
     id, isRead and parentFolderId, as microsoftgraph/microsoft-graph-docs-contrib#5544 shows)."""
-    user, error = _user_or_404(user_id)
+    user, box, error = _mailbox_or_404(user_id)
     if error:
         return error
     st = state()
-    box = st.mailbox(user)
     with st.lock:
-        index = box.generated.index_of(message_id)
-        if index is not None:
-            message = box.generated.render(index)[0]
-        else:
-            message = next((m for _, m, _ in box.added if m["id"] == message_id), None)
+        message = box.message(message_id)
         if message is None:
             return jsonify({"error": "unknown_message", "message": message_id}), 404
         seq = box.next_message_seq()
@@ -207,11 +201,10 @@ def _event_change(user_id: str, event_id: str, change, *, edits: bool = True):
     """Apply `change(event, label)` to an event, as a new change of the calendar. The change
     may return what the calendar holds from now on instead of the event (a removal). An
     occurrence of a series that is edited (`edits`) becomes an exception, as in Outlook."""
-    user, error = _user_or_404(user_id)
+    user, box, error = _mailbox_or_404(user_id)
     if error:
         return error
     st = state()
-    box = st.mailbox(user)
     with st.lock:
         if event_id not in box.events or "@removed" in box.events[event_id][1]:
             return jsonify({"error": "unknown_event", "message": event_id}), 404
@@ -305,7 +298,7 @@ def edit_event(user_id: str, event_id: str):
 def replace_calendar(user_id: str):
     """The calendar holds exactly these Graph events from now on (unlabelled), served as
     given: how the contract tests put a documented example behind the real routes."""
-    user, error = _user_or_404(user_id)
+    user, box, error = _mailbox_or_404(user_id)
     if error:
         return error
     events = (request.get_json(silent=True) or {}).get("events")
@@ -314,7 +307,6 @@ def replace_calendar(user_id: str):
     ):
         return jsonify({"error": "bad_events", "message": "events: a list of events"}), 400
     st = state()
-    box = st.mailbox(user)
     with st.lock:
         box.events.clear()
         box.event_labels.clear()

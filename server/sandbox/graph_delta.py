@@ -13,7 +13,14 @@ from flask import Response, request
 
 from . import graph_state
 from .calendar_series import full_occurrence
-from .graph import api, folder_key_of, graph_error, json_response, page_size, target_user
+from .graph import (
+    folder_key_of,
+    graph_error,
+    json_response,
+    mailbox_get,
+    page_size,
+)
+from .graph_select import select_arg, select_fields
 from .graph_state import Mailbox, decode_token, encode_token, state
 
 # "Applying $filter in a delta query returns only up to 5,000 messages" — and nothing says
@@ -24,9 +31,7 @@ FILTERED_DELTA_CAP = 5_000
 def _select(message: dict, fields: list[str]) -> dict:
     if "receivedDateTime" not in message:
         return dict(message)  # a partial update entry: its few fields whatever $select says
-    if not fields:
-        return {k: v for k, v in message.items() if k != "internetMessageHeaders"}
-    return {k: v for k, v in message.items() if k == "id" or k in fields or k.startswith("@")}
+    return select_fields(message, fields)
 
 
 def _served(message: dict, sent_items_id: str) -> dict:
@@ -59,14 +64,9 @@ def html_body(text: str) -> str:
     )
 
 
-@api.get("/users/<user_id>/mailFolders/<folder>/messages/delta")
-@api.get("/me/mailFolders/<folder>/messages/delta", defaults={"user_id": "me"})
-def message_delta(user_id: str, folder: str):
-    user = target_user(user_id)
-    if isinstance(user, Response):
-        return user
+@mailbox_get("/mailFolders/<folder>/messages/delta")
+def message_delta(_user, box: Mailbox, folder: str):
     st = state()
-    box = st.mailbox(user)
     name = folder_key_of(box, folder)
     if name is None:
         return graph_error(404, "ErrorItemNotFound", "The specified folder was not found.")
@@ -77,10 +77,9 @@ def message_delta(user_id: str, folder: str):
             return token
         if token is None:
             since = _since(request.args.get("$filter", ""))
-            select = [f.strip() for f in request.args.get("$select", "").split(",") if f.strip()]
             token = {
                 "s": since.isoformat() if since else None,
-                "sel": select,
+                "sel": select_arg(),
                 "p": 0,
                 "h": box.message_seq,
             }
@@ -107,14 +106,9 @@ def message_delta(user_id: str, folder: str):
     return json_response(body)
 
 
-@api.get("/users/<user_id>/calendarView/delta")
-@api.get("/me/calendarView/delta", defaults={"user_id": "me"})
-def calendar_delta(user_id: str):
-    user = target_user(user_id)
-    if isinstance(user, Response):
-        return user
+@mailbox_get("/calendarView/delta")
+def calendar_delta(_user, box: Mailbox):
     st = state()
-    box = st.mailbox(user)
     with st.lock:
         token = _round_token(box, box.event_seq)
         if isinstance(token, Response):
@@ -201,12 +195,8 @@ def _parse_date(value: str) -> datetime | None:
     return parse_datetime(value)
 
 
-@api.get("/users/<user_id>/events/<event_id>")
-@api.get("/me/events/<event_id>", defaults={"user_id": "me"})
-def get_event(user_id: str, event_id: str):
-    user = target_user(user_id)
-    if isinstance(user, Response):
-        return user
+@mailbox_get("/events/<event_id>")
+def get_event(user, _box: Mailbox, event_id: str):
     event = event_as_read(user, event_id)
     if event is None:
         return graph_error(

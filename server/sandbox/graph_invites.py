@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from flask import jsonify, request
 
 from .calendar_gen import event_json
-from .graph_controls import _user_or_404, controls
+from .graph_controls import _mailbox_or_404, controls
 from .graph_state import state
 
 _numbers = itertools.count(1)
@@ -43,7 +43,7 @@ def _attendee(address: str, response: str = "accepted") -> dict:
 
 @controls.post("/users/<user_id>/events")
 def add_event(user_id: str):
-    user, error = _user_or_404(user_id)
+    user, box, error = _mailbox_or_404(user_id)
     if error:
         return error
     body = request.get_json(silent=True) or {}
@@ -66,7 +66,6 @@ def add_event(user_id: str):
         start,
     )
     st = state()
-    box = st.mailbox(user)
     with st.lock:
         box.events[event["id"]] = (box.next_event_seq(), event)
     return jsonify({"id": event["id"], "iCalUId": uid}), 201

@@ -18,10 +18,10 @@ import re
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
-from flask import Response, request
+from flask import request
 
-from .graph import api, graph_error, json_response, target_user
-from .graph_state import state
+from .graph import graph_error, json_response, mailbox_get
+from .graph_state import Mailbox, state
 
 _FILTER_ID = re.compile(r"^internetMessageId eq '((?:[^']|'')*)'$")
 _FILTER_CONVERSATION = re.compile(
@@ -79,12 +79,8 @@ def _matches(message: dict, text: str) -> bool:
     )
 
 
-@api.get("/users/<user_id>/messages")
-@api.get("/me/messages", defaults={"user_id": "me"})
-def list_messages(user_id: str):
-    user = target_user(user_id)
-    if isinstance(user, Response):
-        return user
+@mailbox_get("/messages")
+def list_messages(_user, box: Mailbox):
     search = request.args.get("$search", "").strip()
     flt = request.args.get("$filter", "").strip()
     try:
@@ -105,7 +101,6 @@ def list_messages(user_id: str):
                 "The restriction or sort order is too complex for this operation.",
             )
     st = state()
-    box = st.mailbox(user)
     text = search.strip('"')
     keep_headers = "internetMessageHeaders" in request.args.get("$select", "")
     with st.lock:

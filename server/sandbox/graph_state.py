@@ -69,6 +69,14 @@ class Mailbox:
         self.event_seq += 1
         return self.event_seq
 
+    def message(self, message_id: str) -> dict | None:
+        """The message with this id as first stored (generated or added), None if there is
+        none; the caller holds the state's lock."""
+        index = self.generated.index_of(message_id)
+        if index is not None and self.generated.message_id(index) == message_id:
+            return self.generated.render(index)[0]
+        return next((m for _, m, _ in self.added if m.get("id") == message_id), None)
+
 
 @dataclass
 class GraphState:

@@ -23,6 +23,7 @@ from ..models.schedule import SyncSchedule
 from ..models.sync import SyncSession
 from ..models.tenancy import Organisation, User
 from ..periodic import register_tick_hook
+from .app_grant_recheck import recheck_app_grants
 from .app_scheduling import app_grant_renewals, may_sync, refused
 from .due import MAX_BACKOFF, due_at, on_phase, phase_of
 from .health import failed_grant
@@ -219,10 +220,23 @@ def _reconnected_since(db, latest: dict[int, list[SyncSession]]) -> set[int]:
 def schedule_tick() -> list[int]:
     """The tick hook: close dead sessions, then enqueue every due session (unique per user)."""
     reaped = reap_dead_sessions()
+    _recheck_app_grants()
     # A session whose worker died is re-run at once; the rest when due. One batch.
     user_ids = list(dict.fromkeys([*reaped, *due_user_ids()]))
     jobs = enqueue_sessions(user_ids, "schedule")
     return [uid for uid, job in zip(user_ids, jobs, strict=True) if job is not None]
+
+
+def _recheck_app_grants() -> None:
+    """Refused application grants asked again (app_grant_recheck), before deciding who is
+    due, so a restored grant's mailboxes run in this tick. Its failure must not stop the
+    tick's sessions for every other organisation: logged, and tried at the next tick."""
+    every = timedelta(minutes=current_app.config["APP_GRANT_RECHECK_MINUTES"])
+    try:
+        recheck_app_grants(get_session(), utcnow(), every)
+    except Exception:
+        log.exception("application grant re-check failed")
+        get_session().rollback()
 
 
 def sync_now(user: User) -> bool:

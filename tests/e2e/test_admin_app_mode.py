@@ -1,7 +1,8 @@
 """Application mode in the admin console, in headless Chromium against the sandbox: an admin
 grants consent for the application permissions on Microsoft's page, picks a Microsoft 365
 group, switches to application mode, runs the preflight, and watches the group's members —
-who never signed in — move from "not started" to "up to date" as the worker syncs them.
+who never signed in — move from "not started" to "up to date" as the worker syncs them; and
+the Users page's Scope filter, used with the keyboard only.
 Screenshots at 1280 and 768 px and an axe-core scan of each new page."""
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from tests.e2e.test_admin_console import (  # noqa: F401 (fixtures)
 )
 
 pytestmark = pytest.mark.e2e
-BIANCA, CHEN, DANA = (u.email for u in DEMO_USERS[1:4])
+ALEX, BIANCA, CHEN, DANA = (u.email for u in DEMO_USERS[0:4])
 GROUP_MEMBERS = (BIANCA, CHEN, DANA)  # Sales team, Dana through the nested Sales EMEA
 
 
@@ -131,3 +132,52 @@ def test_application_mode_end_to_end(
         assert page.locator(f'tr[data-action="{action}"]').count() >= 1, action
 
     assert not console.violations, json.dumps(console.violations, indent=1)
+
+
+def _put_in_scope(db, email: str) -> None:
+    db.scalar(select(User).where(User.email == email)).app_scope = "in"
+    db.commit()
+
+
+def _listed(console: Console) -> list[str]:
+    return console.page.locator("tbody tr td:nth-child(3)").all_inner_texts()
+
+
+def _filter_by_keyboard(console: Console, typed: str) -> None:
+    """Focus the Scope list, pick by typing (type-ahead), Tab to Filter, press Enter."""
+    page = console.page
+    page.focus('select[name="scope"]')
+    page.keyboard.type(typed)
+    page.keyboard.press("Tab")  # Per page
+    page.keyboard.press("Tab")  # Filter
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
+def test_scope_filter_with_the_keyboard(
+    browser,  # noqa: F811
+    pane_server,
+    artifacts_dir,
+    axe_script,  # noqa: F811
+):
+    page = browser.pages[0] if browser.pages else browser.new_page()
+    console = Console(page, pane_server, artifacts_dir, axe_script)
+    sign_in_through_start_page(console)
+    console.go("/admin/users")
+    page.click("text=Refresh now")
+    console.flash("Directory refreshed")
+    pane_server.run(lambda db: _put_in_scope(db, ALEX))
+
+    _filter_by_keyboard(console, "in")
+    assert "scope=in" in page.url
+    assert _listed(console) == [ALEX]
+    assert page.locator('select[name="scope"]').input_value() == "in"
+    assert console.row(ALEX).locator("td[data-scope]").inner_text() == "in scope"
+    console.visit("users-scope-in")
+
+    _filter_by_keyboard(console, "out")
+    assert "scope=out" in page.url
+    listed = _listed(console)
+    assert ALEX not in listed and CHEN in listed  # directory-only people are out
+    console.visit("users-scope-out")
+    assert not console.violations, console.violations
