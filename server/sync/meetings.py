@@ -74,13 +74,14 @@ class MeetingSteps:
         return result
 
     def process_removed_events(
-        self, event_ids: list[str], fetch: Callable[[str], Event | None]
+        self, event_ids: list[str], fetch: Callable[[list[str]], dict[str, Event | None]]
     ) -> PageResult:
         """Events gone from this user's calendar view. Graph also reports an event moved out
-        of the window this way, so each is looked up (`fetch`, None once deleted): one that
-        still exists is saved as it now is. A deleted one marks the meeting cancelled when no
-        other user of the organisation still has it (an attendee tidying their own calendar
-        does not cancel it for everyone); nothing is ever deleted from the CRM.
+        of the window this way, so each is looked up (`fetch`: in `$batch`es; None once
+        deleted): one that still exists is saved as it now is. A deleted one marks the meeting
+        cancelled when no other user of the organisation still has it (an attendee tidying
+        their own calendar does not cancel it for everyone); nothing is ever deleted from the
+        CRM.
 
         A whole series deleted comes as one `@removed` entry, for its series master, and
         nothing for its occurrences (microsoft-graph-docs#4501: a calendarView delta gives
@@ -100,7 +101,7 @@ class MeetingSteps:
         if not mapped:
             return result
         ledger_io.drop_event_keys(self.db, self.user.id, list(mapped))
-        still_there = [e for e in (fetch(event_id) for event_id in mapped) if e is not None]
+        still_there = [e for e in fetch(sorted(mapped)).values() if e is not None]
         if still_there:
             moved = self.process_events(still_there)
             result.saved += moved.saved
