@@ -272,6 +272,21 @@ class GraphClient(FolderCalls, BatchCalls):
         parsed = parse_event(data, self.series_masters.of(data))
         return parsed if isinstance(parsed, Event) else None
 
+    def get_events(self, event_ids: list[str]) -> dict[str, Event | None]:
+        """Several events as get_event reads each, in `$batch`es (a removal notice lists
+        many: a deleted series stands for all its occurrences)."""
+        wanted = sorted({e for e in event_ids if e})
+        if not wanted:
+            return {}
+        found = self._events_json(wanted)
+        self.series_masters.complete([data for data in found.values() if data is not None])
+        out: dict[str, Event | None] = {}
+        for event_id in wanted:
+            data = found.get(event_id)
+            parsed = None if data is None else parse_event(data, self.series_masters.of(data))
+            out[event_id] = parsed if isinstance(parsed, Event) else None
+        return out
+
     def event_delta_page(self, url: str) -> DeltaPage:
         """A calendarView delta page: single meetings, and occurrences and exceptions of
         series completed from their masters (see graph_events); masters are not items."""

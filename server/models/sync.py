@@ -133,6 +133,7 @@ class CalendarEventKey(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "event_id"),
         Index("ix_calendar_event_keys_org_key", "org_id", "item_key"),
+        Index("ix_calendar_event_keys_user_master", "user_id", "series_master_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -140,6 +141,9 @@ class CalendarEventKey(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     event_id: Mapped[str] = mapped_column(String(512))
     item_key: Mapped[str] = mapped_column(String(512))
+    # An occurrence's (or exception's) series master in this mailbox: deleting a whole series
+    # is reported for the master's id only (server/sync/meetings.py). "" for single meetings.
+    series_master_id: Mapped[str] = mapped_column(String(512), default="", server_default="")
     subject: Mapped[str] = mapped_column(String(255), default="")
     start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end: Mapped[datetime | None] = mapped_column(UTCDateTime)

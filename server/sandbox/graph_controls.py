@@ -209,7 +209,8 @@ def _event_change(user_id: str, event_id: str, change, *, edits: bool = True):
         if event_id not in box.events or "@removed" in box.events[event_id][1]:
             return jsonify({"error": "unknown_event", "message": event_id}), 404
         _, event = box.events[event_id]
-        label = box.event_labels.setdefault(label_key(event), {})
+        key = label_key(event)  # "" for a series master: no meeting, no label of its own
+        label = box.event_labels.setdefault(key, {}) if key else {}
         master = box.events.get(event.get("seriesMasterId") or "")
         if edits and event.get("type") == "occurrence" and master is not None:
             event = as_exception(master[1], event)
@@ -251,11 +252,12 @@ def cancel_event(user_id: str, event_id: str):
 def delete_event(user_id: str, event_id: str):
     """The event is deleted from this calendar: the next calendar delta reports it as
     `{"id": ..., "@removed": {"reason": "deleted"}}`, as Graph does. Unless another demo user
-    still has the meeting, its label turns cancelled (the CRM meeting is marked, not deleted)."""
+    still has the meeting, its label turns cancelled (the CRM meeting is marked, not deleted).
+    A series master deleted takes its whole series with it (below)."""
     st = state()
     me = graph_state.user_by_id(user_id)
 
-    def change(event: dict, label: dict) -> dict:
+    def gone(event: dict, label: dict) -> None:
         key = label_key(event)
         shared = any(
             any(label_key(e) == key for _, e in other.events.values() if "@removed" not in e)
@@ -265,6 +267,21 @@ def delete_event(user_id: str, event_id: str):
         label["removed"] = True
         if not shared:
             label["cancelled"] = True
+
+    def change(event: dict, label: dict) -> dict:
+        if event.get("type") == "seriesMaster" and me is not None:
+            # The whole series: its occurrences and exceptions go with it, but the delta
+            # reports the master's removal only — nothing for the occurrences, as for one
+            # occurrence deleted alone ("no indication is given for a deleted occurrence",
+            # microsoft-graph-docs#4501; microsoft-graph-docs#5520); a GET of one then
+            # answers 404 like any deleted event.
+            box = st.mailbox(me)
+            for eid, (_, other) in list(box.events.items()):
+                if other.get("seriesMasterId") == event_id and "@removed" not in other:
+                    gone(other, box.event_labels.setdefault(label_key(other), {}))
+                    del box.events[eid]
+        else:
+            gone(event, label)
         return removed_event(event_id, event)
 
     return _event_change(user_id, event_id, change, edits=False)

@@ -97,6 +97,7 @@ def put_event_keys(db: Session, org_id: int, user_id: int, events: list) -> None
             "user_id": user_id,
             "event_id": event.id[:512],
             "item_key": key,
+            "series_master_id": (event.series_master_id or "")[:512],
             "subject": event.subject[:255],
             "start": event.start,
             "end": event.end,
@@ -114,7 +115,14 @@ def put_event_keys(db: Session, org_id: int, user_id: int, events: list) -> None
             index_elements=["user_id", "event_id"],
             set_={
                 name: getattr(stmt.excluded, name)
-                for name in ("item_key", "subject", "start", "end", "updated_at")
+                for name in (
+                    "item_key",
+                    "series_master_id",
+                    "subject",
+                    "start",
+                    "end",
+                    "updated_at",
+                )
             },
         ),
         list(rows.values()),
@@ -129,6 +137,24 @@ def event_keys(db: Session, user_id: int, event_ids: Iterable[str]) -> dict[str,
             select(CalendarEventKey).where(
                 CalendarEventKey.user_id == user_id,
                 CalendarEventKey.event_id.in_(part),
+            )
+        ):
+            out[row.event_id] = row
+    return out
+
+
+def occurrence_keys(
+    db: Session, user_id: int, master_ids: Iterable[str]
+) -> dict[str, CalendarEventKey]:
+    """The occurrences (and exceptions) of these series masters this user's sync linked, by
+    their own event id."""
+    wanted = sorted({m for m in master_ids if m})
+    out: dict[str, CalendarEventKey] = {}
+    for part in _chunks(wanted):
+        for row in db.scalars(
+            select(CalendarEventKey).where(
+                CalendarEventKey.user_id == user_id,
+                CalendarEventKey.series_master_id.in_(part),
             )
         ):
             out[row.event_id] = row

@@ -74,20 +74,34 @@ class MeetingSteps:
         return result
 
     def process_removed_events(
-        self, event_ids: list[str], fetch: Callable[[str], Event | None]
+        self, event_ids: list[str], fetch: Callable[[list[str]], dict[str, Event | None]]
     ) -> PageResult:
         """Events gone from this user's calendar view. Graph also reports an event moved out
-        of the window this way, so each is looked up (`fetch`, None once deleted): one that
-        still exists is saved as it now is. A deleted one marks the meeting cancelled when no
-        other user of the organisation still has it (an attendee tidying their own calendar
-        does not cancel it for everyone); nothing is ever deleted from the CRM."""
+        of the window this way, so each is looked up (`fetch`: in `$batch`es; None once
+        deleted): one that still exists is saved as it now is. A deleted one marks the meeting
+        cancelled when no other user of the organisation still has it (an attendee tidying
+        their own calendar does not cancel it for everyone); nothing is ever deleted from the
+        CRM.
+
+        A whole series deleted comes as one `@removed` entry, for its series master, and
+        nothing for its occurrences (microsoft-graph-docs#4501: a calendarView delta gives
+        "no indication" of a deleted occurrence; the master is the series' only item of its
+        own). So a removed master stands for every occurrence of it this user's sync linked,
+        and each goes through the same steps as an occurrence deleted alone: looked up (one
+        still there was not deleted: a master outside the window that changed is reported
+        removed too, event-delta.md), then marked cancelled unless another user has it."""
         result = PageResult(read=len(event_ids))
         mapped = ledger_io.event_keys(self.db, self.user.id, event_ids)
-        result.counts["removed_unknown"] += len(set(event_ids) - set(mapped))
+        masters = set(event_ids) - set(mapped)
+        occurrences = ledger_io.occurrence_keys(self.db, self.user.id, masters)
+        found = {row.series_master_id for row in occurrences.values()}
+        result.counts["removed_series"] += len(found)
+        result.counts["removed_unknown"] += len(masters - found)
+        mapped = {**occurrences, **mapped}
         if not mapped:
             return result
         ledger_io.drop_event_keys(self.db, self.user.id, list(mapped))
-        still_there = [e for e in (fetch(event_id) for event_id in mapped) if e is not None]
+        still_there = [e for e in fetch(sorted(mapped)).values() if e is not None]
         if still_there:
             moved = self.process_events(still_there)
             result.saved += moved.saved

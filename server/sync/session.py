@@ -363,7 +363,7 @@ class SessionRunner:
             result = pipeline.process_events(page.items)
             if page.removed:
                 # Meetings updated for removals count as saved, like any other meeting update.
-                removed = pipeline.process_removed_events(page.removed, self.client.get_event)
+                removed = pipeline.process_removed_events(page.removed, self.client.get_events)
                 result.saved += removed.saved
                 result.errors += removed.errors
                 result.counts.update(removed.counts)

@@ -243,3 +243,31 @@ def test_a_malformed_batch_is_refused_whole(sandbox):
         with pytest.raises(GraphError) as raised:
             client.send("POST", "$batch", body=body)
         assert raised.value.status == 400
+
+
+def _round(client, url: str) -> tuple[list[dict], str]:
+    """Every entry of one delta round, and the round's deltaLink."""
+    entries: list[dict] = []
+    while True:
+        page = client.get(url)
+        entries.extend(page["value"])
+        if "@odata.deltaLink" in page:
+            return entries, page["@odata.deltaLink"]
+        url = page["@odata.nextLink"]
+
+
+def test_a_deleted_series_is_one_removal_of_its_master(sandbox):
+    """Deleting a series: the next round reports the master removed, and nothing for its
+    occurrences (Graph gives "no indication" of a deleted occurrence in a calendarView delta:
+    microsoft-graph-docs#4501, #5520), which are then gone (404) like any deleted event."""
+    sandbox.control("/_sandbox/graph/configure", {"messages": 0, "events": 40, "seed": 5})
+    client = _client(sandbox)
+    start, end = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+    first, delta_link = _round(client, client.calendar_delta_url(start, end))
+    master = next(e for e in first if e.get("type") == "seriesMaster")
+    occurrences = [e["id"] for e in first if e.get("seriesMasterId") == master["id"]]
+    assert len(occurrences) >= 2
+    sandbox.control(f"/_sandbox/graph/users/{ALEX.object_id}/events/{master['id']}/delete")
+    changes, _ = _round(client, delta_link)
+    assert changes == [{"id": master["id"], "@removed": {"reason": "deleted"}}]
+    assert all(client.get_event(event_id) is None for event_id in occurrences)

@@ -39,18 +39,21 @@ def crm(request):
 
 @pytest.fixture
 def app_config(sandbox, crm):
-    if crm == "salesforce":
+    if crm.startswith("salesforce"):
         return {
             **salesforce_settings(sandbox),
             **FAST_RETRIES,
             "CRM_ADAPTER": "salesforce",
-            "SALESFORCE_SERIES_KEY_FIELD": "Courier_Series_Key__c",
+            # "salesforce-plain": an org without the optional series field on Event.
+            "SALESFORCE_SERIES_KEY_FIELD": (
+                "" if crm == "salesforce-plain" else "Courier_Series_Key__c"
+            ),
         }
     return {**sandbox.settings(), **FAST_RETRIES}
 
 
 def _sign_in(client, sandbox, db, crm: str):
-    if crm == "salesforce":
+    if crm.startswith("salesforce"):
         return connected_user(client, sandbox, db)
     return signed_in_user(client, sandbox, db, ALEX)
 
@@ -248,3 +251,42 @@ def test_a_series_of_two_users_is_one_crm_meeting_per_occurrence(
     } & set(labels[1]["events"])
     assert shared
     _assert_matches(db, sandbox, "builtin", alex.org_id, ALEX, BIANCA)
+
+
+@pytest.mark.parametrize("crm", ["builtin", "salesforce", "salesforce-plain"])
+def test_a_whole_series_deleted_cancels_every_occurrence_saved(
+    app, client, sandbox, db, run_jobs, crm
+):
+    """Deleting a series reaches the delta as one "@removed" entry, for the master only: each
+    occurrence saved is marked cancelled as if deleted alone — in the built-in CRM, and in
+    Salesforce with or without the series field (found through the event-id ledger)."""
+    configure_mailboxes(sandbox, messages=0, events=12, seed=5)
+    user = _sign_in(client, sandbox, db, crm)
+    _sync(db, user, run_jobs)
+    before = _meetings(db, sandbox, crm, user.org_id)
+
+    def saved(found: dict) -> list[str]:
+        return [label_key(e) for _, e, _ in found["occurrences"] if label_key(e) in before]
+
+    series = _series(sandbox, ALEX)
+    master_id, found = next(
+        (master_id, found)
+        for master_id, found in series.items()
+        if found["master"]["attendees"][0]["emailAddress"]["address"] == ALEX.email
+        and len(saved(found)) >= 2
+    )
+    doomed = saved(found)
+    assert not any(before[k]["cancelled"] for k in doomed)
+    sandbox.control(f"/_sandbox/graph/users/{ALEX.object_id}/events/{master_id}/delete")
+    labels = labels_of(sandbox, ALEX)["events"]
+    assert all(labels[k]["cancelled"] for k in doomed)  # only Alex had them
+    _sync(db, user, run_jobs)
+    after = _meetings(db, sandbox, crm, user.org_id)
+
+    assert set(after) == set(before)  # marked cancelled, never deleted
+    for key, was in before.items():
+        if key in doomed:
+            assert after[key] == {**was, "cancelled": True}, key
+        else:
+            assert after[key] == was, key
+    _assert_matches(db, sandbox, crm, user.org_id, ALEX)

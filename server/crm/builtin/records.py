@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from ..base import Account, Opportunity, Person, Record, RecordRef
@@ -104,7 +105,7 @@ def _account(row: CrmAccount, domains: list[str]) -> Account:
     )
 
 
-def _opportunity(row: CrmOpportunity) -> Opportunity:
+def _opportunity(row) -> Opportunity:
     return Opportunity(
         ref=RecordRef("opportunity", str(row.id)),
         name=row.name,
@@ -118,18 +119,32 @@ def _opportunity(row: CrmOpportunity) -> Opportunity:
     )
 
 
+@cache
+def _opportunities_statement(by_owner: bool):
+    """Built once with bind parameters and read as rows, not ORM objects: this runs for every
+    suggestion and every card request."""
+    o = CrmOpportunity
+    columns = (o.id, o.name, o.account_id, o.owner_id, o.stage, o.is_closed, o.amount)
+    query = select(*columns, o.close_date, o.last_activity_at).where(
+        CrmOpportunity.org_id == bindparam("org_id"),
+        CrmOpportunity.account_id.in_(bindparam("account_ids", expanding=True)),
+    )
+    if by_owner:
+        query = query.where(CrmOpportunity.owner_id == bindparam("owner_id"))
+    return query.order_by(CrmOpportunity.id)
+
+
 def opportunities_of(
     session: Session, org_id: int, account_ids: list[str], owner_id: str | None = None
 ) -> list[Opportunity]:
     ids = record_ids(account_ids)
     if not ids:
         return []
-    query = select(CrmOpportunity).where(
-        CrmOpportunity.org_id == org_id, CrmOpportunity.account_id.in_(ids)
-    )
+    params: dict[str, object] = {"org_id": org_id, "account_ids": ids}
     if owner_id is not None:
-        query = query.where(CrmOpportunity.owner_id == owner_id)
-    found = [_opportunity(row) for row in session.scalars(query.order_by(CrmOpportunity.id))]
+        params["owner_id"] = owner_id
+    rows = session.execute(_opportunities_statement(owner_id is not None), params)
+    found = [_opportunity(row) for row in rows]
     # Open ones first, soonest to close first (the likeliest to be what an email is about),
     # then closed ones, most recently closed first.
     far = date.max.toordinal()

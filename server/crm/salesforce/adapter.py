@@ -81,9 +81,12 @@ class SalesforceCRM(CRM):
         sf_user_id: str,
         sf_org_id: str,
         after_call: Callable[[], None] | None = None,
+        user_id: int | None = None,
     ):
         self.client, self.options, self.cache = client, options, cache
         self.sf_user_id = sf_user_id
+        # The Courier user whose connection this is (for_user): their Salesforce id is known.
+        self._user_id = user_id
         # The ledger's name for this CRM: one Salesforce org, whoever of its users saves.
         self.ledger_target = f"salesforce:{sf_org_id}"
         self._after_call = after_call or (lambda: None)
@@ -137,10 +140,13 @@ class SalesforceCRM(CRM):
             conn.sf_user_id,
             sf_org_id,
             lambda: save_budget(org_id, sf_org_id, budget),
+            user_id=user.id,
         )
 
     @_persisting
     def owner_id_for(self, user: User) -> str | None:
+        if user.id == self._user_id and self.sf_user_id:
+            return self.sf_user_id  # read with the connection by for_user: no second query
         conn = get_session().scalar(
             select(SalesforceConnection).where(SalesforceConnection.user_id == user.id)
         )
