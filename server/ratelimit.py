@@ -122,7 +122,7 @@ def signin_limits(bucket: str):
 @limiter.request_filter
 def _unlimited_endpoint() -> bool:
     """Only the sign-in endpoints have limits (there are no default limits): every other
-    request skips Flask-Limiter's per-request bookkeeping, ~6 % of an API call's CPU
+    request skips Flask-Limiter's per-request bookkeeping, 3–6 % of a no-op's CPU
     (bench/load.py). Attributes survive functools.wraps, so an outer decorator keeps the mark."""
     view = current_app.view_functions.get(request.endpoint or "")
     return not getattr(view, LIMITED_ATTR, False)
