@@ -150,6 +150,8 @@ def run_locust(args, port: int, reps_path: Path, prefix: Path) -> None:
         f"http://127.0.0.1:{port}",
         "--json-file",
         str(prefix),
+        "--csv",  # for <prefix>_failures.csv: what the errors were (printed when there are any)
+        str(prefix),
         "--skip-log",
         "--loglevel",
         "WARNING",
@@ -273,6 +275,25 @@ def report(
     return ok
 
 
+def print_errors(prefix: Path, log_path: Path) -> None:
+    """What failed, before the temporary directory goes: locust's failure kinds and the
+    stack log's error lines."""
+    failures = Path(f"{prefix}_failures.csv")
+    rows = failures.read_text().splitlines()[1:] if failures.exists() else []
+    if not rows:
+        return
+    print("  errors (locust: method, name, error, occurrences):")
+    for row in rows[:10]:
+        print("    " + row[:300])
+    lines = [
+        line
+        for line in log_path.read_text(errors="replace").splitlines()
+        if "ERROR" in line or "Error" in line or "Traceback" in line
+    ]
+    for line in lines[:20]:
+        print("    stack: " + line[:300])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=60, help="seconds of load (default 60)")
@@ -298,6 +319,7 @@ def main() -> int:
                 stack.send_signal(signal.SIGINT)
                 stack.wait(timeout=60)
         ok = report(read_stats(Path(tmp) / "load"), load_before, load_after, cpu, args)
+        print_errors(Path(tmp) / "load", log_path)
     return 0 if ok else 1
 
 
