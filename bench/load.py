@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -131,7 +132,8 @@ def write_reps(instance: Path, database_url: str | None, users: int) -> Path:
     return path
 
 
-def run_locust(args, port: int, reps_path: Path, prefix: Path) -> None:
+def run_locust(args, port: int, reps_path: Path, prefix: Path) -> float:
+    """Runs the scenario; returns locust's own CPU seconds (it shares the machine's cores)."""
     env = {**os.environ, "COURIER_LOAD_REPS": str(reps_path)}
     command = [
         sys.executable,
@@ -150,13 +152,18 @@ def run_locust(args, port: int, reps_path: Path, prefix: Path) -> None:
         f"http://127.0.0.1:{port}",
         "--json-file",
         str(prefix),
+        "--csv",  # for <prefix>_failures.csv: what the errors were (printed when there are any)
+        str(prefix),
         "--skip-log",
         "--loglevel",
         "WARNING",
         "--rep-rate",
         str(args.rep_rate),
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(command, env=env, cwd=ROOT, check=False, timeout=args.duration + 120)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def percentile(histogram: dict[str, int], fraction: float) -> float:
@@ -225,7 +232,12 @@ def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, flo
 
 
 def report(
-    stats: dict, load_before: tuple, load_after: tuple, cpu_by_role: dict[str, float], args
+    stats: dict,
+    load_before: tuple,
+    load_after: tuple,
+    cpu_by_role: dict[str, float],
+    args,
+    locust_cpu: float = 0.0,
 ) -> bool:
     cpu = sum(cpu_by_role.values())
     total = stats["Aggregated"]
@@ -269,8 +281,31 @@ def report(
         + ", ".join(f"{role} {used:.1f} s" for role, used in sorted(cpu_by_role.items()))
         + f"; web: {1000 * web / max(total['count'], 1):.1f} ms CPU per request"
     )
+    print(
+        f"  load generator (locust) CPU: {locust_cpu:.1f} s (= {locust_cpu / args.duration:.2f} "
+        "cores; start-up included; it runs on the same machine)"
+    )
     print("  result:", "targets met" if ok else "TARGET MISSED")
     return ok
+
+
+def print_errors(prefix: Path, log_path: Path) -> None:
+    """What failed, before the temporary directory goes: locust's failure kinds and the
+    stack log's error lines."""
+    failures = Path(f"{prefix}_failures.csv")
+    rows = failures.read_text().splitlines()[1:] if failures.exists() else []
+    if not rows:
+        return
+    print("  errors (locust: method, name, error, occurrences):")
+    for row in rows[:10]:
+        print("    " + row[:300])
+    lines = [
+        line
+        for line in log_path.read_text(errors="replace").splitlines()
+        if "ERROR" in line or "Error" in line or "Traceback" in line
+    ]
+    for line in lines[:20]:
+        print("    stack: " + line[:300])
 
 
 def main() -> int:
@@ -291,13 +326,15 @@ def main() -> int:
                 wait_ready(port, stack)
                 reps_path = write_reps(instance, args.database_url, args.users)
                 load_before, cpu_before = os.getloadavg(), stack_cpu_seconds(stack)
-                run_locust(args, port, reps_path, Path(tmp) / "load")
+                locust_cpu = run_locust(args, port, reps_path, Path(tmp) / "load")
                 load_after = os.getloadavg()
                 cpu = cpu_used(cpu_before, stack_cpu_seconds(stack))
             finally:
                 stack.send_signal(signal.SIGINT)
                 stack.wait(timeout=60)
-        ok = report(read_stats(Path(tmp) / "load"), load_before, load_after, cpu, args)
+        stats = read_stats(Path(tmp) / "load")
+        ok = report(stats, load_before, load_after, cpu, args, locust_cpu)
+        print_errors(Path(tmp) / "load", log_path)
     return 0 if ok else 1
 
 

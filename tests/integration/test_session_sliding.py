@@ -127,3 +127,24 @@ def test_settings_refuse_an_idle_timeout_beyond_the_cap():
 
     with pytest.raises(ConfigError, match="SESSION_IDLE_HOURS"):
         load_settings({"SESSION_IDLE_HOURS": "3000", "SESSION_MAX_DAYS": "90"})
+
+
+def test_an_authenticated_call_reads_the_session_user_and_organisation_in_one_query(
+    client, sandbox, db, clock
+):
+    # Every pane request pays for this: the session, its user and the user's organisation in
+    # one statement; the organisation's domains only when a view reads them.
+    token = sign_in_for_token(client, sandbox, ALEX)
+    statements: list[str] = []
+
+    def listen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.get_bind(), "before_cursor_execute", listen)
+    try:
+        assert client.get("/api/ping", headers=bearer(token)).status_code == 200
+    finally:
+        event.remove(db.get_bind(), "before_cursor_execute", listen)
+    assert len(statements) == 1, statements
+    assert "organisations" in statements[0] and "org_domains" not in statements[0]
+    assert _me(client, token) == 200  # /api/me still reads the organisation's details
