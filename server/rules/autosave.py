@@ -40,6 +40,13 @@ class Verdict:
     code: str
 
 
+def before_window(received_at: datetime | None, since: datetime | None) -> bool:
+    """Received before the history window starts (`since`). The sync's Graph reader applies it
+    to the folders it reads whole (server/mail/graph.py, counted as OLDER_THAN_WINDOW), the
+    verdict to everything else: one rule, one code."""
+    return since is not None and received_at is not None and received_at < since
+
+
 def sync_verdict(
     *,
     auto_save: str,
@@ -57,7 +64,7 @@ def sync_verdict(
     (outbound mail only, see `to_create`) — a lead has no account, so with no one matched the
     opportunity rule then saves only with opportunity linking off. The caller creates the
     people only once this says the email is saved."""
-    if received_at is not None and received_at < now - timedelta(days=history_days):
+    if before_window(received_at, now - timedelta(days=history_days)):
         return Verdict(False, OLDER_THAN_WINDOW)
     if thread_rule:
         if auto_save in ("threads", "all"):
