@@ -1,6 +1,8 @@
 """Undoing a save from the pane: unlink a record from a saved email, or remove the email from
 the CRM altogether (an email saved by mistake). Both act on the CRM itself, then on the ledger
-row, so the pane's ticks stay what the CRM holds; both are in the audit log.
+row, so the pane's ticks stay what the CRM holds; both are in the audit log. An unlink also
+takes the records out of the user's auto-save rule of that thread (threads.follow_unlink), so
+the thread's later emails are linked to what the user left linked.
 
 A removed email keeps its ledger row with status "removed": the activity writer never claims
 such a row, so neither the background sync, nor thread auto-save, nor the tick saves it again;
@@ -20,7 +22,8 @@ from ..models.tenancy import User
 from .drafts import link_dicts
 from .items import PaneItem
 from .records import crm_error
-from .state import ledger_entry, saved_json
+from .state import ledger_entry, saved_json, thread_rule
+from .threads import follow_unlink
 
 REMOVED = "removed"
 
@@ -49,7 +52,13 @@ def unlink(user: User, item: PaneItem, refs: list[RecordRef]) -> dict[str, Any]:
         raise crm_error(exc) from None
     entry = ledger_entry(user, crm, item.key)
     entry.links = link_dicts(left)  # what the CRM holds now, roles included
+    rule_before = thread_rule(user, item.conversation_id)
+    rule_links = list(rule_before.links or []) if rule_before is not None else None
+    thread = follow_unlink(user, item.conversation_id, refs)
     session.commit()
+    after: dict[str, Any] = {"unlinked": sorted(f"{r.type}:{r.id}" for r in refs)}
+    if thread is not None and thread["links"] != rule_links:
+        after["thread_rule_records"] = sorted(f"{d['type']}:{d['id']}" for d in thread["links"])
     record_audit(
         user.org_id,
         "activity.unlinked",
@@ -58,9 +67,12 @@ def unlink(user: User, item: PaneItem, refs: list[RecordRef]) -> dict[str, Any]:
         target_id=entry.id,
         target=item.key,
         before={"records": sorted({f"{d['type']}:{d['id']}" for d in before})},
-        after={"unlinked": sorted(f"{r.type}:{r.id}" for r in refs)},
+        after=after,
     )
-    return saved_json(entry, crm)
+    out = saved_json(entry, crm)
+    if thread is not None:
+        out["thread"] = thread
+    return out
 
 
 def remove(user: User, item: PaneItem) -> dict[str, Any]:
