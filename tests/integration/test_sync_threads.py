@@ -165,7 +165,7 @@ def test_ticking_threads_while_the_sync_runs_saves_each_email_once(
     first and its three replies already in the mailbox — ends in the CRM once."""
     from datetime import timedelta as delta
 
-    from server.pane.saves import requeue_pending_saves
+    from server.pane.save_queue import requeue_pending_saves
 
     configure_mailboxes(sandbox, messages=0, events=0)
     alex = _alex(client, sandbox, db, target)
