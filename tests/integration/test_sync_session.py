@@ -35,7 +35,8 @@ def app_config(sandbox):
 LABEL_REASON = {
     "automated_header": "automated",
     "automated_sender": "automated",
-    "no_crm_match": "not_in_crm",
+    "no_crm_match": "not_in_crm",  # meetings
+    "no_person_matched": "not_in_crm",  # emails (the verdict's code, rules/autosave.py)
 }
 NEVER_READ = {"junk_folder", "outside_window"}  # not in the folders or the window read
 
