@@ -264,9 +264,13 @@ export function showSuggestions(root, data, actions) {
     (data.participants || []).map((p) => participantRow(p, actions, tick)));
   const accounts = (data.accounts || []).map((a) =>
     recordCheckbox(a, a.name, (a.domains || []).join(", "), { checked: tick(a), reason: why(a) }));
-  const opp = (o) => recordCheckbox(o, o.name, [o.stage, o.account_name, formatAmount(o),
-    o.close_date && `closes ${o.close_date}`].filter(Boolean).join(" · "), { checked: tick(o), reason: why(o) });
   const all = data.opportunities || [];
+  // A reason that holds for the whole group (linking to opportunities is off) is said once,
+  // above the rows, not on every row.
+  const groupWhy = all.find((o) => o.reason === "linking_off" && why(o));
+  const opp = (o) => recordCheckbox(o, o.name, [o.stage, o.account_name, formatAmount(o),
+    o.close_date && `closes ${o.close_date}`].filter(Boolean).join(" · "),
+  { checked: tick(o), reason: o.reason === "linking_off" ? "" : why(o) });
   const closed = all.filter((o) => o.is_closed).map(opp);
   const opps = all.filter((o) => !o.is_closed).map(opp);
   if (closed.length) {
@@ -308,7 +312,8 @@ export function showSuggestions(root, data, actions) {
     whyNote(data.why, actions),
     section("People", "people", participants),
     accounts.length ? section("Account", "accounts", accounts) : null,
-    opps.length ? section("Opportunities", "opps", opps) : null,
+    opps.length ? section("Opportunities", "opps", groupWhy
+      ? el("p", { class: "p-reason", id: "opps-reason" }, groupWhy.reason_text) : null, opps) : null,
     ...[saving].flat(),
     blockSection(data.participants || [], actions),
     el("footer", { class: "pane-foot" },

@@ -43,7 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .auth.key_rotation import note_keys_in_use
     from .crm.builtin import pages as crm_pages
     from .crm.salesforce import connect as salesforce_connect
-    from .pane.saves import requeue_pending_saves
+    from .pane.save_queue import requeue_pending_saves
 
     # Infrastructure first: logs, database, Redis/RQ, errors, security headers.
     logs.init_app(app)

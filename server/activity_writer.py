@@ -22,91 +22,48 @@ is written again by key (the CRM adds the missing links or, for a meeting, its c
 
 from __future__ import annotations
 
-import logging
-import os
-import socket
-import threading
-import uuid
 from collections.abc import Iterable
-from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app, has_app_context
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from .activity_lease import (
+    DEFAULT_LEASE_SECONDS,
+    LEDGER,
+    Writer,
+    is_held,
+    lease_seconds,
+    release,
+    unheld,
+)
 from .crm.base import ActivityDraft, Link
-from .db import get_engine, utcnow
+from .db import utcnow
 from .models.ledger import LedgerEntry
 from .pane.drafts import draft_to_json, link_dicts
 
-log = logging.getLogger(__name__)
-LEDGER = LedgerEntry.__table__
-DEFAULT_LEASE_SECONDS = 120
-
-
-def lease_seconds() -> float:
-    if has_app_context():
-        return float(current_app.config.get("WRITER_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
-    return float(DEFAULT_LEASE_SECONDS)
-
-
-class Writer:
-    """One writer of the ledger and its lease on the rows it claimed: a daemon thread renews
-    `lease_until` of its pending rows every quarter of the lease, on its own connection, until
-    the block ends; so a writer is taken for dead only once it stopped beating (its process
-    died) or released its rows, never because one CRM call was slow."""
-
-    def __init__(self, name: str = "", seconds: float | None = None):
-        self.id = name or f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        self.seconds = float(seconds or lease_seconds())
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def until(self) -> datetime:
-        return utcnow() + timedelta(seconds=self.seconds)
-
-    def __enter__(self) -> Writer:
-        engine = get_engine()
-        self._thread = threading.Thread(
-            target=self._run, args=(engine,), name=f"writer-lease-{self.id}", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self, engine) -> None:
-        while not self._stop.wait(self.seconds / 4):
-            try:
-                with engine.begin() as conn:
-                    conn.execute(
-                        update(LEDGER)
-                        .where(LEDGER.c.writer == self.id, LEDGER.c.status == "pending")
-                        .values(lease_until=self.until())
-                    )
-            except Exception:  # a missed renewal is retried next time, well within the lease
-                log.warning("ledger lease renewal for %s failed", self.id, exc_info=True)
+# The lease half lives in activity_lease.py; callers use it through this module.
+__all__ = [
+    "DEFAULT_LEASE_SECONDS",
+    "Writer",
+    "claim",
+    "is_held",
+    "join",
+    "lease_seconds",
+    "mark_saved",
+    "pending_row",
+    "reclaim_removed",
+    "release",
+    "take",
+    "unheld",
+]
 
 
 def _writer(writer: Writer | None) -> Writer:
     # A caller that names no writer gets a lease nobody renews: its rows count as held for
     # one lease, then the tick may re-drive them (the pre-lease behaviour).
     return writer if writer is not None else Writer()
-
-
-def is_held(entry: LedgerEntry, now: datetime | None = None) -> bool:
-    """Whether a live writer holds this row (its lease has not run out)."""
-    return entry.lease_until is not None and entry.lease_until > (now or utcnow())
-
-
-def unheld(now: datetime):
-    """SQL: the row's writer is gone (no lease, or an expired one)."""
-    return or_(LedgerEntry.lease_until.is_(None), LedgerEntry.lease_until < now)
 
 
 CLAIM_CHUNK = 500
@@ -238,16 +195,6 @@ def take(db: Session, ledger_id: int, writer: Writer) -> bool:
     ).rowcount
     db.commit()
     return changed == 1
-
-
-def release(db, writer_id: str) -> int:
-    """The writer `writer_id` has stopped (a sync session ended or was reaped): its rows still
-    pending are free for the next writer and the tick at once. In the caller's transaction."""
-    return db.execute(
-        update(LEDGER)
-        .where(LEDGER.c.writer == writer_id, LEDGER.c.lease_until.is_not(None))
-        .values(lease_until=None)
-    ).rowcount
 
 
 def reclaim_removed(

@@ -121,6 +121,33 @@ PATHS: dict[str, Any] = {
             obj(["item"], item=ref("Item")),
         )
     },
+    "/api/meetings/state": {
+        "post": op(
+            "The saved state of a meeting of the user's calendar, by its event id",
+            ref("SavedState"),
+            obj(["event_id"], event_id={"type": "string"}),
+        )
+    },
+    "/api/meetings/unlink": {
+        "post": op(
+            "Unlink records from a saved meeting, in the CRM (409 unlink_refused where the "
+            "CRM cannot drop such a link; 404 unknown_meeting)",
+            ref("SavedState"),
+            obj(
+                ["event_id", "links"],
+                event_id={"type": "string"},
+                links={"type": "array", "items": ref("RecordRef")},
+            ),
+        )
+    },
+    "/api/meetings/remove": {
+        "post": op(
+            "Remove a saved meeting from the CRM (audited); no sync saves it again, nor its "
+            "later updates, nor another attendee's copy",
+            ref("SavedState"),
+            obj(["event_id"], event_id={"type": "string"}),
+        )
+    },
     "/api/contacts": {
         "post": op(
             "Create a contact (prefilled from the email)",

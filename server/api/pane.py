@@ -9,7 +9,7 @@ from flask import Blueprint, g, jsonify, request
 
 from ..auth.decorators import api_login_required
 from ..errors import ApiError
-from ..pane import cards, records, removal, saves, suggestions, threads
+from ..pane import cards, meetings, records, removal, saves, suggestions, threads
 from ..pane.graph_facts import complete_item
 from ..pane.inputs import email_address, field, record_ref, record_refs, require_object, text
 from ..pane.items import PaneItem, parse_item
@@ -89,6 +89,33 @@ def unlink_view():
 def remove_view():
     """Remove the saved email from the CRM; nothing saves it again but the user's own save."""
     return jsonify(removal.remove(g.user, _item(_body())))
+
+
+@bp.post("/meetings/state")
+@api_login_required
+def meeting_state_view():
+    """A meeting of the user's calendar (by event id): saved, removed, or not saved."""
+    return jsonify(meetings.meeting_state(g.user, _event_id(_body())))
+
+
+@bp.post("/meetings/unlink")
+@api_login_required
+def meeting_unlink_view():
+    """Unlink records from a saved meeting, in the CRM itself."""
+    body = _body()
+    refs = record_refs(field(body, "links", list))
+    return jsonify(meetings.unlink_meeting(g.user, _event_id(body), refs))
+
+
+@bp.post("/meetings/remove")
+@api_login_required
+def meeting_remove_view():
+    """Remove a saved meeting from the CRM; the sync never saves it again."""
+    return jsonify(meetings.remove_meeting(g.user, _event_id(_body())))
+
+
+def _event_id(body: dict[str, Any]) -> str:
+    return text(body, "event_id", max_length=512)
 
 
 @bp.put("/threads")

@@ -290,6 +290,14 @@ class CRM(ABC):
         ignored. Only on a user's explicit "remove from CRM": the sync never deletes."""
 
     @abstractmethod
+    def unlink_meeting(self, activity_id: str, refs: list[RecordRef]) -> list[Link]:
+        """As `unlink_email`, for a logged meeting."""
+
+    @abstractmethod
+    def delete_meetings(self, activity_ids: list[str]) -> None:
+        """As `delete_emails`, for logged meetings (the sync only marks them cancelled)."""
+
+    @abstractmethod
     def person_cards(self, refs: list[RecordRef], recent: int = 5) -> dict[RecordRef, PersonCard]:
         """Cards of these contacts and leads, in one batch (one query round / one API call):
         owner, account, last interaction, up to `recent` latest activities (newest first),

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 
 import requests
 
+from ..rules.autosave import OLDER_THAN_WINDOW, before_window
 from .base import Event, Message
 from .graph_batch import BatchCalls, BatchGet
 from .graph_errors import (
@@ -354,14 +355,14 @@ def _delta_page(
 
 def parse_message_page(data: dict, folder_name: str, since: datetime | None = None) -> DeltaPage:
     """One page of message delta. Partial update entries and messages received before
-    `since` are counted in `ignored`, not parsed into items."""
+    `since` are counted in `ignored` (under the verdict's own code, rules/autosave), not parsed
+    into items."""
 
     def ignored(raw: dict) -> str:
         if is_partial_update(raw):
             return "updated_only"
-        received = parse_datetime(raw.get("receivedDateTime"))
-        if since is not None and received is not None and received < since:
-            return "outside_window"
+        if before_window(parse_datetime(raw.get("receivedDateTime")), since):
+            return OLDER_THAN_WINDOW
         return ""
 
     return _delta_page(data, lambda raw: parse_message(raw, folder_name), ignored)

@@ -3,8 +3,9 @@ sync (and when), or not saved because nothing would save it (auto-save of all em
 person matched), with where to change that. Pure: the pane's suggestions pass in what they
 already know, so this costs no query.
 
-The answer is the background sync's own decision for the same item (server/rules/autosave.py,
-the rule of server/sync/pipeline.py _plan_message): the history window, thread rules (only
+The answer is the background sync's own decision for the same item: the one verdict of
+server/rules/autosave.py, which the sync's pipeline (server/sync/planning.py) calls too and
+whose code it records as the skip reason: the history window, thread rules (only
 while auto-save is not off), auto-save "all" with a matched person, and the opportunity rule
 (no opportunity and no account: not saved)."""
 
@@ -61,7 +62,8 @@ def where_it_stands(
     verdict = autosave.sync_verdict(
         auto_save=policy.auto_save,
         thread_rule=thread_auto_save,
-        matched=any(m.pick is not None for m in matches.values()),
+        # a picked person (a domain-only account match is no person: picking.Pick.people)
+        matched=any(m.picked is not None for m in matches.values()),
         outcome=outcome,
         received_at=received_at,
         history_days=policy.history_days,

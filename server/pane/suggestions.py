@@ -16,7 +16,7 @@ from ..mail.base import Participant
 from ..models.tenancy import User
 from ..picks import gather
 from ..policy import effective_policy, remembered_choices
-from ..rules import matching, ticks
+from ..rules import autosave, ticks
 from ..rules.linking import rank_opportunities
 from ..rules.picking import pick
 from ..rules.policy import EXTERNAL, INVALID, PERSONAL, Policy
@@ -112,7 +112,7 @@ def suggestions(user: User, item: PaneItem) -> dict[str, Any]:
             bool(rule and rule.enabled),
             outcome=outcome,
             received_at=item.created_at or item.sent_at,
-            creates_people=_would_create(item, policy, decision, matches),
+            creates_people=bool(autosave.to_create(item.message, decision, matches, policy)),
         ),
         "status": status_line(user, crm.name, True, connection),
     }
@@ -133,21 +133,6 @@ def _connect_first(
         "why": None,
         "status": status_line(user, current_app.config["CRM_ADAPTER"], False, connection),
     }
-
-
-def _would_create(item: PaneItem, policy: Policy, decision: Decision, matches) -> bool:
-    """Auto-create would make a lead for an outside recipient not in the CRM (only of mail the
-    user wrote), as the sync's pipeline does."""
-    sender = item.message.from_
-    if not policy.auto_create or sender is None or sender.address not in policy.own_addresses:
-        return False
-    return any(
-        decision.participants.get(p.address) == EXTERNAL
-        and (found := matches.get(p.address)) is not None
-        and not found.candidates
-        and found.no_match_reason == matching.NO_MATCH_NOT_IN_CRM
-        for p in [*item.message.to, *item.message.cc]
-    )
 
 
 def _tick_reasons(matches, outcome, opportunities, owner_id, policy):

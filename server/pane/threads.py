@@ -54,3 +54,21 @@ def set_thread_rule(
     if read_thread and user.sync_enabled:
         enqueue_session(user.id, "thread")
     return thread_json(conversation_id, rule)
+
+
+def follow_unlink(user: User, conversation_id: str, refs: list[RecordRef]) -> dict[str, Any] | None:
+    """The user unlinked `refs` from a saved email of this conversation: their thread rule's
+    records follow (later emails of the thread are linked to what the user left linked, not
+    to what they took away). A rule left with no record is switched off: it has nowhere to
+    save to. Already-saved emails keep their links. In the caller's transaction; returns the
+    thread as the pane shows it, or None when the user has no rule there."""
+    rule = thread_rule(user, conversation_id)
+    if rule is None:
+        return None
+    gone = {(r.type, str(r.id)) for r in refs}
+    kept = [d for d in rule.links or [] if (d.get("type"), str(d.get("id"))) not in gone]
+    if kept != list(rule.links or []):
+        rule.links = kept
+        if not kept:
+            rule.enabled = False
+    return thread_json(conversation_id, rule)

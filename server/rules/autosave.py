@@ -1,6 +1,8 @@
-"""Would the background sync save this email, and why (not)? The decision of
-server/sync/pipeline.py `_plan_message`, as a pure function, so the pane's "will be saved" is
-the sync's own answer (server/pane/standing.py), not a guess:
+"""Would the background sync save this email, and why (not)? The one implementation of that
+rule: the sync's pipeline (server/sync/planning.py) calls `sync_verdict` for every email that
+passed screening and records its code as the skip reason, and the pane's standing
+(server/pane/standing.py) calls it for the email open, so "will be saved" is the sync's own
+answer, not a guess:
 
 1. an email received before the history window is never read by the sync (its first read
    goes back `history_days`; later reads see only new mail) — so nothing saves it;
@@ -17,7 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import linking
+from ..mail.base import Message
+from . import linking, matching
+from .policy import EXTERNAL, Policy
+from .screening import Decision
 
 SAVE_THREAD = "thread_auto_save"
 SAVE_ALL = "auto_save_all"
@@ -35,6 +40,13 @@ class Verdict:
     code: str
 
 
+def before_window(received_at: datetime | None, since: datetime | None) -> bool:
+    """Received before the history window starts (`since`). The sync's Graph reader applies it
+    to the folders it reads whole (server/mail/graph.py, counted as OLDER_THAN_WINDOW), the
+    verdict to everything else: one rule, one code."""
+    return since is not None and received_at is not None and received_at < since
+
+
 def sync_verdict(
     *,
     auto_save: str,
@@ -49,9 +61,10 @@ def sync_verdict(
 ) -> Verdict:
     """`matched`: a CRM person picked for a linkable participant; `outcome`: the opportunity
     rule over those people; `creates_people`: auto-create would make a lead for a recipient
-    (outbound mail only) — a lead has no account, so the opportunity rule then saves only
-    with opportunity linking off."""
-    if received_at is not None and received_at < now - timedelta(days=history_days):
+    (outbound mail only, see `to_create`) — a lead has no account, so with no one matched the
+    opportunity rule then saves only with opportunity linking off. The caller creates the
+    people only once this says the email is saved."""
+    if before_window(received_at, now - timedelta(days=history_days)):
         return Verdict(False, OLDER_THAN_WINDOW)
     if thread_rule:
         if auto_save in ("threads", "all"):
@@ -61,10 +74,37 @@ def sync_verdict(
         return Verdict(False, MODE_OFF if auto_save == "off" else MODE_THREADS)
     if not matched:
         if creates_people:
-            return Verdict(
-                not link_to_opportunities, SAVE_ALL if not link_to_opportunities else NO_ACCOUNT
-            )
+            if not link_to_opportunities:
+                return Verdict(True, SAVE_ALL)
+            return Verdict(False, NO_ACCOUNT)
         return Verdict(False, NO_PERSON)
     if outcome is not None and not outcome.save:
         return Verdict(False, NO_ACCOUNT)
     return Verdict(True, SAVE_ALL)
+
+
+def to_create(
+    message: Message,
+    decision: Decision,
+    matches: dict[str, matching.AddressMatch],
+    policy: Policy,
+) -> list[str]:
+    """Auto-create (PRODUCT §2): the outside recipients of mail the user wrote (never of
+    inbound mail alone: that is how peers create leads from spam) who are not in the CRM at
+    all. Empty when auto-create is off or the user did not write it."""
+    sender = message.from_
+    if not policy.auto_create or sender is None or sender.address not in policy.own_addresses:
+        return []
+    out: list[str] = []
+    for person in [*message.to, *message.cc]:
+        found = matches.get(person.address)
+        if (
+            person.valid
+            and person.address not in out
+            and decision.participants.get(person.address) == EXTERNAL
+            and found is not None
+            and not found.candidates
+            and found.no_match_reason == matching.NO_MATCH_NOT_IN_CRM
+        ):
+            out.append(person.address)
+    return out

@@ -35,19 +35,6 @@ class Pick:
     outcome: LinkOutcome
 
     @property
-    def saves(self) -> bool:
-        """Whether auto-save saves it: at least one matched CRM person (PRODUCT §2), and the
-        opportunity rule found somewhere to put it."""
-        return bool(self.people) and self.outcome.save
-
-    @property
-    def skip_reason(self) -> str:
-        """Why auto-save does not save it ("" when it does)."""
-        if not self.people:
-            return "no_crm_match"
-        return "" if self.outcome.save else f"not_saved_{self.outcome.reason}"
-
-    @property
     def refs(self) -> list[RecordRef]:
         """Everything linked by default: the people, then the opportunity and/or accounts."""
         return [p.ref for p in self.people.values()] + list(self.outcome.refs)

@@ -175,11 +175,30 @@ def _check_shared_activity(org: Org, sobject: str, values: dict[str, Any]) -> No
         )
 
 
+# A relation's parent and related record "can't be changed after [they've] been specified"
+# (EventRelation: EventId, RelationId; TaskRelation likewise): an invitee is removed by
+# deleting its row. https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_eventattendee.htm
+FIXED_FIELDS = {
+    "EventRelation": ("EventId", "RelationId"),
+    "TaskRelation": ("TaskId", "RelationId"),
+    "EmailMessageRelation": ("EmailMessageId", "RelationId"),
+}
+
+
 def update(org: Org, sobject: str, record_id: str, values: dict[str, Any]) -> None:
     values = {k: v for k, v in values.items() if k not in ("attributes", "Id", "id")}
     record = org.table(sobject).get(record_id)
     if record is None:
         raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+    fixed = [f for f in FIXED_FIELDS.get(sobject, ()) if f in values]
+    if fixed:
+        raise SalesforceError(
+            400,
+            "INVALID_FIELD_FOR_INSERT_UPDATE",
+            f"Unable to create/update fields: {', '.join(fixed)}. Please check the security "
+            "settings of this field and verify that it is read/write for your profile or "
+            "permission set.",
+        )
     if sobject == "EmailMessage" and record.get("Status") != "5":
         raise SalesforceError(
             400, "INVALID_OPERATION", "EmailMessage can be updated only as a draft"

@@ -136,3 +136,28 @@ def links_from_dicts(values: list[dict]) -> list[Link]:
         except (KeyError, TypeError):
             continue
     return out
+
+
+def _link_keys(links) -> set[tuple[str, str]]:
+    out = set()
+    for link in links or []:
+        if isinstance(link, Link):
+            out.add((link.ref.type, str(link.ref.id)))
+        elif isinstance(link, dict):
+            out.add((str(link.get("type")), str(link.get("id"))))
+    return out
+
+
+def has_new_links(wanted: list[Link], have: list[dict]) -> bool:
+    """Whether `wanted` links a record that `have` (the ledger's links) does not."""
+    return not _link_keys(wanted) <= _link_keys(have)
+
+
+def merged_links(have: list[dict], more: list[dict]) -> list[dict]:
+    out = list(have or [])
+    present = _link_keys(out)
+    for link in more:
+        if (str(link.get("type")), str(link.get("id"))) not in present:
+            present.add((str(link.get("type")), str(link.get("id"))))
+            out.append(link)
+    return out

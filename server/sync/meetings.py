@@ -44,6 +44,13 @@ class MeetingSteps:
                 result.counts["replayed"] += 1
                 continue
             seen.add(key)
+            entry = known.get(key)
+            if entry is not None and entry.status == "removed":
+                # A user removed it from the CRM (pane/meetings.py): neither its later updates
+                # nor another attendee's copy bring it back, as for a removed email.
+                result.counts["removed_from_crm"] += 1
+                linked.append((event, key))  # still this user's: its state says "removed"
+                continue
             # Meetings go to their people and accounts, never to an opportunity.
             chosen = self._pick(decision, lookups, link_to_opportunities=False)
             if not chosen.people:
@@ -54,7 +61,6 @@ class MeetingSteps:
             links = decide.person_links(chosen.people, roles) + [
                 Link(r) for r in chosen.outcome.refs
             ]
-            entry = known.get(key)
             have = {(d.get("type"), str(d.get("id"))) for d in (entry.links if entry else [])}
             unchanged = prints.get(key) == decide.event_fingerprint(event)
             if (

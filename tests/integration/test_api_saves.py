@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, select, text
 
 from server.crm.builtin.models import CrmActivity, CrmActivityLink
 from server.models.ledger import LedgerEntry, ThreadRule
-from server.pane.saves import requeue_pending_saves
+from server.pane.save_queue import requeue_pending_saves
 
 from .pane_fixtures import build_world, item
 
@@ -388,7 +388,7 @@ def test_a_save_whose_job_used_up_its_retries_is_queued_again(
     from rq import Retry
     from rq.job import Job, JobStatus
 
-    monkeypatch.setattr("server.pane.saves.SAVE_RETRY", Retry(max=1))  # no waits in a test
+    monkeypatch.setattr("server.pane.save_queue.SAVE_RETRY", Retry(max=1))  # no waits in a test
     response = _save(client, world, _links(world, "alice", "renewal"))
     assert response.get_json()["status"] == "pending"
     entry_id = db.scalar(select(LedgerEntry.id))

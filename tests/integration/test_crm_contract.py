@@ -397,3 +397,47 @@ def test_unlink_people_from_a_logged_email_and_delete_it(crm_harness):
     h.commit()
     assert again.created  # a new email (SQLite may reuse the freed id)
     assert h.crm.find_activities(["<unlink@acme.test>"])["<unlink@acme.test>"].id == again.id
+
+
+def test_unlink_records_from_a_logged_meeting_and_delete_it(crm_harness):
+    """Meetings as emails: unlink removes the meeting's links to a person or its account in the
+    CRM itself (Salesforce: EventRelation rows deleted, Event.WhatId cleared); delete removes
+    the meeting with its links; a meeting's id is not an email's (nor the other way round)."""
+    h = crm_harness
+    account = h.add_account("Acme", ["acme.test"])
+    ana = contact_ref(h.add_contact("Ana Bauer", ["ana@acme.test"], account))
+    ben = contact_ref(h.add_contact("Ben Cruz", ["ben@acme.test"], account))
+    acme = RecordRef("account", account)
+    h.commit()
+    key = "uid:unlink-meeting@acme.test"
+    [logged] = h.crm.log_meetings(
+        [meeting(key, Link(ana, "attendee"), Link(ben, "attendee"), Link(acme, "related"))]
+    )
+    [mail] = h.crm.log_emails([email("<not-a-meeting@acme.test>", Link(ana, "from"))])
+    h.commit()
+    left = h.crm.unlink_meeting(logged.id, [ben])
+    h.commit()
+    assert {link.ref for link in left} == {ana, acme}
+    left = h.crm.unlink_meeting(logged.id, [acme])
+    h.commit()
+    assert {link.ref for link in left} == {ana}
+    stored = h.crm.find_activities([key])[key]
+    assert {link.ref for link in stored.links} == {ana}
+    assert h.crm.person_cards([ben])[ben].recent == []
+    with pytest.raises(CRMNotFound):
+        h.crm.unlink_meeting(mail.id, [ana])  # an email is not a meeting
+    h.crm.delete_meetings([mail.id])  # nor deleted as one
+    h.commit()
+    assert "<not-a-meeting@acme.test>" in h.crm.find_activities(["<not-a-meeting@acme.test>"])
+
+    h.crm.delete_meetings([logged.id])
+    h.commit()
+    assert h.crm.find_activities([key]) == {}
+    assert all(a.kind == "email" for a in h.crm.person_cards([ana])[ana].recent)
+    h.crm.delete_meetings([logged.id])  # already gone: nothing to do
+    with pytest.raises(CRMNotFound):
+        h.crm.unlink_meeting(logged.id, [ana])
+    h.commit()
+    [again] = h.crm.log_meetings([meeting(key, Link(ana, "attendee"))])
+    h.commit()
+    assert again.created

@@ -100,7 +100,7 @@ def test_the_documented_message_parses_with_its_html_body_as_text():
     old = parse_message_page(
         {"value": [fixture("mail_message.json")]}, "inbox", since=datetime(2019, 1, 1, tzinfo=UTC)
     )
-    assert old.items == [] and old.ignored == {"outside_window": 1}
+    assert old.items == [] and old.ignored == {"older_than_window": 1}
 
 
 def test_documented_folder_user_and_subscription_parse():

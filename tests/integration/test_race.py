@@ -126,7 +126,7 @@ def test_pane_saves_racing_the_background_sync_of_the_same_emails_save_each_once
 
     from server.auth.sessions import issue_session
     from server.crm import crm_for
-    from server.pane.saves import requeue_pending_saves
+    from server.pane.save_queue import requeue_pending_saves
     from server.sandbox.mailbox import linkable_contacts
     from server.sync.jobs import enqueue_session
 

@@ -78,3 +78,49 @@ def test_an_enhanced_emails_account_stays_linked(h):
         h.crm.unlink_email(logged.id, [RecordRef("account", account)])
     stored = h.crm.find_activities(["<enh@acme.test>"])["<enh@acme.test>"]
     assert RecordRef("account", account) in {link.ref for link in stored.links}
+
+
+def _meeting(key: str, *links: Link) -> ActivityDraft:
+    return ActivityDraft(key=key, kind="meeting", subject="Kick-off", start=T0, links=list(links))
+
+
+def test_a_meetings_invitee_goes_by_deleting_its_event_relation(h):
+    """Event: a person is an EventRelation row (deleted to unlink; its RelationId cannot be
+    edited, the sandbox refuses as Salesforce does), the account or opportunity is WhatId
+    (cleared); an account that comes with the opportunity goes only with it; deleting the
+    Event takes its relations along."""
+    account, opp, ana, ben = _world(h)
+    [logged] = h.crm.log_meetings(
+        [
+            _meeting(
+                "uid:kick-off@acme.test", Link(ana, "attendee"), Link(ben, "attendee"), Link(opp)
+            )
+        ]
+    )
+    [row] = [r for r in _records(h, "EventRelation") if r["RelationId"] == ben.id]
+    refused = h.crm.client.composite(
+        [
+            {
+                "method": "PATCH",
+                "url": f"{h.crm.client.base_path}/sobjects/EventRelation/{row['Id']}",
+                "referenceId": "edit",
+                "body": {"RelationId": ana.id},
+            }
+        ],
+        write=True,
+    )
+    assert "INVALID_FIELD_FOR_INSERT_UPDATE" in str(refused)
+
+    left = h.crm.unlink_meeting(logged.id, [ben])
+    assert {link.ref for link in left} == {ana, opp, RecordRef("account", account)}
+    assert not [r for r in _records(h, "EventRelation") if r["RelationId"] == ben.id]
+    with pytest.raises(CRMValidationError, match="opportunity"):
+        h.crm.unlink_meeting(logged.id, [RecordRef("account", account)])
+    left = h.crm.unlink_meeting(logged.id, [opp])
+    assert {link.ref for link in left} == {ana}
+    [event] = [e for e in _records(h, "Event") if e["Id"] == logged.id]
+    assert event["WhatId"] is None
+
+    h.crm.delete_meetings([logged.id])
+    assert not [e for e in _records(h, "Event") if e["Id"] == logged.id]
+    assert not [r for r in _records(h, "EventRelation") if r["EventId"] == logged.id]

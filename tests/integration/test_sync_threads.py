@@ -165,7 +165,7 @@ def test_ticking_threads_while_the_sync_runs_saves_each_email_once(
     first and its three replies already in the mailbox — ends in the CRM once."""
     from datetime import timedelta as delta
 
-    from server.pane.saves import requeue_pending_saves
+    from server.pane.save_queue import requeue_pending_saves
 
     configure_mailboxes(sandbox, messages=0, events=0)
     alex = _alex(client, sandbox, db, target)
@@ -224,3 +224,49 @@ def test_ticking_threads_while_the_sync_runs_saves_each_email_once(
     in_crm = _in_crm(db, sandbox, target, alex.org_id, keys)
     result = outcome(db, alex.org_id, keys, in_crm, sessions)
     assert (result.duplicates, result.lost) == (0, 0), result.line()
+
+
+def test_unlinking_a_record_takes_it_out_of_the_threads_auto_save(
+    app, client, sandbox, db, target, run_jobs
+):
+    """Unlink follows through to thread auto-save: after the user unlinks a record from a saved
+    email, the thread's later emails (saved by a real sync session) are linked to what the
+    user left linked, not to the record they took away."""
+    configure_mailboxes(sandbox, messages=0, events=0)
+    alex = _alex(client, sandbox, db, target)
+    sender, colleague = (c.emails[0] for c in linkable_contacts()[:2])
+    conversation = "AAQkUnlinkFollows"
+    headers = {"Authorization": f"Bearer {issue_session(alex)}"}
+    first = _deliver(sandbox, conversation, sender, "unlink-first", cc=[colleague])
+    found = crm_for(alex).find_people([sender, colleague])
+    keep, drop = found[sender][0].ref, found[colleague][0].ref
+    item = {**_pane_item(first, sender, conversation), "cc": [{"address": colleague}]}
+    answer = client.post(
+        "/api/saves",
+        json={"item": item, "links": [keep.as_dict(), drop.as_dict()], "auto_save_thread": True},
+        headers=headers,
+    )
+    assert answer.status_code == 201, answer.get_json()
+    run_jobs()
+
+    answer = client.post(
+        "/api/saves/unlink", json={"item": item, "links": [drop.as_dict()]}, headers=headers
+    )
+    assert answer.status_code == 200, answer.get_json()
+    unlinked = answer.get_json()
+
+    later = _deliver(sandbox, conversation, sender, "unlink-later", cc=[colleague])
+    assert enqueue_session(alex.id, "now") is not None
+    run_jobs()
+    row = _rows(db, [later])[later]
+    assert (row.status, row.source) == ("saved", "thread")
+    linked = {(d["type"], str(d["id"])) for d in row.links}
+    assert (keep.type, keep.id) in linked and (drop.type, drop.id) not in linked
+    held = crm_for(alex).find_activities([later])[later]
+    assert (drop.type, drop.id) not in {(link.ref.type, link.ref.id) for link in held.links}
+    # The pane is told what the thread now saves to.
+    assert unlinked.get("thread") == {
+        "conversation_id": conversation,
+        "auto_save": True,
+        "links": [keep.as_dict()],
+    }

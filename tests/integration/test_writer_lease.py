@@ -23,7 +23,7 @@ from sqlalchemy import select
 from server.crm.salesforce.tokens import store_connection
 from server.db import utcnow
 from server.models.ledger import LedgerEntry
-from server.pane.saves import requeue_pending_saves
+from server.pane.save_queue import requeue_pending_saves
 from server.sync.jobs import enqueue_session
 from tests.integration.race_scenario import ALEX, deliver_shared, salesforce_counts
 from tests.integration.salesforce_harness import salesforce_settings

@@ -119,11 +119,19 @@ class BuiltinCRM(CRM):
 
     def unlink_email(self, activity_id: str, refs: list[RecordRef]) -> list[Link]:
         with _mapped_errors():
-            return removal.unlink_email(self.session, self.org_id, activity_id, refs)
+            return removal.unlink(self.session, self.org_id, activity_id, refs, "email")
 
     def delete_emails(self, activity_ids: list[str]) -> None:
         with _mapped_errors():
-            removal.delete_emails(self.session, self.org_id, activity_ids)
+            removal.delete_activities(self.session, self.org_id, activity_ids, "email")
+
+    def unlink_meeting(self, activity_id: str, refs: list[RecordRef]) -> list[Link]:
+        with _mapped_errors():
+            return removal.unlink(self.session, self.org_id, activity_id, refs, "meeting")
+
+    def delete_meetings(self, activity_ids: list[str]) -> None:
+        with _mapped_errors():
+            removal.delete_activities(self.session, self.org_id, activity_ids, "meeting")
 
     def person_cards(self, refs: list[RecordRef], recent: int = 5) -> dict[RecordRef, PersonCard]:
         with _mapped_errors():

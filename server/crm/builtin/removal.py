@@ -1,5 +1,5 @@
-"""Unlinking records from a logged email, and deleting a logged email, in the built-in CRM.
-Only on a user's explicit request from the pane: the sync never deletes anything."""
+"""Unlinking records from a logged email or meeting, and deleting one, in the built-in CRM.
+Only on a user's explicit request (the pane, the meetings API): the sync never deletes."""
 
 from __future__ import annotations
 
@@ -12,22 +12,23 @@ from .models import CrmActivity, CrmActivityLink
 from .records import record_id, record_ids
 
 
-def _email_id(session: Session, org_id: int, activity_id: str) -> int:
+def _activity_id(session: Session, org_id: int, activity_id: str, kind: str) -> int:
     number = record_id(activity_id)
     found = number and session.scalar(
         select(CrmActivity.id).where(
-            CrmActivity.org_id == org_id, CrmActivity.id == number, CrmActivity.kind == "email"
+            CrmActivity.org_id == org_id, CrmActivity.id == number, CrmActivity.kind == kind
         )
     )
     if not found:
-        raise CRMNotFound(f"no email {activity_id} in this organisation")
+        raise CRMNotFound(f"no {kind} {activity_id} in this organisation")
     return found
 
 
-def unlink_email(
-    session: Session, org_id: int, activity_id: str, refs: list[RecordRef]
+def unlink(
+    session: Session, org_id: int, activity_id: str, refs: list[RecordRef], kind: str = "email"
 ) -> list[Link]:
-    number = _email_id(session, org_id, activity_id)
+    """Drop the activity's links to `refs` (every role); returns the links it still has."""
+    number = _activity_id(session, org_id, activity_id, kind)
     wanted = [
         and_(CrmActivityLink.record_type == ref.type, CrmActivityLink.record_id == n)
         for ref in refs
@@ -45,18 +46,21 @@ def unlink_email(
     return _links_of(session, [number]).get(number, [])
 
 
-def delete_emails(session: Session, org_id: int, activity_ids: list[str]) -> None:
+def delete_activities(
+    session: Session, org_id: int, activity_ids: list[str], kind: str = "email"
+) -> None:
+    """Delete these activities of `kind` with their links; ones already gone are ignored."""
     numbers = record_ids(activity_ids)
     if not numbers:
         return
     ours = select(CrmActivity.id).where(
-        CrmActivity.org_id == org_id, CrmActivity.id.in_(numbers), CrmActivity.kind == "email"
+        CrmActivity.org_id == org_id, CrmActivity.id.in_(numbers), CrmActivity.kind == kind
     )
     # Links first: SQLite enforces ON DELETE CASCADE only with its foreign_keys pragma on.
     session.execute(delete(CrmActivityLink).where(CrmActivityLink.activity_id.in_(ours)))
     session.execute(
         delete(CrmActivity).where(
-            CrmActivity.org_id == org_id, CrmActivity.id.in_(numbers), CrmActivity.kind == "email"
+            CrmActivity.org_id == org_id, CrmActivity.id.in_(numbers), CrmActivity.kind == kind
         )
     )
     session.flush()

@@ -338,6 +338,14 @@ class SalesforceCRM(CRM):
         removal.delete_emails(self.client, self.options, activity_ids)
 
     @_persisting
+    def unlink_meeting(self, activity_id: str, refs: list[RecordRef]) -> list[Link]:
+        return removal.unlink_meeting(self.client, self.options, activity_id, refs)
+
+    @_persisting
+    def delete_meetings(self, activity_ids: list[str]) -> None:
+        removal.delete_meetings(self.client, activity_ids)
+
+    @_persisting
     def person_cards(self, refs: list[RecordRef], recent: int = 5) -> dict[RecordRef, PersonCard]:
         plan = cards.statements(self.options, refs, recent)
         if not plan:

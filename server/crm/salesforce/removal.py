@@ -15,6 +15,15 @@ What Salesforce allows (object reference):
   TaskRelation rows (delete() supported). An account that comes with the Task's opportunity
   (WhatId) goes only with the opportunity.
 - Deleting an EmailMessage or a Task deletes its relation rows with it.
+- Meetings (Event): people are EventRelation rows, which support delete() ("This object lets
+  you add or remove invitees from an event"); their EventId and RelationId "can't be changed
+  after [they've] been specified", so a person is unlinked by deleting the row, never by
+  editing it. The account or opportunity is Event.WhatId (updatable, set to null); an account
+  that comes with the Event's opportunity goes only with the opportunity, as for a Task.
+  Deleting an Event deletes its relations ("If you delete an event, then relations between
+  the event and any specified contacts, leads, and other records are also deleted").
+  https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_eventattendee.htm
+  https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_event.htm
 Writes go through Composite (up to 25 subrequests a call), matched by referenceId.
 """
 
@@ -58,18 +67,38 @@ def unlink_email(
     client: SalesforceClient, options: SalesforceOptions, activity_id: str, refs: list[RecordRef]
 ) -> list[Link]:
     sobject = "EmailMessage" if _enhanced(options) else "Task"
-    key_field = options.email_key_field if _enhanced(options) else options.activity_key_field
+    return _unlink(client, options, sobject, activity_id, refs)
+
+
+def unlink_meeting(
+    client: SalesforceClient, options: SalesforceOptions, activity_id: str, refs: list[RecordRef]
+) -> list[Link]:
+    return _unlink(client, options, "Event", activity_id, refs)
+
+
+def _unlink(
+    client: SalesforceClient,
+    options: SalesforceOptions,
+    sobject: str,
+    activity_id: str,
+    refs: list[RecordRef],
+) -> list[Link]:
+    enhanced = sobject == "EmailMessage"
+    key_field = options.email_key_field if enhanced else options.activity_key_field
     if not valid_id(activity_id):
         raise CRMNotFound(f"no {sobject} {activity_id}")
     people = [r.id for r in refs if r.type in PERSON_TYPES and valid_id(r.id, r.type)]
     others = {r.id for r in refs if r.type not in PERSON_TYPES}
     quoted = soql_quote(activity_id)
-    if _enhanced(options):
+    if enhanced:
         head = f"SELECT Id, {key_field}, RelatedToId FROM EmailMessage WHERE Id = {quoted}"
         relations = "EmailMessageRelation WHERE EmailMessageId"
-    else:
+    elif sobject == "Task":
         head = f"SELECT Id, {key_field}, WhoId, WhatId FROM Task WHERE Id = {quoted}"
         relations = "TaskRelation WHERE IsWhat = false AND TaskId"
+    else:
+        head = f"SELECT Id, {key_field}, WhatId FROM Event WHERE Id = {quoted}"
+        relations = "EventRelation WHERE EventId"
     statements = [head]
     if people:
         statements.append(
@@ -88,9 +117,9 @@ def unlink_email(
         }
         for n, rel in enumerate(results[1] if people else [])
     ]
-    what_id = row.get("RelatedToId") if _enhanced(options) else row.get("WhatId")
+    what_id = row.get("RelatedToId") if enhanced else row.get("WhatId")
     if others:
-        if _enhanced(options):
+        if enhanced:
             raise CRMValidationError(
                 "Salesforce keeps the account or opportunity of a sent email (Enhanced Email "
                 "can be changed only as a draft): remove the email from the CRM and save it "
@@ -98,12 +127,12 @@ def unlink_email(
             )
         if what_id not in others:
             raise CRMValidationError(
-                "The account comes with the email's opportunity in Salesforce: unlink the "
-                "opportunity to drop both."
+                f"The account comes with the {'meeting' if sobject == 'Event' else 'email'}'s "
+                "opportunity in Salesforce: unlink the opportunity to drop both."
             )
     changes: dict[str, Any] = {}
-    if not _enhanced(options):
-        if row.get("WhoId") in people:
+    if not enhanced:
+        if row.get("WhoId") and row.get("WhoId") in people:
             changes["WhoId"] = None
         if what_id and what_id in others:
             changes["WhatId"] = None
@@ -111,8 +140,8 @@ def unlink_email(
         subrequests.append(
             {
                 "method": "PATCH",
-                "url": f"{base}/sobjects/Task/{activity_id}",
-                "referenceId": "task",
+                "url": f"{base}/sobjects/{sobject}/{activity_id}",
+                "referenceId": "parent",
                 "body": changes,
             }
         )
@@ -125,7 +154,14 @@ def unlink_email(
 def delete_emails(
     client: SalesforceClient, options: SalesforceOptions, activity_ids: list[str]
 ) -> None:
-    sobject = "EmailMessage" if _enhanced(options) else "Task"
+    _delete(client, "EmailMessage" if _enhanced(options) else "Task", activity_ids)
+
+
+def delete_meetings(client: SalesforceClient, activity_ids: list[str]) -> None:
+    _delete(client, "Event", activity_ids)
+
+
+def _delete(client: SalesforceClient, sobject: str, activity_ids: list[str]) -> None:
     ids = list(dict.fromkeys(i for i in activity_ids if valid_id(i)))
     _run(
         client,
