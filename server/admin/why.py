@@ -1,7 +1,8 @@
 """ "Why not saved?": search one user's mailbox (subject, address or internetMessageId) through
 Microsoft Graph with that user's own delegated token — the one background sync reads with —
-and say for each message what Courier decided and why, with the same screening, policy and
-ledger the sync uses.
+and say for each message what Courier decided and why: the ledger's state, else the pane's own
+answer (screening, then server/pane/standing.py over the same match → pick → opportunity rule and
+the sync's one verdict), so the admin, the user's pane and the sync never disagree.
 
 Graph: GET /users/{id}/messages with `$filter=internetMessageId eq '...'` or
 `$search="..."` (https://learn.microsoft.com/graph/api/user-list-messages,
@@ -17,15 +18,22 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..auth.tokens import NeedsReauth, TokenUnavailable, graph_token_for
+from ..crm import crm_for
+from ..crm.base import CRMError
 from ..db import get_session
 from ..mail.graph import MESSAGE_FIELDS, GraphClient
 from ..mail.graph_errors import GraphError
 from ..mail.graph_parse import Skipped, parse_message
 from ..models.ledger import LedgerEntry, ThreadRule
 from ..models.tenancy import User
-from ..policy import effective_policy
+from ..pane.standing import where_it_stands
+from ..pane.status import crm_connection
+from ..picks import gather
+from ..policy import effective_policy, remembered_choices
+from ..rules import autosave, picking
 from ..rules.explain import reason_text
 from ..rules.screening import screen
+from ..sync.decide import key_of_message
 
 MAX_RESULTS = 25
 
@@ -40,7 +48,7 @@ class Finding:
     sender: str
     received: str
     key: str
-    decision: str  # saved | pending | failed | skipped | not_saved
+    decision: str  # saved | pending | failed | removed | skipped | will_save | not_saved
     reason: str
 
 
@@ -72,7 +80,8 @@ def lookup(user: User, text: str) -> list[Finding]:
         for m in (parse_message(raw, "") for raw in page.get("value") or [])
         if not isinstance(m, Skipped)
     ]
-    keys = [m.internet_message_id for m in messages if m.internet_message_id]
+    decisions = [screen(m, policy) for m in messages]
+    keys = [key_of_message(m) for m in messages]
     db = get_session()
     ledger = {
         e.item_key: e
@@ -89,33 +98,21 @@ def lookup(user: User, text: str) -> list[Finding]:
             )
         )
     )
+    undecided = [
+        d
+        for k, d in zip(keys, decisions, strict=True)
+        if d.keep and _settled(ledger.get(k)) is None
+    ]
+    picker = _Picker(user, policy, undecided)
     out = []
-    for message in messages:
-        entry = ledger.get(message.internet_message_id)
-        decision = screen(message, policy)
-        if entry is not None and entry.status in ("saved", "pending", "failed"):
-            state = entry.status
-            reason = {
-                "saved": "Saved to the CRM.",
-                "pending": "Waiting to be written to the CRM (queued).",
-                "failed": f"Writing to the CRM failed: {entry.last_error or 'unknown'}",
-            }[state]
+    for message, decision, key in zip(messages, decisions, keys, strict=True):
+        settled = _settled(ledger.get(key))
+        if settled is not None:
+            state, reason = settled
         elif not decision.keep:
             state, reason = "skipped", reason_text(decision.reason, decision.detail)
-        elif policy.auto_save == "off":
-            state, reason = "not_saved", "Passed screening; auto-save is off for this user."
-        elif policy.auto_save == "threads" and message.conversation_id not in threads:
-            state, reason = (
-                "not_saved",
-                "Passed screening; only threads marked for auto-save "
-                "are saved, and this thread is not marked.",
-            )
         else:
-            state, reason = (
-                "not_saved",
-                "Passed screening, but no CRM person matched its "
-                "participants (or the next sync session has not run yet).",
-            )
+            state, reason = picker.standing(message, decision, message.conversation_id in threads)
         who = message.from_ or message.sender
         sender = who.address if who is not None else ""
         out.append(
@@ -125,9 +122,76 @@ def lookup(user: User, text: str) -> list[Finding]:
                 received=message.received_at.isoformat(timespec="minutes")
                 if message.received_at
                 else "",
-                key=message.internet_message_id,
+                key=key,
                 decision=state,
                 reason=reason,
             )
         )
     return out
+
+
+def _settled(entry: LedgerEntry | None) -> tuple[str, str] | None:
+    """What the ledger already says, whatever screening would say now."""
+    if entry is None:
+        return None
+    return {
+        "saved": ("saved", "Saved to the CRM."),
+        "pending": ("pending", "Waiting to be written to the CRM (queued)."),
+        "failed": ("failed", f"Writing to the CRM failed: {entry.last_error or 'unknown'}"),
+        "removed": (
+            "removed",
+            "The user removed it from the CRM: the sync never saves it again.",
+        ),
+    }.get(entry.status)
+
+
+class _Picker:
+    """The pane's own answer for an email that passed screening (pane/standing.py: the sync's
+    verdict over the same match → pick → opportunity rule), with the CRM asked once for the
+    people of every such email on the page, as a sync page does."""
+
+    def __init__(self, user: User, policy, decisions: list) -> None:
+        self.user, self.policy = user, policy
+        self.problem = ""
+        self.lookups = picking.Lookups()
+        self.owner_id = None
+        addresses = sorted({a for d in decisions for a in d.linkable_addresses})
+        if not addresses:
+            return
+        if crm_connection(user, current_app.config["CRM_ADAPTER"])["connect_required"]:
+            self.problem = "this user's CRM is not connected, so no person can be matched"
+            return
+        try:
+            crm = crm_for(user)
+            self.owner_id = crm.owner_id_for(user)
+            self.lookups = gather(
+                crm,
+                addresses,
+                policy=policy,
+                owner_id=self.owner_id,
+                remembered=lambda wanted: remembered_choices(user, wanted),
+            )
+        except CRMError as exc:
+            get_session().rollback()
+            self.problem = f"the CRM could not be asked ({exc})"
+
+    def standing(self, message, decision, thread_rule: bool) -> tuple[str, str]:
+        if self.problem:
+            return "not_saved", f"Passed screening; {self.problem}."
+        chosen = picking.pick(
+            decision.linkable_addresses, self.lookups, policy=self.policy, owner_id=self.owner_id
+        )
+        answer = where_it_stands(
+            decision,
+            chosen.matches,
+            None,
+            self.policy,
+            thread_rule,
+            outcome=chosen.outcome,
+            received_at=message.received_at or message.sent_at,
+            creates_people=bool(autosave.to_create(message, decision, chosen.matches, self.policy)),
+        )
+        if answer is None:  # only for a saved status, which _settled has answered
+            return "pending", "Waiting to be written to the CRM."
+        state = "will_save" if answer["kind"] == "will_save" else "not_saved"
+        return state, " ".join(t for t in (answer["message"], answer.get("hint", "")) if t)

@@ -212,7 +212,17 @@ def test_why_not_saved_looks_up_the_users_mail_and_gives_each_decision(
     app, admin_client, sandbox, db
 ):
     from server.policy import update_org_policy as update
+    from server.sandbox import graph_state
 
+    # The generated mailbox at its default size: a reset keeps the size another test chose.
+    sandbox.control(
+        "/_sandbox/graph/configure",
+        {
+            "messages": graph_state.DEFAULT_MESSAGES,
+            "events": graph_state.DEFAULT_EVENTS,
+            "seed": graph_state.DEFAULT_SEED,
+        },
+    )
     sign_in_for_token(app.test_client(), sandbox, BIANCA)
     bianca = _user(db, BIANCA)
     update(bianca.org_id, {"subject_keywords": ["renewal"]}, actor=None)

@@ -1,5 +1,6 @@
 """One decision for "will it be saved" (issue 12): for every code of rules/autosave.sync_verdict,
-the pane's standing (POST /api/suggestions, "why") predicts an email's fate, then a real sync
+the pane's standing (POST /api/suggestions, "why") predicts an email's fate — and the admin's
+"Why not saved?" lookup says the same — then a real sync
 session (sandbox Graph, RQ job, both CRM adapters) reads that email, and
 
 - a "will_save" email is in the CRM exactly once afterwards (and its ledger row is saved);
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from server.admin.why import lookup as why_lookup
 from server.auth.sessions import issue_session
 from server.crm.builtin.demo_data import demo_crm
 from server.models.ledger import LedgerEntry
@@ -107,6 +109,10 @@ class Mailbox:
         assert answer.status_code == 200, answer.get_json()
         return answer.get_json()["why"]
 
+    def admin_why(self, key: str):
+        (finding,) = why_lookup(self.user, key)
+        return finding
+
     def sync(self) -> SyncSession:
         enqueue_session(self.user.id, "now")
         self.run_jobs()
@@ -144,12 +150,17 @@ class Mailbox:
         key = item["internet_message_id"]
         why = self.standing(item)
         assert why is not None and why["code"] == code, why
+        # The admin's "Why not saved?" lookup gives the pane's own answer, word for word.
+        admin = self.admin_why(key)
+        assert admin.decision == why["kind"], (code, admin)
+        assert admin.reason.startswith(why["message"]), (code, admin.reason, why)
         session = self.sync()
         assert session.items_read == 1, session.counts
         if why["kind"] == "will_save":
             assert self.in_crm(key) == 1, (code, session.counts)
             assert self.row(key).status == "saved"
             assert session.saved == 1
+            assert self.admin_why(key).decision == "saved"
         else:
             assert why["kind"] == "not_saved"
             assert self.in_crm(key) == 0, (code, session.counts)
