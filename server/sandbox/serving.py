@@ -93,3 +93,8 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
         ):
             return  # werkzeug's unconditional close: this request left nothing unread
         super().send_header(keyword, value)
+
+    def log_error(self, format: str, *args) -> None:  # noqa: A002 (http.server's signature)
+        if format.startswith("Request timed out"):
+            return  # an idle kept-alive connection closing after IDLE_SECONDS: not an error
+        super().log_error(format, *args)
