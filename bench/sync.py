@@ -59,6 +59,7 @@ from server.sandbox.app import create_sandbox_app  # noqa: E402
 from server.sandbox.devca import ensure_dev_ca, ssl_context_for  # noqa: E402
 from server.sandbox.directory import DEMO_USERS  # noqa: E402
 from server.sandbox.mailbox import LABEL_POLICY  # noqa: E402
+from server.sandbox.serving import KeepAliveRequestHandler  # noqa: E402
 from server.sync.jobs import enqueue_session  # noqa: E402
 from tests.integration.signin_helpers import browser_sign_in  # noqa: E402
 
@@ -75,7 +76,12 @@ class Sandbox:
         paths = ensure_dev_ca(workdir / "devca")
         self.app = create_sandbox_app()
         self.server = make_server(
-            "127.0.0.1", 0, self.app, threaded=True, ssl_context=ssl_context_for(paths)
+            "127.0.0.1",
+            0,
+            self.app,
+            threaded=True,
+            ssl_context=ssl_context_for(paths),
+            request_handler=KeepAliveRequestHandler,
         )
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"https://127.0.0.1:{self.server.server_port}"

@@ -39,8 +39,12 @@ class Writer:
         self.seconds = float(seconds or lease_seconds())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Whether any row may carry this writer's lease: every claim stamps its rows with
+        # `until()`. A writer that never claimed has nothing to release when it ends.
+        self.claimed = False
 
     def until(self) -> datetime:
+        self.claimed = True
         return utcnow() + timedelta(seconds=self.seconds)
 
     def __enter__(self) -> Writer:

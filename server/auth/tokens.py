@@ -9,7 +9,9 @@ work is never committed as a side effect.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 
 import msal
 import requests
@@ -42,6 +44,55 @@ class NeedsReauth(Exception):
 
 class TokenUnavailable(Exception):
     """A transient failure getting a token (network, identity platform 5xx): retry later."""
+
+
+# MSAL refreshes an access token with less than five minutes left; so does the fast path.
+FRESH_FOR_SECONDS = 300
+# Access tokens remembered per process (a worker syncs every mailbox in turn): beyond this,
+# the memory is dropped and refilled from the database.
+REMEMBERED_MAX = 50_000
+
+
+def _remembered() -> dict[int, tuple[bytes, str, float]]:
+    """user id -> (digest of the stored encrypted cache, its Graph access token, when the
+    token expires (epoch seconds)), for this app in this process."""
+    return current_app.extensions.setdefault("courier_graph_tokens", {})
+
+
+def _digest(encrypted: str) -> bytes:
+    """The stored cache as the keys that read it saw it: dropping a key from ENCRYPTION_KEYS
+    sends the next caller through the locked path (which finds the cache unreadable)."""
+    keys = repr(tuple(current_app.config.get("ENCRYPTION_KEYS") or ())).encode()
+    return hashlib.blake2b(encrypted.encode() + b"\0" + keys, digest_size=16).digest()
+
+
+def _remember(user_id: int, encrypted: str, result: dict) -> None:
+    expires_in = result.get("expires_in")
+    if not isinstance(expires_in, int | float):
+        return
+    remembered = _remembered()
+    if len(remembered) >= REMEMBERED_MAX:
+        remembered.clear()
+    remembered[user_id] = (_digest(encrypted), result["access_token"], time.time() + expires_in)
+
+
+def _token_still_stored(user: User) -> str | None:
+    """The access token this process got from the user's stored cache, if that cache is
+    still what is stored (one indexed read, no lock: nothing is written) and the token has
+    more than FRESH_FOR_SECONDS left. Any change to the stored cache (a refresh anywhere, a
+    new sign-in, a re-authentication flag) sends the caller to the locked path."""
+    known = _remembered().get(user.id)
+    if known is None or known[2] - time.time() <= FRESH_FOR_SECONDS:
+        return None
+    with _own_session() as db:
+        row = db.execute(
+            select(
+                MicrosoftConnection.token_cache_encrypted, MicrosoftConnection.needs_reauth
+            ).where(MicrosoftConnection.user_id == user.id)
+        ).first()
+    if row is None or row.needs_reauth or not row.token_cache_encrypted:
+        return None
+    return known[1] if _digest(row.token_cache_encrypted) == known[0] else None
 
 
 def _own_session() -> Session:
@@ -111,7 +162,14 @@ def graph_token_for(
     The cache is read, refreshed and written back under the user's lock (MSAL's cache is a
     read-modify-write blob: two refreshes at once would each write back their own copy), and
     re-read inside it, so a forced refresh that another caller already made is not repeated.
+    A token this process already took from the very cache still stored is handed out again
+    without the lock, the decryption and MSAL (`_token_still_stored`): that path reads and
+    writes nothing but the one row, so the refresh stays the locked path's alone.
     """
+    if not force_refresh and scopes is None:
+        token = _token_still_stored(user)
+        if token is not None:
+            return token
     try:
         with held(f"microsoft-token:{user.id}"):
             return _graph_token(user, force_refresh, refused, scopes)
@@ -164,7 +222,10 @@ def _graph_token(
             connection.updated_at = utcnow()
         if result and "access_token" in result:
             connection.last_error = ""
+            stored = connection.token_cache_encrypted
             db.commit()
+            if scopes is None:
+                _remember(user.id, stored, result)
             return result["access_token"]
         if result is None:
             _mark_needs_reauth(db, connection, "no_refresh_token: nothing to refresh with")

@@ -17,9 +17,24 @@ RECENT = 10
 RECENT_WINDOW = timedelta(days=7)
 
 
-def recent_sessions(user_ids: list[int], now: datetime) -> dict[int, list[SyncSession]]:
+# What the sync summary reads of a session (sync/summary): its columns alone, no ORM objects
+# (a session's start and end refresh its user's summary, so this is on every session's path).
+FACT_COLUMNS = (
+    SyncSession.id,
+    SyncSession.user_id,
+    SyncSession.status,
+    SyncSession.started_at,
+    SyncSession.finished_at,
+    SyncSession.error,
+)
+
+
+def recent_sessions(
+    user_ids: list[int], now: datetime, facts_only: bool = False
+) -> dict[int, list[SyncSession]]:
     """Up to RECENT sessions per user from the last RECENT_WINDOW (newest first); a user
-    with none there gets their very last session. Two queries."""
+    with none there gets their very last session. Two queries. `facts_only`: rows of
+    FACT_COLUMNS (same attribute names) instead of SyncSession objects."""
     out: dict[int, list[SyncSession]] = {uid: [] for uid in user_ids}
     rank = (
         func.row_number()
@@ -34,22 +49,31 @@ def recent_sessions(user_ids: list[int], now: datetime) -> dict[int, list[SyncSe
         .where(SyncSession.user_id.in_(user_ids), SyncSession.started_at >= now - RECENT_WINDOW)
         .subquery()
     )
-    rows = get_session().scalars(
-        select(SyncSession)
+    query = (
+        _select_sessions(facts_only)
         .join(ranked, ranked.c.id == SyncSession.id)
         .where(ranked.c.rank <= RECENT)
         .order_by(SyncSession.user_id, SyncSession.started_at.desc(), SyncSession.id.desc())
-        # Statuses are changed by UPDATE statements (sync/liveness): never trust the
-        # identity map's copy of a session this process created.
-        .execution_options(populate_existing=True)
     )
-    for row in rows:
+    for row in _rows(query, facts_only):
         out[row.user_id].append(row)
     missing = [uid for uid, found in out.items() if not found]
     if missing:
-        for row in _newest(missing):
+        for row in _newest(missing, facts_only=facts_only):
             out[row.user_id].append(row)
     return out
+
+
+def _select_sessions(facts_only: bool):
+    return select(*FACT_COLUMNS) if facts_only else select(SyncSession)
+
+
+def _rows(query, facts_only: bool) -> list:
+    if facts_only:
+        return list(get_session().execute(query))
+    # Statuses are changed by UPDATE statements (sync/liveness): never trust the identity
+    # map's copy of a session this process created.
+    return list(get_session().scalars(query.execution_options(populate_existing=True)))
 
 
 # Sessions whose error health shows ("refused": the tenant refused the mailbox to the app).
@@ -75,7 +99,9 @@ def recent_success_at(sessions: list[SyncSession]) -> datetime | None:
     return (success.finished_at or success.started_at) if success is not None else None
 
 
-def _newest(user_ids: list[int], status: str | None = None) -> list[SyncSession]:
+def _newest(
+    user_ids: list[int], status: str | None = None, facts_only: bool = False
+) -> list[SyncSession]:
     """Each user's newest session (of `status`, when given), in one query."""
     query = select(SyncSession.user_id, func.max(SyncSession.id).label("id")).where(
         SyncSession.user_id.in_(user_ids)
@@ -83,20 +109,16 @@ def _newest(user_ids: list[int], status: str | None = None) -> list[SyncSession]
     if status is not None:
         query = query.where(SyncSession.status == status)
     newest = query.group_by(SyncSession.user_id).subquery()
-    return list(
-        get_session().scalars(
-            select(SyncSession)
-            .join(newest, SyncSession.id == newest.c.id)
-            .execution_options(populate_existing=True)
-        )
+    return _rows(
+        _select_sessions(facts_only).join(newest, SyncSession.id == newest.c.id), facts_only
     )
 
 
-def older_successes(user_ids: list[int]) -> dict[int, SyncSession]:
+def older_successes(user_ids: list[int], facts_only: bool = False) -> dict[int, SyncSession]:
     """The last success of users whose recent sessions have none (one query)."""
     if not user_ids:
         return {}
-    return {row.user_id: row for row in _newest(user_ids, "succeeded")}
+    return {row.user_id: row for row in _newest(user_ids, "succeeded", facts_only)}
 
 
 def crm_statuses(users: list[User]) -> dict[int, dict]:

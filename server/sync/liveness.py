@@ -19,12 +19,13 @@ import threading
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..activity_writer import release
 from ..db import get_engine, utcnow
 from ..models.sync import SyncSession
+from .summary import record_session_change
 
 log = logging.getLogger(__name__)
 
@@ -51,21 +52,23 @@ def still_running(db: Session, session_id: int) -> None:
         raise SessionSuperseded(f"sync session {session_id} is no longer running")
 
 
-def finish(db: Session, session_id: int, status: str, **values) -> bool:
+def finish(db: Session, session_id: int, status: str, claimed: bool = True, **values) -> bool:
     """`running → status` with the session's figures; False (nothing written) when the
-    session is no longer running because the reaper closed it meanwhile."""
-    changed = db.execute(
+    session is no longer running because the reaper closed it meanwhile. `claimed=False`:
+    the session's writer claimed no ledger row, so it has none to release."""
+    owner = db.execute(
         update(SyncSession)
         .where(SyncSession.id == session_id, SyncSession.status == "running")
         .values(status=status, finished_at=utcnow(), **values)
+        .returning(SyncSession.user_id, SyncSession.org_id)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    if changed == 1:  # what it left pending is free for the tick and the next session now
+    ).first()
+    if owner is not None and claimed:  # what it left pending is free for the tick now
         release(db, session_writer(session_id))
     db.commit()
-    if changed == 1:
-        _summarise(db, session_id)
-    return changed == 1
+    if owner is not None:
+        record_session_change(*owner)
+    return owner is not None
 
 
 def abandon(db: Session, session_id: int, stale_before: datetime | None) -> bool:
@@ -74,28 +77,21 @@ def abandon(db: Session, session_id: int, stale_before: datetime | None) -> bool
     query = update(SyncSession).where(SyncSession.id == session_id, SyncSession.status == "running")
     if stale_before is not None:
         query = query.where(SyncSession.heartbeat_at < stale_before)
-    changed = db.execute(
+    owner = db.execute(
         query.values(
             status="abandoned",
             finished_at=utcnow(),
             error="the worker running this session stopped",
-        ).execution_options(synchronize_session=False)
-    ).rowcount
-    if changed == 1:  # its claims are free at once: the next session takes them over
+        )
+        .returning(SyncSession.user_id, SyncSession.org_id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if owner is not None:  # its claims are free at once: the next session takes them over
         release(db, session_writer(session_id))
     db.commit()
-    if changed == 1:
-        _summarise(db, session_id)
-    return changed == 1
-
-
-def _summarise(db: Session, session_id: int) -> None:
-    """The user's sync summary follows every recorded outcome (sync/summary)."""
-    from .summary import record_session_change
-
-    user_id = db.scalar(select(SyncSession.user_id).where(SyncSession.id == session_id))
-    if user_id is not None:
-        record_session_change(user_id)
+    if owner is not None:
+        record_session_change(*owner)  # the user's sync summary follows every outcome
+    return owner is not None
 
 
 class Heartbeat:

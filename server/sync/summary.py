@@ -41,19 +41,24 @@ def _facts(rows: list[SyncSession], older: SyncSession | None) -> dict:
     }
 
 
-def refresh_summaries(user_ids: list[int], now: datetime | None = None) -> None:
+def refresh_summaries(
+    user_ids: list[int], now: datetime | None = None, orgs: dict[int, int] | None = None
+) -> None:
     """Recompute the summaries of these users in the caller's transaction (a fixed number
-    of queries); the caller commits."""
+    of queries); the caller commits. `orgs` (user id -> organisation id) when the caller
+    knows them: one query fewer."""
     user_ids = sorted(set(user_ids))
     if not user_ids:
         return
     db = get_session()
     now = now or utcnow()
-    sessions = recent_sessions(user_ids, now)
+    sessions = recent_sessions(user_ids, now, facts_only=True)
     older = older_successes(
-        [uid for uid, rows in sessions.items() if not any(s.status == "succeeded" for s in rows)]
+        [uid for uid, rows in sessions.items() if not any(s.status == "succeeded" for s in rows)],
+        facts_only=True,
     )
-    orgs = dict(db.execute(select(User.id, User.org_id).where(User.id.in_(user_ids))).all())
+    if orgs is None or not set(user_ids) <= set(orgs):
+        orgs = dict(db.execute(select(User.id, User.org_id).where(User.id.in_(user_ids))).all())
     values = [
         {"user_id": uid, "org_id": orgs[uid], "updated_at": now, **_facts(rows, older.get(uid))}
         for uid, rows in sessions.items()
@@ -78,7 +83,7 @@ def refresh_summaries(user_ids: list[int], now: datetime | None = None) -> None:
     )
 
 
-def record_session_change(user_id: int) -> None:
+def record_session_change(user_id: int, org_id: int | None = None) -> None:
     """After a session of this user was created or changed status: refresh and commit."""
-    refresh_summaries([user_id])
+    refresh_summaries([user_id], orgs=None if org_id is None else {user_id: org_id})
     get_session().commit()

@@ -162,7 +162,7 @@ def test_the_client_reads_the_documented_page_into_the_real_occurrences(
 
 
 def test_the_documented_removal_is_reported_by_id():
-    from server.mail.graph import _delta_page
+    from server.mail.graph_delta import _delta_page
 
     page = _delta_page(fixture("events_delta_series_page.json"), lambda raw: raw)
     assert page.removed == ["AAMkADSeriesA-occ5="]
