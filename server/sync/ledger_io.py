@@ -130,17 +130,7 @@ def put_event_keys(db: Session, org_id: int, user_id: int, events: list) -> None
 
 
 def event_keys(db: Session, user_id: int, event_ids: Iterable[str]) -> dict[str, CalendarEventKey]:
-    wanted = sorted({e for e in event_ids if e})
-    out: dict[str, CalendarEventKey] = {}
-    for part in _chunks(wanted):
-        for row in db.scalars(
-            select(CalendarEventKey).where(
-                CalendarEventKey.user_id == user_id,
-                CalendarEventKey.event_id.in_(part),
-            )
-        ):
-            out[row.event_id] = row
-    return out
+    return _event_keys_where(db, user_id, CalendarEventKey.event_id, event_ids)
 
 
 def occurrence_keys(
@@ -148,14 +138,18 @@ def occurrence_keys(
 ) -> dict[str, CalendarEventKey]:
     """The occurrences (and exceptions) of these series masters this user's sync linked, by
     their own event id."""
-    wanted = sorted({m for m in master_ids if m})
+    return _event_keys_where(db, user_id, CalendarEventKey.series_master_id, master_ids)
+
+
+def _event_keys_where(
+    db: Session, user_id: int, column, values: Iterable[str]
+) -> dict[str, CalendarEventKey]:
+    """This user's event-id rows whose `column` is one of `values`, by event id."""
+    wanted = sorted({v for v in values if v})
     out: dict[str, CalendarEventKey] = {}
     for part in _chunks(wanted):
         for row in db.scalars(
-            select(CalendarEventKey).where(
-                CalendarEventKey.user_id == user_id,
-                CalendarEventKey.series_master_id.in_(part),
-            )
+            select(CalendarEventKey).where(CalendarEventKey.user_id == user_id, column.in_(part))
         ):
             out[row.event_id] = row
     return out
