@@ -92,37 +92,60 @@ def postgres_engine():
 
 
 def _truncate_all(engine) -> None:
-    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    """Empties what the last test wrote. TRUNCATE costs a new file per table whatever it holds
+    (~30 ms for all 34 tables here, once per PostgreSQL test), so only the tables holding rows
+    are truncated, and only the sequences that were used are restarted: ids start at 1 again."""
+    tables = Base.metadata.sorted_tables
+    holding_rows = " UNION ALL ".join(
+        f"SELECT '{t.name}' WHERE EXISTS (SELECT 1 FROM \"{t.name}\")" for t in tables
+    )
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        used = conn.execute(text(holding_rows)).scalars().all()
+        if used:
+            names = ", ".join(f'"{name}"' for name in used)
+            conn.execute(text(f"TRUNCATE {names} CASCADE"))
+        # pg_sequences.last_value is NULL until nextval is called, and again after a restart.
+        sequences = conn.execute(
+            text("SELECT schemaname, sequencename FROM pg_sequences WHERE last_value IS NOT NULL")
+        ).all()
+        for schema, name in sequences:
+            conn.execute(text(f'ALTER SEQUENCE "{schema}"."{name}" RESTART'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """An empty SQLite database with the current schema, made once per test process: creating
+    the schema commits (and syncs to disk) each of its ~100 statements, ~0.5 s; a copy of the
+    file is the same database in under a millisecond."""
+    import server.models  # noqa: F401
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "courier.db"
+    engine = create_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    return path
+
+
+def _fresh_sqlite_url(template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "courier.db"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path):
     """A fresh, empty database with the current schema."""
     if request.param == "sqlite":
-        import server.models  # noqa: F401
-
-        url = f"sqlite:///{tmp_path / 'courier.db'}"
-        engine = create_engine(url)
-        Base.metadata.create_all(engine)
-        engine.dispose()
-        return url
+        return _fresh_sqlite_url(request.getfixturevalue("sqlite_template"), tmp_path)
     engine = request.getfixturevalue("postgres_engine")
     _truncate_all(engine)
     return _postgres_url()
 
 
 @pytest.fixture
-def sqlite_url(tmp_path):
+def sqlite_url(sqlite_template, tmp_path):
     """For tests that need a database but test nothing backend-specific (browser, sandbox)."""
-    import server.models  # noqa: F401
-
-    url = f"sqlite:///{tmp_path / 'courier.db'}"
-    engine = create_engine(url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    return url
+    return _fresh_sqlite_url(sqlite_template, tmp_path)
 
 
 def make_test_app(database_url: str, redis_url: str, **overrides):
