@@ -210,11 +210,11 @@ def _role(proc: psutil.Process) -> str:
     return next((role for marker, role in ROLES if marker in command), "launcher")
 
 
-def stack_cpu_seconds(stack: subprocess.Popen) -> dict[str, float]:
-    """User + system CPU time of the stack's processes so far, by role (what the server got of
-    the shared machine, as opposed to what it waited for). Exited processes (RQ's work horses)
-    are counted in their parent's children times."""
-    totals: dict[str, float] = {}
+def stack_cpu_seconds(stack: subprocess.Popen) -> dict[tuple[str, int], float]:
+    """User + system CPU time of the stack's processes so far, by role and process (what the
+    server got of the shared machine, as opposed to what it waited for). Exited processes (RQ's
+    work horses) are counted in their parent's children times."""
+    totals: dict[tuple[str, int], float] = {}
     root = psutil.Process(stack.pid)
     for proc in [root, *root.children(recursive=True)]:
         try:
@@ -222,23 +222,34 @@ def stack_cpu_seconds(stack: subprocess.Popen) -> dict[str, float]:
             role = _role(proc)
         except psutil.NoSuchProcess:
             continue
-        used = times.user + times.system + times.children_user + times.children_system
-        totals[role] = totals.get(role, 0.0) + used
+        totals[(role, proc.pid)] = (
+            times.user + times.system + times.children_user + times.children_system
+        )
     return totals
 
 
-def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    return {role: after[role] - before.get(role, 0.0) for role in after}
+def cpu_used(
+    before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]
+) -> dict[tuple[str, int], float]:
+    return {key: after[key] - before.get(key, 0.0) for key in after}
+
+
+def by_role(cpu: dict[tuple[str, int], float]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for (role, _pid), used in cpu.items():
+        totals[role] = totals.get(role, 0.0) + used
+    return totals
 
 
 def report(
     stats: dict,
     load_before: tuple,
     load_after: tuple,
-    cpu_by_role: dict[str, float],
+    cpu_by_process: dict[tuple[str, int], float],
     args,
     locust_cpu: float = 0.0,
 ) -> bool:
+    cpu_by_role = by_role(cpu_by_process)
     cpu = sum(cpu_by_role.values())
     total = stats["Aggregated"]
     noop = stats.get("noop", {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")})
@@ -280,6 +291,16 @@ def report(
         "  stack CPU by role: "
         + ", ".join(f"{role} {used:.1f} s" for role, used in sorted(cpu_by_role.items()))
         + f"; web: {1000 * web / max(total['count'], 1):.1f} ms CPU per request"
+    )
+    # gunicorn's processes each take connections as they come: a process that got more of the
+    # reps' keep-alive connections is busier, and one process can use at most one core.
+    per_web_process = sorted(
+        (used for (role, _pid), used in cpu_by_process.items() if role == "web" and used > 0.5),
+        reverse=True,
+    )
+    print(
+        "  web processes: "
+        + ", ".join(f"{used:.1f} s ({used / args.duration:.2f} cores)" for used in per_web_process)
     )
     print(
         f"  load generator (locust) CPU: {locust_cpu:.1f} s (= {locust_cpu / args.duration:.2f} "

@@ -8,6 +8,12 @@ measures is what a deployment runs. `gunicorn -c python:server.gunicorn_conf`.
 - keepalive: the pane and Caddy reuse connections; 5 s (gunicorn's default is 2 s) keeps a rep's
   connection open between two emails, and gthread parks idle connections without holding a
   thread.
+- reuse_port: each worker process opens its own listening socket (SO_REUSEPORT) and the
+  kernel spreads new connections over them. With one socket shared by all processes, the
+  process that wakes first takes the connection, and it was the same one nearly every time:
+  under bench/load.py one process served 92 % of the requests (0.70 cores; the other 0.07)
+  while requests queued for its GIL. https://docs.gunicorn.org/en/stable/settings.html#reuse-port
+  https://blog.cloudflare.com/the-sad-state-of-linux-socket-balancing/
 - No access log: gunicorn's request line carries the query string (the OAuth `code` at
   /auth/callback); the app logs each request without it (server/metrics.py).
 """
@@ -23,6 +29,7 @@ worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 2)
 threads = int(os.environ.get("WEB_THREADS") or 4)
 keepalive = 5
+reuse_port = True
 accesslog = None
 
 
