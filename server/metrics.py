@@ -7,8 +7,9 @@ runbook), which share no directory with the web process but all share Redis. Eac
 one pipelined Redis round trip; any web replica answers /metrics with the cluster's totals, and
 prometheus_client formats them (custom collector, `generate_latest`).
 
-HTTP requests are the one thing counted on every request, so a web process does not pay a Redis
-round trip for each: it adds them up in memory (`RequestBuffer`) and a background thread sends
+What a request counts (its own HTTP figures on every request, the items a pane save saved) a
+web process does not send with a Redis round trip each: it adds them up in memory
+(`RequestBuffer`) and a background thread sends
 the sums every FLUSH_SECONDS in one pipeline. A scrape flushes its own process first, a worker
 that exits cleanly flushes at exit; a process killed with SIGKILL loses at most its last
 FLUSH_SECONDS of request counts (bench/load.py measured the per-request cost this saves).
@@ -30,7 +31,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, has_app_context, request
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    has_app_context,
+    has_request_context,
+    request,
+)
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -229,8 +239,14 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def inc(name: str, amount: int = 1, **labels: Any) -> None:
-    if amount:
-        send(counter_commands(name, amount, **labels))
+    if not amount:
+        return
+    commands = counter_commands(name, amount, **labels)
+    buffer = current_app.extensions.get("metrics_buffer") if has_request_context() else None
+    if buffer is None:
+        send(commands)
+    else:
+        buffer.add(commands)
 
 
 def observe(name: str, value: float, **labels: Any) -> None:
