@@ -94,12 +94,11 @@ def save_item(user: User, item: PaneItem, refs: list[RecordRef], auto_save_threa
             enqueue_pending_save(entry.id)
         result = {"status": "pending", "key": item.key}
     else:
-        result = _write(user, crm, item, draft, entry)
+        result, entry = _write(user, crm, item, draft, entry)
     if auto_save_thread:
         set_thread_rule(user, item.conversation_id, refs, True)
     if result["status"] != "already_saved":
         # Manual saves are in the organisation's audit log (by key and records, not content).
-        entry = entry or ledger_entry(user, crm, item.key)
         record_audit(
             user.org_id,
             "activity.saved_manually",
@@ -135,12 +134,13 @@ def _new_entry(user: User, crm: CRM, item: PaneItem) -> LedgerEntry:
 
 def _write(
     user: User, crm: CRM, item: PaneItem, draft: ActivityDraft, entry: LedgerEntry | None
-) -> dict:
+) -> tuple[dict, LedgerEntry | None]:
     """The activity writer's protocol: claim the ledger row (pending, with the draft;
     committed), write to the CRM by key with no transaction open, then mark it saved. An
     email saved before (by the sync, another user) is written again by key to add links; one
     another writer is saving right now gets our links through its row. The writer's lease is
-    renewed while the CRM call lasts, so the tick never re-drives the row meanwhile."""
+    renewed while the CRM call lasts, so the tick never re-drives the row meanwhile. Returns
+    the answer and the email's ledger row."""
     with activity_writer.Writer(f"pane:{user.id}:{uuid.uuid4().hex[:12]}") as writer:
         return _write_as(writer, user, crm, item, draft, entry)
 
@@ -152,14 +152,14 @@ def _write_as(
     item: PaneItem,
     draft: ActivityDraft,
     entry: LedgerEntry | None,
-) -> dict:
+) -> tuple[dict, LedgerEntry | None]:
     session = get_session()
     target = crm_target(crm)
     claimed = False
     if entry is not None and entry.status == "removed":
         # The user removed it from the CRM (removal.py); their own save brings it back.
         if not activity_writer.reclaim_removed(session, entry.id, user.id, draft, writer):
-            return {"status": "pending", "key": item.key}
+            return {"status": "pending", "key": item.key}, entry
         claimed = True
     elif entry is None or entry.status == "failed":
         row = activity_writer.pending_row(
@@ -177,7 +177,7 @@ def _write_as(
             # Another writer (the sync, another pane) is writing this email right now.
             activity_writer.join(session, user.org_id, target, draft)
             session.commit()
-            return {"status": "pending", "key": item.key}
+            return {"status": "pending", "key": item.key}, entry
     session.commit()  # no transaction stays open across the CRM call
     try:
         logged = crm.log_emails([draft])[0]
@@ -197,10 +197,12 @@ def _write_as(
     )
     session.commit()
     metrics.inc("courier_items_saved", source="pane")
-    return {"status": "saved", "key": item.key, "activity_id": logged.id}
+    return {"status": "saved", "key": item.key, "activity_id": logged.id}, entry
 
 
-def _queue(user: User, crm: CRM, item: PaneItem, draft: ActivityDraft, error: str) -> dict:
+def _queue(
+    user: User, crm: CRM, item: PaneItem, draft: ActivityDraft, error: str
+) -> tuple[dict, LedgerEntry]:
     session = get_session()
     entry = ledger_entry(user, crm, item.key) or _new_entry(user, crm, item)
     session.add(entry)
@@ -212,7 +214,7 @@ def _queue(user: User, crm: CRM, item: PaneItem, draft: ActivityDraft, error: st
     session.commit()
     enqueue_pending_save(entry.id)
     log.info("CRM unreachable: save queued", extra={"ledger_id": entry.id})
-    return {"status": "pending", "key": item.key}
+    return {"status": "pending", "key": item.key}, entry
 
 
 def saved_state(user: User, item: PaneItem) -> dict[str, Any]:
