@@ -29,8 +29,10 @@ def _body() -> dict[str, Any]:
 
 
 def _item(body: dict[str, Any], *, saving: bool = False) -> PaneItem:
-    """The pane's item, completed from Graph where Office.js falls short (graph_facts.py)."""
-    return complete_item(g.user, parse_item(field(body, "item", dict)), need_sent_date=saving)
+    """The pane's item, completed from Graph where Office.js falls short (graph_facts.py).
+    Only a save keeps the email's text."""
+    item = parse_item(field(body, "item", dict), with_body=saving)
+    return complete_item(g.user, item, need_sent_date=saving)
 
 
 @bp.get("/openapi.json")

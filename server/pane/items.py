@@ -95,7 +95,9 @@ def _date(data: Mapping[str, Any], name: str = "date") -> datetime | None:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def parse_item(value: Any) -> PaneItem:
+def parse_item(value: Any, *, with_body: bool = True) -> PaneItem:
+    """`with_body=False` for views that never store the body: it is still checked, but not
+    turned into text (the costliest step for a long email)."""
     data = require_object(value, "item")
     subject = field(data, "subject", str, required=False, default="", max_length=MAX_SUBJECT)
     sender = _participant(field(data, "from", dict), "from", strict=True)
@@ -128,7 +130,7 @@ def parse_item(value: Any) -> PaneItem:
         cc=cc,
         received_at=sent_at,
         sent_at=sent_at,
-        body_text=body_text(body) if body else "",
+        body_text=body_text(body) if body and with_body else "",
     )
     item = PaneItem(
         key="",

@@ -3,9 +3,10 @@ the user's CRM, and the user's auto-save rule of its conversation."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..crm.base import CRM, RecordRef
 from ..db import get_session
@@ -14,24 +15,35 @@ from ..models.tenancy import User
 from ..sync.ledger_io import crm_target
 
 
-def ledger_entry(user: User, crm: CRM, key: str) -> LedgerEntry | None:
-    return get_session().scalar(
-        select(LedgerEntry).where(
-            LedgerEntry.org_id == user.org_id,
-            LedgerEntry.item_key == key,
-            LedgerEntry.crm_target == crm_target(crm),
-        )
+# Both statements run on every suggestion: built once with bind parameters, since building
+# one per call cost more than running it (bench/pane.py).
+@cache
+def _ledger_statement():
+    return select(LedgerEntry).where(
+        LedgerEntry.org_id == bindparam("org_id"),
+        LedgerEntry.item_key == bindparam("key"),
+        LedgerEntry.crm_target == bindparam("target"),
     )
+
+
+@cache
+def _thread_rule_statement():
+    return select(ThreadRule).where(
+        ThreadRule.user_id == bindparam("user_id"),
+        ThreadRule.conversation_id == bindparam("conversation_id"),
+    )
+
+
+def ledger_entry(user: User, crm: CRM, key: str) -> LedgerEntry | None:
+    params = {"org_id": user.org_id, "key": key, "target": crm_target(crm)}
+    return get_session().scalar(_ledger_statement(), params)
 
 
 def thread_rule(user: User, conversation_id: str) -> ThreadRule | None:
     if not conversation_id:
         return None
-    return get_session().scalar(
-        select(ThreadRule).where(
-            ThreadRule.user_id == user.id, ThreadRule.conversation_id == conversation_id
-        )
-    )
+    params = {"user_id": user.id, "conversation_id": conversation_id}
+    return get_session().scalar(_thread_rule_statement(), params)
 
 
 def saved_json(entry: LedgerEntry | None, crm: CRM) -> dict[str, Any]:

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from functools import cache, lru_cache
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import String, cast, func, not_, or_, select, true
+from sqlalchemy import String, bindparam, cast, func, not_, or_, select, true
 
-from ..db import get_session
+from ..db import get_session, read_rows
 from ..errors import ApiError
 from ..models.policy import OrgPolicy, UserPolicy
-from ..models.tenancy import Organisation, User
+from ..models.tenancy import Organisation, OrgDomain, User
 from ..rules.domains import in_domains, registrable_domain, registrable_set
 from ..rules.policy import Policy
 from .merge import build_policy
@@ -35,16 +36,6 @@ def deployment_defaults() -> dict[str, Any]:
         return {}
     interval = current_app.config.get("SYNC_INTERVAL_MINUTES")
     return {"sync_interval_minutes": interval} if isinstance(interval, int) else {}
-
-
-def _org_settings_and_locks(org_id: int) -> tuple[dict[str, Any], set[str]]:
-    """Both from one read of the organisation's row (every pane request needs both)."""
-    row = (
-        get_session()
-        .execute(select(OrgPolicy.settings, OrgPolicy.locked).where(OrgPolicy.org_id == org_id))
-        .first()
-    )
-    return (dict(row.settings or {}), set(row.locked or ())) if row else ({}, set())
 
 
 def org_settings(org_id: int) -> dict[str, Any]:
@@ -84,23 +75,32 @@ def org_domains(org_id: int) -> list[str]:
     return org.domain_names if org else []
 
 
-def colleague_addresses(user: User, internal_domains: Iterable[str]) -> set[str]:
-    """Addresses of the user's colleagues that are not on the organisation's domains (aliases
-    elsewhere); those on its domains are internal anyway."""
-    domains = registrable_set(internal_domains)
+@lru_cache(maxsize=1024)
+def _colleagues_statement(domains: tuple[str, ...]):
+    """Built once per set of internal domains, the organisation and user bound at execution:
+    building it cost more than running it, on every pane request (bench/pane.py)."""
     # Only colleagues with an alias, or whose address is not on an internal domain (or a
     # subdomain), can add anything: the database leaves the others out, so a session in an
     # organisation of 10,000 mailboxes does not read 10,000 rows to find none.
     email = func.lower(User.email)
-    internal = [email.endswith(f"@{d}", autoescape=True) for d in sorted(domains)]
-    internal += [email.endswith(f".{d}", autoescape=True) for d in sorted(domains)]
+    internal = [email.endswith(f"@{d}", autoescape=True) for d in domains]
+    internal += [email.endswith(f".{d}", autoescape=True) for d in domains]
     has_alias = func.coalesce(cast(User.aliases, String), "[]").notin_(["[]", "null"])
-    rows = get_session().execute(
-        select(User.email, User.aliases).where(
-            User.org_id == user.org_id,
-            User.id != user.id,
-            or_(has_alias, not_(or_(*internal))) if internal else true(),
-        )
+    return select(User.email, User.aliases).where(
+        User.org_id == bindparam("org_id"),
+        User.id != bindparam("user_id"),
+        or_(has_alias, not_(or_(*internal))) if internal else true(),
+    )
+
+
+def colleague_addresses(user: User, internal_domains: Iterable[str]) -> set[str]:
+    """Addresses of the user's colleagues that are not on the organisation's domains (aliases
+    elsewhere); those on its domains are internal anyway."""
+    domains = registrable_set(internal_domains)
+    rows = read_rows(
+        get_session(),
+        _colleagues_statement(tuple(sorted(domains))),
+        {"org_id": user.org_id, "user_id": user.id},
     )
     out: set[str] = set()
     for email, aliases in rows:
@@ -114,6 +114,42 @@ def colleague_addresses(user: User, internal_domains: Iterable[str]) -> set[str]
     return out
 
 
+@cache
+def _stored_policy_statement():
+    """What effective_policy reads, in one statement built once: the organisation's settings
+    and locks, the user's own settings, and the organisation's verified domains — one row per
+    domain (the settings repeat), or one row with no domain."""
+    return (
+        select(
+            OrgPolicy.settings.label("org_settings"),
+            OrgPolicy.locked,
+            UserPolicy.settings.label("user_settings"),
+            OrgDomain.domain,
+        )
+        .select_from(Organisation)
+        .outerjoin(OrgPolicy, OrgPolicy.org_id == Organisation.id)
+        .outerjoin(UserPolicy, UserPolicy.user_id == bindparam("user_id"))
+        .outerjoin(OrgDomain, OrgDomain.org_id == Organisation.id)
+        .where(Organisation.id == bindparam("org_id"))
+    )
+
+
+def _stored_policy(user: User) -> tuple[dict[str, Any], set[str], dict[str, Any], list[str]]:
+    """(organisation settings, locked names, the user's settings, verified domains sorted)."""
+    params = {"org_id": user.org_id, "user_id": user.id}
+    rows = read_rows(get_session(), _stored_policy_statement(), params).all()
+    if not rows:
+        return {}, set(), {}, []
+    first = rows[0]
+    domains = sorted(row.domain for row in rows if row.domain is not None)
+    return (
+        dict(first.org_settings or {}),
+        set(first.locked or ()),
+        dict(first.user_settings or {}),
+        domains,
+    )
+
+
 def effective_policy(
     user: User,
     *,
@@ -123,15 +159,14 @@ def effective_policy(
     """The user's Policy: organisation settings merged with the user's own, the
     organisation's domains internal, the user's addresses and aliases their own.
     Overrides (already validated) replace stored values, for previews."""
-    stored, locked = _org_settings_and_locks(user.org_id)
+    stored, locked, own, domains = _stored_policy(user)
     merged = {**stored, **(org_overrides or {})}
     org = {k: v for k, v in merged.items() if v is not None}
     mine = {
         k: v
-        for k, v in {**user_settings(user.id), **(user_overrides or {})}.items()
+        for k, v in {**own, **(user_overrides or {})}.items()
         if k not in locked  # the organisation decides these alone
     }
-    domains = org_domains(user.org_id)
     return build_policy(
         org,
         {k: v for k, v in mine.items() if v is not None},

@@ -4,6 +4,7 @@ saved state, thread state, "why", the status line; and its answers to bad input.
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event
 
 from .pane_fixtures import build_world, item
 
@@ -209,3 +210,27 @@ def test_not_json_and_unauthenticated(client, world):
     assert response.get_json()["error"] == "unauthorized"
     bad = {"Authorization": "Bearer cs_not-a-session"}
     assert client.post("/api/suggestions", json={"item": item()}, headers=bad).status_code == 401
+
+
+def test_a_suggestion_reads_the_policy_in_one_statement(client, world, db):
+    """Every selection in the pane pays for these: the session (one statement), the policy
+    (the organisation's settings, locks and domains with the user's own settings in one; the
+    colleagues in another), the CRM look-ups (people, opportunities), the saved state and the
+    thread rule. bench/pane.py holds the time; this holds the count."""
+    _suggest(client, world)  # warm: nothing below depends on what it loaded
+    statements: list[str] = []
+
+    def listen(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split()))
+
+    db.close()  # a request of its own starts with an empty session
+    event.listen(db.get_bind(), "before_cursor_execute", listen)
+    try:
+        _suggest(client, world)
+    finally:
+        event.remove(db.get_bind(), "before_cursor_execute", listen)
+    policy = [s for s in statements if "org_policies" in s or "user_policies" in s]
+    assert len(policy) == 1, policy
+    assert "org_domains" in policy[0]
+    assert sum("org_domains" in s for s in statements) == 1, statements
+    assert len(statements) == 7, statements

@@ -277,3 +277,16 @@ def test_preview_of_items_whose_user_is_gone_knows_the_organisations_domains(db,
     result = preview_org_policy(org.id, {"blocked_domains": ["customer.com"]})
     assert (result["total"], result["would_skip"], result["newly_skipped"]) == (1, 1, 1)
     assert result["by_reason"] == {"only_blocked": 1}
+
+
+def test_the_policy_is_read_after_pending_changes_are_flushed(db, org, alice, bob):
+    """The policy's reads skip the ORM (db.read_rows) but not its autoflush: a change made in
+    the same session and not yet committed is what they see, as Session.execute would."""
+    bob.aliases = ["bob@acme-subsidiary.com"]
+    db.add(OrgDomain(org_id=org.id, domain="acme-labs.com"))
+    policy = effective_policy(alice)
+    assert policy.colleague_addresses == frozenset({"bob@acme-subsidiary.com"})
+    assert policy.internal_domains == frozenset({"acme-corp.com", "acme-labs.com"})
+    with db.no_autoflush:
+        bob.aliases = ["bob@elsewhere.com"]
+        assert effective_policy(alice).colleague_addresses == frozenset({"bob@acme-subsidiary.com"})

@@ -14,6 +14,7 @@ from functools import cache
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased
 
+from ...db import read_rows
 from ..base import Account, Opportunity, Person, Record, RecordRef
 from .models import (
     CrmAccount,
@@ -105,17 +106,34 @@ def _account(row: CrmAccount, domains: list[str]) -> Account:
     )
 
 
+# What an Opportunity is read from, in _opportunity's order.
+_OPPORTUNITY_COLUMNS = (
+    CrmOpportunity.id,
+    CrmOpportunity.name,
+    CrmOpportunity.account_id,
+    CrmOpportunity.owner_id,
+    CrmOpportunity.stage,
+    CrmOpportunity.is_closed,
+    CrmOpportunity.amount,
+    CrmOpportunity.close_date,
+    CrmOpportunity.last_activity_at,
+)
+
+
 def _opportunity(row) -> Opportunity:
+    """From a row of _OPPORTUNITY_COLUMNS, unpacked by position: reading a row's fields by
+    name cost more than building the record (bench/pane.py)."""
+    rid, name, account_id, owner_id, stage, is_closed, amount, close_date, at = row
     return Opportunity(
-        ref=RecordRef("opportunity", str(row.id)),
-        name=row.name,
-        account_id=str(row.account_id),
-        owner_id=row.owner_id,
-        stage=row.stage,
-        is_closed=bool(row.is_closed),
-        amount=row.amount,
-        close_date=row.close_date,
-        last_activity_at=row.last_activity_at,
+        ref=RecordRef("opportunity", str(rid)),
+        name=name,
+        account_id=str(account_id),
+        owner_id=owner_id,
+        stage=stage,
+        is_closed=bool(is_closed),
+        amount=amount,
+        close_date=close_date,
+        last_activity_at=at,
     )
 
 
@@ -123,9 +141,7 @@ def _opportunity(row) -> Opportunity:
 def _opportunities_statement(by_owner: bool):
     """Built once with bind parameters and read as rows, not ORM objects: this runs for every
     suggestion and every card request."""
-    o = CrmOpportunity
-    columns = (o.id, o.name, o.account_id, o.owner_id, o.stage, o.is_closed, o.amount)
-    query = select(*columns, o.close_date, o.last_activity_at).where(
+    query = select(*_OPPORTUNITY_COLUMNS).where(
         CrmOpportunity.org_id == bindparam("org_id"),
         CrmOpportunity.account_id.in_(bindparam("account_ids", expanding=True)),
     )
@@ -143,7 +159,7 @@ def opportunities_of(
     params: dict[str, object] = {"org_id": org_id, "account_ids": ids}
     if owner_id is not None:
         params["owner_id"] = owner_id
-    rows = session.execute(_opportunities_statement(owner_id is not None), params)
+    rows = read_rows(session, _opportunities_statement(owner_id is not None), params)
     found = [_opportunity(row) for row in rows]
     # Open ones first, soonest to close first (the likeliest to be what an email is about),
     # then closed ones, most recently closed first.
@@ -220,12 +236,13 @@ def get_records(session: Session, org_id: int, refs: list[RecordRef]) -> dict[Re
             if domain is not None:
                 record.domains.append(domain)  # type: ignore[union-attr]
     if wanted["opportunity"]:
-        for row in session.scalars(
-            select(CrmOpportunity).where(
+        for row in session.execute(
+            select(*_OPPORTUNITY_COLUMNS).where(
                 CrmOpportunity.org_id == org_id, CrmOpportunity.id.in_(wanted["opportunity"])
             )
         ):
-            found[RecordRef("opportunity", str(row.id))] = _opportunity(row)
+            opportunity = _opportunity(row)
+            found[opportunity.ref] = opportunity
     return found
 
 
