@@ -38,8 +38,8 @@ def gather(
         if domains:
             lookups.accounts_by_domain = crm.accounts_by_domains(domains)
     if opportunities:
-        matches = picking.match(addresses, lookups, policy=policy, owner_id=owner_id)
-        account_ids = picking.opportunity_accounts(matches)
+        lookups.matches = picking.match(addresses, lookups, policy=policy, owner_id=owner_id)
+        account_ids = picking.opportunity_accounts(lookups.matches)
         if account_ids:
             lookups.opportunities = crm.opportunities_of(account_ids)
     return lookups

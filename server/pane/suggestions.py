@@ -66,7 +66,8 @@ def suggestions(user: User, item: PaneItem) -> dict[str, Any]:
             owner_id=owner_id,
             remembered=lambda wanted: remembered_choices(user, wanted),
         )
-        default = pick(lookup, lookups, policy=policy, owner_id=owner_id)
+        # The matches gather made for these addresses: the same answer, not worked out twice.
+        default = pick(lookup, lookups, policy=policy, owner_id=owner_id, matches=lookups.matches)
         matches, outcome = default.matches, default.outcome
         accounts = _accounts(matches)
         opportunities = rank_opportunities(lookups.opportunities, owner_id)[:MAX_OPPORTUNITIES]

@@ -25,6 +25,9 @@ class Lookups:
     remembered: Mapping[str, RecordRef] = field(default_factory=dict)
     accounts_by_domain: Mapping[str, list[Account]] = field(default_factory=dict)
     opportunities: list[Opportunity] = field(default_factory=list)
+    # The matches the opportunities' accounts were taken from (picks.gather sets them): what
+    # `match` returns for the addresses gather was given, as long as nothing above changes.
+    matches: dict[str, matching.AddressMatch] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,14 @@ def pick(
     policy: Policy,
     owner_id: str | None,
     link_to_opportunities: bool | None = None,
+    matches: dict[str, matching.AddressMatch] | None = None,
 ) -> Pick:
     """The default records of an email (or meeting) whose linkable participants are
-    `addresses`. `link_to_opportunities` overrides the policy's (meetings: False)."""
-    matches = match(addresses, lookups, policy=policy, owner_id=owner_id)
+    `addresses`. `link_to_opportunities` overrides the policy's (meetings: False). `matches`:
+    `match(addresses, lookups, ...)` when the caller has it already (`lookups.matches` straight
+    after gathering them for the same addresses)."""
+    if matches is None:
+        matches = match(addresses, lookups, policy=policy, owner_id=owner_id)
     people = {a: m.picked.person for a, m in matches.items() if m.picked is not None}
     domain_accounts = [m.account for m in matches.values() if m.account is not None]
     linking = (
