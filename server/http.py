@@ -19,7 +19,7 @@ class _TimeoutSession(requests.Session):
     def __init__(self, timeout: float) -> None:
         super().__init__()
         self.default_timeout = timeout
-        self.count_answer: Any = lambda status, throttled: None
+        self.count_answers: Any = lambda answers: None
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any):
         kwargs.setdefault("timeout", self.default_timeout)
@@ -40,15 +40,21 @@ def _is_throttled(response: requests.Response) -> bool:
     return response.status_code == 403 and b"REQUEST_LIMIT_EXCEEDED" in response.content[:4096]
 
 
-def count_answer(service: str, status: int, throttled: bool, redis: Any = None) -> None:
-    """One answer from a provider in the metrics: an HTTP response, or one request's answer
-    inside a batch (Graph's `$batch` throttles each request on its own)."""
+def count_answers(service: str, answers: list[tuple[int, bool]], redis: Any = None) -> None:
+    """Answers from a provider in the metrics, (status, throttled) each: an HTTP response, or
+    the requests' answers inside a batch (Graph's `$batch` throttles each request on its
+    own), all of them in one Redis round trip."""
     from . import metrics
 
-    commands = metrics.counter_commands("courier_outbound_requests", service=service, status=status)
-    if throttled:
-        commands += metrics.counter_commands("courier_outbound_throttled", service=service)
-    metrics.send(commands, redis)
+    commands: list[tuple] = []
+    for status, throttled in answers:
+        commands += metrics.counter_commands(
+            "courier_outbound_requests", service=service, status=status
+        )
+        if throttled:
+            commands += metrics.counter_commands("courier_outbound_throttled", service=service)
+    if commands:
+        metrics.send(commands, redis)
 
 
 def _counting_hook(session: _TimeoutSession, service: str):
@@ -57,10 +63,10 @@ def _counting_hook(session: _TimeoutSession, service: str):
     # Taken now: the session may be used from threads that have no app context (Graph reads).
     redis = metrics.current_redis()
     # Also for answers inside a batch, which the response hook does not see one by one.
-    session.count_answer = lambda status, throttled: count_answer(service, status, throttled, redis)
+    session.count_answers = lambda answers: count_answers(service, answers, redis)
 
     def count(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
-        count_answer(service, response.status_code, _is_throttled(response), redis)
+        count_answers(service, [(response.status_code, _is_throttled(response))], redis)
 
     return count
 

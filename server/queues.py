@@ -10,6 +10,9 @@ an ended job's record is released first so the id can run again (`keep_ended` ke
 The check, the release and the enqueue are one Lua script per batch: atomic in Redis (no
 enqueuer can slip a fresh job in between, and no lock is needed), and one round trip for a
 whole batch instead of several per job. https://redis.io/docs/latest/develop/interact/programmability/eval-intro/
+A batch may also take over ids still *waiting* in a lower-priority queue (`overtake`): each
+such job leaves that queue and its fresh copy joins this one, in the same script, so one id
+is still queued once (sync sessions someone waits for overtake the safety polls).
 https://python-rq.org/docs/jobs/#job-status , https://python-rq.org/docs/results/
 """
 
@@ -27,7 +30,9 @@ from rq.queue import EnqueueData
 from rq.registry import CanceledJobRegistry, FailedJobRegistry, FinishedJobRegistry
 from rq.utils import now
 
-QUEUE_NAMES = ("saves", "sync", "default")  # listened to in this order of priority
+# Listened to in this order of priority: "sync-fresh" holds the sessions someone waits for (a
+# change notification, "Sync now", a thread switched on), "sync" the scheduler's polls.
+QUEUE_NAMES = ("saves", "sync-fresh", "sync", "default")
 # A job in one of these states still holds its id; any other record may be replaced.
 LIVE = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
 
@@ -70,26 +75,34 @@ class Outcome(NamedTuple):
     held_by: str | None = None
 
 
-# Per batch: KEYS = queue list, queues set, finished / failed / canceled registries, then per
-# job its hash, dependents, dependencies and executions keys (all named by RQ's own classes);
-# ARGV = keep_ended, the queue's key (a member of the queues set), then per job its id, the
+# Per batch: KEYS = queue list, queues set, the overtaken queue's list, the finished / failed /
+# canceled registries of the queue then of the overtaken queue (a sync session's ended record
+# may sit in either; without `overtake` the queue stands for it), then per job its hash, dependents,
+# dependencies and executions keys (all named by RQ's own classes); ARGV = keep_ended,
+# the queue's key (a member of the queues set), overtake ('1' or '0'), then per job its id, the
 # count of its hash's field/value strings and those strings (Job.to_dict, as RQ saves them).
 # An ended record is released as Job.delete does (its worker already closed its execution);
-# then the job is saved and pushed, as RQ's own unique enqueue script does.
+# so is a queued one still in the overtaken queue's list (LREM found it there: no worker took
+# it, one that already popped it keeps it as the live job); then the job is saved and
+# pushed, as RQ's own unique enqueue script does.
 _ENQUEUE = """
 local live = {LIVE}
-local out, arg = {}, 3
-for k = 6, #KEYS, 4 do
+local out, arg = {}, 4
+for k = 10, #KEYS, 4 do
   local id, n = ARGV[arg], tonumber(ARGV[arg + 1])
   local status = false
   if redis.call('EXISTS', KEYS[k]) == 1 then
     status = redis.call('HGET', KEYS[k], 'status') or ''
   end
-  if status and (live[status] or ARGV[1] == '1') then
+  local held = status and (live[status] or ARGV[1] == '1')
+  if held and status == 'queued' and ARGV[3] == '1' then
+    held = redis.call('LREM', KEYS[3], 0, id) == 0
+  end
+  if held then
     out[#out + 1] = status
   else
     if status then
-      for r = 3, 5 do redis.call('ZREM', KEYS[r], id) end
+      for r = 4, 9 do redis.call('ZREM', KEYS[r], id) end
       redis.call('DEL', KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3])
     end
     redis.call('HSET', KEYS[k], unpack(ARGV, arg + 2, arg + 1 + n))
@@ -163,27 +176,33 @@ def enqueue_many(
     queue: str = "default",
     keep_ended: bool = False,
     connection: Redis | None = None,
+    overtake: str | None = None,
 ) -> list[Outcome]:
     """Enqueue a batch of jobs (from `job_data`), in order; the one way every job is enqueued.
 
     With a job id a job is unique: while one with that id is live (queued, running, waiting
     for a retry) it is not enqueued again (its Outcome says which status holds it). An ended
     job's record is released first, so a finished or failed job's id can run again;
-    `keep_ended` keeps it instead (periodic slots: a slot that ran must not run twice)."""
-    if queue not in QUEUE_NAMES:
-        raise ValueError(f"unknown queue {queue!r}")
+    `keep_ended` keeps it instead (periodic slots: a slot that ran must not run twice).
+    `overtake`: a job with the same id still waiting in that (lower-priority) queue is taken
+    out of it and replaced by this one, so the id stays queued once, here."""
+    if queue not in QUEUE_NAMES or (overtake is not None and overtake not in QUEUE_NAMES):
+        raise ValueError(f"unknown queue {queue!r} / {overtake!r}")
     connection = connection or get_redis()
     rq_queue = Queue(queue, connection=connection)
     script = connection.register_script(_ENQUEUE)
     out: list[Outcome] = []
     for start in range(0, len(jobs), CHUNK):
         made = [_create(rq_queue, data) for data in jobs[start : start + CHUNK]]
+        other = overtake or queue
         keys = [
             rq_queue.key,
             Queue.redis_queues_keys,
+            Queue(other, connection=connection).key,
             *(r(queue, connection=connection).key for r in _ENDED_REGISTRIES),
+            *(r(other, connection=connection).key for r in _ENDED_REGISTRIES),
         ]
-        argv: list = ["1" if keep_ended else "0", rq_queue.key]
+        argv: list = ["1" if keep_ended else "0", rq_queue.key, "1" if overtake else "0"]
         for job in made:
             keys += [
                 job.key,

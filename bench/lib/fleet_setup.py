@@ -125,6 +125,33 @@ def start_workers(count: int, settings: dict, fork: bool) -> list[subprocess.Pop
     ]
 
 
+class Ticker:
+    """The tick in a process of its own (bench/lib/fleet_ticker.py): `tick(at)` runs one and
+    returns (wall ms, CPU ms) of that process."""
+
+    def __init__(self, settings: dict) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **{k: str(v) for k, v in settings.items()}}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.lib.fleet_ticker"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def tick(self, at) -> tuple[float, float]:
+        self.proc.stdin.write(at.isoformat() + "\n")
+        self.proc.stdin.flush()
+        wall, cpu = self.proc.stdout.readline().split()
+        return float(wall), float(cpu)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU of a process and of its waited-for children (RQ forks one per job)."""
     with open(f"/proc/{pid}/stat") as stat:

@@ -55,14 +55,13 @@ class BatchCalls:
             answer = self.send("POST", "$batch", {"requests": self._requests(pending)})
             throttled: dict[str, BatchGet] = {}
             waits: list[float] = []
+            answers: list[tuple[int, bool]] = []
             for item in answer.get("responses") or []:
                 call = pending.get(str(item.get("id"))) if isinstance(item, dict) else None
                 if call is None:
                     continue
                 status = _status(item)
-                count = getattr(self._session, "count_answer", None)
-                if count is not None:  # the batch's own answer is counted; its items here
-                    count(status, status in RETRY_IN_BATCH)
+                answers.append((status, status in RETRY_IN_BATCH))
                 body = item.get("body")
                 if 200 <= status < 300 and isinstance(body, dict):
                     results[call.key] = body
@@ -71,6 +70,9 @@ class BatchCalls:
                 elif status in RETRY_IN_BATCH:
                     throttled[str(item["id"])] = call
                     waits.append(_retry_after(item))
+            count = getattr(self._session, "count_answers", None)
+            if count is not None:  # the batch's own answer is counted; its items here, at once
+                count(answers)
             if not throttled or attempt >= self.max_retries:
                 break
             wait = max(waits) if waits and max(waits) >= 0 else -1.0

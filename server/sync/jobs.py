@@ -1,4 +1,10 @@
-"""Enqueueing sync sessions: one job per mailbox, id `sync-<user id>`, RQ unique=True."""
+"""Enqueueing sync sessions: one job per mailbox, id `sync-<user id>`, RQ unique=True.
+
+Two queues, one id: the scheduler's polls wait in "sync"; a session someone waits for (a
+change notification, "Sync now", a thread switched on) goes to "sync-fresh", which workers
+take first, so fresh mail never queues behind a backlog of safety polls. A poll still waiting
+when such a session is asked for is taken out of "sync" and replaced by it (queues.enqueue_many
+`overtake`): a mailbox is still queued once, whichever queue holds it."""
 
 from __future__ import annotations
 
@@ -10,6 +16,12 @@ from ..queues import enqueue_many, get_redis, job_data
 
 # A rerun request outlives no session: if the worker died, the next tick reads anyway.
 RERUN_FLAG_SECONDS = 3600
+POLL_QUEUE, FRESH_QUEUE = "sync", "sync-fresh"
+
+
+def queue_for(trigger: str) -> str:
+    """The scheduler's polls wait behind whatever someone is waiting for."""
+    return POLL_QUEUE if trigger == "schedule" else FRESH_QUEUE
 
 
 def job_id_for(user_id: int) -> str:
@@ -35,7 +47,8 @@ def enqueue_session(user_id: int, trigger: str = "schedule") -> Job | None:
 def enqueue_sessions(user_ids: list[int], trigger: str = "schedule") -> list[Job | None]:
     """Enqueue each user's session unless one is queued or running (then None), in one batch
     (a tick's due sessions: one Redis round trip, not several per mailbox); the one enqueue
-    releases a finished or failed job's id first.
+    releases a finished or failed job's id first. A session someone waits for (any trigger
+    but "schedule") takes the place of a poll still waiting, ahead of the other polls.
 
     A running session may already be past the folder a notification is about: it is asked
     to read once more before it ends (see `rerun_requested`), so the change is not left to
@@ -52,7 +65,8 @@ def enqueue_sessions(user_ids: list[int], trigger: str = "schedule") -> list[Job
             )
             for user_id in user_ids
         ],
-        "sync",
+        queue_for(trigger),
+        overtake=None if trigger == "schedule" else POLL_QUEUE,
     )
     if trigger != "schedule":
         running = [

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from ..activity_writer import release
 from ..db import get_engine, utcnow
 from ..models.sync import SyncSession
-from .summary import record_session_change
+from .summary import refresh_summaries
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +63,11 @@ def finish(db: Session, session_id: int, status: str, claimed: bool = True, **va
         .returning(SyncSession.user_id, SyncSession.org_id)
         .execution_options(synchronize_session=False)
     ).first()
-    if owner is not None and claimed:  # what it left pending is free for the tick now
-        release(db, session_writer(session_id))
-    db.commit()
     if owner is not None:
-        record_session_change(*owner)
+        if claimed:  # what it left pending is free for the tick now
+            release(db, session_writer(session_id))
+        _follow_in_summary(owner)
+    db.commit()
     return owner is not None
 
 
@@ -88,10 +88,16 @@ def abandon(db: Session, session_id: int, stale_before: datetime | None) -> bool
     ).first()
     if owner is not None:  # its claims are free at once: the next session takes them over
         release(db, session_writer(session_id))
+        _follow_in_summary(owner)
     db.commit()
-    if owner is not None:
-        record_session_change(*owner)  # the user's sync summary follows every outcome
     return owner is not None
+
+
+def _follow_in_summary(owner) -> None:
+    """The user's sync summary follows every outcome, in the same transaction as the status
+    change (one commit; the summary is never behind a committed status)."""
+    user_id, org_id = owner
+    refresh_summaries([user_id], orgs={user_id: org_id})
 
 
 class Heartbeat:

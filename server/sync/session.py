@@ -27,7 +27,7 @@ from ..models.tenancy import User
 from .app_mode import out_of_app_scope
 from .liveness import Heartbeat, SessionSuperseded, finish, session_writer
 from .runner import SessionRunner
-from .summary import record_session_change
+from .summary import refresh_summaries
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +52,22 @@ def run_session(user_id: int, trigger: str = "schedule") -> dict:
     if not user.sync_enabled or user_refused(user) or out_of_app_scope(user):
         record.status, record.finished_at = "disabled", utcnow()
         db.add(record)
+        db.flush()
+        refresh_summaries([user.id], orgs={user.id: user.org_id})
         db.commit()
-        record_session_change(user.id, user.org_id)
         metrics.inc("courier_sync_sessions", outcome="disabled")
         return {"status": "disabled"}
     db.add(record)
     try:
-        db.commit()
+        db.flush()
     except IntegrityError:
         # The partial unique index: another session of this mailbox is running.
         db.rollback()
         return {"status": "already_running"}
-    record_session_change(user.id, user.org_id)
+    # The user's summary in the session row's own transaction: one commit, and never a
+    # moment where the session is recorded and its summary not yet.
+    refresh_summaries([user.id], orgs={user.id: user.org_id})
+    db.commit()
     started = time.monotonic()
     runner = SessionRunner(user, record)
     status, error = "succeeded", ""

@@ -1,7 +1,8 @@
 """Keeps each user's sync summary (models/sync_summary) current.
 
 Called by the code that records sessions — a session's start (sync/session.run_session) and
-its end (sync/liveness.finish and .abandon) — and nowhere else. The facts are derived from
+its end (sync/liveness.finish and .abandon), inside the transaction that records it — and
+nowhere else. The facts are derived from
 the same recent sessions, by the same functions, as the pane's health (sync/health), so the
 admin's SQL state (sync/health_sql) and health_for agree.
 """

@@ -49,6 +49,43 @@ def test_a_failed_record_is_released_and_a_kept_slot_is_not(redis_client):
     assert failed.get_job_ids() == []
 
 
+def test_a_job_waiting_in_the_overtaken_queue_moves_ahead_and_a_taken_one_stays(redis_client):
+    """`overtake`: an id still waiting in the lower queue leaves it for the higher one (one
+    copy queued, with the new arguments); an id a worker already took out of the lower
+    queue stays the live job; an id ended in the lower queue is released from its registry."""
+    low, high = (Queue(name, connection=redis_client) for name in ("sync", "sync-fresh"))
+    made = enqueue_many(
+        [job_data(FUNC, "a", job_id=i) for i in ("o-1", "o-2", "o-3")],
+        "sync",
+        connection=redis_client,
+    )
+    assert all(o.job for o in made)
+    assert low.job_ids == ["o-1", "o-2", "o-3"]
+    assert redis_client.lpop(low.key) == b"o-1"  # as a worker dequeues it, before it starts
+    outcomes = enqueue_many(
+        [job_data(FUNC, "bb", job_id=i) for i in ("o-1", "o-2", "o-2")],
+        "sync-fresh",
+        connection=redis_client,
+        overtake="sync",
+    )
+    assert [(o.job is not None, o.held_by) for o in outcomes] == [
+        (False, "queued"),  # taken by a worker: it runs, and reads what the new one would
+        (True, None),
+        (False, "queued"),  # the same id twice in one batch: queued once
+    ]
+    assert (low.job_ids, high.job_ids) == (["o-3"], ["o-2"])
+    job = Job.fetch("o-2", connection=redis_client)
+    assert (job.origin, job.args) == ("sync-fresh", ("bb",))
+    # Without `overtake` a waiting job holds its id whatever the queue asked for.
+    again = [job_data(FUNC, "c", job_id="o-3")]
+    assert enqueue_many(again, "sync-fresh", connection=redis_client)[0].held_by == "queued"
+    _finish(redis_client, "sync")
+    assert "o-3" in FinishedJobRegistry("sync", connection=redis_client).get_job_ids()
+    assert enqueue_many(again, "sync-fresh", connection=redis_client, overtake="sync")[0].job
+    assert FinishedJobRegistry("sync", connection=redis_client).get_job_ids() == []
+    assert high.job_ids == ["o-2", "o-3"]
+
+
 def test_retry_and_settings_reach_the_job(redis_client):
     job = enqueue(
         FUNC,

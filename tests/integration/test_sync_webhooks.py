@@ -280,7 +280,50 @@ def test_notifications_coalesce_into_one_queued_session(app, db, served, redis_c
     for thread in threads:
         thread.join(timeout=60)
     assert answers == [202] * 40
-    assert get_queue("sync").job_ids == [f"sync-{user.id}"]
+    assert get_queue("sync-fresh").job_ids == [f"sync-{user.id}"]
+    assert get_queue("sync").job_ids == []
+
+
+def test_a_notified_session_runs_before_the_polls_queued_ahead_of_it(
+    app, db, served, redis_client, tmp_path
+):
+    """Fresh mail first: the session of a notified mailbox overtakes the safety polls queued
+    before it (a real worker process takes it first), and the mailbox is still queued once:
+    its own waiting poll gives way to it, and a poll asked for later is coalesced into it."""
+    import requests
+
+    from server.models.sync import SyncSession
+    from server.queues import get_queue
+    from server.sync.jobs import enqueue_sessions
+    from tests.integration.fleet_helpers import make_mailboxes, make_org, subscribe
+    from tests.integration.worker_processes import start_worker, worker_env, worker_log
+
+    now = utcnow()
+    mailboxes = make_mailboxes(db, make_org(db), 5, now)
+    notified = mailboxes[2]
+    subscribe(db, notified, now + timedelta(days=2), now + timedelta(days=1))
+    db.commit()
+    assert all(enqueue_sessions([m.id for m in mailboxes], "schedule"))
+    subs = db.scalars(select(GraphSubscription).where(GraphSubscription.user_id == notified.id))
+    body = {
+        "value": [
+            {"subscriptionId": s.subscription_id, "clientState": s.client_state} for s in subs
+        ]
+    }
+    assert requests.post(served + NOTIFY, json=body, timeout=30).status_code == 202
+    polls = [f"sync-{m.id}" for m in mailboxes if m is not notified]
+    assert get_queue("sync-fresh").job_ids == [f"sync-{notified.id}"]
+    assert get_queue("sync").job_ids == polls
+    assert enqueue_session(notified.id, "schedule") is None
+
+    env = worker_env(app, tmp_path)
+    worker = start_worker(env, burst=True)
+    assert worker.wait(timeout=120) == 0, worker_log(env)
+    db.expire_all()
+    ran = db.execute(select(SyncSession.user_id, SyncSession.trigger).order_by(SyncSession.id))
+    assert [tuple(row) for row in ran] == [(notified.id, "webhook")] + [
+        (m.id, "schedule") for m in mailboxes if m is not notified
+    ]
 
 
 def test_a_subscription_graph_refused_leaves_the_mailbox_on_the_normal_poll(
