@@ -32,7 +32,7 @@ class Periodic:
     name: str
     func: str  # dotted path, run by a worker inside the app context
     interval_seconds: int
-    queue: str = "default"
+    queue: str = "periodic"
     timeout: int = 120
 
 

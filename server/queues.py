@@ -30,9 +30,11 @@ from rq.queue import EnqueueData
 from rq.registry import CanceledJobRegistry, FailedJobRegistry, FinishedJobRegistry
 from rq.utils import now
 
-# Listened to in this order of priority: "sync-fresh" holds the sessions someone waits for (a
-# change notification, "Sync now", a thread switched on), "sync" the scheduler's polls.
-QUEUE_NAMES = ("saves", "sync-fresh", "sync", "default")
+# Listened to in this order of priority: "periodic" holds the minute tick (the scheduler's
+# heartbeat that /readyz reads, the reaper, the due polls) and the hourly jobs, so a backlog of
+# sessions never delays them; "sync-fresh" holds the sessions someone waits for (a change
+# notification, "Sync now", a thread switched on), "sync" the scheduler's polls.
+QUEUE_NAMES = ("periodic", "saves", "sync-fresh", "sync", "default")
 # A job in one of these states still holds its id; any other record may be replaced.
 LIVE = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
 

@@ -5,7 +5,12 @@ import time
 from rq import SimpleWorker
 
 from server.periodic import HEARTBEAT_KEY, PERIODIC, enqueue_due
-from server.queues import all_queues
+from server.queues import all_queues, enqueue, get_redis
+
+
+def note_whether_the_tick_ran() -> None:
+    """A job standing for a sync session: notes whether the tick's heartbeat was there."""
+    get_redis().rpush("test:tick-seen", int(get_redis().exists(HEARTBEAT_KEY)))
 
 
 def test_healthz_answers(client):
@@ -70,6 +75,17 @@ def test_each_periodic_slot_runs_once_even_across_schedulers(app, redis_client):
     # One longest interval later every job has a new slot.
     later = enqueue_due(redis_client, now + max(p.interval_seconds for p in PERIODIC))
     assert len(later) == len(PERIODIC)
+
+
+def test_the_tick_is_taken_before_a_backlog_of_sessions(app, redis_client, run_jobs):
+    """With sessions waiting in every sync queue, a worker's next job is the minute tick: the
+    heartbeat /readyz reads, the reaper and the due polls never wait for a backlog to drain."""
+    for queue in ("sync-fresh", "sync", "default"):
+        for _ in range(3):
+            enqueue("tests.integration.test_health.note_whether_the_tick_ran", queue=queue)
+    enqueue_due(redis_client)
+    run_jobs()
+    assert redis_client.lrange("test:tick-seen", 0, -1) == [b"1"] * 9
 
 
 def test_a_flushed_redis_gets_its_periodic_work_back(app, redis_client, run_jobs):
