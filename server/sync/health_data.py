@@ -4,11 +4,12 @@ sessions, the last success of those with none recently, and the external CRM's s
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
-from ..db import get_session
+from ..db import get_session, read_rows
 from ..models.sync import SyncSession
 from ..models.tenancy import User
 
@@ -36,6 +37,23 @@ def recent_sessions(
     with none there gets their very last session. Two queries. `facts_only`: rows of
     FACT_COLUMNS (same attribute names) instead of SyncSession objects."""
     out: dict[int, list[SyncSession]] = {uid: [] for uid in user_ids}
+    params = {"user_ids": list(user_ids), "since": now - RECENT_WINDOW}
+    for row in _rows(_recent_statement(facts_only), params, facts_only):
+        out[row.user_id].append(row)
+    missing = [uid for uid, found in out.items() if not found]
+    if missing:
+        for row in _newest(missing, facts_only=facts_only):
+            out[row.user_id].append(row)
+    return out
+
+
+# The statements below are built once, users and times bound at execution (as in
+# policy/store): a session's start and end refresh its user's summary, and building them
+# cost more CPU than running them on an idle session.
+
+
+@cache
+def _recent_statement(facts_only: bool):
     rank = (
         func.row_number()
         .over(
@@ -46,34 +64,32 @@ def recent_sessions(
     )
     ranked = (
         select(SyncSession.id, rank)
-        .where(SyncSession.user_id.in_(user_ids), SyncSession.started_at >= now - RECENT_WINDOW)
+        .where(
+            SyncSession.user_id.in_(bindparam("user_ids", expanding=True)),
+            SyncSession.started_at >= bindparam("since"),
+        )
         .subquery()
     )
-    query = (
+    return (
         _select_sessions(facts_only)
         .join(ranked, ranked.c.id == SyncSession.id)
         .where(ranked.c.rank <= RECENT)
         .order_by(SyncSession.user_id, SyncSession.started_at.desc(), SyncSession.id.desc())
     )
-    for row in _rows(query, facts_only):
-        out[row.user_id].append(row)
-    missing = [uid for uid, found in out.items() if not found]
-    if missing:
-        for row in _newest(missing, facts_only=facts_only):
-            out[row.user_id].append(row)
-    return out
 
 
 def _select_sessions(facts_only: bool):
-    return select(*FACT_COLUMNS) if facts_only else select(SyncSession)
-
-
-def _rows(query, facts_only: bool) -> list:
     if facts_only:
-        return list(get_session().execute(query))
+        return select(*FACT_COLUMNS)
     # Statuses are changed by UPDATE statements (sync/liveness): never trust the identity
     # map's copy of a session this process created.
-    return list(get_session().scalars(query.execution_options(populate_existing=True)))
+    return select(SyncSession).execution_options(populate_existing=True)
+
+
+def _rows(statement, params: dict, facts_only: bool) -> list:
+    if facts_only:
+        return list(read_rows(get_session(), statement, params))
+    return list(get_session().scalars(statement, params))
 
 
 # Sessions whose error health shows ("refused": the tenant refused the mailbox to the app).
@@ -103,15 +119,21 @@ def _newest(
     user_ids: list[int], status: str | None = None, facts_only: bool = False
 ) -> list[SyncSession]:
     """Each user's newest session (of `status`, when given), in one query."""
-    query = select(SyncSession.user_id, func.max(SyncSession.id).label("id")).where(
-        SyncSession.user_id.in_(user_ids)
-    )
+    params = {"user_ids": list(user_ids)}
     if status is not None:
-        query = query.where(SyncSession.status == status)
-    newest = query.group_by(SyncSession.user_id).subquery()
-    return _rows(
-        _select_sessions(facts_only).join(newest, SyncSession.id == newest.c.id), facts_only
+        params["status"] = status
+    return _rows(_newest_statement(status is not None, facts_only), params, facts_only)
+
+
+@cache
+def _newest_statement(of_status: bool, facts_only: bool):
+    query = select(SyncSession.user_id, func.max(SyncSession.id).label("id")).where(
+        SyncSession.user_id.in_(bindparam("user_ids", expanding=True))
     )
+    if of_status:
+        query = query.where(SyncSession.status == bindparam("status"))
+    newest = query.group_by(SyncSession.user_id).subquery()
+    return _select_sessions(facts_only).join(newest, SyncSession.id == newest.c.id)
 
 
 def older_successes(user_ids: list[int], facts_only: bool = False) -> dict[int, SyncSession]:

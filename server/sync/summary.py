@@ -10,6 +10,7 @@ admin's SQL state (sync/health_sql) and health_for agree.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -67,20 +68,29 @@ def refresh_summaries(
     ]
     if not values:
         return
-    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(UserSyncSummary).values(values)
-    columns = (
-        "last_session_id",
-        "failures",
-        "recent_success_at",
-        "last_success_at",
-        "last_refused",
-    )
-    db.execute(
-        statement.on_conflict_do_update(
-            index_elements=["user_id"],
-            set_={c: statement.excluded[c] for c in (*columns, "last_error", "updated_at")},
-        )
+    db.connection().execute(_upsert_statement(db.get_bind().dialect.name), values)
+
+
+# The facts written by the upsert (user_id and org_id identify the row).
+_COLUMNS = (
+    "last_session_id",
+    "failures",
+    "recent_success_at",
+    "last_success_at",
+    "last_refused",
+    "last_error",
+    "updated_at",
+)
+
+
+@cache
+def _upsert_statement(dialect_name: str):
+    """Built once per dialect, the rows bound at execution (on every session's start and end,
+    building it cost more CPU than running it)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(UserSyncSummary)
+    return statement.on_conflict_do_update(
+        index_elements=["user_id"], set_={c: statement.excluded[c] for c in _COLUMNS}
     )
 
 

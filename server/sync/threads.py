@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -33,17 +34,21 @@ RULES_PER_PASS = 50
 
 
 def pending_rules(db: Session, user_id: int) -> list[ThreadRule]:
-    return list(
-        db.scalars(
-            select(ThreadRule)
-            .where(
-                ThreadRule.user_id == user_id,
-                ThreadRule.enabled.is_(True),
-                ThreadRule.backfilled_at.is_(None),
-            )
-            .order_by(ThreadRule.updated_at, ThreadRule.id)
-            .limit(RULES_PER_PASS)
+    return list(db.scalars(_pending_statement(), {"user_id": user_id}))
+
+
+@cache
+def _pending_statement():
+    """Built once, the user bound at execution (as in policy/store): on every session."""
+    return (
+        select(ThreadRule)
+        .where(
+            ThreadRule.user_id == bindparam("user_id"),
+            ThreadRule.enabled.is_(True),
+            ThreadRule.backfilled_at.is_(None),
         )
+        .order_by(ThreadRule.updated_at, ThreadRule.id)
+        .limit(RULES_PER_PASS)
     )
 
 

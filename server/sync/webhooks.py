@@ -14,9 +14,10 @@ import logging
 import secrets
 import zlib
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ..db import get_session, utcnow
 from ..mail.graph import FolderNotFound, GraphClient, GraphError
@@ -56,10 +57,7 @@ def ensure_subscriptions(client: GraphClient, user: User, now: datetime | None =
     now = now or utcnow()
     db = get_session()
     base = current_app.config["BASE_URL"].rstrip("/")
-    existing = {
-        s.resource: s
-        for s in db.scalars(select(GraphSubscription).where(GraphSubscription.user_id == user.id))
-    }
+    existing = {s.resource: s for s in db.scalars(_subscriptions_statement(), {"user_id": user.id})}
     calls = 0
     for resource, change_type in resources_for(user).items():
         sub = existing.get(resource)
@@ -92,6 +90,12 @@ def ensure_subscriptions(client: GraphClient, user: User, now: datetime | None =
     if calls:
         db.commit()
     return calls
+
+
+@cache
+def _subscriptions_statement():
+    """Built once, the user bound at execution (as in policy/store): on every session."""
+    return select(GraphSubscription).where(GraphSubscription.user_id == bindparam("user_id"))
 
 
 def _create(
