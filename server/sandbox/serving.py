@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import threading
 
 from werkzeug.serving import WSGIRequestHandler
@@ -56,6 +57,16 @@ class _QuietConnection:
 class KeepAliveRequestHandler(WSGIRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = IDLE_SECONDS
+
+    def setup(self) -> None:
+        """No Nagle's algorithm: http.server writes a response in pieces (the status and
+        headers, then the body), and on a kept-alive connection the body's small segment waits
+        until the client acknowledges the headers' — which a client delays by up to 40 ms
+        (Linux's delayed ACK), so every answer took ~40 ms more than it cost. Graph's front
+        ends answer at once; gunicorn sets the same option on its sockets.
+        https://man7.org/linux/man-pages/man7/tcp.7.html (TCP_NODELAY)"""
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _persistent(self) -> bool:
         """Whether this request's body can be read whole before the app runs: not chunked,

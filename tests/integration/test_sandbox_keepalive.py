@@ -4,6 +4,7 @@ werkzeug's own handler every response closes its connection."""
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import pytest
@@ -68,6 +69,26 @@ def test_one_connection_serves_every_call(devca, handler, connections):
     try:
         assert _calls(http, url) == [200, 404, 401, 200, 200]
         assert counting.accepted == connections
+    finally:
+        http.close()
+        server.shutdown()
+
+
+def test_answers_are_sent_without_waiting_for_an_acknowledgement(devca):
+    """Nagle's algorithm is off on the sandbox's connections: a kept-alive answer written in
+    two pieces otherwise waits ~40 ms for the client's delayed ACK of the first."""
+    options = []
+
+    class Recording(KeepAliveRequestHandler):
+        def setup(self):
+            super().setup()
+            options.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    server, url = _serve(devca, Recording)
+    http = make_http_session(ca_bundle=str(devca.ca_cert), timeout=10)
+    try:
+        assert http.post(f"{url}/_sandbox/reset", json={}).status_code == 200
+        assert len(options) == 1 and options[0] != 0
     finally:
         http.close()
         server.shutdown()
