@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 HISTORY = 3 * MAX_BACKOFF
 # At most this many mailboxes are decided per tick; the rest stay due for the next one.
 MAX_PER_TICK = 5000
+# The sessions per mailbox its next moment depends on (the back-off counts up to five failures).
+RECENT = 6
 
 
 def _pid_alive(pid: int) -> bool:
@@ -63,20 +65,32 @@ def worker_is_dead(session: SyncSession, now: datetime, stale_seconds: int) -> b
 
 
 def _latest_sessions(db, user_ids: list[int], now: datetime) -> dict[int, list[SyncSession]]:
-    """The last few sessions per user (newest first), for due-ness and back-off. Only the
-    recent ones: a chain of failures older than HISTORY has reached the back-off's cap."""
+    """The last RECENT sessions per user (newest first), for due-ness and back-off. Only the
+    recent ones: a chain of failures older than HISTORY has reached the back-off's cap. The
+    database ranks them, so a tick loads RECENT rows per mailbox however many sessions its
+    notifications started within HISTORY (a busy mailbox: dozens)."""
     out: dict[int, list[SyncSession]] = {uid: [] for uid in user_ids}
     if not user_ids:
         return out
-    since = now - HISTORY
+    newest_first = (SyncSession.started_at.desc(), SyncSession.id.desc())
+    ranked = (
+        select(
+            SyncSession.id,
+            func.row_number()
+            .over(partition_by=SyncSession.user_id, order_by=newest_first)
+            .label("rank"),
+        )
+        .where(SyncSession.user_id.in_(user_ids), SyncSession.started_at >= now - HISTORY)
+        .subquery()
+    )
     rows = db.scalars(
         select(SyncSession)
-        .where(SyncSession.user_id.in_(user_ids), SyncSession.started_at >= since)
-        .order_by(SyncSession.user_id, SyncSession.started_at.desc(), SyncSession.id.desc())
+        .join(ranked, SyncSession.id == ranked.c.id)
+        .where(ranked.c.rank <= RECENT)
+        .order_by(SyncSession.user_id, *newest_first)
     )
     for row in rows:
-        if len(out[row.user_id]) < 6:
-            out[row.user_id].append(row)
+        out[row.user_id].append(row)
     missing = [uid for uid, rows in out.items() if not rows]
     if missing:  # older history: only the very last session matters
         newest = (

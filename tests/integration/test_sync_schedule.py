@@ -8,12 +8,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from server.db import utcnow
 from server.models.schedule import SyncSchedule
+from server.models.sync import SyncSession
 from server.sync.health import health_for_users
-from server.sync.scheduler import due_user_ids
+from server.sync.scheduler import RECENT, due_user_ids
 from tests.integration.fleet_helpers import (
     add_session,
     add_states,
@@ -55,6 +56,31 @@ def test_a_tick_costs_the_same_queries_whatever_the_number_of_mailboxes(app, db)
     with counted_statements() as many:
         assert len(due_user_ids(now)) == 60
     assert len(many) == len(few), (few, many)
+
+
+def test_a_tick_loads_a_few_sessions_per_mailbox_however_busy_it_was(app, db):
+    """A mailbox whose notifications started dozens of sessions within the back-off's history
+    costs the tick its last RECENT sessions, not all of them; the decision is the same."""
+    now = utcnow()
+    org = make_org(db)
+    quiet, busy = make_mailboxes(db, org, 2, now - timedelta(minutes=1))
+    add_session(db, quiet, now - timedelta(hours=1))
+    for minutes in range(61, 61 + 5 * 40, 5):  # 40 sessions over the last hours
+        add_session(db, busy, now - timedelta(minutes=minutes))
+    add_session(db, busy, now - timedelta(minutes=5), status="failed")
+    db.commit()
+    db.expire_all()
+    loaded = []
+    listener = lambda target, _context: loaded.append(target.user_id)  # noqa: E731
+    event.listen(SyncSession, "load", listener)
+    try:
+        # The busy one failed 5 minutes ago and waits its interval: only the quiet one is
+        # due, as it would be with every session read.
+        assert due_user_ids(now) == [quiet.id]
+    finally:
+        event.remove(SyncSession, "load", listener)
+    assert loaded.count(busy.id) == RECENT
+    assert loaded.count(quiet.id) == 1
 
 
 def test_a_synced_mailbox_is_not_due_again_before_its_interval(app, db):
