@@ -67,7 +67,9 @@ def _slow_sync(app, client, sandbox, db, tmp_path, tag: str):
     so one page's write takes several seconds — longer than the lease."""
     user = _alex(client, sandbox, db)
     keys = deliver_shared(sandbox, EMAILS, tag)
-    sandbox.control("/_sandbox/salesforce/faults", {"latency_ms": 1000, "failing_records": 6})
+    # ~1.5 s a call (under HTTP_TIMEOUT_SECONDS): the page's write lasts ~6 s, well past the
+    # lease. At 1 s a call it lasted ~4 s, and a faster HTTP path made it the lease's length.
+    sandbox.control("/_sandbox/salesforce/faults", {"latency_ms": 1500, "failing_records": 6})
     env = worker_env(app, tmp_path)
     assert enqueue_session(user.id, "now") is not None
     return keys, env, start_worker(env)
