@@ -62,8 +62,9 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
         """No Nagle's algorithm: http.server writes a response in pieces (the status and
         headers, then the body), and on a kept-alive connection the body's small segment waits
         until the client acknowledges the headers' — which a client delays by up to 40 ms
-        (Linux's delayed ACK), so every answer took ~40 ms more than it cost. Graph's front
-        ends answer at once; gunicorn sets the same option on its sockets.
+        (Linux's delayed ACK), so every answer took ~40 ms more than it cost. That delay is
+        this server's, not part of any Graph or Salesforce behaviour the sandbox imitates;
+        gunicorn sets the same option on its sockets.
         https://man7.org/linux/man-pages/man7/tcp.7.html (TCP_NODELAY)"""
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
