@@ -9,10 +9,12 @@ forking worker, a child process per job). Prints:
 - scheduler tick time p50/p95 (finding the due mailboxes and queueing them, in a process of
   its own as the periodic job runs; target <= 100 ms),
 - Graph HTTP calls per idle session (target 1: one $batch),
-- worker CPU per idle session (target <= 10 ms; measured on a burst of idle sessions),
+- worker CPU per idle session (target <= 10 ms; measured on a burst of idle sessions), and
+  as a same-run baseline the CPU per job doing nothing (RQ's own cost per job),
 - new mail -> CRM latency with notifications, p50/p95 (target p95 <= 30 s),
 - the share of the machine's CPU used, and how throughput scales from 1 to 4 workers,
-- the load average, since the machine may be shared.
+- the load average, since the machine may be shared, and the machine's speed on a fixed
+  Python loop at start and end (CPU figures from slower or busier hosts compare through it).
 
     .venv/bin/python bench/fleet.py [--quick] [--mailboxes 10000] [--minutes 60]
         [--workers 1,2,4] [--minute-seconds 2] [--database-url URL] [--fork]
@@ -64,10 +66,10 @@ from server.models.ledger import LedgerEntry  # noqa: E402
 from server.models.sync import SyncSession  # noqa: E402
 from server.models.tenancy import User  # noqa: E402
 from server.policy import update_org_policy  # noqa: E402
-from server.queues import get_queue  # noqa: E402
+from server.queues import enqueue_many, get_queue, job_data  # noqa: E402
 from server.redis_server import free_port, start_redis_server  # noqa: E402
 from server.sandbox.fleet import fleet_user  # noqa: E402
-from server.sync.jobs import enqueue_session, enqueue_sessions  # noqa: E402
+from server.sync.jobs import FRESH_QUEUE, enqueue_session, enqueue_sessions  # noqa: E402
 from server.sync.scheduler import MAX_PER_TICK, due_user_ids  # noqa: E402
 from tests.integration.signin_helpers import browser_sign_in  # noqa: E402
 
@@ -203,7 +205,17 @@ def idle_burst(app, db, user_ids, procs) -> dict:
         "idle_graph_calls": statistics.mean(s.graph_requests for s in sessions) if sessions else 0,
         "idle_cpu_ms": cpu * 1000 / max(len(sessions), 1),
         "idle_per_second": len(sessions) / seconds if seconds else 0.0,
+        "noop_cpu_ms": noop_burst(app, procs, len(chosen)),
     }
+
+
+def noop_burst(app, procs, count: int) -> float:
+    """The same-run baseline: worker CPU per job that does nothing, queued as the idle
+    sessions were (RQ's own cost of taking, running and ending a job, in these workers)."""
+    cpu0 = sum(cpu_seconds(p.pid) for p in procs)
+    enqueue_many([job_data("bench.lib.fleet_setup.nothing") for _ in range(count)], FRESH_QUEUE)
+    drain(app, timeout=600)
+    return (sum(cpu_seconds(p.pid) for p in procs) - cpu0) * 1000 / max(count, 1)
 
 
 def _latencies(db, injected: dict[str, float]) -> list[float]:
@@ -225,7 +237,8 @@ def _brief(r: dict) -> str:
     ticks, lat = r["ticks"], r["latencies"]
     return (
         f"tick p50/p95 {percentile(ticks, 0.5):.0f}/{percentile(ticks, 0.95):.0f} ms; "
-        f"graph/idle {r['idle_graph_calls']:.2f}; cpu/idle {r['idle_cpu_ms']:.1f} ms; "
+        f"graph/idle {r['idle_graph_calls']:.2f}; cpu/idle {r['idle_cpu_ms']:.1f} ms "
+        f"(no-op job {r['noop_cpu_ms']:.1f}); "
         f"mail->CRM p50/p95 {percentile(lat, 0.5):.1f}/{percentile(lat, 0.95):.1f} s "
         f"({len(lat)}/{r['injected']}); share {r['machine_share']:.0%}; "
         f"idle/s {r['idle_per_second']:.1f}; sessions {r['sessions']} {r['by_trigger']}; "
@@ -254,6 +267,7 @@ def main() -> int:
     redis_proc, redis_url = start_redis_server(workdir / "redis")
     sandbox = Sandbox(workdir)
     load_start = os.getloadavg()
+    speed_start = machine_speed()
     started = time.monotonic()
     try:
         results, setup = run(args, workdir, sandbox, redis_url)
@@ -262,7 +276,17 @@ def main() -> int:
         redis_proc.terminate()
         sandbox.server.shutdown()
         shutil.rmtree(workdir, ignore_errors=True)
+    setup["speed"] = (speed_start, machine_speed())
     return report(args, results, setup, load_start, os.getloadavg())
+
+
+def machine_speed() -> float:
+    """Milliseconds this machine takes for a fixed pure-Python loop, one core, now: CPU
+    figures from machines (or hours) of different speed compare through it."""
+    started, total = time.thread_time(), 0
+    for i in range(5_000_000):
+        total += i
+    return (time.thread_time() - started) * 1000
 
 
 def run(args, workdir: Path, sandbox: Sandbox, redis_url: str):
@@ -390,7 +414,9 @@ def report_tick_only(args, setup, load_start, load_end) -> int:
     print(
         f"\n== scheduler alone, {args.mailboxes:,} mailboxes, {args.minutes} simulated "
         f"minutes, safety poll {args.safety_poll} min: {setup['tick_enqueued']:,} sessions "
-        f"queued; load average {load_start[0]:.2f} -> {load_end[0]:.2f} ({os.cpu_count()} CPUs)"
+        f"queued; load average {load_start[0]:.2f} -> {load_end[0]:.2f} ({os.cpu_count()} CPUs);"
+        f" machine speed (a fixed Python loop) {setup['speed'][0]:.0f} -> "
+        f"{setup['speed'][1]:.0f} ms"
     )
     print(
         f"tick p50 {percentile(ticks, 0.5):.1f} ms, p95 {percentile(ticks, 0.95):.1f} ms, "
@@ -437,7 +463,8 @@ def report(args, results, setup, load_start, load_end) -> int:
     )
     print(
         f"load average at start {load_start[0]:.2f}, at end {load_end[0]:.2f} "
-        f"({os.cpu_count()} CPUs)"
+        f"({os.cpu_count()} CPUs); machine speed (a fixed Python loop, lower is faster) "
+        f"{setup['speed'][0]:.0f} ms at start, {setup['speed'][1]:.0f} ms at end"
     )
     ok = True
     smallest = min(results, key=lambda r: r["workers"]) if results else {}
@@ -457,7 +484,9 @@ def report(args, results, setup, load_start, load_end) -> int:
         print(f"Graph HTTP calls per idle session: {r['idle_graph_calls']:.2f} (target 1)")
         print(
             f"worker CPU per idle session: {r['idle_cpu_ms']:.1f} ms "
-            f"(target <= {TARGET_IDLE_CPU_MS} ms) over {r['idle_sessions']} idle sessions"
+            f"(target <= {TARGET_IDLE_CPU_MS} ms) over {r['idle_sessions']} idle sessions; "
+            f"a job doing nothing, same workers and run: {r['noop_cpu_ms']:.1f} ms "
+            f"(x{r['idle_cpu_ms'] / max(r['noop_cpu_ms'], 1e-9):.1f})"
         )
         print(
             f"new mail -> CRM: p50 {percentile(lat, 0.5):.1f} s, p95 {percentile(lat, 0.95):.1f} s "

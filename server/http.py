@@ -8,6 +8,7 @@ development CA, needs one setting (CA_BUNDLE) and nothing else.
 from __future__ import annotations
 
 import os
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -74,10 +75,13 @@ def _is_throttled(response: requests.Response) -> bool:
     return response.status_code == 403 and b"REQUEST_LIMIT_EXCEEDED" in response.content[:4096]
 
 
-def count_answers(service: str, answers: list[tuple[int, bool]], redis: Any = None) -> None:
+def count_answers(
+    service: str, answers: list[tuple[int, bool]], redis: Any = None, buffer: Any = None
+) -> None:
     """Answers from a provider in the metrics, (status, throttled) each: an HTTP response, or
     the requests' answers inside a batch (Graph's `$batch` throttles each request on its
-    own), all of them in one Redis round trip."""
+    own). Summed in the app's `buffer` with the request's or job's other counts; without an
+    app, in one Redis round trip."""
     from . import metrics
 
     commands: list[tuple] = []
@@ -88,21 +92,42 @@ def count_answers(service: str, answers: list[tuple[int, bool]], redis: Any = No
         if throttled:
             commands += metrics.counter_commands("courier_outbound_throttled", service=service)
     if commands:
-        metrics.send(commands, redis)
+        metrics.record(commands, buffer, redis)
 
 
 def _counting_hook(session: _TimeoutSession, service: str):
     from . import metrics
 
     # Taken now: the session may be used from threads that have no app context (Graph reads).
-    redis = metrics.current_redis()
+    redis, buffer = metrics.current_redis(), metrics.current_buffer()
     # Also for answers inside a batch, which the response hook does not see one by one.
-    session.count_answers = lambda answers: count_answers(service, answers, redis)
+    session.count_answers = lambda answers: count_answers(service, answers, redis, buffer)
 
     def count(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
-        count_answers(service, [(response.status_code, _is_throttled(response))], redis)
+        answer = (response.status_code, _is_throttled(response))
+        count_answers(service, [answer], redis, buffer)
 
     return count
+
+
+_shared: dict[tuple, requests.Session] = {}
+
+
+def shared_http_session(service: str) -> requests.Session:
+    """One Session per process, service and CA bundle/timeout, so consecutive sync sessions
+    reuse their TLS connections instead of a handshake each (most of an idle session's CPU
+    otherwise), and a token taken from a stored cache does not build a Session to send
+    nothing. Keyed by pid: a forked child never uses its parent's sockets. RQ runs one job at
+    a time per process; within a job the prefetch thread shares it as it shares the client."""
+    cfg = current_app.config
+    key = (os.getpid(), service, cfg.get("CA_BUNDLE", ""), cfg.get("HTTP_TIMEOUT_SECONDS", 20))
+    session = _shared.get(key)
+    if session is None:
+        session = make_http_session(service=service)
+        # It serves every user in turn: nothing one answer sets is sent with another's call.
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        _shared[key] = session
+    return session
 
 
 def make_http_session(

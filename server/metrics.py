@@ -7,12 +7,14 @@ runbook), which share no directory with the web process but all share Redis. Eac
 one pipelined Redis round trip; any web replica answers /metrics with the cluster's totals, and
 prometheus_client formats them (custom collector, `generate_latest`).
 
-What a request counts (its own HTTP figures on every request, the items a pane save saved) a
-web process does not send with a Redis round trip each: it adds them up in memory
-(`RequestBuffer`) and a background thread sends
-the sums every FLUSH_SECONDS in one pipeline. A scrape flushes its own process first, a worker
-that exits cleanly flushes at exit; a process killed with SIGKILL loses at most its last
-FLUSH_SECONDS of request counts (bench/load.py measured the per-request cost this saves).
+What a request or a job counts (a request's own HTTP figures, the items a save saved, a sync
+session's outcome and every Graph answer it got) is not sent with a Redis round trip each: it
+is added up in memory (`RequestBuffer`). A background thread sends a web process's sums every
+FLUSH_SECONDS in one pipeline; a worker sends a job's when the job ends (server/periodic.py),
+before RQ's work-horse exits without running atexit. A scrape flushes its own process first, a
+process that exits cleanly flushes at exit; one killed with SIGKILL loses at most its last
+FLUSH_SECONDS of counts, or its running job's (bench/load.py measured the per-request cost this
+saves; an idle sync session sent seven round trips of counts before).
 
 Metrics are declared as data below; `inc` and `observe` record them by name.
 """
@@ -38,7 +40,6 @@ from flask import (
     current_app,
     g,
     has_app_context,
-    has_request_context,
     request,
 )
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -147,6 +148,20 @@ def current_redis() -> Redis | None:
     return current_app.extensions.get("redis") if has_app_context() else None
 
 
+def current_buffer() -> RequestBuffer | None:
+    """The app's buffer, for code that records later from a thread without app context."""
+    return current_app.extensions.get("metrics_buffer") if has_app_context() else None
+
+
+def record(commands: list[tuple], buffer: RequestBuffer | None, redis: Redis | None) -> None:
+    """Counter commands into `buffer` (sent with the request's or job's other counts), or
+    in a round trip of their own outside any app (`redis`, else dropped)."""
+    if buffer is None:
+        send(commands, redis)
+    else:
+        buffer.add(commands)
+
+
 def send(commands: Iterable[tuple], redis: Redis | None = None) -> None:
     """Write the commands in one round trip (to `redis`, else the current app's). Metrics never
     fail the work they count: without Redis (which /readyz reports) they are dropped, with a
@@ -171,7 +186,8 @@ FLUSH_SECONDS = 1.0
 
 
 class RequestBuffer:
-    """Counter and histogram increments of one app in one process, summed until flushed."""
+    """Counter and histogram increments of one app in one process (its requests' and its
+    jobs'), summed until flushed."""
 
     def __init__(self, extensions: dict) -> None:
         self.extensions = extensions  # the app's: its Redis is set up after us
@@ -211,6 +227,13 @@ def flush_all() -> None:
         buffer.flush()
 
 
+def flush_metrics(app: Flask) -> None:
+    """Send the app's sums in this process now (a job's, when it ends)."""
+    buffer = app.extensions.get("metrics_buffer")
+    if buffer is not None:
+        buffer.flush()
+
+
 def _flush_forever() -> None:
     while True:
         time.sleep(FLUSH_SECONDS)  # a timer, not synchronisation: it paces the flushes
@@ -241,12 +264,7 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 def inc(name: str, amount: int = 1, **labels: Any) -> None:
     if not amount:
         return
-    commands = counter_commands(name, amount, **labels)
-    buffer = current_app.extensions.get("metrics_buffer") if has_request_context() else None
-    if buffer is None:
-        send(commands)
-    else:
-        buffer.add(commands)
+    record(counter_commands(name, amount, **labels), current_buffer(), None)
 
 
 def observe(name: str, value: float, **labels: Any) -> None:
@@ -306,9 +324,7 @@ class RedisCollector:
 
 
 def render() -> bytes:
-    buffer = current_app.extensions.get("metrics_buffer")
-    if buffer is not None:
-        buffer.flush()  # this process's latest requests are in the answer
+    flush_metrics(current_app)  # this process's latest requests are in the answer
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RedisCollector(get_redis()))
     return generate_latest(registry)

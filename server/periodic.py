@@ -20,6 +20,7 @@ from redis import Redis
 from rq import SimpleWorker, Worker
 from rq.scheduler import RQScheduler
 
+from .metrics import flush_metrics
 from .queues import QUEUE_NAMES, all_queues, enqueue, get_redis
 
 log = logging.getLogger(__name__)
@@ -94,11 +95,15 @@ class PeriodicScheduler(RQScheduler):
 
 class AppContextPerJob:
     """Each job runs in a fresh app context, so nothing (a database session, `g`) leaks from
-    one job into the next when jobs share a process."""
+    one job into the next when jobs share a process; its metrics are sent when it ends."""
 
     def perform_job(self, job, queue):
-        with current_app._get_current_object().app_context():
-            return super().perform_job(job, queue)
+        app = current_app._get_current_object()
+        with app.app_context():
+            try:
+                return super().perform_job(job, queue)
+            finally:
+                flush_metrics(app)  # the job's counts, before a work-horse exits
 
 
 class CourierSimpleWorker(AppContextPerJob, SimpleWorker):

@@ -152,6 +152,10 @@ class Ticker:
         self.proc.wait(timeout=60)
 
 
+def nothing() -> None:
+    """A job that does nothing (fleet.py's baseline: what RQ itself costs per job)."""
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU of a process and of its waited-for children (RQ forks one per job)."""
     with open(f"/proc/{pid}/stat") as stat:

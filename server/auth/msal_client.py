@@ -10,7 +10,7 @@ from __future__ import annotations
 import msal
 from flask import current_app
 
-from ..http import make_http_session
+from ..http import shared_http_session
 
 GRAPH_SCOPES = ["User.Read", "Mail.Read", "Calendars.Read"]
 # Process-wide cache MSAL keeps discovery documents in (and its throttling state), so building
@@ -40,7 +40,7 @@ def build_msal_app(
         client_credential=credential if credential is not None else config["MS_CLIENT_SECRET"],
         authority=authority_url(tenant),
         token_cache=cache,
-        http_client=make_http_session(service="microsoft_identity"),
+        http_client=shared_http_session("microsoft_identity"),
         http_cache=_HTTP_CACHE,
         # The sandbox is not a host Microsoft knows: skip instance discovery / authority
         # validation for it, and only for it.

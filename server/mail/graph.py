@@ -7,7 +7,6 @@ re-reads the window. At most 4 requests are in flight per mailbox, in this proce
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -160,23 +159,11 @@ def _default_session() -> requests.Session:
     return make_http_session(service="graph")
 
 
-_shared: dict[tuple, requests.Session] = {}
-
-
 def shared_http_session() -> requests.Session:
-    """One Session per worker process (and CA bundle/timeout), so consecutive sync sessions
-    reuse their TLS connections to Graph instead of a handshake each (most of an idle
-    session's CPU otherwise). Keyed by pid: a forked child never uses its parent's sockets.
-    RQ runs one job at a time per process; within a job the prefetch thread shares it as
-    it already shared the client's."""
-    from flask import current_app
+    """Graph's Session of this process (server/http.py)."""
+    from ..http import shared_http_session as shared
 
-    cfg = current_app.config
-    key = (os.getpid(), cfg.get("CA_BUNDLE", ""), cfg.get("HTTP_TIMEOUT_SECONDS", 20))
-    session = _shared.get(key)
-    if session is None:
-        session = _shared[key] = _default_session()
-    return session
+    return shared("graph")
 
 
 __all__ = [

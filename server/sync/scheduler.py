@@ -10,9 +10,10 @@ import logging
 import os
 import socket
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask import Flask, current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.orm import aliased
 
 from ..auth.identity import allowed_condition
@@ -64,18 +65,29 @@ def worker_is_dead(session: SyncSession, now: datetime, stale_seconds: int) -> b
     return worker_gone(session)
 
 
-def _latest_sessions(db, user_ids: list[int], now: datetime) -> dict[int, list[SyncSession]]:
+# What the decision reads of a session: the back-off (due.py), re-auth and scope (health).
+_DECIDING = (
+    SyncSession.user_id,
+    SyncSession.status,
+    SyncSession.started_at,
+    SyncSession.finished_at,
+    SyncSession.error,
+)
+
+
+def _latest_sessions(db, user_ids: list[int], now: datetime) -> dict[int, list[Row]]:
     """The last RECENT sessions per user (newest first), for due-ness and back-off. Only the
     recent ones: a chain of failures older than HISTORY has reached the back-off's cap. The
     database ranks them, so a tick loads RECENT rows per mailbox however many sessions its
-    notifications started within HISTORY (a busy mailbox: dozens)."""
-    out: dict[int, list[SyncSession]] = {uid: [] for uid in user_ids}
+    notifications started within HISTORY (a busy mailbox: dozens). Plain rows of the columns
+    the decision reads, not ORM objects: a tick reads hundreds of them."""
+    out: dict[int, list[Row]] = {uid: [] for uid in user_ids}
     if not user_ids:
         return out
     newest_first = (SyncSession.started_at.desc(), SyncSession.id.desc())
     ranked = (
         select(
-            SyncSession.id,
+            *_DECIDING,
             func.row_number()
             .over(partition_by=SyncSession.user_id, order_by=newest_first)
             .label("rank"),
@@ -83,13 +95,8 @@ def _latest_sessions(db, user_ids: list[int], now: datetime) -> dict[int, list[S
         .where(SyncSession.user_id.in_(user_ids), SyncSession.started_at >= now - HISTORY)
         .subquery()
     )
-    rows = db.scalars(
-        select(SyncSession)
-        .join(ranked, SyncSession.id == ranked.c.id)
-        .where(ranked.c.rank <= RECENT)
-        .order_by(SyncSession.user_id, *newest_first)
-    )
-    for row in rows:
+    recent = select(*(ranked.c[column.key] for column in _DECIDING)).where(ranked.c.rank <= RECENT)
+    for row in db.execute(recent.order_by(ranked.c.user_id, ranked.c.rank)):
         out[row.user_id].append(row)
     missing = [uid for uid, rows in out.items() if not rows]
     if missing:  # older history: only the very last session matters
@@ -99,7 +106,7 @@ def _latest_sessions(db, user_ids: list[int], now: datetime) -> dict[int, list[S
             .group_by(SyncSession.user_id)
             .subquery()
         )
-        for row in db.scalars(select(SyncSession).join(newest, SyncSession.id == newest.c.id)):
+        for row in db.execute(select(*_DECIDING).join(newest, SyncSession.id == newest.c.id)):
             out[row.user_id].append(row)
     return out
 
@@ -189,15 +196,22 @@ def due_user_ids(now: datetime | None = None) -> list[int]:
         # Disabled, waiting for a sign-in, or running: looked at again after an interval
         # (a sign-in or a renewed CRM grant marks the mailbox due at once; see mark_due).
         next_look[uid] = when if when is not None else now + base
-    db.execute(  # one executemany by primary key
-        update(SyncSchedule),
-        [{"user_id": uid, "due_at": when} for uid, when in next_look.items()],
+    db.execute(  # one executemany
+        _move_statement(), [{"uid": uid, "when": when} for uid, when in next_look.items()]
     )
     db.commit()
     return due
 
 
-def _reconnected_since(db, latest: dict[int, list[SyncSession]]) -> set[int]:
+@cache
+def _move_statement():
+    """Built once: a plain executemany by key, not the ORM's bulk update (which inspects
+    every parameter set), on the tick's hundred rows a minute."""
+    table = SyncSchedule.__table__
+    return update(table).where(table.c.user_id == bindparam("uid")).values(due_at=bindparam("when"))
+
+
+def _reconnected_since(db, latest: dict[int, list[Row]]) -> set[int]:
     """Users whose last session needed re-auth and who renewed that grant (Microsoft's, or
     the CRM's when it was the CRM that refused) after it finished."""
     flagged = {

@@ -112,6 +112,38 @@ def test_a_worker_process_counts_sessions_saves_graph_calls_and_throttles(
     assert value(samples, "courier_queue_depth", queue="sync") == 0
 
 
+def test_a_forked_work_horse_sends_its_jobs_counts_before_it_exits(
+    app, client, sandbox, db, tmp_path
+):
+    """A job's counts are summed and sent when the job ends: RQ's forking worker runs it in a
+    work-horse that ends with os._exit, where nothing sent later (atexit) would run."""
+    configure_mailboxes(sandbox, messages=6, events=2)
+    user = signed_in_user(client, sandbox, db, DEMO_USERS[0])
+    before = sandbox.control("/_sandbox/graph/stats", method="GET")["requests"]
+    assert enqueue_session(user.id) is not None
+    worker = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests/integration/sync_worker_process.py"), "--burst"]
+        + ["--fork"],
+        env=worker_env(app, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, errors = worker.communicate(timeout=300)
+    assert worker.returncode == 0, errors[-3000:]
+    graph_calls = sandbox.control("/_sandbox/graph/stats", method="GET")["requests"] - before
+    db.expire_all()
+    session = db.scalars(select(SyncSession).where(SyncSession.user_id == user.id)).one()
+    assert session.status == "succeeded", session.error
+    assert session.worker.rpartition(":")[2] != str(worker.pid)  # in a work-horse
+    samples = scrape(client)
+    assert value(samples, "courier_sync_sessions_total", outcome="succeeded") == 1
+    assert value(samples, "courier_items_saved_total", source="sync") == session.saved > 0
+    # Every HTTP answer Graph gave, and every answer inside its batches, counted once.
+    counted = value(samples, "courier_outbound_requests_total", service="graph", status=200)
+    assert counted >= graph_calls > 0
+
+
 def test_a_pane_save_counts_once_and_a_repeat_does_not(client, db):
     from tests.integration.pane_fixtures import build_world, item
 

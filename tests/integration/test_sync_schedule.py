@@ -12,7 +12,6 @@ from sqlalchemy import event, select
 
 from server.db import utcnow
 from server.models.schedule import SyncSchedule
-from server.models.sync import SyncSession
 from server.sync.health import health_for_users
 from server.sync.scheduler import RECENT, due_user_ids
 from tests.integration.fleet_helpers import (
@@ -60,7 +59,8 @@ def test_a_tick_costs_the_same_queries_whatever_the_number_of_mailboxes(app, db)
 
 def test_a_tick_loads_a_few_sessions_per_mailbox_however_busy_it_was(app, db):
     """A mailbox whose notifications started dozens of sessions within the back-off's history
-    costs the tick its last RECENT sessions, not all of them; the decision is the same."""
+    costs the tick its last RECENT sessions, not all of them; the decision is the same. The
+    rows the database answered are counted by running the tick's own reads again."""
     now = utcnow()
     org = make_org(db)
     quiet, busy = make_mailboxes(db, org, 2, now - timedelta(minutes=1))
@@ -69,18 +69,27 @@ def test_a_tick_loads_a_few_sessions_per_mailbox_however_busy_it_was(app, db):
         add_session(db, busy, now - timedelta(minutes=minutes))
     add_session(db, busy, now - timedelta(minutes=5), status="failed")
     db.commit()
-    db.expire_all()
-    loaded = []
-    listener = lambda target, _context: loaded.append(target.user_id)  # noqa: E731
-    event.listen(SyncSession, "load", listener)
+    reads: list[tuple] = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "sync_sessions" in statement:
+            reads.append((statement, parameters))
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", keep)
     try:
         # The busy one failed 5 minutes ago and waits its interval: only the quiet one is
         # due, as it would be with every session read.
         assert due_user_ids(now) == [quiet.id]
     finally:
-        event.remove(SyncSession, "load", listener)
-    assert loaded.count(busy.id) == RECENT
-    assert loaded.count(quiet.id) == 1
+        event.remove(engine, "before_cursor_execute", keep)
+    assert reads
+    answered: list[int] = []
+    for statement, parameters in reads:  # each row starts with its user
+        answered += [row[0] for row in db.connection().exec_driver_sql(statement, parameters)]
+    db.rollback()
+    assert answered.count(busy.id) == RECENT
+    assert answered.count(quiet.id) == 1
 
 
 def test_a_synced_mailbox_is_not_due_again_before_its_interval(app, db):
