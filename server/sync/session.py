@@ -10,6 +10,7 @@ import socket
 import time
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from .. import metrics
 from ..activity_writer import Writer
@@ -23,7 +24,7 @@ from ..mail.graph import (
     MailboxOutOfScope,
 )
 from ..models.sync import SyncSession
-from ..models.tenancy import User
+from ..models.tenancy import Organisation, User
 from .app_mode import out_of_app_scope
 from .liveness import Heartbeat, SessionSuperseded, finish, session_writer
 from .runner import SessionRunner
@@ -36,10 +37,15 @@ def worker_label() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+# The user and its organisation; the organisation's domains only if something reads them (the
+# policy reads its own in one statement): one statement fewer in every session.
+_USER_ONLY = (joinedload(User.organisation).lazyload(Organisation.domains),)
+
+
 def run_session(user_id: int, trigger: str = "schedule") -> dict:
     """The job: one sync session for one user. Returns the session's summary."""
     db = get_session()
-    user = db.get(User, user_id)
+    user = db.get(User, user_id, options=_USER_ONLY)
     if user is None:
         return {"status": "missing"}
     record = SyncSession(

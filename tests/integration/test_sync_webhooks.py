@@ -13,13 +13,14 @@ from werkzeug.serving import make_server
 
 from server.db import utcnow
 from server.models.schedule import SyncSchedule
-from server.models.sync import GraphSubscription
+from server.models.sync import GraphSubscription, SyncSession
 from server.redis_server import free_port
 from server.sandbox.directory import DEMO_USERS
 from server.sync.jobs import current_job, enqueue_session
 from server.sync.scheduler import due_user_ids
 from server.sync.webhooks import NOTIFY_PATH as NOTIFY
 from server.sync.webhooks import REAUTHORIZE_WITHIN
+from tests.integration.fleet_helpers import counted_statements
 from tests.integration.sync_helpers import (
     FAST_RETRIES,
     assert_crm_matches,
@@ -30,6 +31,8 @@ from tests.integration.sync_helpers import (
 )
 
 ALEX = DEMO_USERS[0]
+# An idle session's SQL statements (README: "A session reads little besides Graph").
+IDLE_STATEMENTS = 15
 
 
 @pytest.fixture
@@ -362,3 +365,19 @@ def _last_finished(db, user):
         .order_by(SyncSession.id.desc())
         .limit(1)
     )
+
+
+def test_an_idle_session_runs_a_fixed_budget_of_sql_statements(
+    app, client, sandbox, db, run_jobs, served
+):
+    """A watched mailbox with nothing new costs one $batch call and IDLE_STATEMENTS SQL
+    statements (README, "A session reads little besides Graph"): ten thousand of them an hour
+    are the fleet's steady load, so one more statement per session is a regression."""
+    user, _ = _synced_with_subscriptions(client, sandbox, db, run_jobs)
+    with counted_statements() as statements:
+        assert enqueue_session(user.id) is not None
+        assert run_jobs() == 1
+    db.expire_all()
+    idle = db.scalars(select(SyncSession).order_by(SyncSession.id.desc())).first()
+    assert (idle.status, idle.items_read, idle.graph_requests) == ("succeeded", 0, 1)
+    assert len(statements) == IDLE_STATEMENTS, "\n".join(statements)
