@@ -159,13 +159,6 @@ def _default_session() -> requests.Session:
     return make_http_session(service="graph")
 
 
-def shared_http_session() -> requests.Session:
-    """Graph's Session of this process (server/http.py)."""
-    from ..http import shared_http_session as shared
-
-    return shared("graph")
-
-
 __all__ = [
     "EVENT_PREFER",
     "FILTER_BELOW_TOTAL",
@@ -186,5 +179,4 @@ __all__ = [
     "calendar_window",
     "mailbox_semaphore",
     "parse_message_page",
-    "shared_http_session",
 ]

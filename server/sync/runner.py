@@ -16,10 +16,10 @@ from sqlalchemy import select
 from ..activity_writer import Writer
 from ..crm import crm_for
 from ..db import get_session, utcnow
+from ..http import shared_http_session
 from ..mail.graph import (
     GraphAuthError,
     GraphClient,
-    shared_http_session,
 )
 from ..models.sync import CALENDAR, SyncSession, SyncState
 from ..models.tenancy import User
@@ -98,7 +98,7 @@ class SessionRunner(RoundReader):
             cfg["GRAPH_BASE_URL"],
             session_token(self.user),
             self.user.object_id,
-            session=shared_http_session(),
+            session=shared_http_session("graph"),
             timeout=float(cfg["HTTP_TIMEOUT_SECONDS"]),
             page_size=cfg["GRAPH_PAGE_SIZE"],
             max_retries=cfg["GRAPH_MAX_RETRIES"],
