@@ -96,6 +96,13 @@ METRICS: dict[str, Metric] = {
             ("outcome",),
         ),
         Metric(
+            "courier_quiet_polls",
+            "counter",
+            "Safety polls of watched mailboxes, by outcome: nothing_new (recorded as the "
+            "mailbox's session) or handed_off (to a session, which reads what changed).",
+            ("outcome",),
+        ),
+        Metric(
             "courier_items_saved",
             "counter",
             "Emails and meetings written to the CRM, by source (pane, pane_queue, sync).",

@@ -18,7 +18,8 @@ from server.models.sync import GraphSubscription, SyncSession
 from server.models.tenancy import User
 from server.queues import get_queue
 from server.sync.jobs import enqueue_session, enqueue_sessions
-from server.sync.scheduler import MAX_PER_TICK, due_user_ids
+from server.sync.quiet_poll import enqueue_quiet_polls
+from server.sync.scheduler import MAX_PER_TICK, due_user_ids, plan_tick
 from server.sync.webhooks import resources_for
 
 
@@ -54,10 +55,12 @@ def tick_only(db, user_ids: list[int], minutes: int, safety_poll: int) -> dict:
     for minute in range(1, minutes + 1):
         sim = now + timedelta(minutes=minute)
         started, cpu = time.perf_counter(), time.thread_time()
-        due = due_user_ids(sim)
+        plan = plan_tick(sim)
         found = time.perf_counter()
-        enqueue_sessions(due, "schedule")
+        enqueue_sessions(plan.sessions, "schedule")
+        enqueue_quiet_polls(plan.quiet)
         ended = time.perf_counter()
+        due = [*plan.sessions, *plan.quiet]
         out["tick_cpu"].append((time.thread_time() - cpu) * 1000)
         out["tick_only"].append((ended - started) * 1000)
         out["tick_found"].append((found - started) * 1000)

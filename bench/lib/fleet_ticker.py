@@ -4,8 +4,8 @@ our app over HTTP from threads, and a tick run there would wait for Python's loc
 them, which no deployment does.
 
 Reads one simulated moment per line (ISO 8601) on stdin, runs the tick's sync part at it
-(finding the due mailboxes, queueing them in one batch) and answers one line: the tick's
-wall time and its own CPU time, in milliseconds."""
+(finding the due mailboxes, queueing their sessions in one batch and their quiet polls)
+and answers one line: the tick's wall time and its own CPU time, in milliseconds."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ import time
 from datetime import datetime
 
 from server import create_app
-from server.sync.jobs import enqueue_sessions
-from server.sync.scheduler import due_user_ids
+from server.sync.scheduler import enqueue_due
 
 
 def main() -> None:
@@ -24,7 +23,7 @@ def main() -> None:
         at = datetime.fromisoformat(line.strip())
         with app.app_context():
             started, cpu = time.perf_counter(), time.process_time()
-            enqueue_sessions(due_user_ids(at), "schedule")
+            enqueue_due(at)
             wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         print(f"{wall * 1000:.3f} {cpu * 1000:.3f}", flush=True)
 

@@ -21,6 +21,13 @@ from .pipeline import PageResult, Pipeline
 from .session_token import token_after_refusal
 
 
+def current_calendar_window(config) -> tuple[datetime, datetime]:
+    """The calendar's rolling window today, as configured (frozen into its delta link)."""
+    return calendar_window(
+        datetime.now(UTC), config["SYNC_CALENDAR_PAST_DAYS"], config["SYNC_CALENDAR_FUTURE_DAYS"]
+    )
+
+
 class RoundReader:
     """SessionRunner's rounds: it brings db, user, record, config, client, _fresh_totals,
     _call and _commit_page."""
@@ -43,10 +50,7 @@ class RoundReader:
             return {}  # each round then reads its first page alone
 
     def _calendar_window(self) -> tuple[datetime, datetime]:
-        cfg = self.config
-        return calendar_window(
-            datetime.now(UTC), cfg["SYNC_CALENDAR_PAST_DAYS"], cfg["SYNC_CALENDAR_FUTURE_DAYS"]
-        )
+        return current_calendar_window(self.config)
 
     def _sync_folder(
         self,

@@ -39,6 +39,31 @@ log = logging.getLogger(__name__)
 MAX_EXTRA_PASSES = 3
 
 
+def graph_client(user: User, token: str) -> GraphClient:
+    """The user's Graph client, on the process's one HTTP session for Graph."""
+    cfg = current_app.config
+    return GraphClient(
+        cfg["GRAPH_BASE_URL"],
+        token,
+        user.object_id,
+        session=shared_http_session("graph"),
+        timeout=float(cfg["HTTP_TIMEOUT_SECONDS"]),
+        page_size=cfg["GRAPH_PAGE_SIZE"],
+        max_retries=cfg["GRAPH_MAX_RETRIES"],
+        backoff_base=cfg["GRAPH_BACKOFF_BASE_MS"] / 1000,
+        max_wait=float(cfg["GRAPH_MAX_WAIT_SECONDS"]),
+    )
+
+
+def wanted_folders(policy) -> list[str]:
+    """The folder keys the policy asks to read, in its order (never the never-read ones)."""
+    return [
+        f
+        for f in dict.fromkeys(folder_key(f) for f in policy.folders)
+        if f not in NEVER_READ_FOLDERS
+    ]
+
+
 class SessionRunner(RoundReader):
     def __init__(self, user: User, record: SyncSession):
         self.db = get_session()
@@ -94,17 +119,7 @@ class SessionRunner(RoundReader):
 
     def run(self) -> None:
         cfg = self.config
-        self.client = GraphClient(
-            cfg["GRAPH_BASE_URL"],
-            session_token(self.user),
-            self.user.object_id,
-            session=shared_http_session("graph"),
-            timeout=float(cfg["HTTP_TIMEOUT_SECONDS"]),
-            page_size=cfg["GRAPH_PAGE_SIZE"],
-            max_retries=cfg["GRAPH_MAX_RETRIES"],
-            backoff_base=cfg["GRAPH_BACKOFF_BASE_MS"] / 1000,
-            max_wait=float(cfg["GRAPH_MAX_WAIT_SECONDS"]),
-        )
+        self.client = graph_client(self.user, session_token(self.user))
         states = {
             s.folder: s
             for s in self.db.scalars(select(SyncState).where(SyncState.user_id == self.user.id))
@@ -175,11 +190,7 @@ class SessionRunner(RoundReader):
             self.db.commit()
 
     def _folders(self, policy, states: dict[str, SyncState]) -> list[SyncState]:
-        wanted = [
-            f
-            for f in dict.fromkeys(folder_key(f) for f in policy.folders)
-            if f not in NEVER_READ_FOLDERS
-        ]
+        wanted = wanted_folders(policy)
         missing = [f for f in wanted if f not in states or not states[f].folder_id]
         if missing:
             names = {folder_key(f): f for f in policy.folders}

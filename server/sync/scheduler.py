@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -30,6 +32,7 @@ from .due import MAX_BACKOFF, due_at, on_phase, phase_of
 from .health import failed_grant
 from .jobs import enqueue_session, enqueue_sessions, release_dead_job
 from .liveness import abandon
+from .quiet_poll import enqueue_quiet_polls
 from .webhooks import subscription_watch
 
 log = logging.getLogger(__name__)
@@ -145,8 +148,23 @@ def reap_dead_sessions(now: datetime | None = None) -> list[int]:
     return reaped
 
 
+@dataclass(frozen=True)
+class TickPlan:
+    """A tick's due mailboxes: those a session must read, and those a quiet poll may look at
+    first (sync/quiet_poll.py: notifications are live and the last session went well)."""
+
+    sessions: list[int] = field(default_factory=list)
+    quiet: list[int] = field(default_factory=list)
+
+
 def due_user_ids(now: datetime | None = None) -> list[int]:
-    """The mailboxes to sync now. Reads only the schedule rows that are due (an index on
+    """Every mailbox due now, whether a session or a quiet poll will look at it."""
+    plan = plan_tick(now)
+    return [*plan.sessions, *plan.quiet]
+
+
+def plan_tick(now: datetime | None = None) -> TickPlan:
+    """The mailboxes to look at now. Reads only the schedule rows that are due (an index on
     due_at), decides each from its recent sessions, and moves every row it read to the
     next moment worth looking again, so the next tick does not read it."""
     now = now or utcnow()
@@ -172,7 +190,7 @@ def due_user_ids(now: datetime | None = None) -> list[int]:
         .limit(MAX_PER_TICK)
     ).all()
     if not candidates:
-        return []
+        return TickPlan()
     active = [
         uid
         for uid, enabled, reauth, allowed, mode, scope in candidates
@@ -185,13 +203,13 @@ def due_user_ids(now: datetime | None = None) -> list[int]:
         subscription_watch(active, now) if cfg["SYNC_WEBHOOKS_ENABLED"] else (set(), set())
     )
     safety = max(base, timedelta(minutes=cfg["SYNC_SAFETY_POLL_MINUTES"]))
-    due, next_look = [], {}
+    plan, next_look = TickPlan(), {}
     for uid, *_ in candidates:
         # A mailbox the tenant refused (application scope) is tried again at the safety poll.
         interval = safety if uid in watched or refused(latest.get(uid)) else base
         when = due_at(latest[uid], interval, phase_of(uid)) if uid in latest else None
         if uid in reconnected or (when is not None and (when <= now or uid in renewing)):
-            due.append(uid)
+            (plan.quiet if _quiet(uid, watched, renewing, latest) else plan.sessions).append(uid)
             when = on_phase(now + interval / 2, interval, phase_of(uid))
         # Disabled, waiting for a sign-in, or running: looked at again after an interval
         # (a sign-in or a renewed CRM grant marks the mailbox due at once; see mark_due).
@@ -200,7 +218,14 @@ def due_user_ids(now: datetime | None = None) -> list[int]:
         _move_statement(), [{"uid": uid, "when": when} for uid, when in next_look.items()]
     )
     db.commit()
-    return due
+    return plan
+
+
+def _quiet(uid: int, watched: set[int], renewing: set[int], latest: dict[int, list[Row]]) -> bool:
+    """A quiet poll may look first: notifications are live and need no renewal, and the last
+    session went well (a failure's back-off and a re-authorisation are a session's)."""
+    last = latest.get(uid)
+    return uid in watched and uid not in renewing and bool(last) and last[0].status == "succeeded"
 
 
 @cache
@@ -246,13 +271,22 @@ def _reconnected_since(db, latest: dict[int, list[Row]]) -> set[int]:
 
 
 def schedule_tick() -> list[int]:
-    """The tick hook: close dead sessions, then enqueue every due session (unique per user)."""
+    """The tick hook: close dead sessions, then enqueue every due session (unique per user)
+    and quiet poll. Returns the mailboxes queued."""
     reaped = reap_dead_sessions()
     _recheck_app_grants()
-    # A session whose worker died is re-run at once; the rest when due. One batch.
-    user_ids = list(dict.fromkeys([*reaped, *due_user_ids()]))
+    return enqueue_due(utcnow(), reaped)
+
+
+def enqueue_due(now: datetime, reaped: Sequence[int] = ()) -> list[int]:
+    """Queue what is due at `now`: sessions in one batch (a session whose worker died is
+    re-run at once, by a session), quiet polls in groups."""
+    plan = plan_tick(now)
+    user_ids = list(dict.fromkeys([*reaped, *plan.sessions]))
     jobs = enqueue_sessions(user_ids, "schedule")
-    return [uid for uid, job in zip(user_ids, jobs, strict=True) if job is not None]
+    quiet = [uid for uid in plan.quiet if uid not in reaped]
+    enqueue_quiet_polls(quiet)
+    return [uid for uid, job in zip(user_ids, jobs, strict=True) if job is not None] + quiet
 
 
 def _recheck_app_grants() -> None:
