@@ -74,7 +74,7 @@ from server.sandbox.fleet import fleet_user  # noqa: E402
 from server.sync.jobs import FRESH_QUEUE, enqueue_session, enqueue_sessions  # noqa: E402
 from server.sync.quiet_poll import (  # noqa: E402
     GROUP_SIZE,
-    HANDOFF_TRIGGER,
+    POLL_TRIGGER,
     enqueue_quiet_polls,
 )
 from server.sync.scheduler import MAX_PER_TICK, due_user_ids  # noqa: E402
@@ -229,10 +229,10 @@ def quiet_burst(app, db, chosen: list[int], procs) -> dict:
     seconds = time.monotonic() - started
     cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
     rows = sessions_since(db, first_id)
-    polled = [s for s in rows if s.trigger == "schedule" and s.items_read == 0]
+    polled = [s for s in rows if s.trigger == POLL_TRIGGER]
     return {
         "quiet_polls": len(polled),
-        "quiet_handed_off": sum(s.trigger == HANDOFF_TRIGGER for s in rows),
+        "quiet_handed_off": len(rows) - len(polled),
         "quiet_graph_calls": statistics.mean(s.graph_requests for s in polled) if polled else 0,
         "quiet_cpu_ms": cpu * 1000 / max(len(rows), 1),
         "quiet_per_second": len(rows) / seconds if seconds else 0.0,

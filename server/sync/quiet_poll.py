@@ -9,8 +9,9 @@ mailbox's session (succeeded, nothing read): one Graph call and no other work pe
 group shares the job, its reads (users, folder states, thread rules) and one transaction that
 records every poll. Anything else — mail, a round under way, a moved calendar window, a folder
 not yet found, a first sync not finished, a thread to back-fill, a token or Graph error, a
-mailbox no longer synced — is handed to a normal session of that mailbox (sync-fresh,
-trigger "poll"), which does the work and records what happened.
+mailbox no longer synced — is handed to a normal session of that mailbox, which does the
+work and records what happened: in sync-fresh (trigger "poll_found") when the poll found a
+change, as a notification's would be; in its place among the polls otherwise.
 
 A quiet poll takes no `running` row and saves nothing: it only moves a delta link, and only
 if it still is the link the poll read (compare-and-set). A session running at the same time
@@ -53,9 +54,12 @@ log = logging.getLogger(__name__)
 # Mailboxes per quiet poll job: enough to share the job and its reads, few enough that one
 # slow mailbox (Graph's retries) delays few others.
 GROUP_SIZE = 20
-HANDOFF_TRIGGER = "poll"
+# The poll's own record of a mailbox with nothing new; the session it starts for what it
+# found (in sync-fresh, like a notification's: mail is late already).
+POLL_TRIGGER, FOUND_TRIGGER = "quiet_poll", "poll_found"
 # What stops a mailbox's quiet poll and hands it to a session, which records it properly.
 _HANDED_OFF = (NeedsReauth, TokenUnavailable, AppGrantMissing, GraphError)
+CHANGED = "changed"  # _ask: something changed since the stored links
 
 
 def enqueue_quiet_polls(user_ids: list[int]) -> None:
@@ -112,12 +116,13 @@ def poll_quietly(user_ids: list[int]) -> dict:
     db.commit()  # no transaction stays open across Graph's calls
     polled: list[dict] = []
     moves: list[dict] = []
+    found: list[int] = []
     for user in users:
         if user.id not in plans:
             continue
         outcome = _ask(user, *plans[user.id])
-        if outcome is None:
-            handed_off.append(user.id)
+        if outcome is None or outcome == CHANGED:
+            (handed_off if outcome is None else found).append(user.id)
             continue
         row, moved = outcome
         polled.append(row)
@@ -128,12 +133,15 @@ def poll_quietly(user_ids: list[int]) -> dict:
         db.execute(insert(SyncSession.__table__), polled)
         refresh_summaries([p["user_id"] for p in polled], orgs={u.id: u.org_id for u in users})
         db.commit()
-    if handed_off:
-        enqueue_sessions(handed_off, HANDOFF_TRIGGER)
+    if found:  # a session running already is asked to read once more
+        enqueue_sessions(found, FOUND_TRIGGER)
+    if handed_off:  # the session the poll stood in for, in its place among the polls
+        enqueue_sessions(handed_off, "schedule")
     metrics.inc("courier_sync_sessions", len(polled), outcome="succeeded")
     metrics.inc("courier_quiet_polls", len(polled), outcome="nothing_new")
+    metrics.inc("courier_quiet_polls", len(found), outcome="found")
     metrics.inc("courier_quiet_polls", len(handed_off), outcome="handed_off")
-    return {"polled": [p["user_id"] for p in polled], "handed_off": handed_off}
+    return {"polled": [p["user_id"] for p in polled], "found": found, "handed_off": handed_off}
 
 
 def _synced(user: User) -> bool:
@@ -151,8 +159,9 @@ def _plan(
 
 def _ask(
     user: User, rounds: dict[str, SyncState], history: timedelta
-) -> tuple[dict, list[dict]] | None:
-    """(the poll's session row, its delta links' moves), or None: a session's work."""
+) -> tuple[dict, list[dict]] | str | None:
+    """(the poll's session row, its delta links' moves) when nothing changed; CHANGED; or
+    None when the poll cannot tell (a token or Graph error, a page failed in the batch)."""
     started = utcnow()
     try:
         client = graph_client(user, session_token(user))
@@ -164,14 +173,16 @@ def _ask(
     except Exception:  # one mailbox's surprise must not end the group's polls
         log.exception("quiet poll of user %s failed; handed to a session", user.id)
         return None
-    if set(pages) != set(rounds) or not all(_nothing_new(page) for page in pages.values()):
-        return None
+    if set(pages) != set(rounds):
+        return None  # the failed page is read alone, with the single request's handling
+    if not all(_nothing_new(page) for page in pages.values()):
+        return CHANGED
     finished = utcnow()
     row = {
         "org_id": user.org_id,
         "user_id": user.id,
         "status": "succeeded",
-        "trigger": "schedule",
+        "trigger": POLL_TRIGGER,
         "started_at": started,
         "heartbeat_at": finished,
         "finished_at": finished,

@@ -24,7 +24,8 @@ from server.redis_server import free_port
 from server.sandbox.directory import DEMO_USERS
 from server.sync.jobs import FRESH_QUEUE, enqueue_session
 from server.sync.quiet_poll import (
-    HANDOFF_TRIGGER,
+    FOUND_TRIGGER,
+    POLL_TRIGGER,
     _move_link_statement,
     enqueue_quiet_polls,
 )
@@ -117,7 +118,7 @@ def test_an_idle_watched_mailbox_costs_one_batch_and_is_recorded_as_its_session(
     last = _sessions(db, user)[-1]
     assert (last.status, last.trigger, last.items_read, last.graph_requests) == (
         "succeeded",
-        "schedule",
+        POLL_TRIGGER,
         0,
         1,
     )
@@ -141,33 +142,34 @@ def test_mail_a_notification_missed_is_handed_to_a_session_that_saves_it(
     assert run_jobs() == 2  # the poll, then the session it handed the mailbox to
     handed = _sessions(db, user)[-1]
     assert (handed.trigger, handed.status, handed.items_read > 0) == (
-        HANDOFF_TRIGGER,
+        FOUND_TRIGGER,
         "succeeded",
         True,
     )
     # The poll itself recorded nothing and moved no link: the session read from the old one.
-    assert [s.trigger for s in _sessions(db, user)] == ["schedule", HANDOFF_TRIGGER]
+    assert [s.trigger for s in _sessions(db, user)] == ["schedule", FOUND_TRIGGER]
     assert _links(db, user)["inbox"] != before["inbox"]
     assert_crm_matches(db, user.org_id, expected_from(labels_of(sandbox, ALEX)))
 
 
 def test_what_a_poll_cannot_vouch_for_goes_to_a_session(app, client, sandbox, db, run_jobs, served):
     """A thread to back-fill, a sync switched off and a refused token: each mailbox is
-    handed to a session, which records what happened (the poll writes nothing for it)."""
+    handed to the session the poll stood in for (among the polls, not ahead of fresh mail),
+    which records what happened; the poll writes nothing for it."""
     user = _watched(client, sandbox, db, run_jobs)
     first = len(_sessions(db, user))
     db.add(ThreadRule(org_id=user.org_id, user_id=user.id, conversation_id="c-1", enabled=True))
     db.commit()
     enqueue_quiet_polls([user.id])
     run_jobs()
-    assert [s.trigger for s in _sessions(db, user)[first:]] == [HANDOFF_TRIGGER]
+    assert [s.trigger for s in _sessions(db, user)[first:]] == ["schedule"]
 
     db.execute(update(User).where(User.id == user.id).values(sync_enabled=False))
     db.commit()
     enqueue_quiet_polls([user.id])
     run_jobs()
     last = _sessions(db, user)[-1]
-    assert (last.trigger, last.status) == (HANDOFF_TRIGGER, "disabled")
+    assert (last.trigger, last.status) == ("schedule", "disabled")
 
     db.execute(update(User).where(User.id == user.id).values(sync_enabled=True))
     db.commit()
@@ -179,7 +181,7 @@ def test_what_a_poll_cannot_vouch_for_goes_to_a_session(app, client, sandbox, db
     enqueue_quiet_polls([user.id])
     run_jobs()
     last = _sessions(db, user)[-1]
-    assert (last.trigger, last.status) == (HANDOFF_TRIGGER, "needs_reauth")
+    assert (last.trigger, last.status) == ("schedule", "needs_reauth")
 
 
 def test_a_group_of_mailboxes_shares_its_reads_and_its_write(
@@ -257,7 +259,7 @@ def test_the_tick_queues_a_quiet_poll_that_records_the_mailbox(
     assert schedule_tick() == [user.id]
     assert run_jobs() == 1
     last = _sessions(db, user)[-1]
-    assert (last.trigger, last.status, last.graph_requests) == ("schedule", "succeeded", 1)
+    assert (last.trigger, last.status, last.graph_requests) == (POLL_TRIGGER, "succeeded", 1)
 
 
 def _wait(condition, timeout: float, message) -> None:
@@ -308,10 +310,10 @@ def test_a_poll_and_a_session_of_one_mailbox_at_once_save_each_email_once(
         worker.kill()
         worker.wait(timeout=30)
     assert {job.get_status() for job in jobs} == {"finished"}, worker_log(env)
-    assert poll.job.return_value() == {"polled": [], "handed_off": [user.id]}
+    assert poll.job.return_value() == {"polled": [], "found": [user.id], "handed_off": []}
     ran = _sessions(db, user)[first:]
     assert ran and all(s.status == "succeeded" for s in ran), [(s.trigger, s.status) for s in ran]
-    assert all(s.trigger != "schedule" for s in ran)  # the poll recorded nothing itself
+    assert all(s.trigger != POLL_TRIGGER for s in ran)  # the poll recorded nothing itself
     expected = expected_from(labels_of(sandbox, ALEX))
     assert_crm_matches(db, user.org_id, expected)
     keys = db.scalars(select(LedgerEntry.item_key).where(LedgerEntry.user_id == user.id)).all()
