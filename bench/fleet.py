@@ -140,7 +140,7 @@ def run_hour(app, db, sandbox, user_ids, workers: int, args, clock: dict) -> dic
     rng = random.Random(workers)
     injected: dict[str, float] = {}
     ticks: list[float] = []
-    backlog: list[int] = []  # sessions queued when each simulated minute ends
+    backlog: list[int] = []  # sync jobs queued when each simulated minute ends
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
     time.sleep(2)  # let the workers start
@@ -544,7 +544,8 @@ def report(args, results, setup, load_start, load_end) -> int:
             f"{r['quiet_per_second'] / max(smallest.get('quiet_per_second', 0), 1e-9):.2f})"
         )
         print(
-            f"kept up: sessions queued at the end of each simulated minute max "
+            f"kept up: sync jobs queued (a quiet poll is one job of up to {GROUP_SIZE} "
+            f"mailboxes) at the end of each simulated minute max "
             f"{max(r['backlog'], default=0)}, last {r['backlog'][-1] if r['backlog'] else 0}; "
             f"the simulated hour took {r['hour']:.0f} s (planned "
             f"{args.minutes * args.minute_seconds:.0f} s), the configuration "

@@ -66,33 +66,77 @@ def _digest(encrypted: str) -> bytes:
     return hashlib.blake2b(encrypted.encode() + b"\0" + keys, digest_size=16).digest()
 
 
-def _remember(user_id: int, encrypted: str, result: dict) -> None:
-    expires_in = result.get("expires_in")
-    if not isinstance(expires_in, int | float):
-        return
+def _remember(user_id: int, encrypted: str, token: str, expires_at: float) -> None:
     remembered = _remembered()
     if len(remembered) >= REMEMBERED_MAX:
         remembered.clear()
-    remembered[user_id] = (_digest(encrypted), result["access_token"], time.time() + expires_in)
+    remembered[user_id] = (_digest(encrypted), token, expires_at)
 
 
 def _token_still_stored(user: User) -> str | None:
-    """The access token this process got from the user's stored cache, if that cache is
-    still what is stored (one indexed read, no lock: nothing is written) and the token has
-    more than FRESH_FOR_SECONDS left. Any change to the stored cache (a refresh anywhere, a
-    new sign-in, a re-authentication flag) sends the caller to the locked path."""
-    known = _remembered().get(user.id)
-    if known is None or known[2] - time.time() <= FRESH_FOR_SECONDS:
-        return None
+    """A Graph access token from the user's stored cache without the lock (one indexed read,
+    nothing written), when the cache holds one for our client, the user's account and the
+    Graph scopes with more than FRESH_FOR_SECONDS left and not yet due for MSAL's proactive
+    refresh; else None (the caller takes the locked path, which refreshes). A token this
+    process already took from the very cache still stored is handed out again without even
+    decrypting it; a worker that never served this user reads it from the cache, as MSAL's
+    own silent lookup would, so its first session of each mailbox needs no lock either."""
     with _own_session() as db:
         row = db.execute(
             select(
-                MicrosoftConnection.token_cache_encrypted, MicrosoftConnection.needs_reauth
+                MicrosoftConnection.token_cache_encrypted,
+                MicrosoftConnection.needs_reauth,
+                MicrosoftConnection.home_account_id,
             ).where(MicrosoftConnection.user_id == user.id)
         ).first()
     if row is None or row.needs_reauth or not row.token_cache_encrypted:
         return None
-    return known[1] if _digest(row.token_cache_encrypted) == known[0] else None
+    now = time.time()
+    digest = _digest(row.token_cache_encrypted)
+    known = _remembered().get(user.id)
+    if known is not None and known[0] == digest and known[2] - now > FRESH_FOR_SECONDS:
+        return known[1]
+    try:
+        cache = msal.SerializableTokenCache()
+        cache.deserialize(decrypt_text(row.token_cache_encrypted))
+    except (DecryptionError, ValueError):
+        return None  # the locked path says why (and flags the connection)
+    entry = usable_access_token(
+        cache, current_app.config["MS_CLIENT_ID"], row.home_account_id, GRAPH_SCOPES, now
+    )
+    if entry is None:
+        return None
+    _remember(user.id, row.token_cache_encrypted, entry["secret"], float(entry["expires_on"]))
+    return entry["secret"]
+
+
+def usable_access_token(
+    cache: msal.SerializableTokenCache,
+    client_id: str,
+    home_account_id: str,
+    scopes: list[str],
+    now: float,
+) -> dict | None:
+    """The cache's access token that MSAL's silent lookup would hand out as is: our client,
+    this account, every scope asked (MSAL's own search), a bearer token with more than
+    FRESH_FOR_SECONDS left whose `refresh_on` (when the identity platform set one) has not
+    come. None when MSAL would refresh, or when nothing matches."""
+    if not home_account_id:
+        return None
+    entries = cache.search(
+        msal.TokenCache.CredentialType.ACCESS_TOKEN,
+        target=scopes,
+        query={"client_id": client_id, "home_account_id": home_account_id},
+        now=now,
+    )
+    for entry in entries:
+        if str(entry.get("token_type", "Bearer")).lower() != "bearer":
+            continue  # proof-of-possession and SSH certificates are not Graph bearer tokens
+        expires_on = float(entry.get("expires_on") or 0)
+        refresh_on = float(entry.get("refresh_on") or expires_on)
+        if expires_on - now > FRESH_FOR_SECONDS and refresh_on > now:
+            return entry
+    return None
 
 
 def _own_session() -> Session:
@@ -162,9 +206,10 @@ def graph_token_for(
     The cache is read, refreshed and written back under the user's lock (MSAL's cache is a
     read-modify-write blob: two refreshes at once would each write back their own copy), and
     re-read inside it, so a forced refresh that another caller already made is not repeated.
-    A token this process already took from the very cache still stored is handed out again
-    without the lock, the decryption and MSAL (`_token_still_stored`): that path reads and
-    writes nothing but the one row, so the refresh stays the locked path's alone.
+    A still-valid token of the stored cache is handed out without the lock, the MSAL client
+    or any write (`_token_still_stored`: one row read; no decryption either for a token this
+    process already took from the very cache still stored), so the refresh, and every write
+    of the cache, stays the locked path's alone.
     """
     if not force_refresh and scopes is None:
         token = _token_still_stored(user)
@@ -224,8 +269,9 @@ def _graph_token(
             connection.last_error = ""
             stored = connection.token_cache_encrypted
             db.commit()
-            if scopes is None:
-                _remember(user.id, stored, result)
+            expires_in = result.get("expires_in")
+            if scopes is None and isinstance(expires_in, int | float):
+                _remember(user.id, stored, result["access_token"], time.time() + expires_in)
             return result["access_token"]
         if result is None:
             _mark_needs_reauth(db, connection, "no_refresh_token: nothing to refresh with")

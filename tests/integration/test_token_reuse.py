@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import msal
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select, update
@@ -17,6 +18,7 @@ from server.auth.tokens import (
     NeedsReauth,
     TokenUnavailable,
     graph_token_for,
+    usable_access_token,
 )
 from server.locks import lock_key
 from server.models.connections import MicrosoftConnection
@@ -106,18 +108,83 @@ def test_a_dropped_encryption_key_is_not_hidden_by_memory(app, client, sandbox, 
     assert raised.value.reason == "cache_unreadable"
 
 
+def test_a_worker_new_to_the_user_takes_the_stored_token_without_the_lock(
+    app, client, sandbox, db, short_lock_wait
+):
+    """A worker syncs each mailbox about once an hour, so it has rarely seen the user's token
+    before: it reads the still-valid token from the stored cache as MSAL's silent lookup
+    would, with no lock, no MSAL client and no call to the identity platform."""
+    user = _signed_in(client, sandbox, db)
+    stored = graph_token_for(user)
+    app.extensions["courier_graph_tokens"].clear()  # as in a worker that never served them
+    grants = sandbox.control("/_sandbox/identity/stats", method="GET")["grant_counts"]
+    lock = _refresh_lock_held_elsewhere(user)
+    try:
+        assert graph_token_for(user) == stored  # the locked path would give up
+    finally:
+        lock.release()
+    assert sandbox.control("/_sandbox/identity/stats", method="GET")["grant_counts"] == grants
+
+
 def test_a_token_about_to_expire_goes_through_the_lock_again(
     app, client, sandbox, db, short_lock_wait
 ):
+    """Less than five minutes left in the stored cache (or MSAL's refresh_on passed): the
+    caller takes the locked path, which refreshes; memory does not hide it either."""
+    sandbox.control("/_sandbox/identity/settings", {"access_token_lifetime": FRESH_FOR_SECONDS})
     user = _signed_in(client, sandbox, db)
     first = graph_token_for(user)
-    remembered = app.extensions["courier_graph_tokens"]
-    digest, token, _ = remembered[user.id]
-    remembered[user.id] = (digest, token, time.time() + FRESH_FOR_SECONDS - 1)
     lock = _refresh_lock_held_elsewhere(user)
     try:
         with pytest.raises(TokenUnavailable):  # near its expiry: the caller goes for the lock
             graph_token_for(user)
     finally:
         lock.release()
-    assert graph_token_for(user) == first  # MSAL's own cache still has it, valid for hours
+    assert graph_token_for(user) != first  # refreshed under the lock
+
+
+def test_only_our_clients_bearer_token_for_the_account_and_every_scope_is_used():
+    """The lock-free lookup matches what MSAL's silent lookup would hand out as is."""
+    now = time.time()
+    cache = msal.SerializableTokenCache()
+    entries = {
+        "right": ("client", "acct", "Calendars.Read Mail.Read User.Read openid", 3600, {}),
+        "other client": ("other", "acct", "Calendars.Read Mail.Read User.Read", 3600, {}),
+        "other account": ("client", "someone", "Calendars.Read Mail.Read User.Read", 3600, {}),
+        "a scope short": ("client", "acct", "Mail.Read User.Read", 3600, {}),
+        "nearly expired": ("client", "acct", "Calendars.Read Mail.Read User.Read", 200, {}),
+        "due for refresh": (
+            "client",
+            "acct",
+            "Calendars.Read Mail.Read User.Read",
+            3600,
+            {"refresh_on": str(int(now) - 1)},
+        ),
+        "pop": (
+            "client",
+            "acct",
+            "Calendars.Read Mail.Read User.Read",
+            3600,
+            {"token_type": "pop"},
+        ),
+    }
+    for secret, (client_id, account, target, lifetime, extra) in entries.items():
+        cache._cache.setdefault("AccessToken", {})[secret] = {
+            "credential_type": "AccessToken",
+            "secret": secret,
+            "home_account_id": account,
+            "environment": "login.example",
+            "client_id": client_id,
+            "target": target,
+            "realm": "tenant",
+            "token_type": "Bearer",
+            "cached_at": str(int(now)),
+            "expires_on": str(int(now) + lifetime),
+            **extra,
+        }
+    scopes = ["User.Read", "Mail.Read", "Calendars.Read"]
+    found = usable_access_token(cache, "client", "acct", scopes, now)
+    assert found is not None and found["secret"] == "right"
+    del cache._cache["AccessToken"]["right"]
+    assert usable_access_token(cache, "client", "acct", scopes, now) is None
+    assert usable_access_token(cache, "client", "", scopes, now) is None
