@@ -23,7 +23,6 @@ from tests.integration.sync_helpers import (
     expected_from,
     labels_of,
 )
-from tests.integration.test_sync_webhooks import served  # noqa: F401 (fixture)
 
 ALEX = DEMO_USERS[0]
 

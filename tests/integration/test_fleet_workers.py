@@ -10,8 +10,6 @@ the other finds it running and stops, and the CRM ends exactly as one session le
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from rq import Worker
 from rq.job import Job
@@ -32,6 +30,7 @@ from tests.integration.sync_helpers import (
 from tests.integration.worker_processes import (  # noqa: F401 (an autouse fixture)
     kill_leftover_workers,
     start_worker,
+    wait_until,
     worker_env,
     worker_log,
 )
@@ -45,14 +44,6 @@ def app_config(sandbox):
     return {**sandbox.settings(), **FAST_RETRIES, "GRAPH_PAGE_SIZE": 10}
 
 
-def _wait(condition, timeout: float, message) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(message())
-        time.sleep(0.1)
-
-
 def test_two_workers_never_run_one_mailboxs_session_at_once(
     app, client, sandbox, db, tmp_path, redis_client
 ):
@@ -63,7 +54,7 @@ def test_two_workers_never_run_one_mailboxs_session_at_once(
     env = worker_env(app, tmp_path)
     workers = [start_worker(env), start_worker(env)]
     # Both processes registered (and about to block on the queue) before any job exists.
-    _wait(
+    wait_until(
         lambda: len(Worker.all(connection=redis_client)) == 2,
         120,
         lambda: f"workers did not start; log:\n{worker_log(env)}",
@@ -79,7 +70,7 @@ def test_two_workers_never_run_one_mailboxs_session_at_once(
     def ended() -> bool:
         return all(job.get_status(refresh=True) in ("finished", "failed") for job in jobs)
 
-    _wait(ended, 300, lambda: f"sessions did not end; log:\n{worker_log(env)}")
+    wait_until(ended, 300, lambda: f"sessions did not end; log:\n{worker_log(env)}")
     for worker in workers:
         worker.kill()
         worker.wait(timeout=30)

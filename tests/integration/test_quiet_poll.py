@@ -4,15 +4,12 @@ a normal session, which does the work; a delta link moved only from the link the
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import timedelta
 
 import pytest
 from rq import Worker
 from rq.job import Job
 from sqlalchemy import select, update
-from werkzeug.serving import make_server
 
 from server.db import utcnow
 from server.models.ledger import LedgerEntry, ThreadRule
@@ -20,7 +17,6 @@ from server.models.sync import GraphSubscription, SyncSession, SyncState
 from server.models.sync_summary import UserSyncSummary
 from server.models.tenancy import User
 from server.queues import enqueue_many, job_data
-from server.redis_server import free_port
 from server.sandbox.directory import DEMO_USERS
 from server.sync.jobs import FRESH_QUEUE, enqueue_session
 from server.sync.quiet_poll import (
@@ -32,16 +28,17 @@ from server.sync.quiet_poll import (
 from server.sync.scheduler import plan_tick, schedule_tick
 from tests.integration.fleet_helpers import counted_statements
 from tests.integration.sync_helpers import (
-    FAST_RETRIES,
     assert_crm_matches,
     configure_mailboxes,
     expected_from,
     labels_of,
     signed_in_user,
 )
+from tests.integration.webhook_helpers import webhooks_config
 from tests.integration.worker_processes import (  # noqa: F401 (an autouse fixture)
     kill_leftover_workers,
     start_worker,
+    wait_until,
     worker_env,
     worker_log,
 )
@@ -55,24 +52,7 @@ SLOW_MS = 700  # each Graph request: the poll and the session overlap by far
 
 @pytest.fixture
 def app_config(sandbox):
-    return {
-        **sandbox.settings(),
-        **FAST_RETRIES,
-        "SYNC_WEBHOOKS_ENABLED": True,
-        "BASE_URL": f"http://127.0.0.1:{free_port()}",
-    }
-
-
-@pytest.fixture
-def served(app):
-    """Our app over real HTTP at BASE_URL, so the sandbox can make its subscriptions."""
-    port = int(app.config["BASE_URL"].rsplit(":", 1)[1])
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app.config["BASE_URL"]
-    server.shutdown()
-    thread.join(timeout=10)
+    return webhooks_config(sandbox)
 
 
 def _watched(client, sandbox, db, run_jobs) -> User:
@@ -262,14 +242,6 @@ def test_the_tick_queues_a_quiet_poll_that_records_the_mailbox(
     assert (last.trigger, last.status, last.graph_requests) == (POLL_TRIGGER, "succeeded", 1)
 
 
-def _wait(condition, timeout: float, message) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(message())
-        time.sleep(0.1)
-
-
 def test_a_poll_and_a_session_of_one_mailbox_at_once_save_each_email_once(
     app, client, sandbox, db, run_jobs, served, tmp_path, redis_client
 ):
@@ -282,7 +254,7 @@ def test_a_poll_and_a_session_of_one_mailbox_at_once_save_each_email_once(
     sandbox.control("/_sandbox/graph/faults", {"slow_rate": 1.0, "slow_ms": SLOW_MS})
     env = worker_env(app, tmp_path)
     workers = [start_worker(env), start_worker(env)]
-    _wait(
+    wait_until(
         lambda: len(Worker.all(connection=redis_client)) == 2,
         120,
         lambda: f"workers did not start; log:\n{worker_log(env)}",
@@ -295,9 +267,9 @@ def test_a_poll_and_a_session_of_one_mailbox_at_once_save_each_email_once(
     def ended() -> bool:
         return all(job.get_status(refresh=True) in ("finished", "failed") for job in jobs)
 
-    _wait(ended, 300, lambda: f"jobs did not end; log:\n{worker_log(env)}")
+    wait_until(ended, 300, lambda: f"jobs did not end; log:\n{worker_log(env)}")
     # A second session the hand-off may have queued (when the first had already ended).
-    _wait(
+    wait_until(
         lambda: (
             Job.fetch(session.id, connection=redis_client).get_status(refresh=True)
             in ("finished", "failed")

@@ -9,12 +9,10 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from server.db import utcnow
 from server.models.schedule import SyncSchedule
 from server.models.sync import GraphSubscription, SyncSession
-from server.redis_server import free_port
 from server.sandbox.directory import DEMO_USERS
 from server.sync.jobs import current_job, enqueue_session
 from server.sync.scheduler import due_user_ids
@@ -22,13 +20,13 @@ from server.sync.webhooks import NOTIFY_PATH as NOTIFY
 from server.sync.webhooks import REAUTHORIZE_WITHIN
 from tests.integration.fleet_helpers import counted_statements
 from tests.integration.sync_helpers import (
-    FAST_RETRIES,
     assert_crm_matches,
     configure_mailboxes,
     expected_from,
     labels_of,
     signed_in_user,
 )
+from tests.integration.webhook_helpers import webhooks_config
 
 ALEX = DEMO_USERS[0]
 # An idle session's SQL statements (README: "A session reads little besides Graph").
@@ -37,24 +35,7 @@ IDLE_STATEMENTS = 15
 
 @pytest.fixture
 def app_config(sandbox):
-    return {
-        **sandbox.settings(),
-        **FAST_RETRIES,
-        "SYNC_WEBHOOKS_ENABLED": True,
-        "BASE_URL": f"http://127.0.0.1:{free_port()}",
-    }
-
-
-@pytest.fixture
-def served(app):
-    """Our app over real HTTP at BASE_URL, so the sandbox can call it."""
-    port = int(app.config["BASE_URL"].rsplit(":", 1)[1])
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app.config["BASE_URL"]
-    server.shutdown()
-    thread.join(timeout=10)
+    return webhooks_config(sandbox)
 
 
 def test_the_handshake_echoes_the_validation_token(client):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,13 @@ def start_worker(env, burst: bool = False) -> subprocess.Popen:
 def worker_log(env) -> str:
     path = Path(env["INSTANCE_PATH"]).parent / "worker.log"
     return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+
+def wait_until(condition, timeout: float, message) -> None:
+    """Poll `condition` until it holds; fail with `message()` (say, the workers' log) after
+    `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(message())
+        time.sleep(0.1)
