@@ -76,7 +76,8 @@ def enqueue_quiet_polls(user_ids: list[int]) -> None:
 
 
 def poll_quietly(user_ids: list[int]) -> dict:
-    """The job: one quiet poll of each mailbox. Returns which were polled and handed off."""
+    """The job: one quiet poll of each mailbox. Returns which were polled (nothing new),
+    found a change, or were handed off otherwise."""
     db = get_session()
     users = list(
         db.scalars(
