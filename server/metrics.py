@@ -98,8 +98,9 @@ METRICS: dict[str, Metric] = {
         Metric(
             "courier_quiet_polls",
             "counter",
-            "Safety polls of watched mailboxes, by outcome: nothing_new (recorded as the "
-            "mailbox's session) or handed_off (to a session, which reads what changed).",
+            "Quiet safety polls of watched mailboxes, by outcome: nothing_new (recorded as the "
+            "mailbox's session), found (a change: a fresh session reads it) or handed_off "
+            "(to a session in the poll's place).",
             ("outcome",),
         ),
         Metric(

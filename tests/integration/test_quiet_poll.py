@@ -12,6 +12,7 @@ from rq.job import Job
 from sqlalchemy import select, update
 
 from server.db import utcnow
+from server.metrics import render
 from server.models.ledger import LedgerEntry, ThreadRule
 from server.models.sync import GraphSubscription, SyncSession, SyncState
 from server.models.sync_summary import UserSyncSummary
@@ -105,6 +106,7 @@ def test_an_idle_watched_mailbox_costs_one_batch_and_is_recorded_as_its_session(
     assert last.finished_at is not None and last.worker
     summary = db.get(UserSyncSummary, user.id)
     assert summary.last_session_id == last.id and summary.last_success_at == last.finished_at
+    assert 'courier_quiet_polls_total{outcome="nothing_new"} 1.0' in render().decode()
     # The moved links still read what comes next.
     _new_mail(sandbox)
     enqueue_session(user.id)
@@ -129,6 +131,7 @@ def test_mail_a_notification_missed_is_handed_to_a_session_that_saves_it(
     # The poll itself recorded nothing and moved no link: the session read from the old one.
     assert [s.trigger for s in _sessions(db, user)] == ["schedule", FOUND_TRIGGER]
     assert _links(db, user)["inbox"] != before["inbox"]
+    assert 'courier_quiet_polls_total{outcome="found"} 1.0' in render().decode()
     assert_crm_matches(db, user.org_id, expected_from(labels_of(sandbox, ALEX)))
 
 
