@@ -11,7 +11,6 @@ the other finds it running and stops, and the CRM ends exactly as one session le
 from __future__ import annotations
 
 import pytest
-from rq import Worker
 from rq.job import Job
 from sqlalchemy import select
 
@@ -30,7 +29,8 @@ from tests.integration.sync_helpers import (
 from tests.integration.worker_processes import (  # noqa: F401 (an autouse fixture)
     kill_leftover_workers,
     start_worker,
-    wait_until,
+    wait_for_result,
+    wait_for_workers,
     worker_env,
     worker_log,
 )
@@ -54,11 +54,7 @@ def test_two_workers_never_run_one_mailboxs_session_at_once(
     env = worker_env(app, tmp_path)
     workers = [start_worker(env), start_worker(env)]
     # Both processes registered (and about to block on the queue) before any job exists.
-    wait_until(
-        lambda: len(Worker.all(connection=redis_client)) == 2,
-        120,
-        lambda: f"workers did not start; log:\n{worker_log(env)}",
-    )
+    wait_for_workers(env, 2)
     ids = [f"sync-{user.id}", f"sync-{user.id}-released"]
     outcomes = enqueue_many(
         [job_data("server.sync.session.run_session", user.id, "now", job_id=i) for i in ids],
@@ -67,10 +63,8 @@ def test_two_workers_never_run_one_mailboxs_session_at_once(
     assert all(o.job is not None for o in outcomes)
     jobs = [Job.fetch(i, connection=redis_client) for i in ids]
 
-    def ended() -> bool:
-        return all(job.get_status(refresh=True) in ("finished", "failed") for job in jobs)
-
-    wait_until(ended, 300, lambda: f"sessions did not end; log:\n{worker_log(env)}")
+    for job in jobs:
+        wait_for_result(job, env)
     for worker in workers:
         worker.kill()
         worker.wait(timeout=30)

@@ -7,8 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from rq import Worker
-from rq.job import Job
 from sqlalchemy import select, update
 
 from server.db import utcnow
@@ -19,7 +17,7 @@ from server.models.sync_summary import UserSyncSummary
 from server.models.tenancy import User
 from server.queues import enqueue_many, job_data
 from server.sandbox.directory import DEMO_USERS
-from server.sync.jobs import FRESH_QUEUE, enqueue_session
+from server.sync.jobs import enqueue_session
 from server.sync.quiet_poll import (
     FOUND_TRIGGER,
     POLL_TRIGGER,
@@ -39,7 +37,9 @@ from tests.integration.webhook_helpers import webhooks_config
 from tests.integration.worker_processes import (  # noqa: F401 (an autouse fixture)
     kill_leftover_workers,
     start_worker,
-    wait_until,
+    stop_workers,
+    wait_for_result,
+    wait_for_workers,
     worker_env,
     worker_log,
 )
@@ -246,7 +246,7 @@ def test_the_tick_queues_a_quiet_poll_that_records_the_mailbox(
 
 
 def test_a_poll_and_a_session_of_one_mailbox_at_once_save_each_email_once(
-    app, client, sandbox, db, run_jobs, served, tmp_path, redis_client
+    app, client, sandbox, db, run_jobs, served, tmp_path
 ):
     """Two worker processes, one taking the mailbox's quiet poll and the other its notified
     session at the same moment: the poll, finding the new mail too, hands the mailbox over
@@ -257,33 +257,19 @@ def test_a_poll_and_a_session_of_one_mailbox_at_once_save_each_email_once(
     sandbox.control("/_sandbox/graph/faults", {"slow_rate": 1.0, "slow_ms": SLOW_MS})
     env = worker_env(app, tmp_path)
     workers = [start_worker(env), start_worker(env)]
-    wait_until(
-        lambda: len(Worker.all(connection=redis_client)) == 2,
-        120,
-        lambda: f"workers did not start; log:\n{worker_log(env)}",
-    )
+    wait_for_workers(env, 2)
     first = len(_sessions(db, user))
     session = enqueue_session(user.id, "webhook")
     poll = enqueue_many([job_data("server.sync.quiet_poll.poll_quietly", [user.id])], "sync")[0]
     jobs = [session, poll.job]
-
-    def ended() -> bool:
-        return all(job.get_status(refresh=True) in ("finished", "failed") for job in jobs)
-
-    wait_until(ended, 300, lambda: f"jobs did not end; log:\n{worker_log(env)}")
-    # A second session the hand-off may have queued (when the first had already ended).
-    wait_until(
-        lambda: (
-            Job.fetch(session.id, connection=redis_client).get_status(refresh=True)
-            in ("finished", "failed")
-            and not redis_client.llen(f"rq:queue:{FRESH_QUEUE}")
-        ),
-        300,
-        lambda: f"sessions did not end; log:\n{worker_log(env)}",
-    )
-    for worker in workers:
-        worker.kill()
-        worker.wait(timeout=30)
+    for job in jobs:
+        wait_for_result(job, env)
+    # The poll's hand-off is queued by now: a session it queued again (if the first had
+    # already ended) is finished by a worker's warm shutdown, or run here if none took it.
+    stop_workers(workers)
+    run_jobs()
+    for job in jobs:
+        job.refresh()
     assert {job.get_status() for job in jobs} == {"finished"}, worker_log(env)
     assert poll.job.return_value() == {"polled": [], "found": [user.id], "handed_off": []}
     ran = _sessions(db, user)[first:]

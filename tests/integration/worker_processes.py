@@ -4,12 +4,18 @@ settings passed through the environment, run by `tests.integration.sync_worker_p
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
-import time
+import uuid
 from pathlib import Path
 
 import pytest
+from redis import Redis
+from rq.job import Job
+from rq.results import Result
+
+from tests.integration.sync_worker_process import READY_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSED_SETTINGS = (
@@ -46,6 +52,7 @@ def worker_env(app, tmp_path) -> dict[str, str]:
         env[name] = ",".join(value) if isinstance(value, tuple) else str(value)
     env["INSTANCE_PATH"] = str(tmp_path / "worker-instance")
     env["PYTHONPATH"] = str(ROOT)
+    env[READY_KEY] = f"courier:test:workers-ready:{uuid.uuid4().hex}"
     return env
 
 
@@ -85,11 +92,33 @@ def worker_log(env) -> str:
     return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
 
-def wait_until(condition, timeout: float, message) -> None:
-    """Poll `condition` until it holds; fail with `message()` (say, the workers' log) after
-    `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(message())
-        time.sleep(0.1)
+def _blocking_redis(env, timeout: int) -> Redis:
+    """A connection whose socket outwaits a blocking read of `timeout` seconds (the app's
+    connections give up on a silent socket after a few seconds)."""
+    return Redis.from_url(env["REDIS_URL"], socket_timeout=timeout + 10)
+
+
+def wait_for_workers(env, count: int, timeout: int = 120) -> None:
+    """Block until `count` worker processes started with `env` have registered (each says so
+    on its ready list); fail with their log after `timeout` seconds."""
+    redis = _blocking_redis(env, timeout)
+    for _ in range(count):
+        if redis.blpop([env[READY_KEY]], timeout=timeout) is None:
+            pytest.fail(f"workers did not start; log:\n{worker_log(env)}")
+
+
+def wait_for_result(job: Job, env, timeout: int = 300) -> Result:
+    """Block until `job` has ended (RQ writes its result, success or failure, to the job's
+    result stream); fail with the workers' log after `timeout` seconds."""
+    result = Job.fetch(job.id, connection=_blocking_redis(env, timeout)).latest_result(timeout)
+    if result is None:
+        pytest.fail(f"job {job.id} did not end; log:\n{worker_log(env)}")
+    return result
+
+
+def stop_workers(procs: list[subprocess.Popen], timeout: int = 300) -> None:
+    """RQ's warm shutdown: each worker ends the job it is running, then exits."""
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        proc.wait(timeout=timeout)
